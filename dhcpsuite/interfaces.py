@@ -1,0 +1,200 @@
+# -*- test-case-name: tests.unit.test_interfaces -*-
+"""
+Every seam of dhcpsuite, in one place.
+
+Each component depends on these interfaces, never on another component's
+concrete class, so that a test can pass a fake (checked with ``verifyObject``)
+and a deployment can swap an implementation (SQLite for PostgreSQL, the netlink
+configurator for a recording one) without touching the code that uses it.
+
+Methods are declared without ``self``, as zope.interface wants.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class ILeaseStore(Interface):
+    """
+    The DHCPv4 server's bindings.
+
+    Reads and mutations are synchronous and act on an in-memory index, so the
+    server's decisions never wait for a disk; durability is asked for
+    separately with L{committed}, which the server waits on before it sends an
+    ACK (RFC 2131 section 3.1, step 4).
+    """
+
+    def get(address):
+        """
+        @param address: an L{ipaddress.IPv4Address}.
+        @return: the L{dhcpsuite.leases.lease.Lease} for C{address}, or L{None}.
+        """
+
+    def find_by_client(client_key):
+        """
+        @param client_key: the client's identity (L{bytes}: option 61, or
+            htype followed by chaddr when the client sent none).
+        @return: a L{list} of the leases (any state) recorded for that client.
+        """
+
+    def put(lease, durable=True):
+        """
+        Record C{lease}, replacing any lease for the same address. Visible to
+        L{get} at once. With C{durable} false (an offer held in memory) it is
+        never written to disk.
+        """
+
+    def remove(address):
+        """
+        Forget the lease for C{address} altogether (an operator's revoke).
+        """
+
+    def leases():
+        """
+        @return: an iterator over every lease held.
+        """
+
+    def committed():
+        """
+        @return: a L{Deferred} that fires once every earlier durable L{put}
+            and L{remove} is on stable storage, or fails if it cannot be.
+        """
+
+    def close():
+        """
+        Flush and release the store.
+
+        @return: a L{Deferred} that fires when done.
+        """
+
+
+class ILeaseListener(Interface):
+    """
+    Told of every change to the lease registry: the per-interface record of
+    the leases this host holds (WAN side), whether our own DHCP client got them
+    or they were ingested from an external client's plugin.
+    Nobody polls the registry; they listen.
+    """
+
+    def lease_changed(change):
+        """
+        @param change: a L{dhcpsuite.leases.registry.LeaseChange}, which carries
+            the interface name, the address family, the old and new lease
+            records (either may be L{None}) and the cause.
+        """
+
+
+class IInterfaceConfigurator(Interface):
+    """
+    Applies addresses, routes, neighbour entries and MTUs to the kernel.
+    Every method returns a L{Deferred}; none blocks the reactor. Adding what is
+    already there succeeds (idempotent). Failures carry the errno and a
+    readable message (L{dhcpsuite.netlink.configurator.ConfiguratorError}).
+    """
+
+    def add_address(ifname, interface, broadcast=None, valid_lifetime=None, preferred_lifetime=None):
+        """
+        @param interface: an L{ipaddress.IPv4Interface} or
+            L{ipaddress.IPv6Interface} (address with prefix length).
+        @param valid_lifetime: seconds, or L{None} for forever.
+        """
+
+    def remove_address(ifname, interface):
+        """
+        Remove an address; removing an absent one succeeds.
+        """
+
+    def add_route(destination, gateway=None, ifname=None, metric=None, table=None, source=None):
+        """
+        @param destination: an L{ipaddress.IPv4Network} / L{ipaddress.IPv6Network}
+            (C{0.0.0.0/0} for a default route).
+        """
+
+    def remove_route(destination, gateway=None, ifname=None, metric=None, table=None):
+        """
+        Remove a route; removing an absent one succeeds.
+        """
+
+    def add_neighbour(ifname, address, lladdr):
+        """
+        Add or replace a neighbour (ARP) entry: C{address} reached at link
+        layer address C{lladdr} (L{bytes}) on C{ifname}.
+        """
+
+    def set_mtu(ifname, mtu):
+        """
+        Set the link MTU.
+        """
+
+
+class INetlinkListener(Interface):
+    """
+    Receives typed, immutable link, address and route events from the netlink
+    reader (L{dhcpsuite.netlink.events}). A listener that raises is logged and
+    the reader carries on.
+    """
+
+    def netlink_event(event):
+        """
+        @param event: one of the event types in L{dhcpsuite.netlink.events}.
+        """
+
+
+class IPluginMessageHandler(Interface):
+    """
+    Receives decoded lease messages from the lease-ingest service (the roles
+    of RDK-B's C{DHCPMgr_AddDhcpv4Lease} / C{DHCPMgr_AddDhcpv6Lease}).
+    """
+
+    def handle_message(message):
+        """
+        @param message: a decoded v4 or v6 plugin message
+            (L{dhcpsuite.ingest.pluginmsg}).
+        @return: a short L{str} naming the outcome (e.g. C{"updated"},
+            C{"renewed"}, C{"deleted"}, C{"ignored"}), used for counting.
+        """
+
+
+class IPacketSink(Interface):
+    """
+    Where the DHCPv4 server's protocol sends a reply: given the bytes and a
+    L{dhcpsuite.server.destination.Destination}, get them onto the wire.
+    """
+
+    def send_reply(data, destination):
+        """
+        @param data: the encoded reply.
+        @param destination: where it goes (IP, port, and for an L2 unicast the
+            client's hardware address).
+        """
+
+
+class IClock(Interface):
+    """
+    Wall-clock and monotonic time together, so lease deadlines can be kept on
+    a clock that does not jump when the wall clock is set.
+    """
+
+    def wall():
+        """
+        @return: seconds since the epoch (L{float}); may jump.
+        """
+
+    def monotonic():
+        """
+        @return: seconds on a clock that never jumps and counts suspend
+            (C{CLOCK_BOOTTIME} on Linux).
+        """
+
+
+class IComponentHealth(Interface):
+    """
+    A component that can say whether it is working, for the control API.
+    """
+
+    name = Attribute("A short, stable name of the component (L{str}).")
+
+    def health():
+        """
+        @return: a L{dict} that is JSON-serialisable, with at least
+            C{{"ok": bool}}.
+        """

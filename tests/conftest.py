@@ -1,0 +1,27 @@
+"""
+Shared pytest set-up.
+
+pytest-twisted runs the real reactor in a greenlet but checks nothing after a
+test, so this adds the check Twisted's trial makes: a test must leave no
+delayed calls, readers or writers behind.
+"""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def reactor_left_clean():
+    from twisted.internet import reactor
+
+    calls_before = set(reactor.getDelayedCalls())
+    readers_before = set(reactor.getReaders())
+    writers_before = set(reactor.getWriters())
+    yield
+    calls = [c for c in reactor.getDelayedCalls() if c not in calls_before and c.active()]
+    readers = [r for r in reactor.getReaders() if r not in readers_before]
+    writers = [w for w in reactor.getWriters() if w not in writers_before]
+    for call in calls:
+        call.cancel()
+    assert not calls, f"test left delayed calls behind: {calls}"
+    assert not readers, f"test left readers behind: {readers}"
+    assert not writers, f"test left writers behind: {writers}"
