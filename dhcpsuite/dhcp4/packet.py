@@ -1,0 +1,348 @@
+# -*- test-case-name: tests.unit.test_dhcp4_packet -*-
+"""
+The DHCPv4 message: the BOOTP header plus options, to and from bytes.
+
+Decoding is bounds-checked throughout and raises only L{DecodeError}.
+Options are walked in the order RFC 2131 section 4.1 gives (options field,
+then C{file}, then C{sname} when option 52 says so), each field at most once;
+an option that appears several times is concatenated (RFC 3396). Encoding
+splits long options, honours the receiver's maximum message size (spilling
+into C{file}/C{sname} with option 52 when needed) and puts option 82 last
+(RFC 3046 section 2.1).
+"""
+
+from __future__ import annotations
+
+import struct
+from ipaddress import IPv4Address
+from typing import Any, Iterable
+
+import attrs
+
+from dhcpsuite.dhcp4.constants import (
+    BOOTP_MINIMUM_SIZE,
+    FLAG_BROADCAST,
+    HEADER_SIZE,
+    IP_UDP_HEADERS,
+    MAGIC_COOKIE,
+    MINIMUM_MAX_MESSAGE_SIZE,
+    MINIMUM_PACKET_SIZE,
+    OVERLOAD_BOTH,
+    OVERLOAD_FILE,
+    OVERLOAD_SNAME,
+    MessageType,
+    Option,
+)
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.options import OPTION_TYPES, UNKNOWN, decode_value, encode_value
+
+_HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
+_ZERO = IPv4Address(0)
+_PAD = 0
+_END = 255
+_OVERLOAD = int(Option.OVERLOAD)
+_RELAY_AGENT_INFO = int(Option.RELAY_AGENT_INFO)
+_MESSAGE_TYPE = int(Option.MESSAGE_TYPE)
+# Options a reply cannot do without; everything else may be dropped when the
+# receiver's maximum message size leaves no room.
+_ESSENTIAL = frozenset(
+    int(o)
+    for o in (
+        Option.MESSAGE_TYPE,
+        Option.SERVER_ID,
+        Option.LEASE_TIME,
+        Option.SUBNET_MASK,
+        Option.RENEWAL_TIME,
+        Option.REBINDING_TIME,
+        Option.CLIENT_ID,
+        Option.RELAY_AGENT_INFO,
+        Option.OVERLOAD,
+    )
+)
+
+
+@attrs.define(slots=True, eq=True)
+class Message:
+    """
+    One DHCPv4 message. Options are raw bytes by code, in the order they were
+    received or set; L{option} decodes a known one into its value.
+    """
+
+    op: int
+    xid: int
+    chaddr: bytes = b""
+    htype: int = 1
+    hlen: int = 6
+    hops: int = 0
+    secs: int = 0
+    flags: int = 0
+    ciaddr: IPv4Address = _ZERO
+    yiaddr: IPv4Address = _ZERO
+    siaddr: IPv4Address = _ZERO
+    giaddr: IPv4Address = _ZERO
+    sname: bytes = b""
+    file: bytes = b""
+    options: dict[int, bytes] = attrs.field(factory=dict)
+
+    @property
+    def message_type(self) -> int | None:
+        raw = self.options.get(_MESSAGE_TYPE)
+        return raw[0] if raw else None
+
+    @property
+    def broadcast(self) -> bool:
+        return bool(self.flags & FLAG_BROADCAST)
+
+    @property
+    def hardware_address(self) -> bytes:
+        """
+        C{chaddr} cut to C{hlen} (the MAC for Ethernet).
+        """
+        return self.chaddr[: self.hlen]
+
+    def option(self, code: int, default: Any = None) -> Any:
+        """
+        The decoded value of option C{code}, or C{default} when absent.
+
+        @raise DecodeError: the option is present but malformed (received
+            messages were checked when decoded, so only for options set
+            from raw bytes by hand).
+        """
+        raw = self.options.get(code)
+        if raw is None:
+            return default
+        return decode_value(code, raw)
+
+    def set_option(self, code: int, value: Any) -> None:
+        self.options[int(code)] = encode_value(code, value)
+
+    def to_bytes(self, max_size: int | None = None) -> bytes:
+        return encode_message(self, max_size)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Message":
+        return decode_message(data)
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, list[bytes]]) -> None:
+    """
+    Collect the options of one field into C{found}; an END must close it.
+    """
+    i = start
+    while i < end:
+        code = data[i]
+        if code == _PAD:
+            i += 1
+            continue
+        if code == _END:
+            return
+        if i + 1 >= end:
+            raise DecodeError("option-overrun", f"option {code} in {field} has no length byte")
+        length = data[i + 1]
+        if i + 2 + length > end:
+            raise DecodeError(
+                "option-overrun", f"option {code} in {field}: length {length} runs past the end"
+            )
+        value = data[i + 2 : i + 2 + length]
+        chunks = found.get(code)
+        if chunks is None:
+            found[code] = [value]
+        else:
+            chunks.append(value)
+        i += 2 + length
+    raise DecodeError("missing-end", f"no END option in {field}")
+
+
+def decode_message(data: bytes) -> Message:
+    """
+    Parse a DHCPv4 message (the UDP payload).
+
+    @raise DecodeError: for anything malformed; nothing else escapes.
+    """
+    if len(data) < MINIMUM_PACKET_SIZE:
+        raise DecodeError("truncated", f"{len(data)} bytes, a DHCP message has at least {MINIMUM_PACKET_SIZE}")
+    if data[HEADER_SIZE:MINIMUM_PACKET_SIZE] != MAGIC_COOKIE:
+        raise DecodeError("no-magic-cookie", "not DHCP (BOOTP without the magic cookie)")
+    (op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr, chaddr, sname, file) = (
+        _HEADER.unpack_from(data)
+    )
+    if op not in (1, 2):
+        raise DecodeError("bad-header", f"op {op}")
+    if hlen > 16:
+        raise DecodeError("bad-header", f"hlen {hlen} over 16")
+
+    found: dict[int, list[bytes]] = {}
+    _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found)
+    overload_chunks = found.get(_OVERLOAD)
+    if overload_chunks is not None:
+        if len(overload_chunks) != 1 or len(overload_chunks[0]) != 1 or overload_chunks[0][0] not in (1, 2, 3):
+            raise DecodeError("bad-option", "option 52 (overload) malformed")
+        overload = overload_chunks[0][0]
+        # RFC 2131 4.1: file first, then sname. Each field once, and option 52
+        # inside them is refused rather than followed (no loops).
+        for flag, offset, size, field in (
+            (OVERLOAD_FILE, 108, 128, "file"),
+            (OVERLOAD_SNAME, 44, 64, "sname"),
+        ):
+            if overload & flag:
+                before = len(found[_OVERLOAD])
+                _walk(data, offset, offset + size, field, found)
+                if len(found[_OVERLOAD]) != before:
+                    raise DecodeError("overload-loop", f"option 52 inside {field}")
+        if overload & OVERLOAD_FILE:
+            file = b""
+        if overload & OVERLOAD_SNAME:
+            sname = b""
+
+    options: dict[int, bytes] = {}
+    for code, chunks in found.items():
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        OPTION_TYPES.get(code, UNKNOWN).check(code, raw)
+        options[code] = raw
+
+    return Message(
+        op=op,
+        xid=xid,
+        chaddr=chaddr,
+        htype=htype,
+        hlen=hlen,
+        hops=hops,
+        secs=secs,
+        flags=flags,
+        ciaddr=IPv4Address(ciaddr),
+        yiaddr=IPv4Address(yiaddr),
+        siaddr=IPv4Address(siaddr),
+        giaddr=IPv4Address(giaddr),
+        sname=sname.rstrip(b"\x00"),
+        file=file.rstrip(b"\x00"),
+        options=options,
+    )
+
+
+def _encode_options(items: Iterable[tuple[int, bytes]]) -> bytearray:
+    out = bytearray()
+    for code, raw in items:
+        if not raw:
+            out += bytes((code, 0))
+            continue
+        # RFC 3396: a value over 255 bytes goes as consecutive instances.
+        for i in range(0, len(raw), 255):
+            chunk = raw[i : i + 255]
+            out += bytes((code, len(chunk)))
+            out += chunk
+    return out
+
+
+def _ordered(options: dict[int, bytes]) -> list[tuple[int, bytes]]:
+    items = []
+    if _MESSAGE_TYPE in options:
+        items.append((_MESSAGE_TYPE, options[_MESSAGE_TYPE]))
+    for code, raw in options.items():
+        if code not in (_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD):
+            items.append((code, raw))
+    if _RELAY_AGENT_INFO in options:
+        items.append((_RELAY_AGENT_INFO, options[_RELAY_AGENT_INFO]))
+    return items
+
+
+def _split_for_fields(encoded: list[bytes], capacity: int, field_sizes: list[int]) -> list[bytearray] | None:
+    """
+    Pack whole encoded options into the options field (C{capacity} bytes,
+    END included) and then the overload fields, in order; L{None} if they
+    do not all fit.
+    """
+    fields = [bytearray() for _ in range(1 + len(field_sizes))]
+    sizes = [capacity] + field_sizes
+    current = 0
+    # Every field needs room for its END; the options field also for option 52.
+    reserve = [4] + [1] * len(field_sizes)
+    for item in encoded:
+        while len(fields[current]) + len(item) + reserve[current] > sizes[current]:
+            current += 1
+            if current >= len(fields):
+                return None
+        fields[current] += item
+    return fields
+
+
+def encode_message(message: Message, max_size: int | None = None) -> bytes:
+    """
+    Serialise C{message}.
+
+    @param max_size: the receiver's maximum DHCP message size (option 57),
+        counting the IP and UDP headers as RFC 2132 does; at least 576.
+    """
+    items = _ordered(message.options)
+    chaddr = message.chaddr[:16]
+    sname, file = message.sname, message.file
+    body = _encode_options(items)
+    limit = None
+    if max_size is not None:
+        limit = max(max_size, MINIMUM_MAX_MESSAGE_SIZE) - IP_UDP_HEADERS
+    overload = 0
+    if limit is not None and MINIMUM_PACKET_SIZE + len(body) + 1 > limit:
+        body, sname, file, overload = _fit(items, limit, message)
+    header = _HEADER.pack(
+        message.op,
+        message.htype,
+        message.hlen,
+        message.hops,
+        message.xid,
+        message.secs,
+        message.flags,
+        message.ciaddr.packed,
+        message.yiaddr.packed,
+        message.siaddr.packed,
+        message.giaddr.packed,
+        chaddr,
+        sname[:64],
+        file[:128],
+    )
+    packet = bytearray(header)
+    packet += MAGIC_COOKIE
+    if overload:
+        packet += bytes((_OVERLOAD, 1, overload))
+    packet += body
+    packet.append(_END)
+    if len(packet) < BOOTP_MINIMUM_SIZE:
+        packet += b"\x00" * (BOOTP_MINIMUM_SIZE - len(packet))
+    return bytes(packet)
+
+
+def _fit(items: list[tuple[int, bytes]], limit: int, message: Message) -> tuple[bytearray, bytes, bytes, int]:
+    """
+    Make the options fit in C{limit} bytes: first spill into C{file} and
+    C{sname} (if the message does not use them), then drop non-essential
+    options from the end.
+    """
+    capacity = limit - MINIMUM_PACKET_SIZE
+    spare = []
+    if not message.file:
+        spare.append(("file", 128))
+    if not message.sname:
+        spare.append(("sname", 64))
+    while True:
+        encoded = [bytes(_encode_options([item])) for item in items]
+        fields = _split_for_fields(encoded, capacity, [size for _, size in spare])
+        if fields is not None:
+            break
+        droppable = [i for i, (code, _) in enumerate(items) if code not in _ESSENTIAL]
+        if not droppable:
+            raise ValueError("essential options alone exceed the maximum message size")
+        del items[droppable[-1]]
+    body = fields[0]
+    sname, file, overload = message.sname, message.file, 0
+    for (name, size), content in zip(spare, fields[1:]):
+        if not content:
+            continue
+        content.append(_END)
+        padded = bytes(content) + b"\x00" * (size - len(content))
+        if name == "file":
+            file, overload = padded, overload | OVERLOAD_FILE
+        else:
+            sname, overload = padded, overload | OVERLOAD_SNAME
+    return body, sname, file, overload

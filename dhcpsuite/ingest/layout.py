@@ -1,0 +1,261 @@
+# -*- test-case-name: tests.unit.test_ingest_layout -*-
+"""
+The byte layouts of RDK-B's C{PLUGIN_MSG}, and an encoder for them.
+
+Standard library only: the plugins import this module, and they must start
+in milliseconds. The decoder (L{dhcpsuite.ingest.pluginmsg}) uses the same
+precompiled L{struct.Struct}s, so the encoder and decoder cannot disagree on
+an offset; the unit tests check both against offsets written out by hand
+from the reference (C{rdkb-plugin-msg.md} sections 3.1-3.4).
+
+A layout is chosen by the message's size, since the manager accepts only an
+exact C{sizeof(PLUGIN_MSG)}:
+
+  - C{x86_64} (1720): current dhcp-manager on an LP64 build;
+  - C{x86_64-nomape} (1464): older builds (no MAP-E in v6; v4 without the
+    bootfile/TFTP/hostname/domain fields);
+  - C{ilp32} (1712) and C{ilp32-nomape} (1456): the same on 32-bit ABIs, where
+    the trailing C{next} pointer is 4 bytes and the union starts at 36.
+"""
+
+from __future__ import annotations
+
+import struct
+
+VERSION_V4 = 0
+VERSION_V6 = 1
+
+IFNAME_SIZE = 32
+# The outer header: ifname, then the version enum (uint32), in every layout.
+VERSION_OFFSET = 32
+VERSION_STRUCT = struct.Struct("<I")
+
+# v4 struct up to staticRoutes: the same in every build variant.
+_V4_COMMON = (
+    ("address_assigned", "B"),
+    ("is_expired", "B"),
+    ("address", "32s"),
+    ("netmask", "32s"),
+    ("gateway", "32s"),
+    ("dns_server", "64s"),
+    ("dns_server1", "64s"),
+    ("ifname", "32s"),
+    (None, "2x"),
+    ("lease_time", "I"),
+    ("rebinding_time", "I"),
+    ("renewal_time", "I"),
+    ("time_offset", "i"),
+    ("is_time_offset_assigned", "B"),
+    ("time_zone", "64s"),
+    (None, "3x"),
+    ("upstream_rate", "I"),
+    ("downstream_rate", "I"),
+    ("server_id", "64s"),
+    ("state", "64s"),
+    ("mtu_assigned", "B"),
+    (None, "3x"),
+    ("mtu_size", "I"),
+    ("sip_server", "64s"),
+    ("static_routes", "64s"),
+    ("assigned122", "B"),
+    ("assigned125", "B"),
+    ("option122", "256s"),
+    ("option125", "256s"),
+)
+# Current builds: mta_Option has cOption67, then TFTP/hostname/domain.
+_V4_CURRENT_TAIL = (
+    ("option67", "64s"),
+    ("tftp_server", "64s"),
+    ("hostname", "64s"),
+    ("domain_name", "64s"),
+)
+
+_V6_HEAD = (
+    ("is_expired", "B"),
+    ("ifname", "32s"),
+    (None, "3x"),
+    ("na_assigned", "B"),
+    ("na_address", "48s"),
+    (None, "3x"),
+    ("na_iaid", "I"),
+    ("na_preferred", "I"),
+    ("na_valid", "I"),
+    ("na_t1", "I"),
+    ("na_t2", "I"),
+    ("pd_assigned", "B"),
+    ("pd_prefix", "48s"),
+    (None, "3x"),
+    ("pd_length", "I"),
+    ("pd_iaid", "I"),
+    ("pd_preferred", "I"),
+    ("pd_valid", "I"),
+    ("pd_t1", "I"),
+    ("pd_t2", "I"),
+    ("dns_assigned", "B"),
+    ("dns_server", "128s"),
+    ("dns_server1", "128s"),
+    ("mapt_assigned", "B"),
+    ("mapt", "256s"),
+)
+_V6_MAPE = (
+    ("mape_assigned", "B"),
+    ("mape", "256s"),
+    (None, "x"),
+)
+_V6_TAIL = (
+    ("vendor_assigned", "B"),
+    ("vendor_data", "256s"),
+    (None, "3x"),
+    ("vendor_length", "I"),
+    ("domain_name", "64s"),
+    ("ntp_server", "128s"),
+    ("aftr", "256s"),
+    ("time_offset", "I"),
+)
+
+
+def _body(fields, pointer: str):
+    """
+    @return: (format without byte order, field names) for a struct that ends
+        with the C{next} pointer; C{pointer} is its padding plus code.
+    """
+    fields = tuple(fields) + (("next", pointer),)
+    return "".join(code for _, code in fields), tuple(name for name, _ in fields if name)
+
+
+class Layout:
+    """
+    One C{PLUGIN_MSG} layout: its size, and a precompiled whole-message
+    L{struct.Struct} per DHCP version (outer header, union member, trailing
+    union padding).
+
+    @ivar v4_names / v6_names: the field names, in the order the structs'
+        values come (after the outer C{ifname} and C{version}).
+    """
+
+    __slots__ = ("name", "size", "data_offset", "has_mape", "has_v4_extras", "v4", "v6", "v4_names", "v6_names")
+
+    def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras):
+        self.name = name
+        self.has_mape = has_mape
+        self.has_v4_extras = has_v4_extras
+        self.data_offset = struct.calcsize("<" + header)
+        v4_format, self.v4_names = v4_body
+        v6_format, self.v6_names = v6_body
+        v4_size = struct.calcsize("<" + v4_format)
+        v6_size = struct.calcsize("<" + v6_format)
+        # The union is as big as its larger member; both members end with a
+        # pointer, so that size is already a multiple of the union's alignment.
+        union = max(v4_size, v6_size)
+        self.size = self.data_offset + union
+        self.v4 = struct.Struct(f"<{header}{v4_format}{union - v4_size}x")
+        self.v6 = struct.Struct(f"<{header}{v6_format}{union - v6_size}x")
+
+    def __repr__(self) -> str:
+        return f"<Layout {self.name} ({self.size} bytes)>"
+
+
+def _make_layouts():
+    layouts = []
+    for name, header, pointer_tail, v6_pointer in (
+        # LP64: 8-byte pointer aligned to 8; the union (and so data) at 40.
+        ("x86_64", "32sI4x", "Q", "Q"),
+        # ILP32 (i386, ARM EABI): 4-byte pointer aligned to 4; data at 36.
+        ("ilp32", "32sI", "I", "I"),
+    ):
+        for current in (True, False):
+            v4_fields = _V4_COMMON + (_V4_CURRENT_TAIL if current else ())
+            # Pad after the last v4 char array to the pointer's alignment:
+            # current ends at 1386, the old MTA variant at 1130.
+            end = 1386 if current else 1130
+            align = 8 if pointer_tail == "Q" else 4
+            pad = (-end) % align
+            v4_body = _body(v4_fields, f"{pad}x{pointer_tail}" if pad else pointer_tail)
+            if current:
+                v6_fields = _V6_HEAD + _V6_MAPE + _V6_TAIL
+            else:
+                # Without mape the vendor struct follows mapt directly: 2 pad bytes.
+                v6_fields = _V6_HEAD + ((None, "2x"),) + _V6_TAIL
+            v6_body = _body(v6_fields, v6_pointer)
+            layouts.append(Layout(
+                name if current else f"{name}-nomape", header, v4_body, v6_body,
+                has_mape=current, has_v4_extras=current,
+            ))
+    return layouts
+
+
+LAYOUTS = tuple(_make_layouts())
+BY_NAME = {layout.name: layout for layout in LAYOUTS}
+BY_SIZE = {layout.size: layout for layout in LAYOUTS}
+DEFAULT = BY_NAME["x86_64"]
+
+
+def get_layout(name: str) -> Layout:
+    """
+    @raise KeyError: for an unknown name; the message lists the known ones.
+    """
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown PLUGIN_MSG layout {name!r} (known: {', '.join(BY_NAME)})") from None
+
+
+def _to_bytes(value) -> bytes:
+    if isinstance(value, str):
+        # Environment text may hold undecodable bytes; give them back as they were.
+        return value.encode("utf-8", "surrogateescape")
+    return bytes(value)
+
+
+def encode(layout: Layout, version: int, ifname, fields: dict) -> bytes:
+    """
+    Build one C{PLUGIN_MSG} the way the C plugins do: zeroed, strings copied
+    with C{strncpy} semantics (NUL-padded, unterminated when they fill the
+    field), every absent field zero.
+
+    @param version: L{VERSION_V4} or L{VERSION_V6} (any other value is
+        encoded as given, which tests use to build bad messages).
+    @param fields: values by the names in L{Layout.v4_names} /
+        L{Layout.v6_names}; C{str} or C{bytes} for strings, C{int} (or
+        C{bool}) for numbers. Names the layout lacks are an error.
+    """
+    if version == VERSION_V6:
+        packer, names = layout.v6, layout.v6_names
+    else:
+        packer, names = layout.v4, layout.v4_names
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise KeyError(f"fields not in layout {layout.name}: {', '.join(sorted(unknown))}")
+    values = [_to_bytes(ifname), version & 0xFFFFFFFF]
+    for code, name in zip(_codes(packer), names):
+        value = fields.get(name)
+        if code.endswith("s"):
+            values.append(b"" if value is None else _to_bytes(value))
+        else:
+            values.append(int(value or 0))
+    return packer.pack(*values)
+
+
+def _codes(packer: struct.Struct):
+    """
+    The value-producing codes of a whole-message format, after the outer
+    ifname and version.
+    """
+    cached = _CODES.get(packer.format)
+    if cached is None:
+        cached = _CODES[packer.format] = tuple(_split_codes(packer.format))[2:]
+    return cached
+
+
+_CODES: dict = {}
+
+
+def _split_codes(fmt: str):
+    count = ""
+    for char in fmt.lstrip("<"):
+        if char.isdigit():
+            count += char
+            continue
+        if char != "x":
+            yield f"{count}{char}"
+        count = ""

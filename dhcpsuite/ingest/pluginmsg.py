@@ -1,0 +1,490 @@
+# -*- test-case-name: tests.unit.test_ingest_pluginmsg -*-
+"""
+Decoding RDK-B C{PLUGIN_MSG}s into typed, immutable lease records (pure).
+
+L{decode} takes the message bytes (or a buffer, an offset and a size, so the
+framer never copies a message out of what it read) and returns a L{Lease4} or
+L{Lease6}, or raises L{DecodeError} whose C{reason} is one of L{REASONS}.
+
+Speed matters (the endpoint must keep up with C senders), so: one
+precompiled L{struct.Struct} per layout and version, empty fields tested by
+their first byte, and addresses parsed with C{inet_pton} through small caches
+keyed by the raw field bytes (mask, routers, DNS and server id are the same
+for every lease of a network).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import attrs
+
+from dhcpsuite.ingest import layout as _layout
+from dhcpsuite.ingest.layout import BY_SIZE, VERSION_V4, VERSION_V6, Layout
+
+REASON_SIZE = "unknown-size"
+REASON_VERSION = "unknown-version"
+REASON_ADDRESS = "bad-address"
+REASON_NETMASK = "bad-netmask"
+REASON_PREFIX_LENGTH = "bad-prefix-length"
+REASON_IFNAME = "empty-ifname"
+REASONS = (REASON_SIZE, REASON_VERSION, REASON_ADDRESS, REASON_NETMASK, REASON_PREFIX_LENGTH, REASON_IFNAME)
+
+# 0 and UINT32_MAX both mean "forever" to the RDK-B v6 handler (ip -6 addr add).
+INFINITE_LIFETIME = 0xFFFFFFFF
+
+
+class DecodeError(ValueError):
+    """
+    A message that is not a valid C{PLUGIN_MSG}.
+
+    @ivar reason: a short stable name from L{REASONS}, used for counting.
+    @ivar detail: a readable explanation (field and value).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}"
+
+
+@attrs.frozen
+class Lease4:
+    """
+    A decoded C{DHCPv4_PLUGIN_MSG}, as udhcpc's plugin reported it.
+
+    Empty text fields are C{""}; absent addresses are L{None} or C{()}.
+    C{renewal_time} is T1 and C{rebinding_time} T2 (RFC 2131 options 58/59).
+    C{mtu} is L{None} unless the message says it was assigned.
+    C{option122}/C{option125} are udhcpc's hex text, L{None} when not assigned.
+    C{layout} names the C{PLUGIN_MSG} layout the message came in; it is not
+    part of equality.
+    """
+
+    ifname: str
+    address_assigned: bool
+    expired: bool
+    address: ipaddress.IPv4Address | None
+    netmask: ipaddress.IPv4Address | None
+    routers: tuple[ipaddress.IPv4Address, ...]
+    dns_servers: tuple[ipaddress.IPv4Address, ...]
+    lease_time: int
+    renewal_time: int
+    rebinding_time: int
+    server_id: ipaddress.IPv4Address | None
+    state: str
+    mtu: int | None = None
+    time_offset: int | None = None
+    time_zone: str = ""
+    upstream_rate: int = 0
+    downstream_rate: int = 0
+    sip_server: str = ""
+    static_routes: str = ""
+    option122: str | None = None
+    option125: str | None = None
+    bootfile: str = ""
+    tftp_server: str = ""
+    hostname: str = ""
+    domain_name: str = ""
+    inner_ifname: str = ""
+    layout: str = attrs.field(default=_layout.DEFAULT.name, eq=False)
+
+    version = VERSION_V4
+
+    @property
+    def interface(self) -> ipaddress.IPv4Interface | None:
+        """
+        The address with its prefix length, when both are known.
+        """
+        if self.address is None or self.netmask is None:
+            return None
+        return ipaddress.IPv4Interface((int(self.address), _prefix_length(self.netmask)))
+
+    @property
+    def broadcast(self) -> ipaddress.IPv4Address | None:
+        if self.address is None or self.netmask is None:
+            return None
+        return ipaddress.IPv4Address(int(self.address) | (~int(self.netmask) & 0xFFFFFFFF))
+
+    def lease_key(self) -> tuple:
+        """
+        What RDK-B's v4 handler compares to decide whether a lease changed.
+        """
+        return (
+            self.address_assigned, self.expired, self.address, self.netmask,
+            self.routers, self.dns_servers,
+        )
+
+
+@attrs.frozen
+class IANA:
+    """
+    An IA_NA address with its lifetimes (seconds; 0 or
+    L{INFINITE_LIFETIME} mean forever to the RDK-B handler).
+    """
+
+    address: ipaddress.IPv6Address
+    iaid: int = 0
+    preferred_lifetime: int = 0
+    valid_lifetime: int = 0
+    t1: int = 0
+    t2: int = 0
+
+
+@attrs.frozen
+class IAPD:
+    """
+    A delegated prefix (IA_PD) with its lifetimes.
+    """
+
+    prefix: ipaddress.IPv6Network
+    iaid: int = 0
+    preferred_lifetime: int = 0
+    valid_lifetime: int = 0
+    t1: int = 0
+    t2: int = 0
+
+
+@attrs.frozen
+class Lease6:
+    """
+    A decoded C{DHCPv6_PLUGIN_MSG}, as dibbler's plugin reported it.
+
+    C{ia_na}/C{ia_pd} are L{None} when not assigned; C{mapt}/C{mape}/
+    C{vendor_option17} (the option texts, 95/94/17) are L{None} when not
+    assigned. C{ntp_servers} are the space-separated tokens of option 31 as
+    text (they may be names).
+    """
+
+    ifname: str
+    expired: bool
+    ia_na: IANA | None
+    ia_pd: IAPD | None
+    dns_servers: tuple[ipaddress.IPv6Address, ...] = ()
+    domain_name: str = ""
+    ntp_servers: tuple[str, ...] = ()
+    aftr: str = ""
+    mapt: str | None = None
+    mape: str | None = None
+    vendor_option17: str | None = None
+    vendor_length: int = 0
+    time_offset: int = 0
+    inner_ifname: str = ""
+    layout: str = attrs.field(default=_layout.DEFAULT.name, eq=False)
+
+    version = VERSION_V6
+
+    def lease_key(self) -> tuple:
+        """
+        What RDK-B's v6 handler compares (after merging) to decide whether a
+        lease changed: lifetimes and T1/T2 are not part of it.
+        """
+        na = self.ia_na
+        pd = self.ia_pd
+        return (
+            self.expired,
+            None if na is None else (na.address, na.iaid),
+            None if pd is None else (pd.prefix, pd.iaid),
+            self.dns_servers, self.mapt, self.mape,
+            self.domain_name, self.ntp_servers, self.aftr,
+        )
+
+
+def _prefix_length(netmask: ipaddress.IPv4Address) -> int:
+    return 32 - (~int(netmask) & 0xFFFFFFFF).bit_length()
+
+
+# ---- field helpers -------------------------------------------------------
+
+def _text(raw: bytes) -> str:
+    """
+    A C string: up to the first NUL, or the whole field when it has none.
+    """
+    if not raw[0]:
+        return ""
+    end = raw.find(b"\0")
+    if end >= 0:
+        raw = raw[:end]
+    return raw.decode("utf-8", "replace")
+
+
+_CACHE_LIMIT = 4096
+_v4_cache: dict[bytes, tuple] = {}
+_v6_cache: dict[bytes, tuple] = {}
+_mask_cache: dict[bytes, ipaddress.IPv4Address] = {}
+
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_inet_pton = socket.inet_pton
+_IPv4Address = ipaddress.IPv4Address
+_IPv6Address = ipaddress.IPv6Address
+
+
+def _remember(cache: dict, raw: bytes, value):
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[raw] = value
+    return value
+
+
+def _v4_list(raw: bytes, field: str) -> tuple[ipaddress.IPv4Address, ...]:
+    """
+    The space-separated IPv4 addresses in a text field (C{()} when empty).
+    """
+    value = _v4_cache.get(raw)
+    if value is not None:
+        return value
+    text = _text(raw)
+    addresses = []
+    for token in text.split():
+        try:
+            addresses.append(_IPv4Address(_inet_pton(_AF_INET, token)))
+        except (OSError, ValueError):
+            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
+    return _remember(_v4_cache, raw, tuple(addresses))
+
+
+def _v4_one(raw: bytes, field: str) -> ipaddress.IPv4Address | None:
+    if not raw[0]:
+        return None
+    addresses = _v4_list(raw, field)
+    if len(addresses) != 1:
+        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
+    return addresses[0]
+
+
+def _netmask(raw: bytes) -> ipaddress.IPv4Address | None:
+    if not raw[0]:
+        return None
+    value = _mask_cache.get(raw)
+    if value is not None:
+        return value
+    mask = _v4_one(raw, "netmask")
+    inverted = ~int(mask) & 0xFFFFFFFF
+    if inverted & (inverted + 1):
+        raise DecodeError(REASON_NETMASK, f"netmask: {str(mask)!r} is not a contiguous mask")
+    return _remember(_mask_cache, raw, mask)
+
+
+def _v6_list(raw: bytes, field: str) -> tuple[ipaddress.IPv6Address, ...]:
+    value = _v6_cache.get(raw)
+    if value is not None:
+        return value
+    addresses = []
+    for token in _text(raw).split():
+        try:
+            addresses.append(_IPv6Address(_inet_pton(_AF_INET6, token)))
+        except (OSError, ValueError):
+            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv6 address") from None
+    return _remember(_v6_cache, raw, tuple(addresses))
+
+
+def _v6_one(raw: bytes, field: str) -> ipaddress.IPv6Address:
+    addresses = _v6_list(raw, field)
+    if len(addresses) != 1:
+        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv6 address")
+    return addresses[0]
+
+
+# ---- decoding ------------------------------------------------------------
+
+def choose_layout(size: int, pinned: Layout | None = None) -> Layout:
+    """
+    @raise DecodeError: C{unknown-size} when no known layout (or not the
+        pinned one) has this size.
+    """
+    if pinned is not None:
+        if size != pinned.size:
+            raise DecodeError(REASON_SIZE, f"{size} bytes, but the layout is pinned to {pinned.name} ({pinned.size} bytes)")
+        return pinned
+    layout = BY_SIZE.get(size)
+    if layout is None:
+        known = ", ".join(f"{l.size} ({l.name})" for l in _layout.LAYOUTS)
+        raise DecodeError(REASON_SIZE, f"{size} bytes is not a known PLUGIN_MSG size ({known})")
+    return layout
+
+
+def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None = None) -> Lease4 | Lease6:
+    """
+    Decode one message.
+
+    @param data: L{bytes} (or any buffer) holding the message at C{offset}.
+    @param size: the message's size; by default the rest of C{data}.
+    @param layout: pin the layout (then any other size is rejected);
+        by default it is chosen by size.
+    @raise DecodeError: with a C{reason} from L{REASONS}.
+    """
+    if size is None:
+        size = len(data) - offset
+    lay = BY_SIZE.get(size) if layout is None else None
+    if lay is None:
+        lay = choose_layout(size, layout)
+    version = _layout.VERSION_STRUCT.unpack_from(data, offset + _layout.VERSION_OFFSET)[0]
+    if version == VERSION_V4:
+        return _decode_v4(lay, lay.v4.unpack_from(data, offset))
+    if version == VERSION_V6:
+        return _decode_v6(lay, lay.v6.unpack_from(data, offset))
+    raise DecodeError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
+
+
+def _outer_ifname(raw: bytes) -> str:
+    if not raw[0]:
+        raise DecodeError(REASON_IFNAME, "the message names no interface")
+    return _text(raw)
+
+
+def _decode_v4(lay: Layout, f: tuple) -> Lease4:
+    # f: outer ifname, version, then the v4 fields in Layout.v4_names order.
+    text = _text
+    if lay.has_v4_extras:
+        bootfile, tftp, hostname, domain = text(f[28]), text(f[29]), text(f[30]), text(f[31])
+    else:
+        bootfile = tftp = hostname = domain = ""
+    dns = _v4_list(f[7], "dnsServer")
+    if f[8][0]:
+        dns = dns + _v4_list(f[8], "dnsServer1")
+    return Lease4(
+        _outer_ifname(f[0]),
+        f[2] != 0,
+        f[3] != 0,
+        _v4_one(f[4], "address"),
+        _netmask(f[5]),
+        _v4_list(f[6], "gateway"),
+        dns,
+        f[10],                                   # leaseTime
+        f[12],                                   # renewalTime (T1)
+        f[11],                                   # rebindingTime (T2)
+        _v4_one(f[18], "dhcpServerId"),
+        text(f[19]),
+        f[21] if f[20] else None,                # mtuSize if mtuAssigned
+        f[13] if f[14] else None,                # timeOffset if assigned
+        text(f[15]),
+        f[16],
+        f[17],
+        text(f[22]),
+        text(f[23]),
+        text(f[26]) if f[24] else None,
+        text(f[27]) if f[25] else None,
+        bootfile, tftp, hostname, domain,
+        text(f[9]),
+        lay.name,
+    )
+
+
+def _decode_v6(lay: Layout, f: tuple) -> Lease6:
+    # f: outer ifname, version, then Layout.v6_names in order; mape shifts the tail.
+    text = _text
+    ia_na = None
+    if f[4]:
+        ia_na = IANA(_v6_one(f[5], "ia_na.address"), f[6], f[7], f[8], f[9], f[10])
+    ia_pd = None
+    if f[11]:
+        length = f[13]
+        if length > 128:
+            raise DecodeError(REASON_PREFIX_LENGTH, f"ia_pd.PrefixLength {length} is more than 128")
+        prefix = _v6_one(f[12], "ia_pd.Prefix")
+        ia_pd = IAPD(ipaddress.IPv6Network((int(prefix), length), strict=False), f[14], f[15], f[16], f[17], f[18])
+    dns = ()
+    if f[19]:
+        dns = _v6_list(f[20], "dns.nameserver")
+        if f[21][0]:
+            dns = dns + _v6_list(f[21], "dns.nameserver1")
+    mapt = text(f[23]) if f[22] else None
+    if lay.has_mape:
+        mape = text(f[25]) if f[24] else None
+        i = 26
+    else:
+        mape = None
+        i = 24
+    return Lease6(
+        _outer_ifname(f[0]),
+        f[2] != 0,
+        ia_na,
+        ia_pd,
+        dns,
+        text(f[i + 3]),
+        tuple(text(f[i + 4]).split()),
+        text(f[i + 5]),
+        mapt,
+        mape,
+        text(f[i + 1]) if f[i] else None,
+        f[i + 2],
+        f[i + 6],
+        text(f[3]),
+        lay.name,
+    )
+
+
+def encode_lease(lease: Lease4 | Lease6, layout: Layout = _layout.DEFAULT) -> bytes:
+    """
+    The inverse of L{decode}, for tests and tools: the message a plugin would
+    have sent for C{lease}.
+    """
+    if isinstance(lease, Lease4):
+        fields = {
+            "address_assigned": lease.address_assigned,
+            "is_expired": lease.expired,
+            "address": _join(lease.address),
+            "netmask": _join(lease.netmask),
+            "gateway": _join(*lease.routers),
+            "dns_server": _join(*lease.dns_servers[:1]),
+            "dns_server1": _join(*lease.dns_servers[1:]),
+            "ifname": lease.inner_ifname,
+            "lease_time": lease.lease_time,
+            "rebinding_time": lease.rebinding_time,
+            "renewal_time": lease.renewal_time,
+            "time_offset": lease.time_offset or 0,
+            "is_time_offset_assigned": lease.time_offset is not None,
+            "time_zone": lease.time_zone,
+            "upstream_rate": lease.upstream_rate,
+            "downstream_rate": lease.downstream_rate,
+            "server_id": _join(lease.server_id),
+            "state": lease.state,
+            "mtu_assigned": lease.mtu is not None,
+            "mtu_size": lease.mtu or 0,
+            "sip_server": lease.sip_server,
+            "static_routes": lease.static_routes,
+            "assigned122": lease.option122 is not None,
+            "assigned125": lease.option125 is not None,
+            "option122": lease.option122,
+            "option125": lease.option125,
+        }
+        if layout.has_v4_extras:
+            fields.update(option67=lease.bootfile, tftp_server=lease.tftp_server,
+                          hostname=lease.hostname, domain_name=lease.domain_name)
+        return _layout.encode(layout, VERSION_V4, lease.ifname, fields)
+    na, pd = lease.ia_na, lease.ia_pd
+    fields = {
+        "is_expired": lease.expired,
+        "ifname": lease.inner_ifname,
+        "dns_assigned": bool(lease.dns_servers),
+        "dns_server": _join(*lease.dns_servers[:1]),
+        "dns_server1": _join(*lease.dns_servers[1:]),
+        "mapt_assigned": lease.mapt is not None,
+        "mapt": lease.mapt,
+        "vendor_assigned": lease.vendor_option17 is not None,
+        "vendor_data": lease.vendor_option17,
+        "vendor_length": lease.vendor_length,
+        "domain_name": lease.domain_name,
+        "ntp_server": " ".join(lease.ntp_servers),
+        "aftr": lease.aftr,
+        "time_offset": lease.time_offset,
+    }
+    if na is not None:
+        fields.update(na_assigned=1, na_address=str(na.address), na_iaid=na.iaid, na_preferred=na.preferred_lifetime,
+                      na_valid=na.valid_lifetime, na_t1=na.t1, na_t2=na.t2)
+    if pd is not None:
+        fields.update(pd_assigned=1, pd_prefix=str(pd.prefix.network_address), pd_length=pd.prefix.prefixlen,
+                      pd_iaid=pd.iaid, pd_preferred=pd.preferred_lifetime, pd_valid=pd.valid_lifetime,
+                      pd_t1=pd.t1, pd_t2=pd.t2)
+    if layout.has_mape:
+        fields.update(mape_assigned=lease.mape is not None, mape=lease.mape)
+    return _layout.encode(layout, VERSION_V6, lease.ifname, fields)
+
+
+def _join(*addresses) -> str:
+    return " ".join(str(a) for a in addresses if a is not None)

@@ -1,0 +1,171 @@
+# -*- test-case-name: tests.unit.test_registry -*-
+"""
+The lease registry: the leases this host holds, per interface and address
+family (the per-interface record RDK-B keeps in TR-181, e.g.
+C{Device.DHCPv4.Client.{i}.IPAddress}).
+
+Whoever learns a lease writes it here (the lease-ingest handlers, our own
+DHCP client); whoever cares listens (L{ILeaseListener}): nobody polls.
+The registry does not interpret the lease records it holds; it stores them
+with the time they were learned and tells every listener of every change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import attrs
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import ILeaseListener
+
+FAMILY_V4 = 4
+FAMILY_V6 = 6
+FAMILIES = (FAMILY_V4, FAMILY_V6)
+
+# Causes the ingest handlers use; other writers may use their own words
+# (e.g. the DHCP client's BOUND/EXTEND/EXPIRE/RELEASE).
+CAUSE_UPDATED = "updated"
+CAUSE_RENEWED = "renewed"
+CAUSE_EXPIRED = "expired"
+
+
+@attrs.frozen
+class RegistryEntry:
+    """
+    The current lease of one interface and family.
+
+    @ivar learned_at: wall-clock seconds when this lease record was set.
+    """
+
+    interface: str
+    family: int
+    lease: Any
+    learned_at: float
+    cause: str
+
+
+@attrs.frozen
+class LeaseChange:
+    """
+    One change to the registry, as told to every L{ILeaseListener}.
+
+    @ivar old: the lease record before (L{None} if there was none).
+    @ivar new: the lease record after (L{None} when it was cleared).
+    @ivar cause: why (e.g. C{"updated"}, C{"renewed"}, C{"expired"}).
+    """
+
+    interface: str
+    family: int
+    old: Any
+    new: Any
+    cause: str
+
+
+def _check_family(family: int) -> None:
+    if family not in FAMILIES:
+        raise ValueError(f"family must be {FAMILY_V4} or {FAMILY_V6}, not {family!r}")
+
+
+class LeaseRegistry:
+    """
+    Per-interface current v4 and v6 lease, with the time each was learned.
+
+    @param now: wall-clock time source (seconds), injected for tests.
+    """
+
+    log = Logger()
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._entries: dict[tuple[str, int], RegistryEntry] = {}
+        self._listeners: list = []
+
+    # ---- listeners ----
+
+    def add_listener(self, listener) -> None:
+        """
+        @param listener: an L{ILeaseListener}; told of every later change, in
+            the order listeners were added.
+        """
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _notify(self, change: LeaseChange) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener.lease_changed(change)
+            except Exception:
+                # One broken listener must not keep the others (or the writer) from working.
+                self.log.failure("Lease listener {listener!r} failed on {change!r}", listener=listener, change=change)
+
+    # ---- writes ----
+
+    def set_lease(self, ifname: str, family: int, record: Any, cause: str) -> RegistryEntry:
+        """
+        Make C{record} the current lease of C{ifname} for C{family} (replacing
+        any), stamped with the current time, and tell the listeners.
+        """
+        _check_family(family)
+        key = (ifname, family)
+        previous = self._entries.get(key)
+        entry = self._entries[key] = RegistryEntry(ifname, family, record, self._now(), cause)
+        self._notify(LeaseChange(ifname, family, None if previous is None else previous.lease, record, cause))
+        return entry
+
+    def clear_lease(self, ifname: str, family: int, cause: str) -> bool:
+        """
+        Forget the current lease of C{ifname} for C{family}.
+
+        @return: whether there was one (listeners are told only then).
+        """
+        _check_family(family)
+        previous = self._entries.pop((ifname, family), None)
+        if previous is None:
+            return False
+        self._notify(LeaseChange(ifname, family, previous.lease, None, cause))
+        return True
+
+    # ---- reads ----
+
+    def current(self, ifname: str, family: int) -> RegistryEntry | None:
+        """
+        @return: the L{RegistryEntry} (lease, learned_at, cause), or L{None}.
+        """
+        return self._entries.get((ifname, family))
+
+    def lease(self, ifname: str, family: int) -> Any:
+        """
+        @return: just the current lease record, or L{None}.
+        """
+        entry = self._entries.get((ifname, family))
+        return None if entry is None else entry.lease
+
+    def snapshot(self) -> dict[tuple[str, int], RegistryEntry]:
+        """
+        @return: a copy of every entry, keyed by C{(ifname, family)}.
+        """
+        return dict(self._entries)
+
+    def interfaces(self) -> list[str]:
+        return sorted({ifname for ifname, _ in self._entries})
+
+
+@implementer(ILeaseListener)
+class RecordingLeaseListener:
+    """
+    An L{ILeaseListener} that keeps every L{LeaseChange} it is told of (for
+    tests, and for anything that wants a history).
+    """
+
+    def __init__(self) -> None:
+        self.changes: list[LeaseChange] = []
+
+    def lease_changed(self, change: LeaseChange) -> None:
+        self.changes.append(change)

@@ -1,0 +1,200 @@
+# -*- test-case-name: tests.unit.test_lease_stores -*-
+"""
+The embedded default lease store: the in-memory index, written behind to a
+SQLite database by one writer thread with group commit.
+
+Decisions read the index and never wait for the disk. Durability is asked for
+with L{SQLiteLeaseStore.committed}: the writer takes every operation queued so
+far, writes them in one transaction, commits (WAL, C{synchronous=FULL}: the
+commit is on stable storage when it returns) and only then fires the waiting
+Deferreds in the reactor thread. Under load many ACKs share one fsync.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+import time
+from ipaddress import IPv4Address
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.leases.memory import MemoryLeaseStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (
+    address TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    client_key BLOB NOT NULL,
+    mac BLOB NOT NULL,
+    expires REAL NOT NULL,
+    hostname TEXT NOT NULL DEFAULT '',
+    updated REAL NOT NULL
+);
+"""
+_UPSERT = "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)"
+_DELETE = "DELETE FROM leases WHERE address = ?"
+_BATCH_LIMIT = 4096
+
+
+class LeaseStoreError(Exception):
+    """
+    The lease database cannot be opened or is damaged.
+    """
+
+
+def _row(lease: Lease) -> tuple:
+    return (
+        str(lease.address),
+        lease.state.value,
+        lease.client_key,
+        lease.mac,
+        lease.expires,
+        lease.hostname,
+        lease.updated,
+    )
+
+
+@implementer(ILeaseStore)
+class SQLiteLeaseStore(MemoryLeaseStore):
+    log = Logger()
+
+    def __init__(self, path: str, reactor: Any = None) -> None:
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self.path = path
+        self._reactor = reactor
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._enqueued = 0
+        self._closed = False
+        self.commit_count = 0
+        self.commit_seconds_total = 0.0
+        self._load()
+        self._thread = threading.Thread(target=self._write_loop, name=f"lease-writer {path}", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def _load(self) -> None:
+        try:
+            connection = self._connect()
+            check = connection.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise LeaseStoreError(f"lease database {self.path} is damaged: {check}")
+            connection.executescript(_SCHEMA)
+            rows = connection.execute(
+                "SELECT address, state, client_key, mac, expires, hostname, updated FROM leases"
+            ).fetchall()
+            connection.close()
+        except sqlite3.DatabaseError as e:
+            raise LeaseStoreError(f"cannot open lease database {self.path}: {e}") from None
+        for address, state, client_key, mac, expires, hostname, updated in rows:
+            try:
+                lease = Lease(
+                    IPv4Address(address), LeaseState(state), bytes(client_key), bytes(mac), expires, hostname, updated
+                )
+            except ValueError as e:
+                self.log.warn("Skipping unreadable lease row {address!r}: {error}", address=address, error=str(e))
+                continue
+            self._index(lease)
+        self.log.info("Loaded {count} leases from {path}", count=len(rows), path=self.path)
+
+    def put(self, lease: Lease, durable: bool = True) -> None:
+        self._index(lease)
+        if durable:
+            self._enqueue((_UPSERT, _row(lease)))
+
+    def remove(self, address: IPv4Address) -> None:
+        self._unindex(address)
+        self._enqueue((_DELETE, (str(address),)))
+
+    def _enqueue(self, operation: Any) -> None:
+        if self._closed:
+            raise LeaseStoreError("lease store is closed")
+        self._enqueued += 1
+        self._queue.put(operation)
+
+    def committed(self) -> Deferred:
+        if self._closed:
+            return succeed(None)
+        d: Deferred = Deferred()
+        self._queue.put(d)
+        return d
+
+    def close(self) -> Deferred:
+        if self._closed:
+            return succeed(None)
+        d = self.committed()
+        self._closed = True
+        self._queue.put(None)
+        return d
+
+    def _write_loop(self) -> None:
+        connection = self._connect()
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while len(batch) < _BATCH_LIMIT:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = self._write_batch(connection, batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _write_batch(self, connection: sqlite3.Connection, batch: list) -> bool:
+        waiting = []
+        statements = []
+        stop = False
+        for item in batch:
+            if item is None:
+                stop = True
+            elif isinstance(item, Deferred):
+                waiting.append(item)
+            else:
+                statements.append(item)
+        error = None
+        if statements:
+            started = time.monotonic()
+            try:
+                connection.execute("BEGIN")
+                for sql, args in statements:
+                    connection.execute(sql, args)
+                connection.execute("COMMIT")
+            except sqlite3.Error as e:
+                error = e
+                try:
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self.commit_count += 1
+            self.commit_seconds_total += time.monotonic() - started
+        if waiting:
+            self._reactor.callFromThread(self._fire, waiting, error)
+        return stop
+
+    def _fire(self, waiting: list[Deferred], error: Exception | None) -> None:
+        for d in waiting:
+            if error is None:
+                d.callback(None)
+            else:
+                d.errback(LeaseStoreError(f"lease commit to {self.path} failed: {error}"))

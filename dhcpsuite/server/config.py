@@ -1,0 +1,252 @@
+# -*- test-case-name: tests.unit.test_server_config -*-
+"""
+The C{[server]} section: subnets, pools, options, reservations.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv4Network
+
+import attrs
+
+from dhcpsuite.config import ConfigError, Section
+from dhcpsuite.dhcp4.constants import Option
+from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
+
+
+@attrs.frozen
+class AddressRange:
+    first: IPv4Address
+    last: IPv4Address
+
+    def __contains__(self, address: IPv4Address) -> bool:
+        return self.first <= address <= self.last
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+
+@attrs.frozen
+class Reservation:
+    address: IPv4Address | None
+    mac: bytes | None = None
+    client_id: bytes | None = None
+    hostname: str = ""
+
+
+@attrs.frozen
+class SubnetConfig:
+    network: IPv4Network
+    pools: tuple[AddressRange, ...]
+    interface: str | None = None
+    server_address: IPv4Address | None = None
+    lease_time: int = 3600
+    min_lease_time: int = 60
+    max_lease_time: int = 86400
+    renewal_time: int | None = None
+    rebinding_time: int | None = None
+    authoritative: bool = True
+    max_leases: int = 0
+    offer_hold_time: float = 10.0
+    decline_probation_time: float = 600.0
+    rapid_commit: bool = False
+    reservations: tuple[Reservation, ...] = ()
+    # Options every reply in this subnet carries (when the client asks or
+    # they are always sent), raw bytes by code, in configuration order.
+    options: tuple[tuple[int, bytes], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return str(self.network)
+
+
+@attrs.frozen
+class ServerConfig:
+    subnets: tuple[SubnetConfig, ...]
+    lease_store: str = "sqlite"
+    # Extra interfaces to listen on for relayed traffic only.
+    listen: tuple[str, ...] = ()
+    log_exchanges: bool = True
+    reclaim_interval: float = 60.0
+
+    @property
+    def interfaces(self) -> tuple[str, ...]:
+        names = [s.interface for s in self.subnets if s.interface] + list(self.listen)
+        return tuple(dict.fromkeys(names))
+
+
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+
+
+def parse_mac(text: str) -> bytes:
+    if not _MAC.match(text):
+        raise ValueError("expected six hex octets like 02:00:00:00:00:01")
+    return bytes(int(part, 16) for part in re.split("[:-]", text))
+
+
+def parse_hex_bytes(text: str) -> bytes:
+    cleaned = text.replace(":", "").replace("-", "").replace(" ", "")
+    return bytes.fromhex(cleaned)
+
+
+def parse_range(text: str) -> AddressRange:
+    if "-" not in text:
+        raise ValueError("expected FIRST-LAST")
+    first_text, last_text = (part.strip() for part in text.split("-", 1))
+    for part in (first_text, last_text):
+        try:
+            IPv4Address(part)
+        except ValueError:
+            raise ValueError(f"{part} is not an IPv4 address") from None
+    first, last = IPv4Address(first_text), IPv4Address(last_text)
+    if last < first:
+        raise ValueError("the last address is before the first")
+    return AddressRange(first, last)
+
+
+# Named option keys of a subnet: key -> (option code, how to read it).
+_IP_LIST_OPTIONS = {
+    "router": Option.ROUTER,
+    "dns_servers": Option.DOMAIN_NAME_SERVER,
+    "ntp_servers": Option.NTP_SERVERS,
+}
+
+
+def parse_server_config(section: Section) -> ServerConfig:
+    lease_store = section.choice("lease_store", ("sqlite", "memory"), "sqlite")
+    listen = tuple(section.string_list("listen", []))
+    log_exchanges = section.boolean("log_exchanges", True)
+    reclaim_interval = section.number("reclaim_interval", 60.0, minimum=1)
+    subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
+    if not subnets:
+        raise section.error("subnet", "at least one [[server.subnet]] is required")
+    for i, a in enumerate(subnets):
+        for b in subnets[i + 1 :]:
+            if a.network.overlaps(b.network):
+                raise section.error("subnet", f"subnets {a.network} and {b.network} overlap")
+    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval)
+
+
+def _parse_subnet(s: Section) -> SubnetConfig:
+    network = s.parsed("subnet", lambda t: IPv4Network(t, strict=True), "an IPv4 network like 10.0.0.0/24")
+    pools = tuple(s.parsed_list("pool", parse_range, "an address range like 10.0.0.100-10.0.0.200"))
+    if not pools:
+        raise s.error("pool", "at least one range is required")
+    for index, pool in enumerate(pools):
+        if pool.first not in network or pool.last not in network:
+            raise ConfigError(f"{s.key_path('pool')}[{index}]", f"{pool.first}-{pool.last} is not inside {network}")
+    interface = s.string("interface", None)
+    server_address = s.ipv4("server_address", None)
+    if interface is None and server_address is None:
+        raise s.error("server_address", "is required for a relayed-only subnet (one without 'interface')")
+    lease_time = s.integer("lease_time", 3600, minimum=1)
+    min_lease_time = s.integer("min_lease_time", min(60, lease_time), minimum=1)
+    max_lease_time = s.integer("max_lease_time", max(86400, lease_time), minimum=1)
+    if not min_lease_time <= lease_time <= max_lease_time:
+        raise s.error("lease_time", f"{lease_time} is not between min_lease_time and max_lease_time")
+    renewal_time = s.integer("renewal_time", None, minimum=1)
+    rebinding_time = s.integer("rebinding_time", None, minimum=1)
+    if renewal_time is not None and rebinding_time is not None and renewal_time >= rebinding_time:
+        raise s.error("renewal_time", "must be less than rebinding_time")
+
+    options: list[tuple[int, bytes]] = [(int(Option.SUBNET_MASK), network.netmask.packed)]
+    for key, code in _IP_LIST_OPTIONS.items():
+        addresses = s.ipv4_list(key, [])
+        if addresses:
+            options.append((int(code), encode_value(code, addresses)))
+    domain_name = s.string("domain_name", None)
+    if domain_name:
+        options.append((int(Option.DOMAIN_NAME), encode_value(Option.DOMAIN_NAME, domain_name)))
+    broadcast = s.ipv4("broadcast_address", network.broadcast_address)
+    options.append((int(Option.BROADCAST_ADDRESS), broadcast.packed))
+    mtu = s.integer("mtu", None, minimum=68, maximum=65535)
+    if mtu is not None:
+        options.append((int(Option.INTERFACE_MTU), encode_value(Option.INTERFACE_MTU, mtu)))
+    routes = [_parse_route(r) for r in s.tables("classless_route")]
+    if routes:
+        options.append((int(Option.CLASSLESS_STATIC_ROUTE), encode_value(Option.CLASSLESS_STATIC_ROUTE, routes)))
+    for extra in s.tables("option"):
+        options.append(_parse_extra_option(extra))
+
+    reservations = tuple(_parse_reservation(r, network) for r in s.tables("reservation"))
+    _check_reservations(s, reservations)
+    return SubnetConfig(
+        network=network,
+        pools=pools,
+        interface=interface,
+        server_address=server_address,
+        lease_time=lease_time,
+        min_lease_time=min_lease_time,
+        max_lease_time=max_lease_time,
+        renewal_time=renewal_time,
+        rebinding_time=rebinding_time,
+        authoritative=s.boolean("authoritative", True),
+        max_leases=s.integer("max_leases", 0, minimum=0),
+        offer_hold_time=s.number("offer_hold_time", 10.0, minimum=1),
+        decline_probation_time=s.number("decline_probation_time", 600.0, minimum=0),
+        rapid_commit=s.boolean("rapid_commit", False),
+        reservations=reservations,
+        options=tuple(options),
+    )
+
+
+def _parse_route(r: Section) -> ClasslessRoute:
+    destination = r.parsed("destination", lambda t: IPv4Network(t, strict=True), "an IPv4 network")
+    gateway = r.ipv4("gateway")
+    r.finish()
+    return ClasslessRoute(destination, gateway)
+
+
+# Value keys of an [[option]] table; exactly one must be given.
+_VALUE_KINDS = ("hex", "text", "ip", "u8", "u16", "u32")
+
+
+def _parse_extra_option(o: Section) -> tuple[int, bytes]:
+    code = o.integer("code", minimum=1, maximum=254)
+    if code in (Option.MESSAGE_TYPE, Option.SERVER_ID, Option.OVERLOAD, Option.RELAY_AGENT_INFO, Option.LEASE_TIME):
+        raise o.error("code", f"option {code} is set by the server itself")
+    given = [k for k in _VALUE_KINDS if o.has(k)]
+    if len(given) != 1:
+        raise o.error("code", f"option {code} needs exactly one of {', '.join(_VALUE_KINDS)}")
+    kind = given[0]
+    if kind == "hex":
+        raw = o.parsed("hex", parse_hex_bytes, "hex bytes like 01:02:0a")
+    elif kind == "text":
+        raw = o.string("text").encode("utf-8")
+    elif kind == "ip":
+        raw = b"".join(a.packed for a in o.ipv4_list("ip"))
+    else:
+        size = {"u8": 1, "u16": 2, "u32": 4}[kind]
+        raw = o.integer(kind, minimum=0, maximum=(1 << (8 * size)) - 1).to_bytes(size, "big")
+    o.finish()
+    return code, raw
+
+
+def _parse_reservation(r: Section, network: IPv4Network) -> Reservation:
+    mac = r.parsed("mac", parse_mac, "a MAC address", None)
+    client_id = r.parsed("client_id", parse_hex_bytes, "hex bytes like 01:02:00:00:00:00:01", None)
+    if mac is None and client_id is None:
+        raise r.error("mac", "a reservation needs 'mac' or 'client_id'")
+    address = r.ipv4("address", None)
+    if address is not None and address not in network:
+        raise r.error("address", f"{address} is not inside {network}")
+    hostname = r.string("hostname", "")
+    if address is None and not hostname:
+        raise r.error("address", "a reservation needs 'address' and/or 'hostname'")
+    r.finish()
+    return Reservation(address, mac, client_id, hostname)
+
+
+def _check_reservations(s: Section, reservations: tuple[Reservation, ...]) -> None:
+    seen: dict[IPv4Address, int] = {}
+    for index, reservation in enumerate(reservations):
+        if reservation.address is None:
+            continue
+        if reservation.address in seen:
+            raise ConfigError(
+                f"{s.key_path('reservation')}[{index}].address",
+                f"{reservation.address} is already reserved by reservation[{seen[reservation.address]}]",
+            )
+        seen[reservation.address] = index

@@ -1,0 +1,541 @@
+# -*- test-case-name: tests.unit.test_server_decide -*-
+"""
+The DHCPv4 server's decisions (RFC 2131 section 4.3), with no I/O.
+
+L{ServerCore.handle} takes a decoded request, where it came from and the
+time, consults and updates the lease store's in-memory index, and returns an
+L{Outcome}: the reply (if any), where it goes, and whether it may only be
+sent once the store has committed (every ACK and every binding change).
+"""
+
+from __future__ import annotations
+
+import time
+from ipaddress import IPv4Address
+from typing import Callable, Iterable
+
+import attrs
+
+from dhcpsuite.dhcp4.constants import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    FLAG_BROADCAST,
+    MessageType,
+    Option,
+    RelayAgentSubOption,
+)
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.options import decode_relay_agent_info
+from dhcpsuite.dhcp4.packet import Message
+from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
+from dhcpsuite.server.destination import Destination, reply_destination
+from dhcpsuite.server.pool import PoolAllocator
+
+_ZERO = IPv4Address(0)
+_OPT_MESSAGE_TYPE = int(Option.MESSAGE_TYPE)
+_OPT_SERVER_ID = int(Option.SERVER_ID)
+_OPT_REQUESTED = int(Option.REQUESTED_ADDRESS)
+_OPT_CLIENT_ID = int(Option.CLIENT_ID)
+_OPT_PRL = int(Option.PARAMETER_REQUEST_LIST)
+_OPT_LEASE_TIME = int(Option.LEASE_TIME)
+_OPT_RELAY = int(Option.RELAY_AGENT_INFO)
+_OPT_SUBNET_SELECTION = int(Option.SUBNET_SELECTION)
+_OPT_HOST_NAME = int(Option.HOST_NAME)
+_OPT_RAPID_COMMIT = int(Option.RAPID_COMMIT)
+_OPT_SUBNET_MASK = int(Option.SUBNET_MASK)
+_INFINITE = 0xFFFFFFFF
+
+
+@attrs.frozen
+class Reply:
+    message: Message
+    destination: Destination
+    # Send only after ILeaseStore.committed() fires.
+    after_commit: bool
+
+
+@attrs.frozen
+class Outcome:
+    """
+    @ivar event: what happened, for logs and counters: C{"offer"},
+        C{"ack"}, C{"nak"}, C{"release"}, C{"decline"}, C{"inform"},
+        C{"ignore"} (correct not to answer) or C{"drop"} (unusable request).
+    @ivar reason: why, for NAKs, drops and ignores.
+    """
+
+    event: str
+    reason: str = ""
+    reply: Reply | None = None
+    address: IPv4Address | None = None
+    subnet: SubnetConfig | None = None
+
+
+def client_key(message: Message) -> bytes:
+    """
+    The client's identity (RFC 2131 section 4.2): option 61 when present,
+    else the hardware type and address.
+    """
+    client_id = message.options.get(_OPT_CLIENT_ID)
+    if client_id:
+        return client_id
+    return bytes((message.htype,)) + message.hardware_address
+
+
+class _SubnetState:
+    """
+    Per-subnet lookups built once from the configuration.
+    """
+
+    def __init__(self, config: SubnetConfig, server_id: IPv4Address) -> None:
+        self.config = config
+        self.server_id = server_id
+        self.by_mac: dict[bytes, Reservation] = {}
+        self.by_client_id: dict[bytes, Reservation] = {}
+        for r in config.reservations:
+            if r.mac is not None:
+                self.by_mac[r.mac] = r
+            if r.client_id is not None:
+                self.by_client_id[r.client_id] = r
+        self.reserved = {r.address: r for r in config.reservations if r.address is not None}
+        self.allocator = PoolAllocator(config.pools, excluded=self.reserved)
+        self.options = config.options
+        self.option_codes = {code for code, _ in config.options}
+        self._holding_count: tuple[float, int] = (-1.0, 0)
+
+    def reservation_for(self, message: Message) -> Reservation | None:
+        client_id = message.options.get(_OPT_CLIENT_ID)
+        if client_id is not None:
+            found = self.by_client_id.get(client_id)
+            if found is not None:
+                return found
+        return self.by_mac.get(message.hardware_address)
+
+    def in_pool(self, address: IPv4Address) -> bool:
+        return address in self.allocator
+
+
+class ServerCore:
+    """
+    @param server_ids: the server identifier (our address) for each subnet
+        that has no C{server_address} configured, by interface name.
+    @param clock: wall-clock seconds; leases are stored in wall-clock time.
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: ILeaseStore,
+        server_ids: dict[str, IPv4Address] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        server_ids = server_ids or {}
+        self.subnets: list[_SubnetState] = []
+        for subnet in config.subnets:
+            server_id = subnet.server_address or server_ids.get(subnet.interface or "")
+            if server_id is None:
+                raise ValueError(f"subnet {subnet.network}: no server address (interface {subnet.interface} has none)")
+            self.subnets.append(_SubnetState(subnet, server_id))
+        self._by_interface: dict[str, _SubnetState] = {}
+        for state in self.subnets:
+            if state.config.interface:
+                self._by_interface.setdefault(state.config.interface, state)
+        self._our_ids = {state.server_id for state in self.subnets}
+        self.reclaim(clock())
+
+    # Subnet selection ----------------------------------------------------
+
+    def _subnet_containing(self, address: IPv4Address) -> _SubnetState | None:
+        for state in self.subnets:
+            if address in state.config.network:
+                return state
+        return None
+
+    def select_subnet(self, message: Message, interface: str | None) -> _SubnetState | None:
+        """
+        Relayed: link selection (82.5), then subnet selection (118), then
+        giaddr. Direct: 118, then the subnet of ciaddr on this interface,
+        then the interface's subnet.
+        """
+        if message.giaddr != _ZERO:
+            relay = message.options.get(_OPT_RELAY)
+            if relay is not None:
+                for subcode, value in decode_relay_agent_info(relay):
+                    if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
+                        return self._subnet_containing(IPv4Address(value))
+            selection = message.options.get(_OPT_SUBNET_SELECTION)
+            if selection is not None:
+                return self._subnet_containing(IPv4Address(selection))
+            return self._subnet_containing(message.giaddr)
+        selection = message.options.get(_OPT_SUBNET_SELECTION)
+        if selection is not None:
+            return self._subnet_containing(IPv4Address(selection))
+        if message.ciaddr != _ZERO:
+            state = self._subnet_containing(message.ciaddr)
+            if state is not None and state.config.interface == interface:
+                return state
+        return self._by_interface.get(interface or "")
+
+    # Entry point -----------------------------------------------------------
+
+    def handle(self, message: Message, interface: str | None = None, now: float | None = None) -> Outcome:
+        if now is None:
+            now = self.clock()
+        if message.op != BOOTREQUEST:
+            return Outcome("drop", "not-a-request")
+        kind = message.message_type
+        if kind is None:
+            return Outcome("drop", "no-message-type")
+        try:
+            state = self.select_subnet(message, interface)
+        except DecodeError:
+            return Outcome("drop", "bad-relay-agent-info")
+        if state is None:
+            return Outcome("drop", "no-subnet")
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
+        return handler(self, message, state, now)
+
+    # DISCOVER --------------------------------------------------------------
+
+    def _discover(self, message: Message, state: _SubnetState, now: float) -> Outcome:
+        key = client_key(message)
+        address = self._choose_address(message, state, key, now)
+        if address is None:
+            return Outcome("drop", "pool-exhausted", subnet=state.config)
+        rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
+        if rapid:
+            return self._bind(message, state, key, address, now, rapid_commit=True)
+        current = self.store.get(address)
+        if not (current is not None and current.state is LeaseState.BOUND and current.belongs_to(key) and current.holds(now)):
+            # Hold the address for this client so concurrent DISCOVERs get
+            # others; an existing binding is never downgraded to an offer.
+            self.store.put(
+                Lease(
+                    address,
+                    LeaseState.OFFERED,
+                    key,
+                    message.hardware_address,
+                    now + state.config.offer_hold_time,
+                    _hostname(message, state),
+                    now,
+                ),
+                durable=False,
+            )
+        reply = self._reply(message, state, MessageType.OFFER, address, lease_time=self._lease_time(message, state))
+        return Outcome("offer", reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
+
+    def _available_to(self, address: IPv4Address, key: bytes, state: _SubnetState, now: float, mine: Reservation | None) -> bool:
+        """
+        May this client be given C{address}? Not if it is reserved for
+        someone else (C{mine} is the client's own reservation) or another
+        client holds it.
+        """
+        reserved = state.reserved.get(address)
+        if reserved is not None and reserved is not mine:
+            return False
+        lease = self.store.get(address)
+        return lease is None or lease.belongs_to(key) or not lease.holds(now)
+
+    def _choose_address(self, message: Message, state: _SubnetState, key: bytes, now: float) -> IPv4Address | None:
+        reservation = state.reservation_for(message)
+        mine = reservation
+        if reservation is not None and reservation.address is not None:
+            lease = self.store.get(reservation.address)
+            if lease is None or lease.belongs_to(key) or not lease.holds(now):
+                return reservation.address
+        network = state.config.network
+        # This client's own leases in this subnet, best first: a live
+        # binding, a live offer, then the most recent it gave up.
+        own_leases = [l for l in self.store.find_by_client(key) if l.address in network]
+        if own_leases:
+            rank = {LeaseState.BOUND: 0, LeaseState.OFFERED: 1}
+            own_leases.sort(key=lambda l: (rank.get(l.state, 2) if l.holds(now) else 2, -l.updated))
+            for lease in own_leases:
+                if state.in_pool(lease.address) and self._available_to(lease.address, key, state, now, mine):
+                    return lease.address
+        requested = message.options.get(_OPT_REQUESTED)
+        if requested is not None:
+            address = IPv4Address(requested)
+            if state.in_pool(address) and self._available_to(address, key, state, now, mine):
+                return address
+        if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
+            return None
+        store = self.store
+        address = state.allocator.allocate(
+            lambda a: self._available_to(a, key, state, now, mine), lambda a: store.get(a) is None
+        )
+        if address is None:
+            state.allocator.rescan(self._reusable(state, now))
+            address = state.allocator.allocate(lambda a: self._available_to(a, key, state, now, mine), lambda a: False)
+        return address
+
+    def _reusable(self, state: _SubnetState, now: float) -> Iterable[IPv4Address]:
+        network = state.config.network
+        free = [l for l in self.store.leases() if l.address in network and not l.holds(now)]
+        free.sort(key=lambda l: l.expires)
+        return [l.address for l in free]
+
+    def _holding(self, state: _SubnetState, now: float) -> int:
+        # An O(n) count, so it is cached for a second: max_leases is a
+        # coarse guard against starvation, not an exact quota.
+        stamp, count = state._holding_count
+        if now - stamp >= 1.0:
+            network = state.config.network
+            count = sum(1 for l in self.store.leases() if l.address in network and l.holds(now))
+            state._holding_count = (now, count)
+        return count
+
+    # REQUEST ---------------------------------------------------------------
+
+    def _request(self, message: Message, state: _SubnetState, now: float) -> Outcome:
+        key = client_key(message)
+        server_id_raw = message.options.get(_OPT_SERVER_ID)
+        requested_raw = message.options.get(_OPT_REQUESTED)
+        if server_id_raw is not None:
+            return self._request_selecting(message, state, key, IPv4Address(server_id_raw), requested_raw, now)
+        if requested_raw is not None and message.ciaddr == _ZERO:
+            return self._request_init_reboot(message, state, key, IPv4Address(requested_raw), now)
+        if message.ciaddr != _ZERO:
+            return self._request_renewing(message, state, key, message.ciaddr, now)
+        return Outcome("drop", "request-without-address", subnet=state.config)
+
+    def _request_selecting(
+        self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested_raw: bytes | None, now: float
+    ) -> Outcome:
+        if server_id != state.server_id:
+            if server_id not in self._our_ids:
+                # The client chose another server: release what we held for it.
+                for lease in self.store.find_by_client(key):
+                    if lease.state is LeaseState.OFFERED:
+                        self.store.remove(lease.address)
+                        state.allocator.freed(lease.address)
+                return Outcome("ignore", "chose-another-server", subnet=state.config)
+        if requested_raw is None:
+            return self._nak(message, state, "selecting-without-requested-address")
+        address = IPv4Address(requested_raw)
+        if address not in state.config.network:
+            return self._nak(message, state, "requested-address-not-in-subnet")
+        lease = self.store.get(address)
+        mine = state.reservation_for(message)
+        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
+            return self._bind(message, state, key, address, now)
+        allowed = state.in_pool(address) or (mine is not None and mine.address == address)
+        if allowed and self._available_to(address, key, state, now, mine):
+            return self._bind(message, state, key, address, now)
+        return self._nak(message, state, "address-not-offered-to-client")
+
+    def _request_init_reboot(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
+        if address not in state.config.network:
+            return self._nak(message, state, "wrong-network")
+        lease = self.store.get(address)
+        if lease is not None and lease.belongs_to(key) and (lease.state is LeaseState.BOUND or lease.holds(now)):
+            return self._bind(message, state, key, address, now)
+        if lease is not None and lease.holds(now):
+            return self._nak(message, state, "address-bound-to-another-client")
+        if state.config.authoritative:
+            return self._nak(message, state, "unknown-binding")
+        return Outcome("ignore", "unknown-binding", address=address, subnet=state.config)
+
+    def _request_renewing(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
+        if address not in state.config.network:
+            return self._nak(message, state, "wrong-network")
+        lease = self.store.get(address)
+        if lease is not None and lease.belongs_to(key) and lease.state in (LeaseState.BOUND, LeaseState.OFFERED):
+            return self._bind(message, state, key, address, now)
+        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, state.reservation_for(message)):
+            # Our binding lapsed but nobody took the address: extend it.
+            return self._bind(message, state, key, address, now)
+        return self._nak(message, state, "no-binding-to-renew")
+
+    # Other messages --------------------------------------------------------
+
+    def _decline(self, message: Message, state: _SubnetState, now: float) -> Outcome:
+        key = client_key(message)
+        server_id_raw = message.options.get(_OPT_SERVER_ID)
+        if server_id_raw is not None and IPv4Address(server_id_raw) != state.server_id:
+            return Outcome("ignore", "decline-for-another-server", subnet=state.config)
+        requested_raw = message.options.get(_OPT_REQUESTED)
+        if requested_raw is None:
+            return Outcome("drop", "decline-without-address", subnet=state.config)
+        address = IPv4Address(requested_raw)
+        lease = self.store.get(address)
+        if lease is None or not lease.belongs_to(key):
+            return Outcome("ignore", "decline-of-unknown-binding", address=address, subnet=state.config)
+        self.store.put(
+            Lease(address, LeaseState.DECLINED, b"", message.hardware_address, now + state.config.decline_probation_time, "", now)
+        )
+        return Outcome("decline", "address-in-use", address=address, subnet=state.config)
+
+    def _release(self, message: Message, state: _SubnetState, now: float) -> Outcome:
+        key = client_key(message)
+        address = message.ciaddr
+        lease = self.store.get(address)
+        if lease is None or not lease.belongs_to(key) or lease.state is not LeaseState.BOUND:
+            return Outcome("ignore", "release-of-unknown-binding", address=address, subnet=state.config)
+        # Keep the client key: the same client gets this address back first.
+        self.store.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
+        state.allocator.freed(address)
+        return Outcome("release", address=address, subnet=state.config)
+
+    def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
+        reply = self._reply(message, state, MessageType.ACK, _ZERO, lease_time=None)
+        return Outcome(
+            "inform",
+            reply=Reply(reply, reply_destination(message, MessageType.ACK), False),
+            address=message.ciaddr,
+            subnet=state.config,
+        )
+
+    _handlers = {
+        MessageType.DISCOVER: _discover,
+        MessageType.REQUEST: _request,
+        MessageType.DECLINE: _decline,
+        MessageType.RELEASE: _release,
+        MessageType.INFORM: _inform,
+    }
+
+    # Building replies ------------------------------------------------------
+
+    def _bind(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float, rapid_commit: bool = False) -> Outcome:
+        lease_time = self._lease_time(message, state)
+        expires = now + lease_time if lease_time != _INFINITE else float("inf")
+        self.store.put(
+            Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, state), now)
+        )
+        reply = self._reply(message, state, MessageType.ACK, address, lease_time=lease_time)
+        if rapid_commit:
+            reply.options[_OPT_RAPID_COMMIT] = b""
+        return Outcome(
+            "ack",
+            reply=Reply(reply, reply_destination(message, MessageType.ACK, address), True),
+            address=address,
+            subnet=state.config,
+        )
+
+    def _nak(self, message: Message, state: _SubnetState, reason: str) -> Outcome:
+        reply = Message(
+            op=BOOTREPLY,
+            xid=message.xid,
+            chaddr=message.chaddr,
+            htype=message.htype,
+            hlen=message.hlen,
+            flags=message.flags | (FLAG_BROADCAST if message.giaddr != _ZERO else 0),
+            giaddr=message.giaddr,
+        )
+        reply.options[_OPT_MESSAGE_TYPE] = bytes((MessageType.NAK,))
+        reply.options[_OPT_SERVER_ID] = state.server_id.packed
+        _echo(message, reply)
+        return Outcome("nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), subnet=state.config)
+
+    def _lease_time(self, message: Message, state: _SubnetState) -> int:
+        config = state.config
+        requested = message.options.get(_OPT_LEASE_TIME)
+        if requested is None or len(requested) != 4:
+            return config.lease_time
+        wanted = int.from_bytes(requested, "big")
+        return max(config.min_lease_time, min(config.max_lease_time, wanted))
+
+    def _reply(self, message: Message, state: _SubnetState, kind: int, address: IPv4Address, lease_time: int | None) -> Message:
+        config = state.config
+        reply = Message(
+            op=BOOTREPLY,
+            xid=message.xid,
+            chaddr=message.chaddr,
+            htype=message.htype,
+            hlen=message.hlen,
+            flags=message.flags,
+            ciaddr=message.ciaddr if kind == MessageType.ACK and address == _ZERO else _ZERO,
+            yiaddr=address,
+            giaddr=message.giaddr,
+        )
+        options = reply.options
+        options[_OPT_MESSAGE_TYPE] = bytes((kind,))
+        options[_OPT_SERVER_ID] = state.server_id.packed
+        if lease_time is not None:
+            options[_OPT_LEASE_TIME] = lease_time.to_bytes(4, "big")
+            if lease_time != _INFINITE:
+                t1 = config.renewal_time if config.renewal_time is not None else lease_time // 2
+                t2 = config.rebinding_time if config.rebinding_time is not None else lease_time * 7 // 8
+                if t1 < t2 < lease_time:
+                    options[int(Option.RENEWAL_TIME)] = t1.to_bytes(4, "big")
+                    options[int(Option.REBINDING_TIME)] = t2.to_bytes(4, "big")
+        requested = message.options.get(_OPT_PRL)
+        if requested is None:
+            for code, raw in state.options:
+                options[code] = raw
+        else:
+            wanted = set(requested)
+            wanted.add(_OPT_SUBNET_MASK)
+            for code, raw in state.options:
+                if code in wanted:
+                    options[code] = raw
+        hostname = _reserved_hostname(message, state)
+        if hostname:
+            options[_OPT_HOST_NAME] = hostname.encode("utf-8")
+        _echo(message, reply)
+        return reply
+
+    # Housekeeping ----------------------------------------------------------
+
+    def reclaim(self, now: float | None = None) -> int:
+        """
+        Turn lapsed bindings into EXPIRED (durably), drop lapsed offers, end
+        probations, and queue the freed addresses for reuse.
+
+        @return: how many leases changed.
+        """
+        if now is None:
+            now = self.clock()
+        changed = 0
+        for lease in self.store.leases():
+            if lease.holds(now):
+                continue
+            if lease.state is LeaseState.BOUND or lease.state is LeaseState.DECLINED:
+                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now))
+            elif lease.state is LeaseState.OFFERED:
+                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now), durable=False)
+            else:
+                continue
+            changed += 1
+            state = self._subnet_containing(lease.address)
+            if state is not None:
+                state.allocator.freed(lease.address)
+        return changed
+
+
+def _type_name(kind: int) -> str:
+    try:
+        return MessageType(kind).name.lower()
+    except ValueError:
+        return f"type-{kind}"
+
+
+def _reserved_hostname(message: Message, state: _SubnetState) -> str:
+    reservation = state.reservation_for(message)
+    return reservation.hostname if reservation is not None else ""
+
+
+def _hostname(message: Message, state: _SubnetState) -> str:
+    reserved = _reserved_hostname(message, state)
+    if reserved:
+        return reserved
+    raw = message.options.get(_OPT_HOST_NAME)
+    if not raw:
+        return ""
+    return raw.decode("utf-8", "replace")[:63]
+
+
+def _echo(request: Message, reply: Message) -> None:
+    # RFC 6842: echo the client identifier; RFC 3046: echo option 82 (last).
+    client_id = request.options.get(_OPT_CLIENT_ID)
+    if client_id is not None:
+        reply.options[_OPT_CLIENT_ID] = client_id
+    relay = request.options.get(_OPT_RELAY)
+    if relay is not None and request.giaddr != _ZERO:
+        reply.options[_OPT_RELAY] = relay

@@ -1,0 +1,74 @@
+# -*- test-case-name: tests.unit.test_server_decide -*-
+"""
+Finding a free address in a subnet's pools without scanning the whole pool
+for every DISCOVER.
+
+Never-used addresses are handed out first, in order, by a cursor; once the
+pools have all been used, addresses freed since (released, expired, declined
+and out of probation) are reused oldest first from a queue that the server
+feeds, refilled by one scan only when it runs dry.
+"""
+
+from __future__ import annotations
+
+import collections
+from ipaddress import IPv4Address
+from typing import Callable, Iterable
+
+from dhcpsuite.server.config import AddressRange
+
+
+class PoolAllocator:
+    def __init__(self, ranges: Iterable[AddressRange], excluded: Iterable[IPv4Address] = ()) -> None:
+        self._ranges = [(int(r.first), int(r.last)) for r in ranges]
+        self.size = sum(last - first + 1 for first, last in self._ranges)
+        self._excluded = frozenset(int(a) for a in excluded)
+        self._range_index = 0
+        self._cursor = self._ranges[0][0] if self._ranges else 0
+        self._fresh_left = self.size
+        self._freed: collections.deque[IPv4Address] = collections.deque()
+
+    def __contains__(self, address: IPv4Address) -> bool:
+        value = int(address)
+        return any(first <= value <= last for first, last in self._ranges)
+
+    def freed(self, address: IPv4Address) -> None:
+        """
+        C{address} became available again: reuse it before scanning.
+        """
+        self._freed.append(address)
+
+    def allocate(self, is_free: Callable[[IPv4Address], bool], never_used: Callable[[IPv4Address], bool]) -> IPv4Address | None:
+        """
+        @param is_free: may this address be offered now?
+        @param never_used: has the store no record of it at all?
+        """
+        while self._fresh_left > 0:
+            address = IPv4Address(self._next_fresh())
+            if int(address) in self._excluded:
+                continue
+            if never_used(address):
+                return address
+        while self._freed:
+            address = self._freed.popleft()
+            if int(address) not in self._excluded and is_free(address):
+                return address
+        return None
+
+    def rescan(self, candidates: Iterable[IPv4Address]) -> None:
+        """
+        Refill the reuse queue from C{candidates} (addresses that are free
+        now, oldest first), when it ran dry.
+        """
+        self._freed.extend(a for a in candidates if a in self)
+
+    def _next_fresh(self) -> int:
+        value = self._cursor
+        first, last = self._ranges[self._range_index]
+        self._fresh_left -= 1
+        if value >= last:
+            self._range_index = (self._range_index + 1) % len(self._ranges)
+            self._cursor = self._ranges[self._range_index][0]
+        else:
+            self._cursor = value + 1
+        return value

@@ -1,0 +1,141 @@
+# -*- test-case-name: tests.unit.test_server_protocol -*-
+"""
+The server's UDP shell: bytes in, decisions from L{ServerCore}, bytes out.
+
+It drops junk with one log line and a counter by reason, waits for the lease
+store's commit before sending anything that confirms a binding, and never
+lets an exception reach the reactor.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Callable
+
+from twisted.internet.protocol import DatagramProtocol
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dhcpsuite.dhcp4.constants import MessageType, Option
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
+from dhcpsuite.interfaces import IPacketSink
+from dhcpsuite.server.decide import Outcome, Reply, ServerCore
+from dhcpsuite.server.destination import BROADCAST, Destination
+
+_MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
+_TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
+
+
+@implementer(IPacketSink)
+class ServerProtocol(DatagramProtocol):
+    """
+    One per interface socket.
+
+    @param neighbour: adds an ARP entry C{(ifname, address, mac)} so an L2
+        unicast reply can go out; raises L{OSError} when it cannot.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        core: ServerCore,
+        interface: str | None,
+        counters: collections.Counter,
+        log_exchanges: bool = True,
+        neighbour: Callable | None = None,
+    ) -> None:
+        self.core = core
+        self.interface = interface
+        self.counters = counters
+        self.log_exchanges = log_exchanges
+        self.neighbour = neighbour
+
+    def logPrefix(self) -> str:
+        return f"dhcp4-server {self.interface}"
+
+    def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        counters = self.counters
+        counters["received"] += 1
+        try:
+            message = decode_message(data)
+        except DecodeError as e:
+            counters["drop:" + e.reason] += 1
+            self.log.warn(
+                "Dropped malformed packet from {source} on {interface}: {error}",
+                source=addr, interface=self.interface, error=str(e),
+            )
+            return
+        try:
+            outcome = self.core.handle(message, self.interface)
+        except DecodeError as e:
+            counters["drop:" + e.reason] += 1
+            self.log.warn("Dropped packet from {source}: {error}", source=addr, error=str(e))
+            return
+        except Exception:
+            counters["drop:internal-error"] += 1
+            self.log.failure("Server failed on a packet from {source}", source=addr)
+            return
+        counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
+        counters[f"{outcome.event}:{outcome.reason}" if outcome.reason else outcome.event] += 1
+        if self.log_exchanges:
+            self._log(message, outcome)
+        if outcome.reply is not None:
+            self._deliver(message, outcome.reply)
+
+    def _log(self, message: Message, outcome: Outcome) -> None:
+        self.log.info(
+            "{request} from {mac} via {interface}: {event} {address}{why}",
+            request=_TYPE_NAMES.get(message.message_type or 0, "?").upper(),
+            mac=mac_text(message.hardware_address),
+            interface=self.interface,
+            event=outcome.event.upper(),
+            address=outcome.address or "",
+            why=f" ({outcome.reason})" if outcome.reason else "",
+            giaddr=str(message.giaddr),
+            xid=message.xid,
+        )
+
+    def _deliver(self, request: Message, reply: Reply) -> None:
+        max_size = request.options.get(_MAX_SIZE)
+        try:
+            data = reply.message.to_bytes(int.from_bytes(max_size, "big") if max_size else None)
+        except ValueError as e:
+            self.counters["drop:reply-too-large"] += 1
+            self.log.error("Could not encode reply: {error}", error=str(e))
+            return
+        if not reply.after_commit:
+            self.send_reply(data, reply.destination)
+            return
+        d = self.core.store.committed()
+        d.addCallback(lambda _: self.send_reply(data, reply.destination))
+        d.addErrback(self._commit_failed, reply)
+
+    def _commit_failed(self, failure, reply: Reply) -> None:
+        self.counters["drop:commit-failed"] += 1
+        self.log.error(
+            "Lease for {address} not committed, no ACK sent: {error}",
+            address=reply.message.yiaddr, error=failure.getErrorMessage(),
+        )
+
+    def send_reply(self, data: bytes, destination: Destination) -> None:
+        if self.transport is None:
+            return
+        address = destination.address
+        if destination.hardware is not None:
+            try:
+                if self.neighbour is None:
+                    raise OSError("no neighbour table access")
+                self.neighbour(self.interface, address, destination.hardware)
+            except OSError as e:
+                self.counters["unicast-fallback-broadcast"] += 1
+                self.log.debug("No ARP entry for {address} ({error}); broadcasting", address=address, error=e)
+                address = BROADCAST
+        try:
+            self.transport.write(data, (str(address), destination.port))
+            self.counters["sent"] += 1
+        except OSError as e:
+            self.counters["send-error"] += 1
+            self.log.error("Could not send to {address}: {error}", address=address, error=e)
+
