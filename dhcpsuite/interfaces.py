@@ -198,3 +198,18 @@ class IComponentHealth(Interface):
         @return: a L{dict} that is JSON-serialisable, with at least
             C{{"ok": bool}}.
         """
+
+
+class IReadinessListener(Interface):
+    """
+    Told when a watched interface becomes ready (admin up, carrier, and the
+    IPv4 address asked for) or stops being ready; only transitions, at most
+    once per real (optionally debounced) change
+    (L{dhcpsuite.netlink.readiness.ReadinessTracker}).
+    """
+
+    def readiness_changed(ifname, ready):
+        """
+        @param ifname: the interface name.
+        @param ready: L{True} when it became ready, L{False} when it stopped.
+        """

@@ -53,11 +53,21 @@ _i32 = struct.Struct("=i")
 _cacheinfo = struct.Struct("=II")
 
 
+class ErrorBody(NamedTuple):
+    """
+    The body of an C{NLMSG_ERROR}: the positive errno (0 is an ACK) and the
+    kernel's extended-ACK text when it sent one.
+    """
+
+    errno: int
+    text: str | None = None
+
+
 class Message(NamedTuple):
     """
     One netlink message: its header and, for the types we understand, the
     record it describes (L{Link}, L{Address}, L{Route}), or for
-    C{NLMSG_ERROR} the positive errno (0 is an ACK); L{None} otherwise.
+    C{NLMSG_ERROR} an L{ErrorBody}; L{None} otherwise.
     """
 
     type: int
@@ -218,6 +228,20 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
+NLM_F_CAPPED = 0x100
+NLM_F_ACK_TLVS = 0x200
+
+
+def _error(data: bytes, offset: int, end: int, flags: int) -> ErrorBody:
+    code = -_i32.unpack_from(data, offset)[0]
+    text = None
+    if flags & NLM_F_ACK_TLVS and offset + 20 <= end:
+        echoed = 16 if flags & NLM_F_CAPPED else _u32.unpack_from(data, offset + 4)[0]
+        raw = _attributes(data, offset + 4 + ((echoed + 3) & ~3), end).get(1)
+        text = _string(raw) if raw else None
+    return ErrorBody(code, text)
+
+
 def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
     """
     Decode every message in one datagram; truncated trailing bytes are
@@ -239,7 +263,7 @@ def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]
         elif kind == RTM_NEWLINK or kind == RTM_DELLINK:
             body = _link(data, body_offset, end)
         elif kind == NLMSG_ERROR and length >= 20:
-            body = -_i32.unpack_from(data, body_offset)[0]
+            body = _error(data, body_offset, end, flags)
         yield Message(kind, flags, seq, pid, body)
         offset += (length + 3) & ~3
 
@@ -260,7 +284,8 @@ def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Mess
             body = _pyroute2_link(msg)
         elif kind == NLMSG_ERROR:
             error = header.get("error")
-            body = error.code if error is not None else 0
+            code = (getattr(error, "code", None) or getattr(error, "errno", 0)) if error is not None else 0
+            body = ErrorBody(abs(code), None)
         yield Message(kind, header["flags"], header["sequence_number"], header["pid"], body)
 
 

@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.unit.test_ingest_service -*-
+"""
+The lease-ingest service: the PULL endpoint listening (by default on
+127.0.0.1:50324, RDK-B's address), wired to the router, the handlers and the
+lease registry. L{make_ingest_service} is what C{tap.makeService} calls.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import defer, endpoints
+from twisted.logger import Logger
+
+from dhcpsuite.ingest.config import IngestConfig
+from dhcpsuite.ingest.handlers import V4LeaseHandler, V6LeaseHandler
+from dhcpsuite.ingest.layout import VERSION_V4, VERSION_V6
+from dhcpsuite.ingest.protocol import PullFactory
+from dhcpsuite.ingest.router import MessageRouter
+
+
+class _RecordingEndpoint:
+    """
+    Wraps a server endpoint to keep the listening port, so that the service
+    can say where it listens (an ephemeral port in tests).
+    """
+
+    def __init__(self, endpoint, service: "IngestService") -> None:
+        self._endpoint = endpoint
+        self._service = service
+
+    def listen(self, factory):
+        d = self._endpoint.listen(factory)
+
+        def listening(port):
+            self._service.port = port
+            for waiter in self._service._listening_waiters:
+                waiter.callback(port)
+            self._service._listening_waiters = []
+            return port
+
+        return d.addCallback(listening)
+
+
+class IngestService(StreamServerEndpointService):
+    """
+    @ivar counters: a L{Counter} of C{connections}, C{connections_open},
+        C{closed.<reason>} (handshake and framing failures), C{messages},
+        C{accepted.v4|v6}, C{outcome.v4|v6.<outcome>}, C{layout.<name>}
+        and C{rejected.<reason>}.
+    @ivar port: the listening port once listening, else L{None}.
+    """
+
+    log = Logger()
+
+    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, counters: Counter) -> None:
+        super().__init__(_RecordingEndpoint(endpoint, self), factory)
+        self.setName("ingest")
+        self.router = router
+        self.counters = counters
+        self.port = None
+        self._listening_waiters: list[defer.Deferred] = []
+
+    def when_listening(self) -> defer.Deferred:
+        """
+        @return: a L{Deferred} firing with the listening port.
+        """
+        if self.port is not None:
+            return defer.succeed(self.port)
+        d = defer.Deferred()
+        self._listening_waiters.append(d)
+        return d
+
+    def listening_address(self):
+        return None if self.port is None else self.port.getHost()
+
+    def stopService(self):
+        d = super().stopService()
+        # Stopping listening leaves accepted connections open; close them too.
+        self.factory.abort_all()
+        self.port = None
+        return d
+
+
+def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=None, endpoint=None) -> IngestService:
+    """
+    @param cfg: the parsed C{[ingest]} section.
+    @param registry: the L{dhcpsuite.leases.registry.LeaseRegistry} to record in.
+    @param configurator: an L{IInterfaceConfigurator}; used only when
+        C{cfg.apply_to_interface} is set.
+    @param endpoint: a server endpoint to use instead of C{cfg.endpoint}
+        (e.g. an adopted socket).
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    counters: Counter = Counter()
+    applier = configurator if cfg.apply_to_interface else None
+    handlers = {
+        VERSION_V4: V4LeaseHandler(registry, applier),
+        VERSION_V6: V6LeaseHandler(registry, applier),
+    }
+    router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout, counters)
+    factory = PullFactory(router.message_received, reactor, counters, cfg.max_message_size, cfg.handshake_timeout)
+    if endpoint is None:
+        endpoint = endpoints.serverFromString(reactor, cfg.endpoint)
+    return IngestService(endpoint, factory, router, counters)
