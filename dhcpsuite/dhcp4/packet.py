@@ -38,6 +38,7 @@ from dhcpsuite.dhcp4.options import OPTION_TYPES, UNKNOWN, decode_value, encode_
 
 _HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 _ZERO = IPv4Address(0)
+_ZERO_BYTES = bytes(4)
 _PAD = 0
 _END = 255
 _OVERLOAD = int(Option.OVERLOAD)
@@ -213,39 +214,53 @@ def decode_message(data: bytes) -> Message:
         hops=hops,
         secs=secs,
         flags=flags,
-        ciaddr=IPv4Address(ciaddr),
-        yiaddr=IPv4Address(yiaddr),
-        siaddr=IPv4Address(siaddr),
-        giaddr=IPv4Address(giaddr),
+        ciaddr=_address(ciaddr),
+        yiaddr=_address(yiaddr),
+        siaddr=_address(siaddr),
+        giaddr=_address(giaddr),
         sname=sname.rstrip(b"\x00"),
         file=file.rstrip(b"\x00"),
         options=options,
     )
 
 
+def _address(raw: bytes) -> IPv4Address:
+    # Most header addresses of a request are zero: skip the constructor.
+    return _ZERO if raw == _ZERO_BYTES else IPv4Address(raw)
+
+
 def _encode_options(items: Iterable[tuple[int, bytes]]) -> bytearray:
     out = bytearray()
     for code, raw in items:
-        if not raw:
-            out += bytes((code, 0))
+        length = len(raw)
+        if length <= 255:
+            out.append(code)
+            out.append(length)
+            out += raw
             continue
         # RFC 3396: a value over 255 bytes goes as consecutive instances.
-        for i in range(0, len(raw), 255):
+        for i in range(0, length, 255):
             chunk = raw[i : i + 255]
-            out += bytes((code, len(chunk)))
+            out.append(code)
+            out.append(len(chunk))
             out += chunk
     return out
 
 
+_NOT_IN_ORDER = frozenset((_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD))
+
+
 def _ordered(options: dict[int, bytes]) -> list[tuple[int, bytes]]:
-    items = []
-    if _MESSAGE_TYPE in options:
-        items.append((_MESSAGE_TYPE, options[_MESSAGE_TYPE]))
-    for code, raw in options.items():
-        if code not in (_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD):
-            items.append((code, raw))
-    if _RELAY_AGENT_INFO in options:
-        items.append((_RELAY_AGENT_INFO, options[_RELAY_AGENT_INFO]))
+    """
+    53 first (some clients look only there), 82 last (RFC 3046), 52 never:
+    the encoder adds it when it overloads.
+    """
+    first = options.get(_MESSAGE_TYPE)
+    items = [] if first is None else [(_MESSAGE_TYPE, first)]
+    items.extend(item for item in options.items() if item[0] not in _NOT_IN_ORDER)
+    last = options.get(_RELAY_AGENT_INFO)
+    if last is not None:
+        items.append((_RELAY_AGENT_INFO, last))
     return items
 
 

@@ -205,12 +205,13 @@ class ServerCore:
 
     def _discover(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        address = self._choose_address(message, state, key, now)
+        reservation = state.reservation_for(message)
+        address = self._choose_address(message, state, key, now, reservation)
         if address is None:
             return Outcome("drop", "pool-exhausted", subnet=state.config)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
         if rapid:
-            return self._bind(message, state, key, address, now, rapid_commit=True)
+            return self._bind(message, state, key, address, now, reservation, rapid_commit=True)
         current = self.store.get(address)
         if not (current is not None and current.state is LeaseState.BOUND and current.belongs_to(key) and current.holds(now)):
             # Hold the address for this client so concurrent DISCOVERs get
@@ -222,12 +223,12 @@ class ServerCore:
                     key,
                     message.hardware_address,
                     now + state.config.offer_hold_time,
-                    _hostname(message, state),
+                    _hostname(message, reservation),
                     now,
                 ),
                 durable=False,
             )
-        reply = self._reply(message, state, MessageType.OFFER, address, lease_time=self._lease_time(message, state))
+        reply = self._reply(message, state, MessageType.OFFER, address, self._lease_time(message, state), reservation)
         return Outcome("offer", reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
 
     def _available_to(self, address: IPv4Address, key: bytes, state: _SubnetState, now: float, mine: Reservation | None) -> bool:
@@ -242,8 +243,9 @@ class ServerCore:
         lease = self.store.get(address)
         return lease is None or lease.belongs_to(key) or not lease.holds(now)
 
-    def _choose_address(self, message: Message, state: _SubnetState, key: bytes, now: float) -> IPv4Address | None:
-        reservation = state.reservation_for(message)
+    def _choose_address(
+        self, message: Message, state: _SubnetState, key: bytes, now: float, reservation: Reservation | None
+    ) -> IPv4Address | None:
         mine = reservation
         if reservation is not None and reservation.address is not None:
             lease = self.store.get(reservation.address)
@@ -324,10 +326,10 @@ class ServerCore:
         lease = self.store.get(address)
         mine = state.reservation_for(message)
         if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now)
+            return self._bind(message, state, key, address, now, mine)
         allowed = state.in_pool(address) or (mine is not None and mine.address == address)
         if allowed and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now)
+            return self._bind(message, state, key, address, now, mine)
         return self._nak(message, state, "address-not-offered-to-client")
 
     def _request_init_reboot(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
@@ -335,7 +337,7 @@ class ServerCore:
             return self._nak(message, state, "wrong-network")
         lease = self.store.get(address)
         if lease is not None and lease.belongs_to(key) and (lease.state is LeaseState.BOUND or lease.holds(now)):
-            return self._bind(message, state, key, address, now)
+            return self._bind(message, state, key, address, now, state.reservation_for(message))
         if lease is not None and lease.holds(now):
             return self._nak(message, state, "address-bound-to-another-client")
         if state.config.authoritative:
@@ -346,11 +348,12 @@ class ServerCore:
         if address not in state.config.network:
             return self._nak(message, state, "wrong-network")
         lease = self.store.get(address)
+        mine = state.reservation_for(message)
         if lease is not None and lease.belongs_to(key) and lease.state in (LeaseState.BOUND, LeaseState.OFFERED):
-            return self._bind(message, state, key, address, now)
-        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, state.reservation_for(message)):
+            return self._bind(message, state, key, address, now, mine)
+        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
             # Our binding lapsed but nobody took the address: extend it.
-            return self._bind(message, state, key, address, now)
+            return self._bind(message, state, key, address, now, mine)
         return self._nak(message, state, "no-binding-to-renew")
 
     # Other messages --------------------------------------------------------
@@ -384,7 +387,7 @@ class ServerCore:
         return Outcome("release", address=address, subnet=state.config)
 
     def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
-        reply = self._reply(message, state, MessageType.ACK, _ZERO, lease_time=None)
+        reply = self._reply(message, state, MessageType.ACK, _ZERO, None, state.reservation_for(message))
         return Outcome(
             "inform",
             reply=Reply(reply, reply_destination(message, MessageType.ACK), False),
@@ -402,13 +405,22 @@ class ServerCore:
 
     # Building replies ------------------------------------------------------
 
-    def _bind(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float, rapid_commit: bool = False) -> Outcome:
+    def _bind(
+        self,
+        message: Message,
+        state: _SubnetState,
+        key: bytes,
+        address: IPv4Address,
+        now: float,
+        reservation: Reservation | None,
+        rapid_commit: bool = False,
+    ) -> Outcome:
         lease_time = self._lease_time(message, state)
         expires = now + lease_time if lease_time != _INFINITE else float("inf")
         self.store.put(
-            Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, state), now)
+            Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now)
         )
-        reply = self._reply(message, state, MessageType.ACK, address, lease_time=lease_time)
+        reply = self._reply(message, state, MessageType.ACK, address, lease_time, reservation)
         if rapid_commit:
             reply.options[_OPT_RAPID_COMMIT] = b""
         return Outcome(
@@ -441,7 +453,15 @@ class ServerCore:
         wanted = int.from_bytes(requested, "big")
         return max(config.min_lease_time, min(config.max_lease_time, wanted))
 
-    def _reply(self, message: Message, state: _SubnetState, kind: int, address: IPv4Address, lease_time: int | None) -> Message:
+    def _reply(
+        self,
+        message: Message,
+        state: _SubnetState,
+        kind: int,
+        address: IPv4Address,
+        lease_time: int | None,
+        reservation: Reservation | None,
+    ) -> Message:
         config = state.config
         reply = Message(
             op=BOOTREPLY,
@@ -475,9 +495,8 @@ class ServerCore:
             for code, raw in state.options:
                 if code in wanted:
                     options[code] = raw
-        hostname = _reserved_hostname(message, state)
-        if hostname:
-            options[_OPT_HOST_NAME] = hostname.encode("utf-8")
+        if reservation is not None and reservation.hostname:
+            options[_OPT_HOST_NAME] = reservation.hostname.encode("utf-8")
         _echo(message, reply)
         return reply
 
@@ -516,15 +535,9 @@ def _type_name(kind: int) -> str:
         return f"type-{kind}"
 
 
-def _reserved_hostname(message: Message, state: _SubnetState) -> str:
-    reservation = state.reservation_for(message)
-    return reservation.hostname if reservation is not None else ""
-
-
-def _hostname(message: Message, state: _SubnetState) -> str:
-    reserved = _reserved_hostname(message, state)
-    if reserved:
-        return reserved
+def _hostname(message: Message, reservation: Reservation | None) -> str:
+    if reservation is not None and reservation.hostname:
+        return reservation.hostname
     raw = message.options.get(_OPT_HOST_NAME)
     if not raw:
         return ""

@@ -52,6 +52,12 @@ class ServerProtocol(DatagramProtocol):
         self.log_exchanges = log_exchanges
         self.neighbour = neighbour
 
+    def startProtocol(self) -> None:
+        # Straight to the socket when there is one: udp.Port.write validates
+        # the address text again on every call, a measurable cost per reply.
+        sock = getattr(self.transport, "socket", None)
+        self._write = sock.sendto if sock is not None else self.transport.write
+
     def logPrefix(self) -> str:
         return f"dhcp4-server {self.interface}"
 
@@ -133,7 +139,7 @@ class ServerProtocol(DatagramProtocol):
                 self.log.debug("No ARP entry for {address} ({error}); broadcasting", address=address, error=e)
                 address = BROADCAST
         try:
-            self.transport.write(data, (str(address), destination.port))
+            self._write(data, (str(address), destination.port))
             self.counters["sent"] += 1
         except OSError as e:
             self.counters["send-error"] += 1

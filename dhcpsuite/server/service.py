@@ -103,6 +103,9 @@ class ServerService(service.Service):
                     self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour
                 )
                 port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
+                # Return to the reactor every few dozen datagrams so commit
+                # completions (which release ACKs) are not held behind a long read burst.
+                port.maxThroughput = 16 * 1024
             finally:
                 # The reactor adopted a duplicate of the descriptor.
                 sock.close()
