@@ -22,6 +22,7 @@ setup(
         "zope.interface>=6",
         "attrs>=23.1",
         "pyroute2>=0.9",
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "test": [
@@ -36,6 +37,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dhcpsuite-check-config=dhcpsuite.checkconfig:main",
+            "dhcpsuite-ctl=dhcpsuite.control.cli:main",
         ],
     },
 )

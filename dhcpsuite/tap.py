@@ -15,6 +15,7 @@ from twisted.python import usage
 
 from dhcpsuite import __version__
 from dhcpsuite.config import Config, ConfigError, load_config, parse_config_text
+from dhcpsuite.daemon import Daemon
 
 DEFAULT_CONFIG_RESOURCE = "default.toml"
 
@@ -73,10 +74,20 @@ def makeService(options) -> service.MultiService:
     config = options if isinstance(options, Config) else options["dhcpsuite"]
     top = service.MultiService()
     top.setName("dhcpsuite")
+    daemon = Daemon(config)
+    # Children start in this order and stop in reverse.
 
     server_config = config.section("server")
     if server_config is not None:
         from dhcpsuite.server.service import make_server_service
 
-        make_server_service(server_config, state_dir=config.state_dir).setServiceParent(top)
+        daemon.server = make_server_service(server_config, state_dir=config.state_dir)
+        daemon.server.setServiceParent(top)
+
+    control_config = config.section("control")
+    if control_config is not None:
+        from dhcpsuite.control.service import make_control_service
+
+        make_control_service(control_config, daemon).setServiceParent(top)
+    top.daemon = daemon
     return top

@@ -12,6 +12,7 @@ Deferreds in the reactor thread. Under load many ACKs share one fsync.
 
 from __future__ import annotations
 
+import bisect
 import os
 import queue
 import sqlite3
@@ -45,6 +46,8 @@ _COLUMNS = 7
 # switch interval each), so a batch is a few statements, never one per lease.
 _ROWS_PER_STATEMENT = 4000
 _BATCH_LIMIT = 16384
+# Upper bounds (seconds) of the commit-latency histogram buckets.
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
 
 
 class LeaseStoreError(Exception):
@@ -82,6 +85,8 @@ class SQLiteLeaseStore(MemoryLeaseStore):
         self._closed = False
         self.commit_count = 0
         self.commit_seconds_total = 0.0
+        # Written by the writer thread only; read (racily, harmlessly) by metrics.
+        self.commit_buckets = [0] * len(COMMIT_BUCKETS)
         self._load()
         self._thread = threading.Thread(target=self._write_loop, name=f"lease-writer {path}", daemon=True)
         self._thread.start()
@@ -204,8 +209,10 @@ class SQLiteLeaseStore(MemoryLeaseStore):
                     connection.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            elapsed = time.monotonic() - started
             self.commit_count += 1
-            self.commit_seconds_total += time.monotonic() - started
+            self.commit_seconds_total += elapsed
+            self.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, elapsed)] += 1
         if waiting:
             self._reactor.callFromThread(self._fire, waiting, error)
         return stop

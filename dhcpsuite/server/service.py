@@ -129,6 +129,39 @@ class ServerService(service.Service):
         self.ports = []
         return results
 
+    def health(self) -> dict:
+        return {
+            "ok": self.running and bool(self.ports),
+            "interfaces": list(self.config.interfaces),
+            "store": self.config.lease_store,
+        }
+
+    def pool_usage(self) -> list[dict]:
+        """
+        Per pool: its size, the addresses held now (bound, offered or in
+        probation) and the free remainder.
+        """
+        now = self.reactor.seconds()
+        held: collections.Counter = collections.Counter()
+        if self.store is not None:
+            for lease in self.store.leases():
+                if lease.holds(now):
+                    held[lease.address] += 1
+        usage = []
+        for subnet in self.config.subnets:
+            for pool in subnet.pools:
+                used = sum(1 for address in held if address in pool)
+                usage.append(
+                    {
+                        "subnet": str(subnet.network),
+                        "pool": f"{pool.first}-{pool.last}",
+                        "size": pool.size,
+                        "active": used,
+                        "free": pool.size - used,
+                    }
+                )
+        return usage
+
     @inlineCallbacks
     def stopService(self):
         super().stopService()

@@ -1,0 +1,176 @@
+# -*- test-case-name: tests.unit.test_control -*-
+"""
+What the control API answers, as plain functions of the running L{Daemon}:
+JSON-ready dicts in, no HTTP. The web layer maps URLs and errors onto them.
+"""
+
+from __future__ import annotations
+
+import time
+from ipaddress import IPv4Address
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+
+from dhcpsuite.daemon import Daemon
+from dhcpsuite.dhcp4.packet import mac_text
+from dhcpsuite.leases.lease import Lease, LeaseState
+
+
+class ApiError(Exception):
+    """
+    A request the API refuses: C{status} is the HTTP status to answer with.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def status(daemon: Daemon, now: float | None = None) -> dict:
+    now = time.time() if now is None else now
+    components = {}
+    for name, component in daemon.components().items():
+        health = getattr(component, "health", None)
+        components[name] = health() if health is not None else {"ok": True}
+    return {
+        "version": daemon.version,
+        "uptime": round(now - daemon.started, 3),
+        "started": daemon.started,
+        "config": daemon.config.source,
+        "components": components,
+        "ok": all(c.get("ok", False) for c in components.values()),
+    }
+
+
+def lease_json(lease: Lease, now: float) -> dict:
+    return {
+        "address": str(lease.address),
+        "state": lease.state.value,
+        "active": lease.holds(now),
+        "mac": mac_text(lease.mac),
+        "client_id": lease.client_key.hex(),
+        "hostname": lease.hostname,
+        "expires": None if lease.expires == float("inf") else lease.expires,
+        "remaining": None if lease.expires == float("inf") else max(0.0, round(lease.expires - now, 3)),
+        "updated": lease.updated,
+    }
+
+
+def _server(daemon: Daemon) -> Any:
+    if daemon.server is None or daemon.server.store is None:
+        raise ApiError(404, "no DHCPv4 server is configured")
+    return daemon.server
+
+
+def leases(daemon: Daemon, query: dict[str, str], now: float | None = None) -> dict:
+    """
+    Server leases, filtered by C{subnet}, C{mac}, C{state} (or C{active}),
+    paged with C{offset} and C{limit}, sorted by address.
+    """
+    server = _server(daemon)
+    now = time.time() if now is None else now
+    selected = list(server.store.leases())
+    subnet_text = query.get("subnet")
+    if subnet_text:
+        subnet = next((s.network for s in server.config.subnets if str(s.network) == subnet_text), None)
+        if subnet is None:
+            raise ApiError(404, f"no subnet {subnet_text}")
+        selected = [l for l in selected if l.address in subnet]
+    mac = query.get("mac")
+    if mac:
+        wanted = mac.lower().replace("-", ":")
+        selected = [l for l in selected if mac_text(l.mac) == wanted]
+    state = query.get("state")
+    if state:
+        if state == "active":
+            selected = [l for l in selected if l.holds(now)]
+        else:
+            try:
+                wanted_state = LeaseState(state)
+            except ValueError:
+                raise ApiError(400, f"state must be active or one of {', '.join(s.value for s in LeaseState)}") from None
+            selected = [l for l in selected if l.state is wanted_state]
+    offset = _int(query, "offset", 0, 0, 1 << 31)
+    limit = _int(query, "limit", 100, 1, 10000)
+    selected.sort(key=lambda l: int(l.address))
+    return {
+        "total": len(selected),
+        "offset": offset,
+        "limit": limit,
+        "leases": [lease_json(l, now) for l in selected[offset : offset + limit]],
+    }
+
+
+def revoke_lease(daemon: Daemon, address_text: str) -> Deferred:
+    server = _server(daemon)
+    try:
+        address = IPv4Address(address_text)
+    except ValueError:
+        raise ApiError(400, f"{address_text!r} is not an IPv4 address") from None
+    if server.store.get(address) is None:
+        raise ApiError(404, f"no lease for {address}")
+    server.store.remove(address)
+    return server.store.committed().addCallback(lambda _: {"revoked": str(address)})
+
+
+def pools(daemon: Daemon) -> dict:
+    return {"pools": _server(daemon).pool_usage()}
+
+
+def server_counters(daemon: Daemon) -> dict:
+    return dict(_server(daemon).counters)
+
+
+def interfaces(daemon: Daemon) -> dict:
+    if daemon.netlink is None:
+        raise ApiError(404, "the netlink reader is not configured")
+    return {"interfaces": daemon.netlink.interfaces_json()}
+
+
+def clients(daemon: Daemon) -> dict:
+    if daemon.client is None:
+        raise ApiError(404, "no DHCPv4 client is configured")
+    return {"clients": daemon.client.agents_json()}
+
+
+CLIENT_ACTIONS = ("renew", "rebind", "release", "start", "stop")
+
+
+def client_action(daemon: Daemon, ifname: str, action: str, timeout: float) -> Deferred:
+    """
+    Ask the client agent on C{ifname} to act. The caller's C{timeout} bounds
+    only this wait; the agent keeps trying on its own schedule.
+    """
+    if daemon.client is None:
+        raise ApiError(404, "no DHCPv4 client is configured")
+    if action not in CLIENT_ACTIONS:
+        raise ApiError(404, f"unknown action {action!r}; one of {', '.join(CLIENT_ACTIONS)}")
+    if ifname not in daemon.client.interface_names():
+        raise ApiError(404, f"no client on interface {ifname!r}")
+    return maybeDeferred(daemon.client.act, ifname, action, timeout)
+
+
+def ingest(daemon: Daemon) -> dict:
+    result: dict[str, Any] = {}
+    if daemon.registry is not None:
+        result["registry"] = daemon.registry.snapshot_json()
+    if daemon.ingest is not None:
+        result["counters"] = dict(daemon.ingest.counters)
+    if not result:
+        raise ApiError(404, "neither lease ingest nor a lease registry is configured")
+    return result
+
+
+def _int(query: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    text = query.get(key)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(400, f"{key} must be an integer, not {text!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{key} must be between {low} and {high}")
+    return value

@@ -1,0 +1,215 @@
+# -*- test-case-name: tests.unit.test_control_cli -*-
+"""
+C{dhcpsuite-ctl}: the operator's command line, a client of the HTTP API.
+
+Standard library only (it must start fast and work where Twisted's import
+time would be felt). Readable tables by default, C{--json} for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import sys
+import tomllib
+import urllib.parse
+from typing import Any, Sequence
+
+DEFAULT_URL = "http://127.0.0.1:8067"
+TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
+
+
+class CtlError(Exception):
+    pass
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def url_from_config(path: str) -> str:
+    """
+    The API address from a configuration file's C{[control] listen}
+    endpoint (C{tcp:PORT:interface=ADDR} or C{unix:PATH}).
+    """
+    with open(path, "rb") as f:
+        document = tomllib.load(f)
+    listen = document.get("control", {}).get("listen", "tcp:8067:interface=127.0.0.1")
+    kind, _, rest = listen.partition(":")
+    parts = rest.split(":")
+    if kind == "unix":
+        return "unix:" + parts[0]
+    host = "127.0.0.1"
+    for part in parts[1:]:
+        if part.startswith("interface="):
+            host = part.split("=", 1)[1]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{parts[0]}"
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.url.startswith("unix:"):
+            return _UnixHTTPConnection(self.url[len("unix:") :], self.timeout)
+        parsed = urllib.parse.urlsplit(self.url)
+        return http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port or 8067, timeout=self.timeout)
+
+    def request(self, method: str, path: str, query: dict | None = None, body: dict | None = None) -> Any:
+        target = "/api/v1/" + path
+        if query:
+            target += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        connection = self._connection()
+        try:
+            connection.request(method, target, body=data, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except OSError as e:
+            raise CtlError(f"cannot reach the dhcpsuite API at {self.url}: {e}") from None
+        finally:
+            connection.close()
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            raise CtlError(f"{method} {target}: HTTP {response.status}, not JSON") from None
+        if response.status >= 400:
+            raise CtlError(f"{method} {target}: HTTP {response.status}: {payload.get('error', raw[:200])}")
+        return payload
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _show_status(data: dict) -> str:
+    lines = [
+        f"dhcpsuite {data['version']}  up {int(data['uptime'])} s  {'healthy' if data['ok'] else 'DEGRADED'}",
+        f"configuration {data['config']}",
+    ]
+    rows = [(name, "ok" if h.get("ok") else "NOT OK", " ".join(f"{k}={v}" for k, v in h.items() if k != "ok")) for name, h in data["components"].items()]
+    return "\n".join(lines) + "\n" + format_table(["component", "health", "details"], rows)
+
+
+def _show_leases(data: dict) -> str:
+    rows = [(l["address"], l["state"], l["mac"], l["hostname"], l["remaining"]) for l in data["leases"]]
+    shown = f"{data['offset'] + 1}-{data['offset'] + len(rows)} of {data['total']}" if rows else f"0 of {data['total']}"
+    return format_table(["address", "state", "mac", "hostname", "remaining"], rows) + f"\n({shown})"
+
+
+def _show_interfaces(data: dict) -> str:
+    rows = [
+        (i.get("name"), i.get("index"), i.get("admin_state", i.get("state")), i.get("carrier"), i.get("ready"), i.get("mac"), i.get("mtu"), " ".join(i.get("addresses", [])))
+        for i in data["interfaces"]
+    ]
+    return format_table(["interface", "index", "state", "carrier", "ready", "mac", "mtu", "addresses"], rows)
+
+
+def _show_clients(data: dict) -> str:
+    rows = [(c.get("interface"), c.get("state"), c.get("address"), c.get("server"), c.get("lease_time"), c.get("next_timer")) for c in data["clients"]]
+    return format_table(["interface", "state", "address", "server", "lease", "next timer"], rows)
+
+
+def _show_ingest(data: dict) -> str:
+    out = []
+    registry = data.get("registry") or {}
+    rows = []
+    for ifname, families in sorted(registry.items()):
+        for family, record in sorted((families or {}).items()):
+            if record:
+                rows.append((ifname, family, record.get("address") or record.get("ia_na") or "", record.get("source", ""), record.get("learned", "")))
+    out.append(format_table(["interface", "family", "address", "source", "learned"], rows))
+    counters = data.get("counters") or {}
+    if counters:
+        out.append(format_table(["counter", "value"], sorted(counters.items())))
+    return "\n\n".join(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dhcpsuite-ctl", description="Inspect and steer a running dhcpsuite daemon.")
+    parser.add_argument("--url", help=f"the API (default {DEFAULT_URL}; unix:/path for a UNIX socket)")
+    parser.add_argument("--config", help="read the API address from this configuration file's [control] listen")
+    parser.add_argument("--token", help=f"bearer token (default ${TOKEN_VARIABLE})")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an action (the agent keeps trying after)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="version, uptime, component health")
+    commands.add_parser("interfaces", help="the kernel's interfaces and their readiness")
+    leases = commands.add_parser("leases", help="the server's leases")
+    leases.add_argument("--subnet")
+    leases.add_argument("--mac")
+    leases.add_argument("--state", help="active, offered, bound, released, expired or declined")
+    leases.add_argument("--limit", type=int, default=100)
+    leases.add_argument("--offset", type=int, default=0)
+    revoke = commands.add_parser("revoke", help="delete a server lease")
+    revoke.add_argument("address")
+    commands.add_parser("clients", help="the DHCP client agents")
+    commands.add_parser("ingest", help="leases ingested from external clients, and counters")
+    for action in ("renew", "rebind", "release", "start", "stop"):
+        p = commands.add_parser(action, help=f"{action} the DHCP client on an interface")
+        p.add_argument("interface")
+    monitor = commands.add_parser("monitor", help="print kernel link/address/route events as JSON lines (local, needs no daemon)")
+    monitor.add_argument("--dump", action="store_true", help="print the interface table and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "monitor":
+        from dhcpsuite.netlink.__main__ import main as netlink_main
+
+        return netlink_main(["dump"] if args.dump else ["monitor"])
+    url = args.url or (url_from_config(args.config) if args.config else DEFAULT_URL)
+    client = ApiClient(url, args.token or os.environ.get(TOKEN_VARIABLE), timeout=args.timeout + 10)
+    try:
+        if args.command == "leases":
+            query = {"subnet": args.subnet, "mac": args.mac, "state": args.state, "limit": args.limit, "offset": args.offset}
+            data, show = client.request("GET", "leases", query), _show_leases
+        elif args.command == "revoke":
+            data, show = client.request("DELETE", f"leases/{urllib.parse.quote(args.address)}"), None
+        elif args.command in ("renew", "rebind", "release", "start", "stop"):
+            path = f"clients/{urllib.parse.quote(args.interface)}/{args.command}"
+            data, show = client.request("POST", path, body={"timeout": args.timeout}), None
+        else:
+            shows = {"status": _show_status, "interfaces": _show_interfaces, "clients": _show_clients, "ingest": _show_ingest}
+            data, show = client.request("GET", args.command), shows[args.command]
+    except CtlError as e:
+        print(f"dhcpsuite-ctl: {e}", file=sys.stderr)
+        return 1
+    if args.json or show is None:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(show(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""
+The control plane's contract: every endpoint and error, the metrics text
+(parsed with prometheus_client's own parser), the status page, and the
+refusal to listen on the network without a token.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from ipaddress import IPv4Address
+
+from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
+
+from dhcpsuite.config import ConfigError, parse_config_text
+from dhcpsuite.control import api
+from dhcpsuite.control.config import ControlConfig, endpoint_is_local
+from dhcpsuite.control.web import ControlResource
+from dhcpsuite.daemon import Daemon
+from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.leases.memory import MemoryLeaseStore
+from dhcpsuite.server.service import ServerService
+
+NOW = 1_800_000_000.0
+CONFIG = """
+[server]
+[[server.subnet]]
+subnet = "10.0.0.0/24"
+interface = "lan0"
+pool = ["10.0.0.10-10.0.0.19"]
+[control]
+"""
+
+
+class FakeClientManager:
+    """
+    The surface the control API uses of the DHCP client service.
+    """
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, str, float]] = []
+        self.pending: Deferred | None = None
+
+    def interface_names(self) -> list[str]:
+        return ["wan0"]
+
+    def agents_json(self) -> list[dict]:
+        return [{"interface": "wan0", "state": "BOUND", "address": "192.0.2.7"}]
+
+    def act(self, ifname: str, action: str, timeout: float):
+        self.actions.append((ifname, action, timeout))
+        self.pending = Deferred()
+        return self.pending
+
+    def health(self) -> dict:
+        return {"ok": True}
+
+
+def make_daemon(token: str | None = None) -> tuple[Daemon, ControlResource]:
+    config = parse_config_text(CONFIG)
+    clock = Clock()
+    clock.advance(NOW)
+    store = MemoryLeaseStore()
+    store.put(Lease(IPv4Address("10.0.0.10"), LeaseState.BOUND, b"\x01" + bytes(6), bytes(6), NOW + 100, "pc", NOW))
+    store.put(Lease(IPv4Address("10.0.0.11"), LeaseState.RELEASED, b"\x01" + bytes([1] * 6), bytes([1] * 6), NOW - 5, "", NOW))
+    server = ServerService(config.section("server"), "/nonexistent", reactor=clock, store=store)
+    server.counters.update({"received:discover": 3, "drop:truncated": 2, "offer": 3, "nak:unknown-binding": 1, "sent": 4})
+    daemon = Daemon(config, started=NOW - 60, server=server)
+    return daemon, ControlResource(daemon, ControlConfig(token=token))
+
+
+def call(resource: ControlResource, method: str, path: str, body: bytes = b"", args: dict | None = None, headers: dict | None = None):
+    request = DummyRequest([p.encode() for p in path.strip("/").split("/")] if path.strip("/") else [])
+    request.method = method.encode()
+    request.content = io.BytesIO(body)
+    request.args = {k.encode(): [v.encode()] for k, v in (args or {}).items()}
+    for name, value in (headers or {}).items():
+        request.requestHeaders.setRawHeaders(name.encode(), [value.encode()])
+    result = resource.render(request)
+    if result is not NOT_DONE_YET:
+        request.write(result)
+        request.finish()
+    return request
+
+
+def body_of(request) -> dict:
+    return json.loads(b"".join(request.written))
+
+
+class ApiTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.daemon, self.resource = make_daemon()
+
+    def test_status(self) -> None:
+        request = call(self.resource, "GET", "api/v1/status")
+        data = body_of(request)
+        self.assertEqual(request.responseCode or 200, 200)
+        self.assertEqual(data["version"], self.daemon.version)
+        self.assertIn("server", data["components"])
+
+    def test_leases_filter_and_paging(self) -> None:
+        data = api.leases(self.daemon, {}, NOW)
+        self.assertEqual([l["address"] for l in data["leases"]], ["10.0.0.10", "10.0.0.11"])
+        active = api.leases(self.daemon, {"state": "active"}, NOW)
+        self.assertEqual([l["address"] for l in active["leases"]], ["10.0.0.10"])
+        released = api.leases(self.daemon, {"state": "released"}, NOW)
+        self.assertEqual([l["address"] for l in released["leases"]], ["10.0.0.11"])
+        by_mac = api.leases(self.daemon, {"mac": "01:01:01:01:01:01"}, NOW)
+        self.assertEqual(by_mac["total"], 1)
+        page = api.leases(self.daemon, {"offset": "1", "limit": "1"}, NOW)
+        self.assertEqual((page["total"], [l["address"] for l in page["leases"]]), (2, ["10.0.0.11"]))
+        self.assertEqual(api.leases(self.daemon, {"subnet": "10.0.0.0/24"}, NOW)["total"], 2)
+
+    def test_leases_bad_query(self) -> None:
+        for args, code in (({"state": "bogus"}, 400), ({"limit": "x"}, 400), ({"limit": "0"}, 400), ({"subnet": "10.9.0.0/24"}, 404)):
+            request = call(self.resource, "GET", "api/v1/leases", args=args)
+            self.assertEqual(request.responseCode, code, args)
+            self.assertIn("error", body_of(request))
+
+    def test_revoke(self) -> None:
+        request = call(self.resource, "DELETE", "api/v1/leases/10.0.0.10")
+        self.assertEqual(body_of(request), {"revoked": "10.0.0.10"})
+        self.assertIsNone(self.daemon.server.store.get(IPv4Address("10.0.0.10")))
+        self.assertEqual(call(self.resource, "DELETE", "api/v1/leases/10.0.0.10").responseCode, 404)
+        self.assertEqual(call(self.resource, "DELETE", "api/v1/leases/nonsense").responseCode, 400)
+
+    def test_unknown_endpoint_and_method(self) -> None:
+        self.assertEqual(call(self.resource, "GET", "api/v1/nothing").responseCode, 404)
+        self.assertEqual(call(self.resource, "GET", "nothing").responseCode, 404)
+        self.assertEqual(call(self.resource, "POST", "api/v1/status").responseCode, 405)
+
+    def test_absent_components_are_404(self) -> None:
+        for path in ("api/v1/clients", "api/v1/interfaces", "api/v1/ingest"):
+            request = call(self.resource, "GET", path)
+            self.assertEqual(request.responseCode, 404, path)
+            self.assertIn("configured", body_of(request)["error"])
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/wan0/renew").responseCode, 404)
+
+    def test_client_actions(self) -> None:
+        manager = FakeClientManager()
+        self.daemon.client = manager
+        self.assertEqual(body_of(call(self.resource, "GET", "api/v1/clients"))["clients"][0]["state"], "BOUND")
+        request = call(self.resource, "POST", "api/v1/clients/wan0/renew", body=b'{"timeout": 5}')
+        self.assertEqual(manager.actions, [("wan0", "renew", 5.0)])
+        self.assertFalse(request.finished)
+        manager.pending.callback({"state": "BOUND"})
+        self.assertTrue(request.finished)
+        self.assertEqual(body_of(request), {"state": "BOUND"})
+
+    def test_client_action_errors(self) -> None:
+        self.daemon.client = FakeClientManager()
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/eth9/renew").responseCode, 404)
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/wan0/dance").responseCode, 404)
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/wan0/renew", body=b"{nope").responseCode, 400)
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/wan0/renew", body=b'{"timeout": -1}').responseCode, 400)
+        self.assertEqual(call(self.resource, "POST", "api/v1/clients/wan0/renew", body=b"[1]").responseCode, 400)
+
+    def test_client_action_timeout_is_504(self) -> None:
+        from twisted.internet.defer import TimeoutError as DeferredTimeout
+
+        manager = FakeClientManager()
+        self.daemon.client = manager
+        request = call(self.resource, "POST", "api/v1/clients/wan0/renew")
+        manager.pending.errback(DeferredTimeout())
+        self.assertEqual(request.responseCode, 504)
+
+
+class TokenTests(SynchronousTestCase):
+    def test_token_required(self) -> None:
+        _, resource = make_daemon(token="s3cret-token-0123456789")
+        self.assertEqual(call(resource, "GET", "api/v1/status").responseCode, 401)
+        self.assertEqual(call(resource, "GET", "api/v1/status", headers={"Authorization": "Bearer wrong"}).responseCode, 401)
+        ok = call(resource, "GET", "api/v1/status", headers={"Authorization": "Bearer s3cret-token-0123456789"})
+        self.assertIn("version", body_of(ok))
+
+    def test_remote_listen_refused_without_token(self) -> None:
+        base = "[control]\nlisten = \"tcp:8067:interface=0.0.0.0\"\n"
+        with self.assertRaises(ConfigError) as raised:
+            parse_config_text(base)
+        self.assertEqual(raised.exception.path, "control.listen")
+        self.assertIn("allow_remote", str(raised.exception))
+        with self.assertRaises(ConfigError):
+            parse_config_text(base + "allow_remote = true\n")
+        with self.assertRaises(ConfigError):
+            parse_config_text("[control]\nlisten = \"tcp:8067\"\n")
+        config = parse_config_text(base + 'allow_remote = true\ntoken = "0123456789abcdef0123"\n')
+        self.assertEqual(config.section("control").listen, "tcp:8067:interface=0.0.0.0")
+
+    def test_endpoint_is_local(self) -> None:
+        self.assertTrue(endpoint_is_local("tcp:8067:interface=127.0.0.1"))
+        self.assertTrue(endpoint_is_local("unix:/run/dhcpsuite.sock:mode=600"))
+        self.assertTrue(endpoint_is_local(r"tcp6:8067:interface=\:\:1"))
+        self.assertFalse(endpoint_is_local(r"tcp6:8067:interface=\:\:"))
+        self.assertFalse(endpoint_is_local("tcp:8067"))
+        self.assertFalse(endpoint_is_local("tcp:8067:interface=10.0.0.1"))
+        self.assertFalse(endpoint_is_local("ssl:8067"))
+
+
+class MetricsAndPageTests(SynchronousTestCase):
+    def test_metrics_parse(self) -> None:
+        daemon, resource = make_daemon()
+        request = call(resource, "GET", "metrics")
+        text = b"".join(request.written).decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        received = {s.labels["type"]: s.value for s in families["dhcpsuite_server_packets_received"].samples if s.name.endswith("_total")}
+        self.assertEqual(received, {"discover": 3.0})
+        dropped = {s.labels["reason"]: s.value for s in families["dhcpsuite_server_packets_dropped"].samples if s.name.endswith("_total")}
+        self.assertEqual(dropped, {"truncated": 2.0})
+        exchanges = {(s.labels["result"], s.labels["reason"]): s.value for s in families["dhcpsuite_server_exchanges"].samples if s.name.endswith("_total")}
+        self.assertEqual(exchanges, {("offer", ""): 3.0, ("nak", "unknown-binding"): 1.0})
+        pools = {s.labels["use"]: s.value for s in families["dhcpsuite_server_pool_addresses"].samples}
+        self.assertEqual(pools, {"active": 1.0, "free": 9.0})
+
+    def test_status_page(self) -> None:
+        daemon, resource = make_daemon()
+        daemon.client = FakeClientManager()
+        request = call(resource, "GET", "")
+        page = b"".join(request.written).decode()
+        self.assertIn("http-equiv='refresh'", page)
+        self.assertIn("10.0.0.10", page)
+        self.assertIn("wan0", page)
+        self.assertIn("BOUND", page)
+        self.assertNotIn("10.0.0.11", page.split('id="leases"')[1])
