@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(dnsmasq udhcpc isc-dhcp-client kea-admin nanomsg-utils nng-utils
-                 tcpdump ethtool iproute2 procps python3-venv python3-pip)
-NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat tcpdump ethtool ip)
+                 tcpdump ethtool iproute2 procps python3-venv python3-pip chromium)
+NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat tcpdump ethtool ip chromium)
 
 missing=()
 for p in "${NEEDED_PROGRAMS[@]}"; do

@@ -39,6 +39,16 @@ def _section(title: str, section_id: str, content: str) -> str:
     return f'<section id="{section_id}"><h2>{html.escape(title)}</h2>{content}</section>'
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "forever" if value is None else str(int(value))
+
+
 def _try(produce, default):
     try:
         return produce()
@@ -64,7 +74,7 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
             _table(
                 ["component", "health", "details"],
                 (
-                    (name, "ok" if health.get("ok") else "not ok", ", ".join(f"{k}={v}" for k, v in health.items() if k != "ok"))
+                    (name, "ok" if health.get("ok") else "not ok", ", ".join(f"{k}={_text(v)}" for k, v in health.items() if k != "ok"))
                     for name, health in status["components"].items()
                 ),
                 "nothing configured",
@@ -135,7 +145,7 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
                 "leases",
                 _table(
                     ["address", "state", "mac", "hostname", "remaining s"],
-                    ((l["address"], l["state"], l["mac"], l["hostname"], l["remaining"]) for l in leases["leases"]),
+                    ((l["address"], l["state"], l["mac"], l["hostname"], _seconds(l["remaining"])) for l in leases["leases"]),
                     "no active leases",
                 ),
             )
