@@ -63,6 +63,20 @@ class SubnetConfig:
 
 
 @attrs.frozen
+class RateLimit:
+    """
+    Requests per second allowed from one key, with a burst; 0 turns it off.
+    """
+
+    rate: float = 0.0
+    burst: int = 10
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+
+@attrs.frozen
 class ServerConfig:
     subnets: tuple[SubnetConfig, ...]
     lease_store: str = "sqlite"
@@ -70,6 +84,11 @@ class ServerConfig:
     listen: tuple[str, ...] = ()
     log_exchanges: bool = True
     reclaim_interval: float = 60.0
+    # Per client MAC and per relay (giaddr); clients with a reservation are exempt.
+    client_rate_limit: RateLimit = RateLimit(10.0, 20)
+    relay_rate_limit: RateLimit = RateLimit(0.0, 100)
+    # Most keys each rate limiter remembers (bounded memory under floods).
+    rate_limit_entries: int = 65536
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -119,6 +138,9 @@ def parse_server_config(section: Section) -> ServerConfig:
     listen = tuple(section.string_list("listen", []))
     log_exchanges = section.boolean("log_exchanges", True)
     reclaim_interval = section.number("reclaim_interval", 60.0, minimum=1)
+    client_limit = _parse_rate_limit(section, "client_rate_limit", RateLimit(10.0, 20))
+    relay_limit = _parse_rate_limit(section, "relay_rate_limit", RateLimit(0.0, 100))
+    entries = section.integer("rate_limit_entries", 65536, minimum=16)
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -126,7 +148,16 @@ def parse_server_config(section: Section) -> ServerConfig:
         for b in subnets[i + 1 :]:
             if a.network.overlaps(b.network):
                 raise section.error("subnet", f"subnets {a.network} and {b.network} overlap")
-    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval)
+    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval, client_limit, relay_limit, entries)
+
+
+def _parse_rate_limit(section: Section, key: str, default: RateLimit) -> RateLimit:
+    table = section.table(key, None)
+    if table is None:
+        return default
+    limit = RateLimit(table.number("rate", default.rate, minimum=0), table.integer("burst", default.burst, minimum=1))
+    table.finish()
+    return limit
 
 
 def _parse_subnet(s: Section) -> SubnetConfig:

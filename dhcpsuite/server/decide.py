@@ -32,6 +32,7 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
 from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.ratelimit import RateLimiter
 
 _ZERO = IPv4Address(0)
 _OPT_MESSAGE_TYPE = int(Option.MESSAGE_TYPE)
@@ -145,6 +146,15 @@ class ServerCore:
             if state.config.interface:
                 self._by_interface.setdefault(state.config.interface, state)
         self._our_ids = {state.server_id for state in self.subnets}
+        self._reserved_macs = {r.mac for s in config.subnets for r in s.reservations if r.mac is not None}
+        self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
+        limits = config.client_rate_limit, config.relay_rate_limit
+        self._client_limiter = (
+            RateLimiter(limits[0].rate, limits[0].burst, config.rate_limit_entries) if limits[0].enabled else None
+        )
+        self._relay_limiter = (
+            RateLimiter(limits[1].rate, limits[1].burst, config.rate_limit_entries) if limits[1].enabled else None
+        )
         self.reclaim(clock())
 
     # Subnet selection ----------------------------------------------------
@@ -190,6 +200,9 @@ class ServerCore:
         kind = message.message_type
         if kind is None:
             return Outcome("drop", "no-message-type")
+        limited = self._rate_limited(message, now)
+        if limited:
+            return Outcome("drop", limited)
         try:
             state = self.select_subnet(message, interface)
         except DecodeError:
@@ -200,6 +213,22 @@ class ServerCore:
         if handler is None:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
         return handler(self, message, state, now)
+
+    def _rate_limited(self, message: Message, now: float) -> str:
+        """
+        The drop reason when this request is over a rate limit, else C{""}.
+        Clients with a reservation are never limited: they are served first.
+        """
+        if self._client_limiter is None and self._relay_limiter is None:
+            return ""
+        mac = message.hardware_address
+        if mac in self._reserved_macs or message.options.get(_OPT_CLIENT_ID) in self._reserved_ids:
+            return ""
+        if self._relay_limiter is not None and message.giaddr != _ZERO and not self._relay_limiter.allow(message.giaddr, now):
+            return "rate-limited-relay"
+        if self._client_limiter is not None and not self._client_limiter.allow(mac, now):
+            return "rate-limited-client"
+        return ""
 
     # DISCOVER --------------------------------------------------------------
 
