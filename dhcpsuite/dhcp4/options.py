@@ -290,9 +290,10 @@ def encode_value(code: int, value: Any) -> bytes:
     @raise ValueError: when C{value} cannot be this option (a programming or
         configuration error, not bad input from the wire).
     """
-    raw = OPTION_TYPES.get(code, UNKNOWN).encode(value)
+    kind = OPTION_TYPES.get(code, UNKNOWN)
     try:
-        OPTION_TYPES.get(code, UNKNOWN).check(code, raw)
-    except DecodeError as e:
-        raise ValueError(str(e)) from None
+        raw = kind.encode(value)
+        kind.check(code, raw)
+    except (DecodeError, struct.error, OverflowError, TypeError) as e:
+        raise ValueError(f"option {code}: cannot encode {value!r}: {e}") from None
     return raw

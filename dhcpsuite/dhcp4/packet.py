@@ -199,6 +199,9 @@ def decode_message(data: bytes) -> Message:
         if overload & OVERLOAD_SNAME:
             sname = b""
 
+    # Option 52 is framing, not content: the decoded message has the options
+    # merged and file/sname cleared, and the encoder overloads on its own.
+    found.pop(_OVERLOAD, None)
     options: dict[int, bytes] = {}
     for code, chunks in found.items():
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -83,6 +83,7 @@ class SQLiteLeaseStore(MemoryLeaseStore):
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._enqueued = 0
         self._closed = False
+        self._unreported_error: Exception | None = None
         self.commit_count = 0
         self.commit_seconds_total = 0.0
         # Written by the writer thread only; read (racily, harmlessly) by metrics.
@@ -213,7 +214,13 @@ class SQLiteLeaseStore(MemoryLeaseStore):
             self.commit_count += 1
             self.commit_seconds_total += elapsed
             self.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, elapsed)] += 1
+        if error is not None:
+            self.log.error("Lease commit to {path} failed: {error}", path=self.path, error=str(error))
+            # Whoever waits next learns of it, even if nobody waited in this
+            # batch: committed() promises every *earlier* put is stored.
+            self._unreported_error = error
         if waiting:
+            error, self._unreported_error = self._unreported_error, None
             self._reactor.callFromThread(self._fire, waiting, error)
         return stop
 

@@ -168,6 +168,12 @@ def _parse_subnet(s: Section) -> SubnetConfig:
     for index, pool in enumerate(pools):
         if pool.first not in network or pool.last not in network:
             raise ConfigError(f"{s.key_path('pool')}[{index}]", f"{pool.first}-{pool.last} is not inside {network}")
+        if network.prefixlen < 31:
+            for special, what in ((network.network_address, "network"), (network.broadcast_address, "broadcast")):
+                if special in pool:
+                    raise ConfigError(
+                        f"{s.key_path('pool')}[{index}]", f"{pool.first}-{pool.last} includes the {what} address {special}"
+                    )
     interface = s.string("interface", None)
     server_address = s.ipv4("server_address", None)
     if interface is None and server_address is None:
@@ -181,6 +187,9 @@ def _parse_subnet(s: Section) -> SubnetConfig:
     rebinding_time = s.integer("rebinding_time", None, minimum=1)
     if renewal_time is not None and rebinding_time is not None and renewal_time >= rebinding_time:
         raise s.error("renewal_time", "must be less than rebinding_time")
+    for key, value in (("renewal_time", renewal_time), ("rebinding_time", rebinding_time)):
+        if value is not None and value >= lease_time:
+            raise s.error(key, f"{value} must be less than lease_time ({lease_time})")
 
     options: list[tuple[int, bytes]] = [(int(Option.SUBNET_MASK), network.netmask.packed)]
     for key, code in _IP_LIST_OPTIONS.items():
@@ -203,7 +212,7 @@ def _parse_subnet(s: Section) -> SubnetConfig:
 
     reservations = tuple(_parse_reservation(r, network) for r in s.tables("reservation"))
     _check_reservations(s, reservations)
-    return SubnetConfig(
+    subnet = SubnetConfig(
         network=network,
         pools=pools,
         interface=interface,
@@ -221,6 +230,8 @@ def _parse_subnet(s: Section) -> SubnetConfig:
         reservations=reservations,
         options=tuple(options),
     )
+    s.finish()
+    return subnet
 
 
 def _parse_route(r: Section) -> ClasslessRoute:
@@ -271,13 +282,21 @@ def _parse_reservation(r: Section, network: IPv4Network) -> Reservation:
 
 
 def _check_reservations(s: Section, reservations: tuple[Reservation, ...]) -> None:
-    seen: dict[IPv4Address, int] = {}
+    """
+    One address per reservation, one reservation per client.
+    """
+    seen: dict[tuple[str, object], int] = {}
     for index, reservation in enumerate(reservations):
-        if reservation.address is None:
-            continue
-        if reservation.address in seen:
-            raise ConfigError(
-                f"{s.key_path('reservation')}[{index}].address",
-                f"{reservation.address} is already reserved by reservation[{seen[reservation.address]}]",
-            )
-        seen[reservation.address] = index
+        for key, value, shown in (
+            ("address", reservation.address, str(reservation.address)),
+            ("mac", reservation.mac, reservation.mac.hex(":") if reservation.mac else ""),
+            ("client_id", reservation.client_id, reservation.client_id.hex(":") if reservation.client_id else ""),
+        ):
+            if value is None:
+                continue
+            if (key, value) in seen:
+                raise ConfigError(
+                    f"{s.key_path('reservation')}[{index}].{key}",
+                    f"{shown} is already reserved by reservation[{seen[(key, value)]}]",
+                )
+            seen[(key, value)] = index

@@ -511,7 +511,11 @@ class ServerCore:
             if lease_time != _INFINITE:
                 t1 = config.renewal_time if config.renewal_time is not None else lease_time // 2
                 t2 = config.rebinding_time if config.rebinding_time is not None else lease_time * 7 // 8
-                if t1 < t2 < lease_time:
+                if not 0 < t1 < t2 < lease_time:
+                    # A short lease a client asked for: the configured T1/T2
+                    # do not fit, so use RFC 2131's proportions.
+                    t1, t2 = lease_time // 2, lease_time * 7 // 8
+                if 0 < t1 < t2 < lease_time:
                     options[int(Option.RENEWAL_TIME)] = t1.to_bytes(4, "big")
                     options[int(Option.REBINDING_TIME)] = t2.to_bytes(4, "big")
         requested = message.options.get(_OPT_PRL)

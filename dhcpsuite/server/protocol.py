@@ -111,6 +111,10 @@ class ServerProtocol(DatagramProtocol):
             self.counters["drop:reply-too-large"] += 1
             self.log.error("Could not encode reply: {error}", error=str(e))
             return
+        except Exception:
+            self.counters["drop:internal-error"] += 1
+            self.log.failure("Could not encode a reply")
+            return
         if not reply.after_commit:
             self.send_reply(data, reply.destination)
             return

@@ -19,7 +19,9 @@ from twisted.internet.defer import DeferredList, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from dhcpsuite.dhcp4.constants import SERVER_PORT
-from dhcpsuite.interfaces import ILeaseStore
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import IComponentHealth, ILeaseStore
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import ServerConfig
@@ -35,6 +37,7 @@ class ServerStartError(Exception):
     """
 
 
+@implementer(IComponentHealth)
 class ServerService(service.Service):
     log = Logger()
     name = "dhcp4-server"
@@ -65,6 +68,8 @@ class ServerService(service.Service):
         self.ports: list = []
         self._reclaim: task.LoopingCall | None = None
         self._opened = False
+        # A store we made we also close and drop on stop, so a restart opens it afresh.
+        self._own_store = False
 
     def privilegedStartService(self) -> None:
         # Sockets on port 67 and SO_BINDTODEVICE need privileges twistd may drop.
@@ -78,7 +83,17 @@ class ServerService(service.Service):
     def _open(self) -> None:
         if self._opened:
             return
+        try:
+            self._open_everything()
+        except BaseException:
+            self._close_ports()
+            if self._own_store and self.store is not None:
+                self.store.close()
+                self.store = None
+            raise
         self._opened = True
+
+    def _open_everything(self) -> None:
         server_ids = {}
         for subnet in self.config.subnets:
             if subnet.interface and subnet.server_address is None:
@@ -91,6 +106,7 @@ class ServerService(service.Service):
                 server_ids[subnet.interface] = address
         if self.store is None:
             self.store = self._make_store()
+            self._own_store = True
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds)
         for ifname in self.config.interfaces:
             try:
@@ -170,6 +186,9 @@ class ServerService(service.Service):
         yield DeferredList(self._close_ports())
         if self.store is not None:
             yield self.store.close()
+            if self._own_store:
+                self.store = None
+                self._own_store = False
         self._opened = False
         self.log.info("DHCPv4 server stopped")
 
