@@ -104,6 +104,10 @@ class _SubnetState:
         self.options = config.options
         self.option_codes = {code for code, _ in config.options}
         self._holding_count: tuple[float, int] = (-1.0, 0)
+        # When the pools are full, no address can come free before this time
+        # except through an event that feeds the allocator directly (RELEASE,
+        # reclaim, a refused offer); until then a DISCOVER must not rescan.
+        self.next_rescan = 0.0
 
     def reservation_for(self, message: Message) -> Reservation | None:
         client_id = message.options.get(_OPT_CLIENT_ID)
@@ -301,16 +305,29 @@ class ServerCore:
         address = state.allocator.allocate(
             lambda a: self._available_to(a, key, state, now, mine), lambda a: store.get(a) is None
         )
-        if address is None:
-            state.allocator.rescan(self._reusable(state, now))
+        if address is None and now >= state.next_rescan:
+            reusable, state.next_rescan = self._reusable(state, now)
+            state.allocator.rescan(reusable)
             address = state.allocator.allocate(lambda a: self._available_to(a, key, state, now, mine), lambda a: False)
         return address
 
-    def _reusable(self, state: _SubnetState, now: float) -> Iterable[IPv4Address]:
+    def _reusable(self, state: _SubnetState, now: float) -> tuple[list[IPv4Address], float]:
+        """
+        The subnet's addresses nobody holds, freed longest ago first, and
+        the earliest time a held one lapses (when a rescan is next worth it).
+        """
         network = state.config.network
-        free = [l for l in self.store.leases() if l.address in network and not l.holds(now)]
+        free = []
+        earliest = float("inf")
+        for lease in self.store.leases():
+            if lease.address not in network or lease.address in state.reserved:
+                continue
+            if lease.holds(now):
+                earliest = min(earliest, lease.expires)
+            else:
+                free.append(lease)
         free.sort(key=lambda l: l.expires)
-        return [l.address for l in free]
+        return [l.address for l in free], (now if free else earliest)
 
     def _holding(self, state: _SubnetState, now: float) -> int:
         # An O(n) count, so it is cached for a second: max_leases is a

@@ -222,6 +222,42 @@ class DiscoverTests(DecisionTests):
         self.assertEqual(flagged.reply.destination.address, BROADCAST)
 
 
+class CountingStore(MemoryLeaseStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans = 0
+
+    def leases(self):
+        self.scans += 1
+        return super().leases()
+
+
+class ExhaustedPoolTests(DecisionTests):
+    def setUp(self) -> None:
+        super().setUp()
+        self.store = CountingStore()
+        self.core = ServerCore(self.core.config, self.store, {"lan0": SERVER}, clock=lambda: NOW)
+
+    def test_exhausted_pool_is_not_rescanned_per_discover(self) -> None:
+        # A flood of new clients against a full pool must cost O(1) each.
+        for n in (1, 2, 3):
+            self.dora(n)
+        scans = self.store.scans
+        for n in range(10, 160):  # (0xAA has a reservation)
+            self.assertEqual(self.handle(request(MessageType.DISCOVER, n), now=NOW + 1).reason, "pool-exhausted")
+        self.assertLessEqual(self.store.scans - scans, 1)
+        # Once a binding lapses the pool is looked at again.
+        self.assertEqual(self.handle(request(MessageType.DISCOVER, 161), now=NOW + 601).event, "offer")
+
+    def test_release_feeds_the_allocator_at_once(self) -> None:
+        first = self.dora(1)
+        self.dora(2)
+        self.dora(3)
+        self.assertEqual(self.handle(request(MessageType.DISCOVER, 9), now=NOW + 1).reason, "pool-exhausted")
+        self.handle(request(MessageType.RELEASE, 1, ciaddr=first), now=NOW + 2)
+        self.assertEqual(self.handle(request(MessageType.DISCOVER, 9), now=NOW + 3).address, first)
+
+
 class MaxLeasesTests(DecisionTests):
     max_leases = 1
 
