@@ -32,6 +32,8 @@ setup(
             "hypothesis>=6",
             "scapy>=2.5",
             "pynng>=0.8",
+            "atheris>=2.3",
+            "prometheus_client>=0.17",
         ],
     },
     entry_points={
