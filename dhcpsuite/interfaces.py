@@ -95,7 +95,12 @@ class IInterfaceConfigurator(Interface):
         """
         @param interface: an L{ipaddress.IPv4Interface} or
             L{ipaddress.IPv6Interface} (address with prefix length).
+        @param broadcast: IPv4 only; L{None} means the subnet's broadcast
+            address (as C{ip addr add ... brd +}).
         @param valid_lifetime: seconds, or L{None} for forever.
+        @param preferred_lifetime: seconds; L{None} means C{valid_lifetime}.
+
+        Adding an address that is there updates its lifetimes (a renewal).
         """
 
     def remove_address(ifname, interface):
@@ -107,6 +112,11 @@ class IInterfaceConfigurator(Interface):
         """
         @param destination: an L{ipaddress.IPv4Network} / L{ipaddress.IPv6Network}
             (C{0.0.0.0/0} for a default route).
+        @param table: the routing table number (L{None}: main).
+        @param source: the preferred source address.
+
+        Creates the route or replaces the one with the same destination,
+        metric and table.
         """
 
     def remove_route(destination, gateway=None, ifname=None, metric=None, table=None):
@@ -131,11 +141,21 @@ class INetlinkListener(Interface):
     Receives typed, immutable link, address and route events from the netlink
     reader (L{dhcpsuite.netlink.events}). A listener that raises is logged and
     the reader carries on.
+
+    Registered with C{reader.add_listener(listener, replay=True)}, it is first
+    given the reader's current table as C{LinkAdded} / C{AddressAdded} /
+    C{RouteAdded} events, then every change, so applying the events in order
+    always rebuilds the kernel's state (after an overrun, the resync's
+    differences arrive as ordinary events). Ignore event types you do not
+    know (C{Overrun}, C{Resynced} and C{Synced} are informational).
     """
 
     def netlink_event(event):
         """
-        @param event: one of the event types in L{dhcpsuite.netlink.events}.
+        @param event: one of the event types in L{dhcpsuite.netlink.events}:
+            C{LinkAdded}, C{LinkChanged}, C{LinkRemoved}, C{AddressAdded},
+            C{AddressChanged}, C{AddressRemoved}, C{RouteAdded},
+            C{RouteRemoved}, C{Overrun}, C{Resynced}, C{Synced}.
         """
 
 
@@ -150,7 +170,8 @@ class IPluginMessageHandler(Interface):
         @param message: a decoded v4 or v6 plugin message
             (L{dhcpsuite.ingest.pluginmsg}).
         @return: a short L{str} naming the outcome (e.g. C{"updated"},
-            C{"renewed"}, C{"deleted"}, C{"ignored"}), used for counting.
+            C{"renewed"}, C{"deleted"}, C{"ignored"}, C{"stale"}), used for
+            counting.
         """
 
 
@@ -213,3 +234,45 @@ class IReadinessListener(Interface):
         @param ifname: the interface name.
         @param ready: L{True} when it became ready, L{False} when it stopped.
         """
+
+
+class INetlinkSystem(Interface):
+    """
+    rtnetlink sockets as file descriptors: how the netlink reader and
+    configurator reach the kernel (L{dhcpsuite.netlink.system.RealNetlinkSystem}),
+    or an in-memory kernel in tests
+    (L{dhcpsuite.netlink.testing.MemoryNetlinkSystem}).
+    """
+
+    def open(groups, receive_buffer, netns=None):
+        """
+        Open a non-blocking, close-on-exec C{NETLINK_ROUTE} socket bound to
+        the multicast C{groups}, with a receive buffer of C{receive_buffer}
+        bytes (forced past C{rmem_max} where permitted), inside the network
+        namespace C{netns} (a name under C{/run/netns}) when given.
+
+        @return: the file descriptor.
+        """
+
+    def portid(fd):
+        """
+        @return: the netlink port id the kernel gave the socket.
+        """
+
+    def recv(fd, size):
+        """
+        @return: one datagram. Raises L{OSError} (C{EAGAIN} when empty,
+            C{ENOBUFS} when the kernel dropped messages).
+        """
+
+    def send(fd, data):
+        """
+        Send one request to the kernel.
+        """
+
+    def close(fd):
+        """
+        Close the socket.
+        """
+
+    receive_buffer_sizes = Attribute("fd -> effective receive buffer in bytes (for logging and tests)")

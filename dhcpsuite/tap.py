@@ -75,13 +75,21 @@ def makeService(options) -> service.MultiService:
     top = service.MultiService()
     top.setName("dhcpsuite")
     daemon = Daemon(config)
-    # Children start in this order and stop in reverse.
+    # Children start in this order and stop in reverse: netlink first, so
+    # the others can ask it about interfaces from their own start.
+
+    netlink_config = config.section("netlink")
+    if netlink_config is not None:
+        from dhcpsuite.netlink.service import make_netlink_service
+
+        daemon.netlink = make_netlink_service(netlink_config)
+        daemon.netlink.setServiceParent(top)
 
     server_config = config.section("server")
     if server_config is not None:
         from dhcpsuite.server.service import make_server_service
 
-        daemon.server = make_server_service(server_config, state_dir=config.state_dir)
+        daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink)
         daemon.server.setServiceParent(top)
 
     control_config = config.section("control")

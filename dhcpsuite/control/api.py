@@ -124,9 +124,32 @@ def server_counters(daemon: Daemon) -> dict:
 
 
 def interfaces(daemon: Daemon) -> dict:
+    """
+    The kernel's interface table as the netlink reader keeps it, with each
+    watched interface's readiness.
+    """
     if daemon.netlink is None:
         raise ApiError(404, "the netlink reader is not configured")
-    return {"interfaces": daemon.netlink.interfaces_json()}
+    reader = daemon.netlink.reader
+    readiness = reader.readiness
+    watched = set(readiness.watched())
+    result = []
+    for link in sorted(reader.table.links.values(), key=lambda l: l.ifindex):
+        result.append(
+            {
+                "name": link.name,
+                "index": link.ifindex,
+                "admin_state": "up" if link.admin_up else "down",
+                "carrier": link.carrier,
+                "operstate": link.operstate,
+                "mac": link.mac,
+                "mtu": link.mtu,
+                "kind": link.kind,
+                "addresses": [str(a.interface) for a in reader.table.addresses_of(link.ifindex)],
+                "ready": readiness.is_ready(link.name) if link.name in watched else None,
+            }
+        )
+    return {"interfaces": result}
 
 
 def clients(daemon: Daemon) -> dict:

@@ -35,10 +35,10 @@ class DaemonCollector:
                 counters.add_metric([str(key)], value)
             yield counters
         if daemon.netlink is not None:
-            counters = CounterMetricFamily("dhcpsuite_netlink_events", "Netlink reader events and overruns by kind.", labels=["event"])
-            for key, value in sorted(dict(getattr(daemon.netlink, "counters", {})).items()):
-                counters.add_metric([str(key)], value)
-            yield counters
+            reader = daemon.netlink.reader
+            yield CounterMetricFamily("dhcpsuite_netlink_events", "Netlink events delivered to listeners.", value=reader.events_delivered)
+            yield CounterMetricFamily("dhcpsuite_netlink_overruns", "Kernel ENOBUFS overruns of the netlink socket.", value=reader.overruns)
+            yield CounterMetricFamily("dhcpsuite_netlink_resyncs", "Full re-dumps after overruns.", value=reader.resyncs)
         if daemon.client is not None:
             yield from self._client(daemon.client)
 

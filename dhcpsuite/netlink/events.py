@@ -66,6 +66,14 @@ class Address:
     valid_lifetime: int | None = attrs.field(default=None, eq=False)
     preferred_lifetime: int | None = attrs.field(default=None, eq=False)
     ifname: str | None = attrs.field(default=None, eq=False)
+    # Computed once: the table hashes keys several times per message.
+    _key: tuple = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        interface = self.interface
+        peer = int(self.peer) if self.peer is not None else None
+        key = (self.ifindex, interface.version, int(interface.ip), interface.network.prefixlen, peer)
+        object.__setattr__(self, "_key", key)
 
     @property
     def family(self) -> int:
@@ -80,10 +88,14 @@ class Address:
         return self.interface.network.prefixlen
 
     def key(self) -> tuple:
-        return (self.ifindex, self.interface, self.peer)
+        """
+        The kernel's identity of an address: interface, local address,
+        prefix length and peer.
+        """
+        return self._key
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Route:
     """
     A route. Every compared field is part of its identity, so a route that
@@ -222,7 +234,8 @@ def to_json(value: Any) -> Any:
         if type(value) in _EVENT_NAMES:
             out["event"] = event_name(value)
         for field in attrs.fields(type(value)):
-            out[field.name] = to_json(getattr(value, field.name))
+            if field.repr:
+                out[field.name] = to_json(getattr(value, field.name))
         if isinstance(value, Address):
             out["family"] = "inet" if value.interface.version == 4 else "inet6"
         return out

@@ -20,7 +20,6 @@ from twisted.internet import abstract, defer
 from twisted.logger import Logger
 from twisted.python import failure
 from twisted.internet.error import ConnectionDone
-from zope.interface import implementer
 
 from dhcpsuite.interfaces import INetlinkListener
 from dhcpsuite.netlink import encode
@@ -29,6 +28,7 @@ from dhcpsuite.netlink.decode import (
     RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
 )
 from dhcpsuite.netlink.events import Overrun, Resynced, Synced
+from dhcpsuite.netlink.readiness import ReadinessTracker
 from dhcpsuite.netlink.system import MONITOR_GROUPS, WOULD_BLOCK, INetlinkSystem, RealNetlinkSystem
 from dhcpsuite.netlink.table import InterfaceTable
 
@@ -77,8 +77,6 @@ class NetlinkReader(abstract.FileDescriptor):
         decoder: str = "fast",
         groups: int = MONITOR_GROUPS,
     ) -> None:
-        from dhcpsuite.netlink.readiness import ReadinessTracker
-
         abstract.FileDescriptor.__init__(self, reactor)
         self._system = system if system is not None else RealNetlinkSystem()
         self._receive_buffer = receive_buffer
@@ -142,6 +140,9 @@ class NetlinkReader(abstract.FileDescriptor):
             self._system.close(self._fd)
         self._fd = -1
         self.readiness.stop()
+        waiters, self._sync_waiters = self._sync_waiters, []
+        for waiter in waiters:
+            waiter.errback(reason)
 
     def fileno(self) -> int:
         return self._fd

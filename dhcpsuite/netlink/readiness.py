@@ -65,6 +65,12 @@ class ReadinessTracker:
         if watch is not None:
             self._cancel(watch)
 
+    def watched(self) -> list[str]:
+        """
+        The interfaces being tracked.
+        """
+        return list(self._watches)
+
     def is_ready(self, ifname: str) -> bool:
         """
         @return: the last state reported for C{ifname} (False if unwatched).

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.unit.test_netlink_reader -*-
 """
-OS access for the netlink reader and configurator, behind an interface so
-that the same code runs against L{dhcpsuite.netlink.testing.MemoryNetlinkSystem}
-in unit tests (the model of C{twisted.pair.tuntap}'s C{_RealSystem}).
+OS access for the netlink reader and configurator, behind
+L{dhcpsuite.interfaces.INetlinkSystem} so that the same code runs against
+L{dhcpsuite.netlink.testing.MemoryNetlinkSystem} in unit tests (the model of
+C{twisted.pair.tuntap}'s C{_RealSystem}).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import socket
 import threading
 from typing import Callable, TypeVar
 
-from zope.interface import Attribute, Interface, implementer
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import INetlinkSystem
 
 NETLINK_ROUTE = 0
 SO_RCVBUFFORCE = 33
@@ -30,45 +33,6 @@ RTMGRP_IPV6_ROUTE = 0x400
 MONITOR_GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
 
 T = TypeVar("T")
-
-
-class INetlinkSystem(Interface):
-    """
-    Netlink sockets as file descriptors.
-    """
-
-    def open(groups, receive_buffer, netns=None):
-        """
-        Open a non-blocking, close-on-exec C{NETLINK_ROUTE} socket bound to
-        the multicast C{groups}, with a receive buffer of C{receive_buffer}
-        bytes (forced past C{rmem_max} where permitted), inside the network
-        namespace C{netns} (a name under C{/run/netns}) when given.
-
-        @return: the file descriptor.
-        """
-
-    def portid(fd):
-        """
-        @return: the netlink port id the kernel gave the socket.
-        """
-
-    def recv(fd, size):
-        """
-        @return: one datagram. Raises L{OSError} (C{EAGAIN} when empty,
-            C{ENOBUFS} when the kernel dropped messages).
-        """
-
-    def send(fd, data):
-        """
-        Send one request to the kernel.
-        """
-
-    def close(fd):
-        """
-        Close the socket.
-        """
-
-    receive_buffer_sizes = Attribute("fd -> effective receive buffer in bytes (for logging and tests)")
 
 
 def in_namespace(netns: str | None, function: Callable[[], T]) -> T:

@@ -89,7 +89,7 @@ class _SubnetState:
     Per-subnet lookups built once from the configuration.
     """
 
-    def __init__(self, config: SubnetConfig, server_id: IPv4Address) -> None:
+    def __init__(self, config: SubnetConfig, server_id: IPv4Address | None) -> None:
         self.config = config
         self.server_id = server_id
         self.by_mac: dict[bytes, Reservation] = {}
@@ -126,6 +126,9 @@ class ServerCore:
     @param server_ids: the server identifier (our address) for each subnet
         that has no C{server_address} configured, by interface name.
     @param clock: wall-clock seconds; leases are stored in wall-clock time.
+    @param pending_server_ids: allow subnets whose interface address is not
+        known yet (L{set_server_id} tells it later); until then their
+        requests are dropped as C{interface-not-ready}.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class ServerCore:
         store: ILeaseStore,
         server_ids: dict[str, IPv4Address] | None = None,
         clock: Callable[[], float] = time.time,
+        pending_server_ids: bool = False,
     ) -> None:
         self.config = config
         self.store = store
@@ -142,14 +146,14 @@ class ServerCore:
         self.subnets: list[_SubnetState] = []
         for subnet in config.subnets:
             server_id = subnet.server_address or server_ids.get(subnet.interface or "")
-            if server_id is None:
+            if server_id is None and not pending_server_ids:
                 raise ValueError(f"subnet {subnet.network}: no server address (interface {subnet.interface} has none)")
             self.subnets.append(_SubnetState(subnet, server_id))
         self._by_interface: dict[str, _SubnetState] = {}
         for state in self.subnets:
             if state.config.interface:
                 self._by_interface.setdefault(state.config.interface, state)
-        self._our_ids = {state.server_id for state in self.subnets}
+        self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
         self._reserved_macs = {r.mac for s in config.subnets for r in s.reservations if r.mac is not None}
         self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
         limits = config.client_rate_limit, config.relay_rate_limit
@@ -160,6 +164,16 @@ class ServerCore:
             RateLimiter(limits[1].rate, limits[1].burst, config.rate_limit_entries) if limits[1].enabled else None
         )
         self.reclaim(clock())
+
+    def set_server_id(self, interface: str, address: IPv4Address | None) -> None:
+        """
+        Our address on C{interface} became known (or went away): the server
+        identifier of its subnets that have none configured.
+        """
+        for state in self.subnets:
+            if state.config.interface == interface and state.config.server_address is None:
+                state.server_id = address
+        self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
 
     # Subnet selection ----------------------------------------------------
 
@@ -213,6 +227,8 @@ class ServerCore:
             return Outcome("drop", "bad-relay-agent-info")
         if state is None:
             return Outcome("drop", "no-subnet")
+        if state.server_id is None:
+            return Outcome("drop", "interface-not-ready", subnet=state.config)
         handler = self._handlers.get(kind)
         if handler is None:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)

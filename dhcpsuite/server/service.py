@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from dhcpsuite.dhcp4.constants import SERVER_PORT
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore
+from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, IReadinessListener
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import ServerConfig
@@ -37,7 +37,7 @@ class ServerStartError(Exception):
     """
 
 
-@implementer(IComponentHealth)
+@implementer(IComponentHealth, IReadinessListener)
 class ServerService(service.Service):
     log = Logger()
     name = "dhcp4-server"
@@ -51,7 +51,17 @@ class ServerService(service.Service):
         open_socket: Callable[[str, int], socket.socket] = sockets.open_interface_socket,
         interface_address: Callable[[str], IPv4Address | None] = sockets.interface_ipv4_address,
         port: int = SERVER_PORT,
+        readiness: Any = None,
+        addresses_of: Callable[[str], list] | None = None,
     ) -> None:
+        """
+        @param readiness: the netlink reader's readiness tracker; when given,
+            an interface is served only while it is up, has carrier and has
+            an address in its subnet (its socket is opened and closed with
+            that), and the server identifier is read from C{addresses_of}.
+        @param addresses_of: the IPv4 interfaces (address/prefix) now on an
+            interface, from the netlink table.
+        """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
@@ -65,7 +75,9 @@ class ServerService(service.Service):
         self.port_number = port
         self.counters: collections.Counter = collections.Counter()
         self.core: ServerCore | None = None
-        self.ports: list = []
+        self.readiness = readiness
+        self._addresses_of = addresses_of
+        self._ports: dict[str, Any] = {}
         self._reclaim: task.LoopingCall | None = None
         self._opened = False
         # A store we made we also close and drop on stop, so a restart opens it afresh.
@@ -93,7 +105,26 @@ class ServerService(service.Service):
             raise
         self._opened = True
 
+    @property
+    def ports(self) -> list:
+        return list(self._ports.values())
+
     def _open_everything(self) -> None:
+        if self.store is None:
+            self.store = self._make_store()
+            self._own_store = True
+        if self.readiness is None:
+            self._open_static()
+        else:
+            self._open_when_ready()
+        self._reclaim = task.LoopingCall(self.core.reclaim)
+        self._reclaim.clock = self.reactor
+        self._reclaim.start(self.config.reclaim_interval, now=False)
+
+    def _open_static(self) -> None:
+        """
+        Without netlink: every interface must be there, addressed, now.
+        """
         server_ids = {}
         for subnet in self.config.subnets:
             if subnet.interface and subnet.server_address is None:
@@ -104,34 +135,68 @@ class ServerService(service.Service):
                         f"give it one or set server_address for subnet {subnet.network}"
                     )
                 server_ids[subnet.interface] = address
-        if self.store is None:
-            self.store = self._make_store()
-            self._own_store = True
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds)
         for ifname in self.config.interfaces:
-            try:
-                sock = self._open_socket(ifname, self.port_number)
-            except OSError as e:
-                self._close_ports()
-                raise ServerStartError(f"cannot listen on {ifname} port {self.port_number}: {e.strerror or e}") from None
-            try:
-                protocol = ServerProtocol(
-                    self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour
-                )
-                port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
-                # Return to the reactor every few dozen datagrams so commit
-                # completions (which release ACKs) are not held behind a long read burst.
-                port.maxThroughput = 16 * 1024
-            finally:
-                # The reactor adopted a duplicate of the descriptor.
-                sock.close()
-            self.ports.append(port)
-            self.log.info(
-                "DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number
+            self._listen(ifname)
+
+    def _open_when_ready(self) -> None:
+        """
+        With netlink (the vsomeip pattern): serve an interface only once it
+        is up, has carrier and is addressed in its subnet; stop when not.
+        """
+        self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True)
+        self.readiness.add_listener(self)
+        for ifname in self.config.interfaces:
+            subnet = next(
+                (s for s in self.config.subnets if s.interface == ifname and s.server_address is None), None
             )
-        self._reclaim = task.LoopingCall(self.core.reclaim)
-        self._reclaim.clock = self.reactor
-        self._reclaim.start(self.config.reclaim_interval, now=False)
+            if self.readiness.watch(ifname, subnet=subnet.network if subnet is not None else None):
+                self.readiness_changed(ifname, True)
+            else:
+                self.log.info("Waiting for {interface} to be up and addressed before serving it", interface=ifname)
+
+    def readiness_changed(self, ifname: str, ready: bool) -> None:
+        if ifname not in self.config.interfaces or self.core is None:
+            return
+        if ready:
+            self._learn_server_id(ifname)
+            if ifname not in self._ports:
+                try:
+                    self._listen(ifname)
+                except ServerStartError as e:
+                    self.counters["interface-open-failed"] += 1
+                    self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
+            return
+        port = self._ports.pop(ifname, None)
+        self.core.set_server_id(ifname, None)
+        if port is not None:
+            port.stopListening()
+            self.log.warn("Stopped serving {interface}: it is down or lost its address", interface=ifname)
+
+    def _learn_server_id(self, ifname: str) -> None:
+        addresses = self._addresses_of(ifname) if self._addresses_of is not None else []
+        for subnet in self.config.subnets:
+            if subnet.interface != ifname or subnet.server_address is not None:
+                continue
+            ours = next((a.ip for a in addresses if a.version == 4 and a.ip in subnet.network), None)
+            self.core.set_server_id(ifname, ours)
+
+    def _listen(self, ifname: str) -> None:
+        try:
+            sock = self._open_socket(ifname, self.port_number)
+        except OSError as e:
+            raise ServerStartError(f"cannot listen on {ifname} port {self.port_number}: {e.strerror or e}") from None
+        try:
+            protocol = ServerProtocol(self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour)
+            port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
+            # Return to the reactor every few dozen datagrams so commit
+            # completions (which release ACKs) are not held behind a long read burst.
+            port.maxThroughput = 16 * 1024
+        finally:
+            # The reactor adopted a duplicate of the descriptor.
+            sock.close()
+        self._ports[ifname] = port
+        self.log.info("DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number)
 
     def _make_store(self) -> ILeaseStore:
         if self.config.lease_store == "memory":
@@ -141,8 +206,8 @@ class ServerService(service.Service):
         return SQLiteLeaseStore(os.path.join(self.state_dir, LEASE_DB_NAME), reactor=self.reactor)
 
     def _close_ports(self) -> list:
-        results = [maybeDeferred(port.stopListening) for port in self.ports]
-        self.ports = []
+        results = [maybeDeferred(port.stopListening) for port in self._ports.values()]
+        self._ports = {}
         return results
 
     def health(self) -> dict:
@@ -181,6 +246,10 @@ class ServerService(service.Service):
     @inlineCallbacks
     def stopService(self):
         super().stopService()
+        if self.readiness is not None:
+            self.readiness.remove_listener(self)
+            for ifname in self.config.interfaces:
+                self.readiness.unwatch(ifname)
         if self._reclaim is not None and self._reclaim.running:
             self._reclaim.stop()
         yield DeferredList(self._close_ports())
@@ -198,5 +267,18 @@ def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
         sockets.add_arp_entry(s.fileno(), ifname, address, mac)
 
 
-def make_server_service(config: ServerConfig, state_dir: str, reactor: Any = None) -> ServerService:
-    return ServerService(config, state_dir, reactor=reactor)
+def make_server_service(config: ServerConfig, state_dir: str, reactor: Any = None, netlink: Any = None) -> ServerService:
+    """
+    @param netlink: the netlink service; when given, interfaces are served
+        only while ready (see L{ServerService}).
+    """
+    if netlink is None:
+        return ServerService(config, state_dir, reactor=reactor)
+    reader = netlink.reader
+    return ServerService(
+        config,
+        state_dir,
+        reactor=reactor,
+        readiness=reader.readiness,
+        addresses_of=lambda ifname: [a.interface for a in reader.table.addresses_of(ifname)],
+    )
