@@ -11,6 +11,7 @@ import sys
 from importlib import resources
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.python import usage
 
 from dhcpsuite import __version__
@@ -64,6 +65,22 @@ def read_config(path: str | None, state_dir: str | None = None) -> Config:
     return config
 
 
+class OrderedMultiService(service.MultiService):
+    """
+    Stops its children one at a time, last started first, each only after
+    the previous one's stop has finished: a client still sending RELEASE
+    and removing addresses needs the netlink configurator it shares, which
+    plain MultiService would stop at the same moment.
+    """
+
+    def stopService(self):
+        service.Service.stopService(self)
+        d = defer.succeed(None)
+        for child in reversed(list(self)):
+            d.addBoth(lambda _, child=child: defer.maybeDeferred(child.stopService))
+        return d
+
+
 def makeService(options) -> service.MultiService:
     """
     Build every configured component from the validated configuration.
@@ -72,7 +89,7 @@ def makeService(options) -> service.MultiService:
         a L{Config}, or a L{Config} itself.
     """
     config = options if isinstance(options, Config) else options["dhcpsuite"]
-    top = service.MultiService()
+    top = OrderedMultiService()
     top.setName("dhcpsuite")
     daemon = Daemon(config)
     # Children start in this order and stop in reverse: netlink first, so
@@ -91,6 +108,25 @@ def makeService(options) -> service.MultiService:
 
         daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink)
         daemon.server.setServiceParent(top)
+
+    client_config = config.section("client")
+    ingest_config = config.section("ingest")
+    if client_config is not None or ingest_config is not None:
+        from dhcpsuite.leases.registry import LeaseRegistry
+
+        daemon.registry = LeaseRegistry()
+
+    if client_config is not None:
+        from dhcpsuite.client.service import make_client_service
+
+        daemon.client = make_client_service(
+            client_config,
+            state_dir=config.state_dir,
+            registry=daemon.registry,
+            configurator=daemon.netlink.configurator if daemon.netlink is not None else None,
+            netlink=daemon.netlink.reader if daemon.netlink is not None else None,
+        )
+        daemon.client.setServiceParent(top)
 
     control_config = config.section("control")
     if control_config is not None:

@@ -6,10 +6,12 @@ JSON-ready dicts in, no HTTP. The web layer maps URLs and errors onto them.
 
 from __future__ import annotations
 
+import enum
 import time
 from ipaddress import IPv4Address
 from typing import Any
 
+import attrs
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from dhcpsuite.daemon import Daemon
@@ -175,10 +177,45 @@ def client_action(daemon: Daemon, ifname: str, action: str, timeout: float) -> D
     return maybeDeferred(daemon.client.act, ifname, action, timeout)
 
 
+def jsonable(value: Any) -> Any:
+    """
+    A lease record (attrs classes of the client or the ingest codec) as
+    JSON-ready values: addresses and networks as text, bytes as hex.
+    """
+    if attrs.has(type(value)):
+        return {field.name: jsonable(getattr(value, field.name)) for field in attrs.fields(type(value))}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    return str(value)
+
+
+def registry_json(registry: Any) -> dict:
+    """
+    C{{ifname: {"v4": record, "v6": record}}}, each record with C{learned}
+    (wall-clock seconds) and C{cause}.
+    """
+    result: dict[str, dict] = {}
+    for (ifname, family), entry in sorted(registry.snapshot().items()):
+        record = jsonable(entry.lease)
+        if not isinstance(record, dict):
+            record = {"lease": record}
+        record.update(learned=entry.learned_at, cause=entry.cause)
+        result.setdefault(ifname, {})[f"v{family}"] = record
+    return result
+
+
 def ingest(daemon: Daemon) -> dict:
     result: dict[str, Any] = {}
     if daemon.registry is not None:
-        result["registry"] = daemon.registry.snapshot_json()
+        result["registry"] = registry_json(daemon.registry)
     if daemon.ingest is not None:
         result["counters"] = dict(daemon.ingest.counters)
     if not result:

@@ -1,0 +1,233 @@
+"""
+Client time-to-bound: dhcpsuite's client against busybox udhcpc and ISC
+dhclient, all against the same dnsmasq in the same run, interleaved.
+
+Measured: from just before the client is started (cold) or the carrier is
+brought up (warm) until an IPv4 address appears on cli0, as seen by an
+RTM_NEWADDR notification read by a watcher inside the client namespace (no
+polling). Every repetition uses a fresh MAC (a new client to dnsmasq, so a
+full DISCOVER/OFFER/REQUEST/ACK), ARP probing is off for every client and
+dnsmasq does not ping.
+
+  cold        the client process is started (dhcpsuite: `python -m
+              dhcpsuite.client`, and `twistd -n -y tac/client.tac`)
+  warm        dhcpsuite's daemon is already running; the link's carrier
+              comes up (the peer end is set up)
+  floor       for reference: how long `python -c "from twisted.internet
+              import reactor; import attrs"` runs in the same namespace
+
+udhcpc and dhclient use the harness's minimal hook scripts
+(/work/shared/harness/hooks), which only `ip addr replace` the lease; they
+are cold only (they are started per acquisition in the harness too).
+
+    sudo .venv/bin/python bench/client_bound.py [--reps 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import REPOSITORY, find_program, median  # noqa: E402
+from tests.support.netns import VethPair, wait_udp_listening  # noqa: E402
+
+HOOKS = Path("/work/shared/harness/hooks")
+PYTHON = sys.executable
+TWISTD = str(Path(sys.executable).with_name("twistd"))
+
+# Waits for RTM_NEWADDR on the interface and prints CLOCK_MONOTONIC then.
+WATCHER = r"""
+import socket, struct, sys, time
+ifindex = socket.if_nametoindex(sys.argv[1])
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+s.bind((0, 0x10))  # RTMGRP_IPV4_IFADDR
+print("ready", flush=True)
+deadline = time.monotonic() + float(sys.argv[2])
+s.settimeout(float(sys.argv[2]))
+while time.monotonic() < deadline:
+    data = s.recv(65536)
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind = struct.unpack_from("=IH", data, offset)
+        if kind == 20 and struct.unpack_from("=BBBBI", data, offset + 16)[4] == ifindex:
+            print(repr(time.monotonic()), flush=True)
+            sys.exit(0)
+        offset += (length + 3) & ~3
+        if length == 0:
+            break
+print("timeout", flush=True)
+"""
+
+
+class Watcher:
+    def __init__(self, pair: VethPair, timeout: float) -> None:
+        self.process = subprocess.Popen(pair.client.exec_args([PYTHON, "-c", WATCHER, pair.client_if, str(timeout)]),
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def result(self, timeout: float) -> float | None:
+        try:
+            out, _ = self.process.communicate(timeout=timeout + 5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            return None
+        line = out.strip()
+        return float(line) if line and line != "timeout" else None
+
+
+def fresh_mac(pair: VethPair, n: int) -> None:
+    mac = f"02:5e:{(n >> 24) & 255:02x}:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}"
+    pair.client.run(["ip", "link", "set", pair.client_if, "address", mac])
+    pair.client.run(["ip", "-4", "addr", "flush", "dev", pair.client_if])
+
+
+def wait_carrier(pair: VethPair, up: bool, timeout: float = 5.0) -> None:
+    want = "1" if up else "0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pair.client.run(["cat", f"/sys/class/net/{pair.client_if}/carrier"], check=False).stdout.strip()
+        if got == want:
+            return
+        time.sleep(0.005)
+    raise RuntimeError(f"carrier did not go {'up' if up else 'down'}")
+
+
+def kill(pair: VethPair, process: subprocess.Popen) -> None:
+    pair.client.stop(process)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    if process in pair.client.processes:
+        pair.client.processes.remove(process)
+
+
+def write_client_config(workdir: Path) -> Path:
+    path = workdir / "client.toml"
+    path.write_text(
+        f'state_dir = "{workdir / "state"}"\n[client]\n[[client.interface]]\nname = "cli0"\n'
+        'arp_probe = false\ninitial_delay = 0.0\npersist = false\n'
+    )
+    return path
+
+
+def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str]]:
+    config = write_client_config(workdir)
+    commands = {
+        "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config)],
+        "dhcpsuite (twistd tac)": [TWISTD, "-n", "--pidfile=", "-y", str(REPOSITORY / "tac" / "client.tac")],
+    }
+    if "udhcpc" in programs:
+        commands["udhcpc"] = [programs["udhcpc"], "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", "cli0",
+                              "-s", str(HOOKS / "udhcpc-ipaddr.sh")]
+    if "dhclient" in programs:
+        (workdir / "dhclient.conf").write_text("request subnet-mask, broadcast-address, routers;\n")
+        commands["dhclient"] = [programs["dhclient"], "-4", "-d", "-1", "-cf", str(workdir / "dhclient.conf"),
+                                "-sf", str(HOOKS / "dhclient-ipaddr.sh"), "-lf", str(workdir / "dhclient.leases"),
+                                "-pf", str(workdir / "dhclient.pid"), "cli0"]
+    return commands
+
+
+def run(reps: int, timeout: float) -> dict[str, list[float]]:
+    programs = {name: path for name in ("udhcpc", "dhclient") if (path := find_program(name))}
+    dnsmasq = find_program("dnsmasq")
+    if dnsmasq is None:
+        raise SystemExit("needs dnsmasq")
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="dhcpsuite-bench-client-") as tmp, VethPair(prefix="bcb") as pair:
+        workdir = Path(tmp)
+        (workdir / "dnsmasq.conf").write_text("\n".join([
+            "port=0", "no-resolv", "no-hosts", "interface=srv0", "except-interface=lo", "bind-interfaces",
+            "dhcp-range=10.77.0.10,10.77.250.250,255.255.0.0,1h", "dhcp-lease-max=100000",
+            f"dhcp-leasefile={workdir / 'dnsmasq.leases'}", "dhcp-authoritative", "no-ping",
+            "user=root", "group=root", "",
+        ]))
+        server = pair.server.spawn([dnsmasq, "--keep-in-foreground", f"--conf-file={workdir / 'dnsmasq.conf'}"])
+        wait_udp_listening(pair.server, 67, server)
+        env = dict(os.environ, DHCPSUITE_CONFIG=str(write_client_config(workdir)),
+                   HARNESS_BOUND_FILE=str(workdir / "bound"))
+        commands = cold_commands(workdir, programs)
+        counter = 1
+        for rep in range(reps):
+            for name, command in commands.items():
+                counter += 1
+                fresh_mac(pair, counter)
+                watcher = Watcher(pair, timeout)
+                t0 = time.monotonic()
+                process = pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                bound = watcher.result(timeout)
+                kill(pair, process)
+                pair.client.run(["ip", "-4", "addr", "flush", "dev", pair.client_if])
+                record(results, f"cold {name}", None if bound is None else (bound - t0) * 1000)
+                time.sleep(0.2)
+            # The floor of any Twisted client: the interpreter and the reactor import.
+            t0 = time.monotonic()
+            pair.client.run([PYTHON, "-c", "from twisted.internet import reactor; import attrs"])
+            record(results, "floor: python + twisted reactor import", (time.monotonic() - t0) * 1000)
+        # Warm: the daemon runs; each acquisition starts when carrier comes up.
+        for name, command in list(commands.items())[:2]:
+            pair.server.run(["ip", "link", "set", "srv0", "down"])
+            wait_carrier(pair, False)
+            daemon = pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            time.sleep(2.0)  # started, waiting for carrier
+            for rep in range(reps):
+                counter += 1
+                fresh_mac(pair, counter)
+                time.sleep(0.1)
+                watcher = Watcher(pair, timeout)
+                t0 = time.monotonic()
+                pair.server.run(["ip", "link", "set", "srv0", "up"])
+                bound = watcher.result(timeout)
+                record(results, f"warm {name}", None if bound is None else (bound - t0) * 1000)
+                pair.server.run(["ip", "link", "set", "srv0", "down"])
+                wait_carrier(pair, False)
+                time.sleep(0.2)
+            kill(pair, daemon)
+            pair.server.run(["ip", "link", "set", "srv0", "up"])
+        pair.server.stop(server)
+    return results
+
+
+def record(results: dict[str, list[float]], name: str, ms: float | None) -> None:
+    print(f"BOUND {name} ms={'FAILED' if ms is None else f'{ms:.1f}'}", flush=True)
+    results.setdefault(name, [])
+    if ms is not None:
+        results[name].append(ms)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=15.0)
+    parser.add_argument("--json", help="write the raw figures here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("must run as root (network namespaces)")
+    results = run(args.reps, args.timeout)
+    medians = {name: median(values) for name, values in results.items() if values}
+    print()
+    for name, values in results.items():
+        shown = ", ".join(f"{v:.1f}" for v in values)
+        print(f"MEDIAN {name:32s} n={len(values)} ms={medians.get(name, float('nan')):7.1f}  [{shown}]")
+    reference = {"dhclient": medians.get("cold dhclient"), "udhcpc": medians.get("cold udhcpc")}
+    for name, value in medians.items():
+        if name.startswith("cold dhcpsuite") and reference["udhcpc"]:
+            print(f"RATIO {name} / cold udhcpc = {value / reference['udhcpc']:.2f}")
+        if name.startswith("warm dhcpsuite") and reference["dhclient"]:
+            print(f"RATIO {name} / cold dhclient = {value / reference['dhclient']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "medians": medians}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,416 @@
+# -*- test-case-name: tests.unit.test_client_agent -*-
+"""
+One interface's client agent: the Twisted shell around L{ClientMachine}.
+
+It turns socket reads, timer expiries, carrier changes and control requests
+into machine inputs, and the machine's actions into packets, configurator
+calls, hook runs, registry writes and the persisted lease. Deadlines are kept
+on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.clock}).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from dhcpsuite.client import rawsocket
+from dhcpsuite.client.arp import ArpProber
+from dhcpsuite.client.clock import SystemClock, make_timer
+from dhcpsuite.client.config import InterfaceConfig
+from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
+from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.machine import (
+    NAK,
+    ClientMachine,
+    Configure,
+    Deconfigure,
+    Notify,
+    Probe,
+    Send,
+    Settings,
+    State,
+    StateChanged,
+    TransactionDone,
+)
+from dhcpsuite.client.persist import LeaseFile
+from dhcpsuite.dhcp4.constants import SERVER_PORT
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.packet import decode_message
+from dhcpsuite.interfaces import IClock
+
+FAMILY_V4 = 4
+_BROADCAST = "255.255.255.255"
+
+
+def _deconfig_environment(env: dict[str, str]) -> dict[str, str]:
+    return {key: env[key] for key in ("interface", "reason", "DHCPSUITE_EVENT")}
+
+
+def mac_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", "").replace("-", ""))
+
+
+def open_sockets(ifname: str) -> tuple[Any, Any]:
+    """
+    @return: the receiving packet socket and the sending UDP socket.
+    """
+    receive = rawsocket.open_packet_socket(ifname)
+    try:
+        send = rawsocket.open_send_socket(ifname)
+    except BaseException:
+        receive.close()
+        raise
+    return receive, send
+
+
+class ClientAgent:
+    """
+    @ivar machine: the L{ClientMachine} (after L{start}).
+    @ivar drops: packets dropped before the machine, by reason.
+    @ivar observers: callables told of every L{StateChanged}.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        cfg: InterfaceConfig,
+        reactor: Any,
+        clock: IClock | None = None,
+        configurator: Any = None,
+        registry: Any = None,
+        state_dir: str | None = None,
+        rng: random.Random | None = None,
+        open_sockets: Callable[[str], tuple[Any, Any]] = open_sockets,
+        spawn: Callable[..., Any] | None = None,
+        prober_factory: Callable[..., Any] | None = None,
+        timer_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.ifname = cfg.name
+        self.reactor = reactor
+        self.clock = clock if clock is not None else SystemClock()
+        self.configurator = configurator if cfg.configure else None
+        self.registry = registry
+        self.rng = rng if rng is not None else random.SystemRandom()
+        self._open_sockets = open_sockets
+        self.hooks = HookRunner(cfg.script, reactor, spawn=spawn) if cfg.script else None
+        self.lease_file = LeaseFile(state_dir, cfg.name) if state_dir and cfg.persist else None
+        self._prober_factory = prober_factory or ArpProber
+        self._timer_factory = timer_factory or make_timer
+        self.machine: ClientMachine | None = None
+        self.observers: list[Callable[[StateChanged], None]] = []
+        self.drops: dict[str, int] = {}
+        self.sent = 0
+        self._receiver: Any = None
+        self._sender: Any = None
+        self._drain: Any = None
+        self._timer: Any = None
+        self._prober: Any = None
+        self._chain: defer.Deferred = defer.succeed(None)
+        self._waiters: list[defer.Deferred] = []
+        self._link_mtu: int | None = None
+        self._mtu_set = False
+        self._configurator_off = False
+        self.running = False
+
+    # ---- life cycle ----
+
+    def start(self, mac: bytes, carrier: bool = True, mtu: int | None = None) -> None:
+        if self.running:
+            return
+        self._link_mtu = mtu
+        self._configurator_off = False
+        receive, send = self._open_sockets(self.ifname)
+        self._receiver = rawsocket.SocketReader(receive, self._packet_received, self.reactor)
+        self._drain = rawsocket.SocketReader(send, rawsocket.discard, self.reactor)
+        self._sender = send
+        self._receiver.startReading()
+        self._drain.startReading()
+        self._timer = self._timer_factory(self._timer_fired, self.reactor, self.clock)
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        remembered = self.lease_file.load(now, wall) if self.lease_file is not None else None
+        cfg = self.cfg
+        settings = Settings(
+            mac=mac,
+            client_id=cfg.client_id_bytes(mac),
+            hostname=cfg.hostname,
+            vendor_class=cfg.vendor_class.encode() if cfg.vendor_class else None,
+            request_options=cfg.request_options,
+            max_message_size=max(576, mtu or 1500),
+            broadcast_flag=cfg.broadcast_flag,
+            rapid_commit=cfg.rapid_commit,
+            arp_probe=cfg.arp_probe,
+            inform_address=cfg.inform.ip if cfg.inform is not None else None,
+        )
+        self.machine = ClientMachine(settings, cfg.schedule, self.rng, self.ifname, remembered)
+        self.machine.carrier = carrier
+        self.running = True
+        self._feed(self.machine.start(now, wall))
+
+    def stop(self, release: bool | None = None, interface_gone: bool = False) -> defer.Deferred:
+        """
+        RELEASE (or DROP) and close everything.
+
+        @param interface_gone: the interface was removed: nothing to send and
+            nothing to deconfigure, but hooks, registry and the lease file
+            are still told.
+        @return: a L{Deferred} that fires once the interface is deconfigured
+            and every hook has ended.
+        """
+        if not self.running:
+            return self._settled()
+        if release is None:
+            release = self.cfg.release_on_stop and not interface_gone
+        if interface_gone:
+            self._sender = None
+            self._configurator_off = True
+        self._feed(self.machine.stop(self.clock.monotonic(), release, self.clock.wall()))
+        self.running = False
+        if self._prober is not None:
+            self._prober.cancel()
+            self._prober = None
+        for reader in (self._receiver, self._drain):
+            if reader is not None:
+                reader.close()
+        self._receiver = self._drain = self._sender = None
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        for waiter in self._waiters:
+            waiter.callback("stopped")
+        self._waiters = []
+        return self._settled()
+
+    def _settled(self) -> defer.Deferred:
+        chain: defer.Deferred = defer.Deferred()
+        self._chain.addBoth(lambda _: chain.callback(None))
+        if self.hooks is not None:
+            chain.addCallback(lambda _: self.hooks.wait_idle())
+        return chain
+
+    # ---- inputs ----
+
+    def carrier_changed(self, carrier: bool) -> None:
+        if not self.running:
+            return
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        self.log.info("{ifname}: carrier {state}", ifname=self.ifname, state="up" if carrier else "down")
+        self._feed(self.machine.carrier_up(now, wall) if carrier else self.machine.carrier_lost(now, wall))
+
+    def hardware_changed(self, mac: bytes) -> None:
+        if self.running:
+            self._feed(self.machine.hardware_changed(mac, self.clock.monotonic(), self.clock.wall()))
+
+    def request_renew(self, timeout: float | None = None, rebind: bool = False) -> defer.Deferred:
+        """
+        Renew (or acquire) now, joining a transaction already under way.
+
+        @param timeout: how long this caller waits (dhcpagent's ipc_action):
+            on timeout its L{Deferred} fails with L{defer.TimeoutError} while
+            the agent's own transaction carries on.
+        @return: a L{Deferred} firing with the outcome (C{"bound"},
+            C{"extended"}, C{"nak"}, C{"failed"}, C{"informed"},
+            C{"stopped"}).
+        """
+        if not self.running:
+            return defer.succeed("stopped")
+        waiter: defer.Deferred = defer.Deferred()
+        self._waiters.append(waiter)
+        actions, joined = self.machine.renew(self.clock.monotonic(), self.clock.wall(), rebind=rebind)
+        if joined:
+            self.log.info("{ifname}: renew joins the transaction under way", ifname=self.ifname)
+        self._feed(actions)
+        if timeout is not None and not waiter.called:
+            call = self.reactor.callLater(timeout, self._wait_timed_out, waiter, timeout)
+
+            def cancel_timeout(result: Any) -> Any:
+                if call.active():
+                    call.cancel()
+                return result
+
+            waiter.addBoth(cancel_timeout)
+        return waiter
+
+    def _wait_timed_out(self, waiter: defer.Deferred, timeout: float) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            waiter.errback(defer.TimeoutError(f"{self.ifname}: no outcome within {timeout:g} s"))
+
+    def _packet_received(self, data: bytes, address: Any) -> None:
+        if not self.running:
+            return
+        if len(address) > 2 and address[2] == rawsocket.PACKET_OUTGOING:
+            return
+        parsed = rawsocket.parse_udp(data)
+        if parsed is None:
+            self._drop("not UDP to port 68")
+            return
+        try:
+            message = decode_message(parsed[2])
+        except DecodeError as e:
+            self._drop(e.reason)
+            return
+        self._feed(self.machine.receive(message, self.clock.monotonic(), self.clock.wall()))
+
+    def _drop(self, reason: str) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    def _timer_fired(self) -> None:
+        if self.running:
+            self._feed(self.machine.tick(self.clock.monotonic(), self.clock.wall()))
+
+    # ---- actions ----
+
+    def _feed(self, actions: list) -> None:
+        for action in actions:
+            try:
+                self._do(action)
+            except Exception:
+                self.log.failure("{ifname}: action {action!r} failed", ifname=self.ifname, action=action)
+        if self._timer is not None:
+            deadline = self.machine.next_deadline() if self.running else None
+            if deadline is None:
+                self._timer.cancel()
+            elif deadline != self._timer.deadline:
+                self._timer.arm(deadline)
+
+    def _do(self, action: Any) -> None:
+        if isinstance(action, Send):
+            self._send(action)
+        elif isinstance(action, Configure):
+            self._configure(action.lease, action.event)
+        elif isinstance(action, Deconfigure):
+            self._deconfigure(action.lease, action.event, action.forget)
+        elif isinstance(action, Notify):
+            self._hook(action.event, action.lease, action.reply)
+        elif isinstance(action, Probe):
+            self._probe(action)
+        elif isinstance(action, TransactionDone):
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                waiter.callback(action.outcome)
+        elif isinstance(action, StateChanged):
+            for observer in list(self.observers):
+                observer(action)
+
+    def _send(self, action: Send) -> None:
+        if self._sender is None:
+            return
+        data = action.message.to_bytes()
+        destination = str(action.server) if action.server is not None else _BROADCAST
+        try:
+            self._sender.sendto(data, (destination, SERVER_PORT))
+        except OSError as e:
+            if action.server is None:
+                self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e)
+                return
+            # No route to the server (the address is not on the interface,
+            # e.g. configure = false and no hook put it there): broadcast.
+            try:
+                self._sender.sendto(data, (_BROADCAST, SERVER_PORT))
+            except OSError as e2:
+                self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e2)
+                return
+        self.sent += 1
+
+    def _probe(self, action: Probe) -> None:
+        self._prober = self._prober_factory(self.ifname, self.machine.settings.mac, self.reactor, rng=self.rng)
+        machine = self.machine
+
+        def done(conflict: bool) -> None:
+            self._prober = None
+            if self.running and self.machine is machine:
+                self._feed(machine.probe_result(conflict, self.clock.monotonic(), self.clock.wall()))
+
+        self._prober.probe(action.address).addCallback(done)
+
+    def _serial(self, operation: Callable[[], Any], what: str) -> None:
+        """
+        Run configurator operations one after another, in order; a failure is
+        logged and the next one still runs.
+        """
+
+        def run(_: Any) -> Any:
+            return defer.maybeDeferred(operation)
+
+        def failed(f: Any) -> None:
+            self.log.error("{ifname}: {what} failed: {error}", ifname=self.ifname, what=what, error=f.getErrorMessage())
+
+        self._chain.addBoth(run).addErrback(failed)
+
+    def _configure(self, lease: Lease, event: str) -> None:
+        self.log.info(
+            "{ifname}: {event} {address} from {server}, lease {lease_time} s",
+            ifname=self.ifname, event=event, address=lease.interface, server=lease.server_id,
+            lease_time=lease.lease_time,
+        )
+        configurator = self.configurator
+        if configurator is not None:
+            remaining = lease.remaining(self.clock.monotonic())
+            lifetime = None if remaining is None else max(1, int(math.ceil(remaining)))
+            self._serial(lambda: configurator.add_address(
+                self.ifname, lease.interface, broadcast=lease.broadcast,
+                valid_lifetime=lifetime, preferred_lifetime=lifetime,
+            ), "adding the address")
+            mtu = lease.mtu
+            if mtu is not None and mtu != self._link_mtu:
+                self._mtu_set = True
+                self._serial(lambda: configurator.set_mtu(self.ifname, mtu), "setting the MTU")
+            # On-link routes first: a gateway must be reachable when its route is added.
+            for route in sorted(lease.routes(), key=lambda r: r.gateway is not None):
+                self._serial(lambda route=route: configurator.add_route(
+                    route.destination, gateway=route.gateway, ifname=self.ifname,
+                    metric=self.cfg.route_metric, source=lease.address,
+                ), f"adding the route to {route.destination}")
+        if self.registry is not None:
+            self.registry.set_lease(self.ifname, FAMILY_V4, lease, event)
+        if self.lease_file is not None:
+            self._serial(lambda: self.lease_file.save(lease), "saving the lease")
+        self._serial(lambda: self._hook(event, lease), "running the hook")
+
+    def _deconfigure(self, lease: Lease, event: str, forget: bool) -> None:
+        self.log.info("{ifname}: {event} {address}", ifname=self.ifname, event=event, address=lease.interface)
+        configurator = None if self._configurator_off else self.configurator
+        if configurator is not None:
+            for route in sorted(lease.routes(), key=lambda r: r.gateway is None):
+                self._serial(lambda route=route: configurator.remove_route(
+                    route.destination, gateway=route.gateway, ifname=self.ifname, metric=self.cfg.route_metric,
+                ), f"removing the route to {route.destination}")
+            self._serial(lambda: configurator.remove_address(self.ifname, lease.interface), "removing the address")
+            if self._mtu_set and self._link_mtu is not None:
+                self._mtu_set = False
+                mtu = self._link_mtu
+                self._serial(lambda: configurator.set_mtu(self.ifname, mtu), "restoring the MTU")
+        if self.registry is not None:
+            self.registry.clear_lease(self.ifname, FAMILY_V4, event)
+        if self.lease_file is not None:
+            if forget:
+                self._serial(self.lease_file.forget, "forgetting the lease")
+            else:
+                self._serial(lambda: self.lease_file.save(lease), "saving the lease")
+        self._serial(lambda: self._hook(event, lease, lease_removed=True), "running the hook")
+
+    def _hook(self, event: str, lease: Lease | None, reply: Any = None, lease_removed: bool = False) -> None:
+        if self.hooks is None:
+            return
+        # A NAK's variables are the NAK's (message, serverid), not the lost lease's.
+        env = hook_environment(self.ifname, event, None if event == NAK else lease, reply)
+        for action in udhcpc_actions(event, lease_removed):
+            # udhcpc gives "deconfig" nothing but the interface.
+            self.hooks.run(action, env if action != "deconfig" else _deconfig_environment(env))
+
+    # ---- status ----
+
+    def status_brief(self) -> dict:
+        status = self.status()
+        return {"state": status.get("state"), "address": status.get("address")}
+
+    def status(self) -> dict:
+        status = self.machine.status() if self.machine is not None else {"state": State.STOPPED.value}
+        status.update(interface=self.ifname, running=self.running, drops=dict(self.drops), sent=self.sent)
+        return status

@@ -1,0 +1,266 @@
+# -*- test-case-name: tests.unit.test_client_hooks -*-
+"""
+Event hooks: one program per interface, run for BOUND, EXTEND, EXPIRE, DROP,
+RELEASE, NAK (and LEASEFAIL, INFORM), with the environment busybox udhcpc
+gives its script, so existing udhcpc scripts work unchanged.
+
+C{argv[1]} is udhcpc's action for the event (L{UDHCPC_ACTIONS}); the event
+itself is in C{$reason} (and C{$DHCPSUITE_EVENT}). Hooks run one at a time
+per interface, in order, asynchronously; a hook that outlives its time gets
+SIGTERM at 55 s and SIGKILL at 58 s (the Solaris dhcpagent's limits).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable
+
+from twisted.internet import defer, error, protocol
+from twisted.logger import Logger
+
+from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.machine import BOUND, DROP, EXPIRE, EXTEND, INFORM, LEASEFAIL, NAK, RELEASE
+from dhcpsuite.dhcp4.constants import Option
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.options import decode_classless_routes
+from dhcpsuite.dhcp4.packet import Message
+
+# Our event -> udhcpc's argv[1] values, in the order they are run.
+UDHCPC_ACTIONS: dict[str, tuple[str, ...]] = {
+    BOUND: ("bound",),
+    EXTEND: ("renew",),
+    EXPIRE: ("deconfig",),
+    DROP: ("deconfig",),
+    RELEASE: ("deconfig",),
+    NAK: ("nak",),
+    LEASEFAIL: ("leasefail",),
+    INFORM: ("bound",),
+}
+# A NAK that takes a configured lease away: udhcpc runs "nak" then "deconfig".
+NAK_WITH_LEASE = ("nak", "deconfig")
+
+TERM_AFTER = 55.0
+KILL_AFTER = 58.0
+
+# udhcpc's names for options (busybox networking/udhcp/common.c), ours too.
+_IPS = "ips"
+_TEXT = "text"
+_NUMBER = "number"
+UDHCPC_NAMES: dict[int, tuple[str, str]] = {
+    Option.SUBNET_MASK: ("subnet", _IPS),
+    Option.TIME_OFFSET: ("timezone", _NUMBER),
+    Option.ROUTER: ("router", _IPS),
+    Option.TIME_SERVER: ("timesrv", _IPS),
+    Option.NAME_SERVER: ("namesrv", _IPS),
+    Option.DOMAIN_NAME_SERVER: ("dns", _IPS),
+    Option.LOG_SERVER: ("logsrv", _IPS),
+    9: ("lprsrv", _IPS),
+    Option.HOST_NAME: ("hostname", _TEXT),
+    Option.BOOT_FILE_SIZE: ("bootsize", _NUMBER),
+    Option.DOMAIN_NAME: ("domain", _TEXT),
+    16: ("swapsrv", _IPS),
+    Option.ROOT_PATH: ("rootpath", _TEXT),
+    Option.DEFAULT_TTL: ("ipttl", _NUMBER),
+    Option.INTERFACE_MTU: ("mtu", _NUMBER),
+    Option.BROADCAST_ADDRESS: ("broadcast", _IPS),
+    Option.STATIC_ROUTE: ("routes", _IPS),
+    40: ("nisdomain", _TEXT),
+    41: ("nissrv", _IPS),
+    Option.NTP_SERVERS: ("ntpsrv", _IPS),
+    Option.NETBIOS_NAME_SERVER: ("wins", _IPS),
+    Option.LEASE_TIME: ("lease", _NUMBER),
+    Option.SERVER_ID: ("serverid", _IPS),
+    Option.MESSAGE: ("message", _TEXT),
+    Option.TFTP_SERVER_NAME: ("tftp", _TEXT),
+    Option.BOOTFILE_NAME: ("bootfile", _TEXT),
+    Option.CLASSLESS_STATIC_ROUTE: ("staticroutes", "classless"),
+    249: ("msstaticroutes", "classless"),
+}
+# Options udhcpc never exports (protocol machinery); it does export opt53.
+_SKIP = frozenset(int(o) for o in (Option.PARAMETER_REQUEST_LIST, Option.MAX_MESSAGE_SIZE, Option.OVERLOAD,
+                                   Option.PAD, Option.END))
+
+
+def _value(code: int, raw: bytes, kind: str) -> str:
+    if kind == _IPS:
+        return " ".join(str(IPv4Address(raw[i:i + 4])) for i in range(0, len(raw) - len(raw) % 4, 4))
+    if kind == _TEXT:
+        return raw.decode("utf-8", "replace").rstrip("\0")
+    if kind == _NUMBER:
+        value = int.from_bytes(raw, "big", signed=(code == Option.TIME_OFFSET))
+        return str(value)
+    routes = decode_classless_routes(raw)
+    return " ".join(f"{r.destination} {r.gateway}" for r in routes)
+
+
+def hook_environment(ifname: str, event: str, lease: Lease | None = None, reply: Message | None = None) -> dict[str, str]:
+    """
+    The environment of a hook run: udhcpc's variables for the ACK (or the
+    NAK / INFORM reply), plus C{reason} / C{DHCPSUITE_EVENT}.
+    """
+    env = {"interface": ifname, "reason": event, "DHCPSUITE_EVENT": event}
+    message = lease.reply if lease is not None else reply
+    if message is None:
+        return env
+    if message.yiaddr != IPv4Address(0):
+        env["ip"] = str(message.yiaddr)
+    if message.siaddr != IPv4Address(0):
+        env["siaddr"] = str(message.siaddr)
+    if message.sname.rstrip(b"\0"):
+        env["sname"] = message.sname.rstrip(b"\0").decode("utf-8", "replace")
+    if message.file.rstrip(b"\0"):
+        env["boot_file"] = message.file.rstrip(b"\0").decode("utf-8", "replace")
+    for code, raw in message.options.items():
+        if code in _SKIP:
+            continue
+        name, kind = UDHCPC_NAMES.get(code, (f"opt{code}", "hex"))
+        try:
+            env[name] = raw.hex() if kind == "hex" else _value(code, raw, kind)
+        except (DecodeError, ValueError):
+            env[f"opt{code}"] = raw.hex()
+    if "subnet" in env:
+        try:
+            env["mask"] = str(IPv4Network(f"0.0.0.0/{env['subnet']}").prefixlen)
+        except ValueError:
+            pass
+    if lease is not None and lease.lease_time is None:
+        env["lease"] = str(0xFFFFFFFF)
+    return env
+
+
+def udhcpc_actions(event: str, lease_removed: bool = False) -> tuple[str, ...]:
+    if event == NAK and lease_removed:
+        return NAK_WITH_LEASE
+    return UDHCPC_ACTIONS[event]
+
+
+class _HookProcess(protocol.ProcessProtocol):
+    log = Logger()
+
+    def __init__(self, name: str, done: defer.Deferred) -> None:
+        self.name = name
+        self.done = done
+        self._buffer = b""
+
+    def outReceived(self, data: bytes) -> None:
+        self._buffer = (self._buffer + data)[-4096:]
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        code = None
+        if isinstance(reason.value, error.ProcessTerminated):
+            code = reason.value.exitCode if reason.value.exitCode is not None else -(reason.value.signal or 0)
+        elif isinstance(reason.value, error.ProcessDone):
+            code = 0
+        output = self._buffer.decode("utf-8", "replace").strip()
+        if output:
+            self.log.info("hook {name}: {output}", name=self.name, output=output)
+        self.done.callback(code)
+
+
+class HookRunner:
+    """
+    Runs one interface's hook program, one run at a time, in order.
+
+    @param spawn: C{reactor.spawnProcess} (a fake in tests).
+    @ivar runs: every run as C{(argv, env, exit code)}, most recent last
+        (bounded), for the control API and tests.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        program: str,
+        reactor: Any,
+        spawn: Callable[..., Any] | None = None,
+        term_after: float = TERM_AFTER,
+        kill_after: float = KILL_AFTER,
+        base_environment: dict[str, str] | None = None,
+    ) -> None:
+        self.program = program
+        self.reactor = reactor
+        self._spawn = spawn if spawn is not None else reactor.spawnProcess
+        self.term_after = term_after
+        self.kill_after = kill_after
+        self.base_environment = dict(base_environment or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        self._queue: deque = deque()
+        self._running: Any = None
+        self._idle_waiters: list[defer.Deferred] = []
+        self.runs: deque = deque(maxlen=64)
+
+    def run(self, action: str, env: dict[str, str]) -> defer.Deferred:
+        """
+        Queue one run: C{program action} with C{env}.
+
+        @return: a L{Deferred} firing with the exit code (negative signal
+            number when killed), never failing.
+        """
+        d: defer.Deferred = defer.Deferred()
+        self._queue.append((action, env, d))
+        if self._running is None:
+            self._next()
+        return d
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._queue)
+
+    def wait_idle(self) -> defer.Deferred:
+        """
+        @return: a L{Deferred} that fires when every queued run has ended
+            (shutdown waits on it).
+        """
+        if not self.busy:
+            return defer.succeed(None)
+        d: defer.Deferred = defer.Deferred()
+        self._idle_waiters.append(d)
+        return d
+
+    def _next(self) -> None:
+        if not self._queue:
+            self._running = None
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+            return
+        action, env, result = self._queue.popleft()
+        argv = [self.program, action]
+        full_env = dict(self.base_environment)
+        full_env.update(env)
+        ended: defer.Deferred = defer.Deferred()
+        process = _HookProcess(f"{self.program} {action}", ended)
+        try:
+            transport = self._spawn(process, self.program, argv, env=full_env)
+        except Exception as e:
+            self.log.error("hook {program} could not start: {error}", program=self.program, error=e)
+            self.runs.append((argv, env, None))
+            result.callback(None)
+            self._running = None
+            self._next()
+            return
+        term = self.reactor.callLater(self.term_after, self._signal, transport, "TERM")
+        kill = self.reactor.callLater(self.kill_after, self._signal, transport, "KILL")
+        self._running = (transport, term, kill)
+
+        def finished(code: Any) -> None:
+            for call in (term, kill):
+                if call.active():
+                    call.cancel()
+            self.runs.append((argv, env, code))
+            if code not in (0, None):
+                self.log.warn("hook {argv} exited with {code}", argv=" ".join(argv), code=code)
+            result.callback(code)
+            self._running = None
+            self._next()
+
+        ended.addCallback(finished)
+
+    def _signal(self, transport: Any, name: str) -> None:
+        self.log.warn("hook {program} still running; sending SIG{name}", program=self.program, name=name)
+        try:
+            transport.signalProcess(name)
+        except (error.ProcessExitedAlready, OSError):
+            pass

@@ -1,0 +1,161 @@
+# -*- test-case-name: tests.unit.test_client_machine -*-
+"""
+A lease the client holds: the ACK it came from plus when it was obtained,
+on both clocks (monotonic for deadlines, wall for persisting), and what the
+ACK means for the interface (prefix, routes, MTU).
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
+
+import attrs
+
+from dhcpsuite.dhcp4.constants import Option
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.packet import Message
+from dhcpsuite.client.timing import INFINITE, sanitise_times
+
+_ANY = IPv4Network("0.0.0.0/0")
+_ZERO = IPv4Address(0)
+
+
+@attrs.frozen
+class RouteSpec:
+    """
+    One route a lease asks for; C{gateway} L{None} means on-link.
+    """
+
+    destination: IPv4Network
+    gateway: IPv4Address | None
+
+
+@attrs.frozen(eq=False)
+class Lease:
+    """
+    @ivar acquired: monotonic (C{CLOCK_BOOTTIME}) time the REQUEST that
+        obtained it was sent: RFC 2131 section 4.4.1 counts the lease from
+        then, not from the ACK.
+    @ivar acquired_wall: the same instant on the wall clock, for persisting.
+    @ivar reply: the ACK.
+    """
+
+    address: IPv4Address
+    server_id: IPv4Address
+    lease_time: int | None
+    t1: float | None
+    t2: float | None
+    acquired: float
+    acquired_wall: float
+    reply: Message
+
+    @classmethod
+    def from_ack(cls, ack: Message, acquired: float, acquired_wall: float) -> "Lease":
+        lease_time = ack.option(Option.LEASE_TIME)
+        if lease_time is not None and lease_time >= INFINITE:
+            lease_time = None
+        t1, t2 = sanitise_times(lease_time, ack.option(Option.RENEWAL_TIME), ack.option(Option.REBINDING_TIME))
+        return cls(
+            address=ack.yiaddr,
+            server_id=ack.option(Option.SERVER_ID),
+            lease_time=lease_time,
+            t1=t1,
+            t2=t2,
+            acquired=acquired,
+            acquired_wall=acquired_wall,
+            reply=ack,
+        )
+
+    # Deadlines on the monotonic clock; None for an infinite lease.
+
+    @property
+    def renew_at(self) -> float | None:
+        return None if self.t1 is None else self.acquired + self.t1
+
+    @property
+    def rebind_at(self) -> float | None:
+        return None if self.t2 is None else self.acquired + self.t2
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.lease_time is None else self.acquired + self.lease_time
+
+    @property
+    def expires_wall(self) -> float | None:
+        return None if self.lease_time is None else self.acquired_wall + self.lease_time
+
+    def remaining(self, now: float) -> float | None:
+        expires = self.expires_at
+        return None if expires is None else max(0.0, expires - now)
+
+    def same_binding(self, other: "Lease | None") -> bool:
+        return other is not None and other.address == self.address
+
+    # What the lease means for the interface.
+
+    def option(self, code: int, default: Any = None) -> Any:
+        try:
+            return self.reply.option(code, default)
+        except DecodeError:
+            return default
+
+    @property
+    def prefix_length(self) -> int:
+        mask = self.option(Option.SUBNET_MASK)
+        if mask is not None:
+            try:
+                return IPv4Network(f"0.0.0.0/{mask}").prefixlen
+            except ValueError:
+                pass
+        return _classful_prefix(self.address)
+
+    @property
+    def interface(self) -> IPv4Interface:
+        return IPv4Interface(f"{self.address}/{self.prefix_length}")
+
+    @property
+    def broadcast(self) -> IPv4Address:
+        return self.option(Option.BROADCAST_ADDRESS) or self.interface.network.broadcast_address
+
+    @property
+    def routers(self) -> list[IPv4Address]:
+        return list(self.option(Option.ROUTER) or [])
+
+    @property
+    def mtu(self) -> int | None:
+        mtu = self.option(Option.INTERFACE_MTU)
+        # RFC 2132 section 5.1: the minimum legal value is 68.
+        return mtu if mtu is not None and mtu >= 68 else None
+
+    def routes(self) -> list[RouteSpec]:
+        """
+        RFC 3442: when option 121 is present, options 3 and 33 are ignored.
+        Otherwise option 33 (classful host/network routes) and a default
+        route through the first router of option 3.
+        """
+        classless = self.option(Option.CLASSLESS_STATIC_ROUTE)
+        if classless:
+            return [
+                RouteSpec(route.destination, None if route.gateway == _ZERO else route.gateway)
+                for route in classless
+            ]
+        routes = []
+        static = self.option(Option.STATIC_ROUTE) or []
+        for destination, gateway in zip(static[0::2], static[1::2]):
+            if destination == _ZERO:
+                continue  # RFC 2132 section 5.8: 0.0.0.0 is not a legal destination here.
+            network = IPv4Network(f"{destination}/{_classful_prefix(destination)}", strict=False)
+            routes.append(RouteSpec(network, gateway))
+        if self.routers:
+            routes.append(RouteSpec(_ANY, self.routers[0]))
+        return routes
+
+
+def _classful_prefix(address: IPv4Address) -> int:
+    first = address.packed[0]
+    if first < 128:
+        return 8
+    if first < 192:
+        return 16
+    return 24

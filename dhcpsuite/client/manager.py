@@ -1,0 +1,123 @@
+# -*- test-case-name: tests.unit.test_client_manager -*-
+"""
+The interface manager: one L{ClientAgent} per configured interface, driven
+by netlink link events (an agent starts when its interface exists, follows
+its carrier and MAC, and stops when it is removed).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from dhcpsuite.client.agent import ClientAgent, mac_bytes
+from dhcpsuite.client.config import ClientConfig
+from dhcpsuite.interfaces import INetlinkListener
+
+
+@implementer(INetlinkListener)
+class ClientManager:
+    log = Logger()
+
+    def __init__(self, cfg: ClientConfig, agent_factory: Callable[[Any], ClientAgent],
+                 sysfs: str = "/sys/class/net") -> None:
+        self.cfg = cfg
+        self.sysfs = sysfs
+        self.agents: dict[str, ClientAgent] = {i.name: agent_factory(i) for i in cfg.interfaces}
+        self.stopping = False
+
+    # INetlinkListener
+
+    def netlink_event(self, event: Any) -> None:
+        if self.stopping:
+            return
+        kind = type(event).__name__
+        if kind in ("LinkAdded", "LinkChanged"):
+            self._link(event.link, getattr(event, "previous", None))
+        elif kind == "LinkRemoved":
+            agent = self.agents.get(event.link.name)
+            if agent is not None and agent.running:
+                self.log.info("{ifname}: interface removed; agent stops", ifname=agent.ifname)
+                agent.stop(release=False, interface_gone=True)
+
+    def _link(self, link: Any, previous: Any) -> None:
+        agent = self.agents.get(link.name)
+        if agent is None or not link.mac:
+            return
+        mac = mac_bytes(link.mac)
+        if not agent.running:
+            self.log.info("{ifname}: interface present (carrier {carrier}); agent starts", ifname=link.name,
+                          carrier="up" if link.carrier else "down")
+            self._start(agent, mac, link.carrier, link.mtu)
+            return
+        if previous is None:
+            previous_mac, previous_carrier = None, agent.machine.carrier
+        else:
+            previous_mac, previous_carrier = previous.mac, previous.carrier
+        if previous_mac is not None and previous_mac != link.mac:
+            agent.hardware_changed(mac)
+        if previous_carrier != link.carrier:
+            agent.carrier_changed(link.carrier)
+
+    # Without a netlink reader
+
+    def start_from_sysfs(self, only: str | None = None) -> None:
+        """
+        Start every agent (or only C{only}) whose interface exists now, from
+        C{/sys/class/net} (carrier and hot-plug then come from netlink events).
+        """
+        sysfs = self.sysfs
+        for name, agent in self.agents.items():
+            if agent.running or (only is not None and name != only):
+                continue
+            try:
+                with open(os.path.join(sysfs, name, "address")) as f:
+                    mac = mac_bytes(f.read().strip())
+                with open(os.path.join(sysfs, name, "mtu")) as f:
+                    mtu = int(f.read().strip())
+            except (OSError, ValueError):
+                self.log.info("{ifname}: not present yet", ifname=name)
+                continue
+            self._start(agent, mac, _carrier(os.path.join(sysfs, name, "carrier")), mtu)
+
+    def _start(self, agent: ClientAgent, mac: bytes, carrier: bool, mtu: int | None) -> None:
+        try:
+            agent.start(mac, carrier=carrier, mtu=mtu)
+        except OSError as e:
+            # The interface went away between the event and the socket, or
+            # we lack the privileges: say so, and try again on its next event.
+            self.log.error("{ifname}: cannot start: {error}", ifname=agent.ifname, error=e)
+
+    def stop(self) -> defer.Deferred:
+        self.stopping = True
+        return defer.DeferredList([agent.stop() for agent in self.agents.values()], consumeErrors=True)
+
+    def renew(self, ifname: str, timeout: float | None = None, rebind: bool = False) -> defer.Deferred:
+        agent = self.agents.get(ifname)
+        if agent is None:
+            return defer.fail(KeyError(ifname))
+        return agent.request_renew(timeout, rebind=rebind)
+
+    def start_agent(self, ifname: str) -> None:
+        """
+        Start a stopped agent again (its interface must exist).
+        """
+        self.stopping = False
+        agent = self.agents[ifname]
+        if not agent.running:
+            self.start_from_sysfs(only=ifname)
+
+    def status(self) -> dict:
+        return {name: agent.status() for name, agent in self.agents.items()}
+
+
+def _carrier(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False  # reading carrier of an admin-down link fails with EINVAL

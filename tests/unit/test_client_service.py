@@ -1,0 +1,215 @@
+"""
+The manager and the service: agents started, driven and stopped by netlink
+link events (carrier, MAC, removal); the boottime timers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.clock import ReactorTimer, SystemClock, timerfd_create, timerfd_settime
+from dhcpsuite.client.config import parse_client_config
+from dhcpsuite.client.machine import State
+from dhcpsuite.client.service import ClientService, make_client_service
+from dhcpsuite.client.testing import FakeClock, FakeSockets, FakeSpawn
+from dhcpsuite.config import Section
+from dhcpsuite.interfaces import IClock, IComponentHealth, INetlinkListener
+from dhcpsuite.netlink.events import Link, LinkAdded, LinkChanged, LinkRemoved
+from dhcpsuite.netlink.testing import RecordingConfigurator
+
+
+class FakeNetlink:
+    def __init__(self):
+        self.listeners = []
+
+    def add_listener(self, listener, replay=True):
+        self.listeners.append(listener)
+
+    def remove_listener(self, listener):
+        self.listeners.remove(listener)
+
+    def emit(self, event):
+        for listener in list(self.listeners):
+            listener.netlink_event(event)
+
+
+def link(name="wan0", carrier=True, mac="02:00:00:00:00:01", index=5):
+    return Link(ifindex=index, name=name, admin_up=True, carrier=carrier, operstate="UP" if carrier else "DOWN",
+                mac=mac, mtu=1500, flags=0)
+
+
+class ServiceTests(SynchronousTestCase):
+    def setUp(self):
+        self.reactor = MemoryReactorClock()
+        self.clock = FakeClock(self.reactor)
+        self.netlink = FakeNetlink()
+        self.sockets = FakeSockets()
+        self.state_dir = tempfile.mkdtemp(prefix="dhcpsuite-client-svc-")
+        self.addCleanup(shutil.rmtree, self.state_dir, True)
+        cfg = parse_client_config(Section({"interface": [
+            {"name": "wan0", "arp_probe": False, "initial_delay": 0.0},
+            {"name": "wan1", "arp_probe": False, "initial_delay": 0.0},
+        ]}, "client"))
+
+        def agent(interface, reactor, **kw):
+            return ClientAgent(interface, reactor, open_sockets=self.sockets, spawn=FakeSpawn(True),
+                               rng=random.Random(2), **kw)
+
+        self.service = make_client_service(
+            cfg, self.state_dir, configurator=RecordingConfigurator(), netlink=self.netlink,
+            reactor=self.reactor, clock=self.clock, agent_factory=agent, sysfs=self.sysfs(),
+        )
+        self.service.privilegedStartService()
+        self.service.startService()
+        self.manager = self.service.manager
+
+    def sysfs(self):
+        """
+        A fake /sys/class/net where only wan1 exists (carrier down).
+        """
+        root = os.path.join(self.state_dir, "sys")
+        os.makedirs(os.path.join(root, "wan1"))
+        for name, value in (("address", "02:00:00:00:00:02"), ("mtu", "1500"), ("carrier", "0")):
+            with open(os.path.join(root, "wan1", name), "w") as f:
+                f.write(value + "\n")
+        return root
+
+    def tearDown(self):
+        if self.service.running:
+            self.service.stopService()
+
+    def test_existing_interface_starts_without_waiting_for_netlink(self):
+        agent = self.agent("wan1")
+        self.assertTrue(agent.running)
+        self.assertFalse(agent.machine.carrier)
+        self.assertEqual(self.sockets.send.sent, [])
+        self.netlink.emit(LinkAdded(link("wan1", carrier=True, mac="02:00:00:00:00:02", index=6)))
+        self.assertEqual(agent.machine.state, State.SELECTING)
+        self.assertEqual(len(self.sockets.send.sent), 1)
+
+    def agent(self, name="wan0"):
+        return self.manager.agents[name]
+
+    def test_interfaces(self):
+        verifyObject(INetlinkListener, self.manager)
+        verifyObject(IComponentHealth, self.service)
+        self.assertIsInstance(self.service, ClientService)
+        self.assertEqual(self.netlink.listeners, [self.manager])
+
+    def test_agent_starts_when_link_appears(self):
+        self.assertFalse(self.agent().running)
+        self.netlink.emit(LinkAdded(link()))
+        self.assertTrue(self.agent().running)
+        self.assertEqual(self.agent().machine.state, State.SELECTING)
+        self.netlink.emit(LinkAdded(link("other", index=9)))
+        self.assertEqual(self.sockets.opened, 2)
+
+    def test_two_interfaces(self):
+        self.netlink.emit(LinkAdded(link()))
+        self.netlink.emit(LinkChanged(link("wan1", mac="02:00:00:00:00:02", index=6),
+                                      link("wan1", carrier=False, mac="02:00:00:00:00:02", index=6)))
+        self.assertEqual(self.sockets.opened, 2)
+        self.assertEqual({a.machine.state for a in self.manager.agents.values()}, {State.SELECTING})
+        self.assertEqual(self.agent("wan1").machine.settings.mac, bytes.fromhex("020000000002"))
+
+    def test_carrier_events(self):
+        self.netlink.emit(LinkAdded(link()))
+        machine = self.agent().machine
+        self.netlink.emit(LinkChanged(link(carrier=False), link()))
+        self.assertFalse(machine.carrier)
+        self.netlink.emit(LinkChanged(link(), link(carrier=False)))
+        self.assertTrue(machine.carrier)
+        self.assertEqual(machine.history[-1].cause, "sending DISCOVER")
+        self.assertEqual(machine.history[-2].cause, "carrier up")
+
+    def test_mac_change(self):
+        self.netlink.emit(LinkAdded(link()))
+        self.netlink.emit(LinkChanged(link(mac="02:00:00:00:00:09"), link()))
+        self.assertEqual(self.agent().machine.settings.mac, bytes.fromhex("020000000009"))
+
+    def test_removed_interface_stops_agent_and_returns(self):
+        self.netlink.emit(LinkAdded(link()))
+        agent = self.agent()
+        agent._feed(agent.machine.receive(self.offer_and_ack(agent), self.clock.monotonic()))
+        self.assertIsNotNone(agent.machine.bound)
+        calls = len(agent.configurator.calls)
+        self.netlink.emit(LinkRemoved(link()))
+        self.assertFalse(self.agent().running)
+        # Nothing to remove from an interface that is gone.
+        self.assertEqual(len(agent.configurator.calls), calls)
+        self.netlink.emit(LinkAdded(link()))
+        self.assertTrue(self.agent().running)
+
+    def offer_and_ack(self, agent):
+        from dhcpsuite.client.testing import reply_to
+        from dhcpsuite.dhcp4.constants import MessageType
+        from dhcpsuite.dhcp4.packet import decode_message
+
+        discover = decode_message(self.sockets.send.sent[-1][0])
+        agent._feed(agent.machine.receive(reply_to(discover, MessageType.OFFER), self.clock.monotonic()))
+        request = decode_message(self.sockets.send.sent[-1][0])
+        return reply_to(request, MessageType.ACK)
+
+    def test_socket_failure_is_logged_not_fatal(self):
+        def broken(ifname):
+            raise PermissionError(1, "Operation not permitted")
+
+        self.agent()._open_sockets = broken
+        self.netlink.emit(LinkAdded(link()))
+        self.assertFalse(self.agent().running)
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+
+    def test_renew_and_status(self):
+        self.netlink.emit(LinkAdded(link()))
+        d = self.service.renew("wan0", timeout=2)
+        self.reactor.advance(2)
+        self.failureResultOf(d)
+        self.failureResultOf(self.service.renew("nope"), KeyError)
+        health = self.service.health()
+        self.assertTrue(health["ok"])
+        self.assertEqual(health["interfaces"]["wan0"]["state"], "SELECTING")
+
+    def test_stop(self):
+        self.netlink.emit(LinkAdded(link()))
+        d = self.service.stopService()
+        self.successResultOf(d)
+        self.assertEqual(self.netlink.listeners, [])
+        self.assertFalse(self.agent().running)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+
+class ClockTests(SynchronousTestCase):
+    def test_system_clock(self):
+        clock = SystemClock()
+        verifyObject(IClock, clock)
+        self.assertTrue(clock.monotonic() > 0)
+        self.assertTrue(clock.wall() > 1e9)
+
+    def test_reactor_timer_rechecks_boottime(self):
+        reactor = MemoryReactorClock()
+        clock = FakeClock(reactor)
+        fired = []
+        timer = ReactorTimer(lambda: fired.append(clock.monotonic()), reactor, clock)
+        timer.arm(clock.monotonic() + 10)
+        clock.set_wall(1000)  # the reactor's calls all run; boottime did not move
+        self.assertEqual(fired, [])
+        clock.advance(10)
+        self.assertEqual(fired, [1010.0])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_timerfd_fires_on_boottime(self):
+        fd = timerfd_create()
+        try:
+            timerfd_settime(fd, SystemClock().monotonic() - 1)
+            self.assertEqual(len(os.read(fd, 8)), 8)
+            timerfd_settime(fd, None)
+        finally:
+            os.close(fd)
