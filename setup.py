@@ -40,6 +40,8 @@ setup(
         "console_scripts": [
             "dhcpsuite-check-config=dhcpsuite.checkconfig:main",
             "dhcpsuite-ctl=dhcpsuite.control.cli:main",
+            "dhcpsuite-udhcpc-plugin=dhcpsuite.ingest.plugins.udhcpc:main",
+            "dhcpsuite-dibbler-plugin=dhcpsuite.ingest.plugins.dibbler:main",
         ],
     },
 )

@@ -128,6 +128,16 @@ def makeService(options) -> service.MultiService:
         )
         daemon.client.setServiceParent(top)
 
+    if ingest_config is not None:
+        from dhcpsuite.ingest.service import make_ingest_service
+
+        daemon.ingest = make_ingest_service(
+            ingest_config,
+            daemon.registry,
+            configurator=daemon.netlink.configurator if daemon.netlink is not None else None,
+        )
+        daemon.ingest.setServiceParent(top)
+
     control_config = config.section("control")
     if control_config is not None:
         from dhcpsuite.control.service import make_control_service

@@ -133,10 +133,12 @@ class Layout:
         values come (after the outer C{ifname} and C{version}).
     """
 
-    __slots__ = ("name", "size", "data_offset", "has_mape", "has_v4_extras", "v4", "v6", "v4_names", "v6_names")
+    __slots__ = ("name", "header", "size", "data_offset", "has_mape", "has_v4_extras", "v4", "v6", "v4_names",
+                 "v6_names")
 
     def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras):
         self.name = name
+        self.header = header
         self.has_mape = has_mape
         self.has_v4_extras = has_v4_extras
         self.data_offset = struct.calcsize("<" + header)
@@ -148,11 +150,15 @@ class Layout:
         # pointer, so that size is already a multiple of the union's alignment.
         union = max(v4_size, v6_size)
         self.size = self.data_offset + union
-        self.v4 = struct.Struct(f"<{header}{v4_format}{union - v4_size}x")
-        self.v6 = struct.Struct(f"<{header}{v6_format}{union - v6_size}x")
+        self.v4 = struct.Struct(f"<{header}{v4_format}{_pad(union - v4_size)}")
+        self.v6 = struct.Struct(f"<{header}{v6_format}{_pad(union - v6_size)}")
 
     def __repr__(self) -> str:
         return f"<Layout {self.name} ({self.size} bytes)>"
+
+
+def _pad(count: int) -> str:
+    return f"{count}x" if count else ""
 
 
 def _make_layouts():

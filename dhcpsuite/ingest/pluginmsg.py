@@ -7,16 +7,19 @@ framer never copies a message out of what it read) and returns a L{Lease4} or
 L{Lease6}, or raises L{DecodeError} whose C{reason} is one of L{REASONS}.
 
 Speed matters (the endpoint must keep up with C senders), so: one
-precompiled L{struct.Struct} per layout and version, empty fields tested by
-their first byte, and addresses parsed with C{inet_pton} through small caches
-keyed by the raw field bytes (mask, routers, DNS and server id are the same
-for every lease of a network).
+precompiled L{struct.Struct} per layout and version (for v4, one that reads
+neighbouring fields as blocks), empty fields tested by their first byte,
+addresses parsed with C{inet_pton}, and small bounded caches keyed by the raw
+bytes of a field or block (netmask, routers, DNS, server id, names repeat from
+one renewal to the next and across the leases of a network). A value that
+fails to parse is never cached.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import struct
 
 import attrs
 
@@ -52,7 +55,10 @@ class DecodeError(ValueError):
         return f"{self.reason}: {self.detail}"
 
 
-@attrs.frozen
+# Frozen attrs classes without slots: their __init__ fills __dict__ directly,
+# twice as fast as slots' per-field object.__setattr__ (a lease record is made
+# for every message).
+@attrs.frozen(slots=False)
 class Lease4:
     """
     A decoded C{DHCPv4_PLUGIN_MSG}, as udhcpc's plugin reported it.
@@ -149,7 +155,7 @@ class IAPD:
     t2: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Lease6:
     """
     A decoded C{DHCPv6_PLUGIN_MSG}, as dibbler's plugin reported it.
@@ -200,12 +206,10 @@ def _prefix_length(netmask: ipaddress.IPv4Address) -> int:
 
 # ---- field helpers -------------------------------------------------------
 
-def _text(raw: bytes) -> str:
+def _c_string(raw: bytes) -> str:
     """
     A C string: up to the first NUL, or the whole field when it has none.
     """
-    if not raw[0]:
-        return ""
     end = raw.find(b"\0")
     if end >= 0:
         raw = raw[:end]
@@ -213,6 +217,18 @@ def _text(raw: bytes) -> str:
 
 
 _CACHE_LIMIT = 4096
+_text_cache: dict[bytes, str] = {}
+
+
+def _text(raw: bytes) -> str:
+    # Interface names, states, host and domain names repeat from message to
+    # message; a dict lookup is cheaper than finding the NUL and decoding.
+    value = _text_cache.get(raw)
+    if value is None:
+        value = _remember(_text_cache, raw, _c_string(raw))
+    return value
+
+
 _v4_cache: dict[bytes, tuple] = {}
 _v6_cache: dict[bytes, tuple] = {}
 _mask_cache: dict[bytes, ipaddress.IPv4Address] = {}
@@ -320,12 +336,16 @@ def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None
     """
     if size is None:
         size = len(data) - offset
-    lay = BY_SIZE.get(size) if layout is None else None
-    if lay is None:
+    found = _BLOCKS_BY_SIZE.get(size) if layout is None else None
+    if found is None:
         lay = choose_layout(size, layout)
-    version = _layout.VERSION_STRUCT.unpack_from(data, offset + _layout.VERSION_OFFSET)[0]
+        found = lay, _v4_blocks[lay.name]
+    lay, packer = found
+    # The v4 block struct also reads the outer header, version included.
+    f = packer.unpack_from(data, offset)
+    version = f[1]
     if version == VERSION_V4:
-        return _decode_v4(lay, lay.v4.unpack_from(data, offset))
+        return _decode_v4(lay, f)
     if version == VERSION_V6:
         return _decode_v6(lay, lay.v6.unpack_from(data, offset))
     raise DecodeError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
@@ -337,40 +357,102 @@ def _outer_ifname(raw: bytes) -> str:
     return _text(raw)
 
 
+# The v4 decoder reads the struct in blocks of neighbouring fields that
+# change together (the network block: address, netmask, routers, DNS; the
+# MTA options; the names), each decoded once and then found in a small cache:
+# a renewal repeats them, and so do the leases of one network. The blocks'
+# offsets are those of the reference (section 3.2); the same up to the MTA
+# block in every layout.
+_V4_BLOCKS = "BB224s32s2xIIIiB64s3xII64s64sB3xI128s514s"
+_V4_EXTRAS_BLOCK = "256s"
+_v4_blocks: dict[str, struct.Struct] = {}
+
+
+def _make_v4_block_struct(lay: Layout) -> struct.Struct:
+    body = _V4_BLOCKS + (_V4_EXTRAS_BLOCK if lay.has_v4_extras else "")
+    used = struct.calcsize(f"<{lay.header}{body}")
+    return struct.Struct(f"<{lay.header}{body}{lay.size - used}x")
+
+
+_v4_blocks.update((lay.name, _make_v4_block_struct(lay)) for lay in _layout.LAYOUTS)
+
+
+_BLOCKS_BY_SIZE = {lay.size: (lay, _v4_blocks[lay.name]) for lay in _layout.LAYOUTS}
+
+
+def _net_block(raw: bytes) -> tuple:
+    address = _v4_one(raw[0:32], "address") if raw[0] else None
+    netmask = _netmask(raw[32:64]) if raw[32] else None
+    routers = _v4_list(raw[64:96], "gateway")
+    dns = _v4_list(raw[96:160], "dnsServer")
+    if raw[160]:
+        dns = dns + _v4_list(raw[160:224], "dnsServer1")
+    return address, netmask, routers, dns
+
+
+def _two_texts(raw: bytes) -> tuple[str, str]:
+    return (_c_string(raw[0:64]) if raw[0] else "", _c_string(raw[64:128]) if raw[64] else "")
+
+
+def _mta_block(raw: bytes) -> tuple:
+    return (_c_string(raw[2:258]) if raw[0] else None, _c_string(raw[258:514]) if raw[1] else None)
+
+
+def _names_block(raw: bytes) -> tuple[str, str, str, str]:
+    return tuple(_c_string(raw[i:i + 64]) if raw[i] else "" for i in (0, 64, 128, 192))
+
+
+_net_cache: dict[bytes, tuple] = {}
+_sip_cache: dict[bytes, tuple] = {}
+_mta_cache: dict[bytes, tuple] = {}
+_names_cache: dict[bytes, tuple] = {}
+_NO_NAMES = ("", "", "", "")
+
+
 def _decode_v4(lay: Layout, f: tuple) -> Lease4:
-    # f: outer ifname, version, then the v4 fields in Layout.v4_names order.
-    text = _text
-    if lay.has_v4_extras:
-        bootfile, tftp, hostname, domain = text(f[28]), text(f[29]), text(f[30]), text(f[31])
+    # f: outer ifname, version, assigned, expired, network block, inner ifname,
+    # lease/rebind/renew times, time offset and its flag, time zone, rates,
+    # server id, state, MTU flag and value, SIP+routes, MTA, [names].
+    net = _net_cache.get(f[4])
+    if net is None:
+        net = _remember(_net_cache, f[4], _net_block(f[4]))
+    sip = _sip_cache.get(f[18])
+    if sip is None:
+        sip = _remember(_sip_cache, f[18], _two_texts(f[18]))
+    mta = _mta_cache.get(f[19])
+    if mta is None:
+        mta = _remember(_mta_cache, f[19], _mta_block(f[19]))
+    if len(f) > 20:
+        names = _names_cache.get(f[20])
+        if names is None:
+            names = _remember(_names_cache, f[20], _names_block(f[20]))
     else:
-        bootfile = tftp = hostname = domain = ""
-    dns = _v4_list(f[7], "dnsServer")
-    if f[8][0]:
-        dns = dns + _v4_list(f[8], "dnsServer1")
+        names = _NO_NAMES
+    text = _text
     return Lease4(
         _outer_ifname(f[0]),
         f[2] != 0,
         f[3] != 0,
-        _v4_one(f[4], "address"),
-        _netmask(f[5]),
-        _v4_list(f[6], "gateway"),
-        dns,
-        f[10],                                   # leaseTime
-        f[12],                                   # renewalTime (T1)
-        f[11],                                   # rebindingTime (T2)
-        _v4_one(f[18], "dhcpServerId"),
-        text(f[19]),
-        f[21] if f[20] else None,                # mtuSize if mtuAssigned
-        f[13] if f[14] else None,                # timeOffset if assigned
-        text(f[15]),
-        f[16],
-        f[17],
-        text(f[22]),
-        text(f[23]),
-        text(f[26]) if f[24] else None,
-        text(f[27]) if f[25] else None,
-        bootfile, tftp, hostname, domain,
-        text(f[9]),
+        net[0],
+        net[1],
+        net[2],
+        net[3],
+        f[6],                                    # leaseTime
+        f[8],                                    # renewalTime (T1)
+        f[7],                                    # rebindingTime (T2)
+        _v4_one(f[14], "dhcpServerId") if f[14][0] else None,
+        text(f[15]) if f[15][0] else "",
+        f[17] if f[16] else None,                # mtuSize if mtuAssigned
+        f[9] if f[10] else None,                 # timeOffset if assigned
+        text(f[11]) if f[11][0] else "",
+        f[12],
+        f[13],
+        sip[0],
+        sip[1],
+        mta[0],
+        mta[1],
+        names[0], names[1], names[2], names[3],
+        text(f[5]) if f[5][0] else "",
         lay.name,
     )
 
@@ -406,15 +488,15 @@ def _decode_v6(lay: Layout, f: tuple) -> Lease6:
         ia_na,
         ia_pd,
         dns,
-        text(f[i + 3]),
-        tuple(text(f[i + 4]).split()),
-        text(f[i + 5]),
+        text(f[i + 3]) if f[i + 3][0] else "",
+        tuple(text(f[i + 4]).split()) if f[i + 4][0] else (),
+        text(f[i + 5]) if f[i + 5][0] else "",
         mapt,
         mape,
         text(f[i + 1]) if f[i] else None,
         f[i + 2],
         f[i + 6],
-        text(f[3]),
+        text(f[3]) if f[3][0] else "",
         lay.name,
     )
 

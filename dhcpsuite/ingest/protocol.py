@@ -48,15 +48,20 @@ class PullProtocol(Protocol):
             self._fail(e.reason, e.detail)
             return
         if self._timer is not None and self._framer.handshaken:
-            self._timer.cancel()
-            self._timer = None
+            self._cancel_timer()
 
     def _handshake_timed_out(self) -> None:
         self._timer = None
         self._fail("handshake-timeout", f"no SP header within {self.factory.handshake_timeout} s")
 
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _fail(self, reason: str, detail: str) -> None:
         self._closed = True
+        self._cancel_timer()
         stage = "stream" if self._framer.handshaken else "handshake"
         self.factory.counters[f"closed.{reason}"] += 1
         self.log.warn(
@@ -67,13 +72,12 @@ class PullProtocol(Protocol):
 
     def connectionLost(self, reason=None) -> None:
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         self.factory.connection_lost(self)
 
     def abort(self) -> None:
         self._closed = True
+        self._cancel_timer()
         self.transport.abortConnection()
 
 

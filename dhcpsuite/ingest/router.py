@@ -15,7 +15,7 @@ from typing import Iterable
 
 from twisted.logger import Logger
 
-from dhcpsuite.ingest.layout import VERSION_V4, VERSION_V6, Layout
+from dhcpsuite.ingest.layout import VERSION_V4, Layout
 from dhcpsuite.ingest.pluginmsg import DecodeError, decode
 
 REASON_UNMANAGED = "unmanaged-interface"
@@ -35,29 +35,43 @@ class MessageRouter:
     @param accept_unmanaged: accept every interface (RDK-B rejects a lease
         for an interface that has no enabled client).
     @param layout: pin the C{PLUGIN_MSG} layout, or L{None} to choose by size.
-    @param counters: where to count (shared with the factory and service):
-        C{messages}; C{accepted.v4|v6}; C{outcome.v4|v6.<outcome>};
-        C{layout.<name>}; C{rejected.<reason>}.
     """
 
     log = Logger()
 
     def __init__(self, handlers: dict, managed: Iterable[str] = (), accept_unmanaged: bool = False,
-                 layout: Layout | None = None, counters: Counter | None = None) -> None:
+                 layout: Layout | None = None) -> None:
         self._handlers = dict(handlers)
         self._managed = frozenset(managed)
         self._accept_unmanaged = accept_unmanaged
         self._layout = layout
-        self.counters = Counter() if counters is None else counters
-        self._accepted_keys = {VERSION_V4: "accepted.v4", VERSION_V6: "accepted.v6"}
-        self._outcome_prefix = {VERSION_V4: "outcome.v4.", VERSION_V6: "outcome.v6."}
+        # One increment per message, keyed (version, outcome, layout name);
+        # the flat names are made only when someone reads L{counters}.
+        self._accepted: Counter = Counter()
+        self._rejected: Counter = Counter()
+
+    @property
+    def counters(self) -> Counter:
+        """
+        C{messages}; C{accepted.v4|v6}; C{outcome.v4|v6.<outcome>};
+        C{layout.<name>}; C{rejected.<reason>} (a new L{Counter} at each
+        read: an absent name reads as 0).
+        """
+        flat: Counter = Counter()
+        for (version, outcome, layout_name), count in self._accepted.items():
+            family = "v4" if version == VERSION_V4 else "v6"
+            flat[f"accepted.{family}"] += count
+            flat[f"outcome.{family}.{outcome}"] += count
+            flat[f"layout.{layout_name}"] += count
+        for reason, count in self._rejected.items():
+            flat[f"rejected.{reason}"] = count
+        flat["messages"] = sum(self._accepted.values()) + sum(self._rejected.values())
+        return flat
 
     def message_received(self, data, offset: int = 0, size: int | None = None) -> None:
         """
         Handle one message held in C{data[offset:offset + size]}. Never raises.
         """
-        counters = self.counters
-        counters["messages"] += 1
         try:
             message = decode(data, offset, size, self._layout)
         except DecodeError as e:
@@ -76,16 +90,13 @@ class MessageRouter:
             outcome = self._handlers[version].handle_message(message)
         except Exception:
             self.log.failure("Lease handler failed on a message for {ifname}", ifname=ifname)
-            counters["rejected." + REASON_HANDLER_ERROR] += 1
+            self._rejected[REASON_HANDLER_ERROR] += 1
             return
-        counters[self._accepted_keys[version]] += 1
-        counters[self._outcome_prefix[version] + outcome] += 1
-        counters["layout." + message.layout] += 1
+        self._accepted[version, outcome, message.layout] += 1
 
     def _reject(self, reason: str, detail: str) -> None:
-        key = "rejected." + reason
-        count = self.counters[key] + 1
-        self.counters[key] = count
+        count = self._rejected[reason] + 1
+        self._rejected[reason] = count
         if count <= LOG_FIRST or count % LOG_EVERY == 0:
             self.log.warn("Lease message rejected ({reason}: {detail}; {count} so far)",
                           reason=reason, detail=detail, count=count)

@@ -12,12 +12,14 @@ from collections import Counter
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet import defer, endpoints
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from dhcpsuite.ingest.config import IngestConfig
 from dhcpsuite.ingest.handlers import V4LeaseHandler, V6LeaseHandler
 from dhcpsuite.ingest.layout import VERSION_V4, VERSION_V6
 from dhcpsuite.ingest.protocol import PullFactory
 from dhcpsuite.ingest.router import MessageRouter
+from dhcpsuite.interfaces import IComponentHealth
 
 
 class _RecordingEndpoint:
@@ -43,22 +45,19 @@ class _RecordingEndpoint:
         return d.addCallback(listening)
 
 
+@implementer(IComponentHealth)
 class IngestService(StreamServerEndpointService):
     """
-    @ivar counters: a L{Counter} of C{connections}, C{connections_open},
-        C{closed.<reason>} (handshake and framing failures), C{messages},
-        C{accepted.v4|v6}, C{outcome.v4|v6.<outcome>}, C{layout.<name>}
-        and C{rejected.<reason>}.
     @ivar port: the listening port once listening, else L{None}.
     """
 
     log = Logger()
+    name = "ingest"
 
-    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, counters: Counter) -> None:
+    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter) -> None:
         super().__init__(_RecordingEndpoint(endpoint, self), factory)
         self.setName("ingest")
         self.router = router
-        self.counters = counters
         self.port = None
         self._listening_waiters: list[defer.Deferred] = []
 
@@ -71,6 +70,29 @@ class IngestService(StreamServerEndpointService):
         d = defer.Deferred()
         self._listening_waiters.append(d)
         return d
+
+    @property
+    def counters(self) -> Counter:
+        """
+        A snapshot (a new L{Counter} at each read: an absent name reads as 0) of C{connections},
+        C{connections_open}, C{closed.<reason>} (handshake and framing
+        failures), C{messages}, C{accepted.v4|v6}, C{outcome.v4|v6.<outcome>},
+        C{layout.<name>} and C{rejected.<reason>}.
+        """
+        merged = Counter(self.factory.counters)
+        merged.update(self.router.counters)
+        return merged
+
+    def health(self) -> dict:
+        """
+        For the control API: listening or not, where, and the counters.
+        """
+        address = self.listening_address()
+        return {
+            "ok": self.port is not None,
+            "listening": None if address is None else f"{address.host}:{address.port}",
+            "counters": dict(self.counters),
+        }
 
     def listening_address(self):
         return None if self.port is None else self.port.getHost()
@@ -94,14 +116,16 @@ def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=
     """
     if reactor is None:
         from twisted.internet import reactor
-    counters: Counter = Counter()
     applier = configurator if cfg.apply_to_interface else None
+    if cfg.apply_to_interface and configurator is None:
+        IngestService.log.warn("ingest.apply_to_interface is set but no interface configurator was given: "
+                               "leases will only be recorded")
     handlers = {
         VERSION_V4: V4LeaseHandler(registry, applier),
         VERSION_V6: V6LeaseHandler(registry, applier),
     }
-    router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout, counters)
-    factory = PullFactory(router.message_received, reactor, counters, cfg.max_message_size, cfg.handshake_timeout)
+    router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout)
+    factory = PullFactory(router.message_received, reactor, Counter(), cfg.max_message_size, cfg.handshake_timeout)
     if endpoint is None:
         endpoint = endpoints.serverFromString(reactor, cfg.endpoint)
-    return IngestService(endpoint, factory, router, counters)
+    return IngestService(endpoint, factory, router)

@@ -88,9 +88,9 @@ class PullFramer:
     and joined once when complete, so a large message arriving in many
     reads costs linear, not quadratic, copying.
 
-    @param on_message: called for each complete message; it must not keep
-        C{buffer} beyond the call if it wants the bytes later (it may, bytes
-        are immutable, but it should slice what it keeps).
+    @param on_message: called for each complete message with the buffer
+        it lies in, its offset and its size (the buffer holds other messages
+        too: slice what you keep).
     @param max_message_size: a length above this raises L{FramingError}.
     """
 

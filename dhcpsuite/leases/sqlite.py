@@ -95,6 +95,9 @@ class SQLiteLeaseStore(MemoryLeaseStore):
     def _connect(self) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, mode=0o750, exist_ok=True)
+        # Leases name clients (MACs, hostnames): owner and group only. SQLite
+        # gives its -wal and -shm files the database file's mode.
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o640))
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")

@@ -159,3 +159,84 @@ class VethPair:
 
     def client_mac_address(self) -> str:
         return self.client.run(["cat", f"/sys/class/net/{self.client_if}/address"]).stdout.strip()
+
+
+def wait_udp_listening(
+    ns: Namespace, port: int, process: subprocess.Popen | None = None, timeout: float = 15.0
+) -> None:
+    """
+    Wait until something in C{ns} listens on UDP C{port} (polling C{ss}).
+
+    @param process: when given, its exit before then is an error.
+    @raise RuntimeError: the process exited or C{timeout} passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before listening on UDP {port}")
+        if ns.run(["ss", "-Hlun", f"sport = :{port}"], check=False).stdout.strip():
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"nothing listens on UDP {port} in {ns.name} after {timeout} s")
+        time.sleep(0.05)
+
+
+_UDP_EXCHANGE = r"""
+import json, socket, sys, time
+args = json.loads(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+if args["device"]:
+    s.setsockopt(socket.SOL_SOCKET, 25, args["device"].encode() + b"\0")
+s.bind(tuple(args["bind"]))
+s.sendto(bytes.fromhex(args["payload"]), tuple(args["dest"]))
+deadline = time.monotonic() + args["timeout"]
+got = 0
+while got < args["count"]:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        break
+    s.settimeout(left)
+    try:
+        data, source = s.recvfrom(65535)
+    except socket.timeout:
+        break
+    print(json.dumps({"source": list(source), "payload": data.hex()}), flush=True)
+    got += 1
+"""
+
+
+def udp_exchange(
+    ns: Namespace,
+    payload: bytes,
+    bind: tuple[str, int],
+    dest: tuple[str, int],
+    timeout: float = 3.0,
+    count: int = 1,
+    device: str | None = None,
+) -> list[tuple[tuple[str, int], bytes]]:
+    """
+    From inside C{ns}: send one UDP datagram from C{bind} to C{dest}, then
+    collect up to C{count} datagrams arriving at C{bind} within C{timeout}
+    seconds.
+
+    @param device: bind the socket to this interface (needed to send to
+        255.255.255.255 without a default route).
+    @return: (source address, payload) of each datagram received.
+    """
+    import json
+    import sys
+
+    args = json.dumps({
+        "payload": payload.hex(), "bind": list(bind), "dest": list(dest),
+        "timeout": timeout, "count": count, "device": device,
+    })
+    result = ns.run([sys.executable, "-c", _UDP_EXCHANGE, args], check=False, timeout=timeout + 30)
+    if result.returncode != 0:
+        raise RuntimeError(f"udp_exchange in {ns.name} from {bind} to {dest} failed: {result.stderr.strip()}")
+    replies = []
+    for line in result.stdout.splitlines():
+        record = json.loads(line)
+        replies.append(((record["source"][0], record["source"][1]), bytes.fromhex(record["payload"])))
+    return replies

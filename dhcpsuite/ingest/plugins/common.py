@@ -64,7 +64,12 @@ def chosen_layout(environ) -> _layout.Layout:
     return _layout.get_layout(environ.get(LAYOUT_VARIABLE) or _layout.DEFAULT.name)
 
 
-def send(message: bytes, environ, program: str, push=sp.push) -> bool:
+def send(message: bytes, environ, program: str, push=None) -> bool:
+    """
+    Send, with RDK-B's retries; complain on stderr (udhcpc/dibbler log it)
+    when it could not be sent.
+    """
+    push = push or sp.push
     address = target(environ)
     try:
         sent = push(address, message)

@@ -92,7 +92,7 @@ def main(argv=None, env=None, push=None) -> int:
         sys.stderr.write(f"{PROGRAM}: {e.args[0]}\n")
         return 0
     if message is not None:
-        common.send(message, env, PROGRAM, **({"push": push} if push else {}))
+        common.send(message, env, PROGRAM, push)
     return 0
 
 

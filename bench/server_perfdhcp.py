@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""
+DHCPv4 server capacity, dhcpsuite against dnsmasq, with Kea's perfdhcp.
+
+    sudo .venv/bin/python bench/server_perfdhcp.py            # full run (REPS=3)
+    sudo .venv/bin/python bench/server_perfdhcp.py --quick    # smoke run, about 15 s
+
+One veth pair (tests.support.netns.VethPair): server ns srv0 10.77.0.1/16,
+client ns cli0 10.77.0.2/16, where perfdhcp acts as a relay agent (from
+10.77.0.2:67, giaddr 10.77.0.2). For each repetition and each server (the
+order alternates between repetitions) the offered rate is ramped up
+(perfdhcp -r) until more than --ok-drops % of the exchanges fail; every step
+starts a fresh server with an empty lease database, pinned to CPU 0 while
+perfdhcp is pinned to CPU 1 (as /work/shared/harness/perf_server.sh does).
+
+  dora/s  = ACKs received by perfdhcp / duration
+  drops % = 100 * (1 - ACKs received / DISCOVERs sent)
+
+Per server it prints the highest offered rate sustained with drops <= 1 %
+and the DORA/s there, their medians over the repetitions, and the ratio
+dhcpsuite/dnsmasq. The whole run stops starting new steps after
+--max-seconds (reported as a partial run).
+
+Servers:
+  dhcpsuite  twistd -n dhcpsuite --config (lease_store sqlite in a fresh
+             directory on /tmp, log_exchanges false)
+  dnsmasq    --no-ping, dhcp-lease-max=1000000, dhcp-authoritative,
+             quiet-dhcp, port=0, lease file in a fresh directory on /tmp
+Both serve 10.77.0.10-10.77.250.250 with 1 h leases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts  # noqa: E402
+from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
+
+SERVERS = ("dhcpsuite", "dnsmasq")
+DEFAULT_RATES = (100, 150, 200, 250, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000)
+QUICK_RATES = (100, 1000)
+POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
+SERVER_CPU, CLIENT_CPU = "0", "1"
+TWISTD = str(Path(sys.executable).with_name("twistd"))
+
+DHCPSUITE_CONFIG = """\
+state_dir = "{state}"
+
+[server]
+lease_store = "sqlite"
+log_exchanges = false
+
+[[server.subnet]]
+subnet = "10.77.0.0/16"
+interface = "srv0"
+pool = ["{pool_start}-{pool_end}"]
+lease_time = 3600
+"""
+
+DNSMASQ_CONFIG = """\
+port=0
+no-resolv
+no-hosts
+interface=srv0
+except-interface=lo
+bind-interfaces
+dhcp-range={pool_start},{pool_end},255.255.0.0,1h
+dhcp-lease-max=1000000
+dhcp-leasefile={state}/dnsmasq.leases
+dhcp-authoritative
+no-ping
+quiet-dhcp
+pid-file={state}/dnsmasq.pid
+user=root
+group=root
+"""
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Server:
+    """
+    One fresh server process (empty state) in the server namespace.
+    """
+
+    def __init__(self, kind: str, ns: Namespace, workdir: Path, pin: bool) -> None:
+        self.kind = kind
+        self.ns = ns
+        self.state = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
+        self.output = self.state / "server.out"
+        values = {"state": self.state, "pool_start": POOL_START, "pool_end": POOL_END}
+        if kind == "dhcpsuite":
+            config = self.state / "dhcpsuite.toml"
+            config.write_text(DHCPSUITE_CONFIG.format(**values))
+            args = [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)]
+        else:
+            config = self.state / "dnsmasq.conf"
+            config.write_text(DNSMASQ_CONFIG.format(**values))
+            args = [find_program("dnsmasq"), "--keep-in-foreground", f"--conf-file={config}"]
+        if pin:
+            args = ["taskset", "-c", SERVER_CPU, *args]
+        with open(self.output, "wb") as sink:
+            self.process = ns.spawn(args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.state)
+        try:
+            wait_udp_listening(ns, 67, self.process, timeout=15)
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError(f"{kind} did not start: {e}\n{self.output.read_text(errors='replace')[-2000:]}")
+        # `ip netns exec` and taskset exec the server: this PID is the server's.
+        self.pid = self.process.pid
+        time.sleep(0.3)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        self.ns.stop(self.process, signal.SIGTERM, timeout=10)
+        if self.process in self.ns.processes:
+            self.ns.processes.remove(self.process)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
+    """
+    One fresh server, one perfdhcp run at C{rate}; the measured figures.
+    """
+    server = Server(kind, pair.server, workdir, args.pin)
+    try:
+        perfdhcp = [find_program("perfdhcp"), "-4", "-l", pair.client_if, "-r", str(rate), "-R", str(args.clients),
+                    "-p", str(args.duration), "-W", "1000000"]
+        if args.pin:
+            perfdhcp = ["taskset", "-c", CLIENT_CPU, *perfdhcp]
+        cpu_before, started = cpu_seconds(server.pid), time.monotonic()
+        # perfdhcp ends itself after -p (+ -W); `timeout` is the backstop.
+        result = pair.client.run(["timeout", "--signal=INT", "--kill-after=5", str(args.duration + 20), *perfdhcp],
+                                 check=False, timeout=args.duration + 40)
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+        alive = server.alive()
+    finally:
+        server.stop()
+    counts = perfdhcp_counts(result.stdout)
+    step = {"server": kind, "rate": rate, "duration": args.duration, "server_alive": alive,
+            "server_cpu_pct": round(100 * cpu / elapsed, 1),
+            # Other work on the machine shows up as drops on either side: keep it next to the figures.
+            "loadavg_1min": os.getloadavg()[0]}
+    if counts is None:
+        step.update(failed=True, perfdhcp_rc=result.returncode,
+                    perfdhcp_tail=(result.stdout + result.stderr)[-800:],
+                    server_tail=server.output.read_text(errors="replace")[-800:])
+        step.update(dora_per_s=0.0, drops_pct=100.0)
+    else:
+        step.update(counts)
+        step["dora_per_s"] = round(counts["acks_received"] / args.duration, 1)
+        sent = counts["discovers_sent"]
+        step["drops_pct"] = round(100.0 * (1 - counts["acks_received"] / sent), 2) if sent else 100.0
+    if step["drops_pct"] > args.ok_drops or not alive:
+        # Keep the evidence of the step that ended the ramp.
+        step["server_log"] = str(server.output)
+    else:
+        server.discard()
+    return step
+
+
+def sweep(pair: VethPair, kind: str, rep: int, args, workdir: Path, deadline: float) -> dict:
+    steps, best, peak = [], None, None
+    for rate in args.rates:
+        if time.monotonic() + args.duration + 15 > deadline:
+            log(f"  (time budget reached before {kind} rate {rate})")
+            return {"server": kind, "rep": rep, "steps": steps, "best": best, "peak": peak, "complete": False}
+        step = run_step(pair, kind, rate, args, workdir)
+        step["rep"] = rep
+        steps.append(step)
+        log(f"STEP rep={rep} server={kind} rate={rate} dora_per_s={step['dora_per_s']} "
+            f"drops_pct={step['drops_pct']} server_cpu_pct={step['server_cpu_pct']} loadavg={step['loadavg_1min']:.2f}"
+            + (" FAILED" if step.get("failed") else "") + ("" if step["server_alive"] else " SERVER-DIED"))
+        if peak is None or step["dora_per_s"] > peak["dora_per_s"]:
+            peak = step
+        if step["drops_pct"] > args.ok_drops or not step["server_alive"]:
+            if step.get("failed"):
+                log(f"  perfdhcp output: {step['perfdhcp_tail']!r}")
+            break
+        best = step
+    else:
+        log(f"  ({kind} sustained the highest rate tried, {args.rates[-1]}/s: its capacity is higher)")
+    return {"server": kind, "rep": rep, "steps": steps, "best": best, "peak": peak, "complete": True}
+
+
+def summarise(sweeps: list[dict], servers: list[str]) -> dict:
+    summary = {}
+    for kind in servers:
+        mine = [s for s in sweeps if s["server"] == kind and s["complete"]]
+        rates = [s["best"]["rate"] if s["best"] else 0 for s in mine]
+        doras = [s["best"]["dora_per_s"] if s["best"] else 0.0 for s in mine]
+        cpus = [s["best"]["server_cpu_pct"] for s in mine if s["best"]]
+        peaks = [s["peak"]["dora_per_s"] for s in mine if s["peak"]]
+        summary[kind] = {
+            "sweeps": len(mine),
+            "max_sustained_rate": rates,
+            "dora_per_s_at_max": doras,
+            "median_max_sustained_rate": median(rates),
+            "median_dora_per_s_at_max": median(doras),
+            "median_server_cpu_pct_at_max": median(cpus),
+            "median_peak_dora_per_s": median(peaks),
+        }
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: rates 100,1000, 3 s each, 1 repetition, 5000 clients")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, from: dhcpsuite,dnsmasq")
+    parser.add_argument("--rates", default=None, help="comma-separated offered rates to ramp through")
+    parser.add_argument("--duration", type=int, default=None, help="perfdhcp -p seconds per step (default 10)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions (default: env REPS, else 3)")
+    parser.add_argument("--clients", type=int, default=None, help="perfdhcp -R (default 50000, below the pool size)")
+    parser.add_argument("--ok-drops", type=float, default=1.0, help="a rate is sustained with drops <= this %%")
+    parser.add_argument("--max-seconds", type=float, default=1800, help="start no step after this (default 1800)")
+    parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
+    parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench", help="server state directories (on /tmp)")
+    parser.add_argument("--json", default=None, help="write every step and the summary here")
+    args = parser.parse_args(argv)
+
+    args.servers = [s for s in args.servers.split(",") if s]
+    unknown = set(args.servers) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    if args.rates:
+        args.rates = [int(r) for r in args.rates.split(",")]
+    else:
+        args.rates = list(QUICK_RATES if args.quick else DEFAULT_RATES)
+    args.duration = args.duration or (3 if args.quick else 10)
+    args.reps = args.reps or (1 if args.quick else int(os.environ.get("REPS", "3")))
+    args.clients = args.clients or (5000 if args.quick else 50000)
+    if os.geteuid() != 0:
+        print("server_perfdhcp.py needs root (network namespaces)", file=sys.stderr)
+        return 2
+    needed = ["perfdhcp", "ss"] + (["taskset"] if args.pin else []) + (["dnsmasq"] if "dnsmasq" in args.servers else [])
+    missing = [p for p in needed if find_program(p) is None]
+    if missing:
+        print(f"server_perfdhcp.py needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.pin and (os.cpu_count() or 1) < 2:
+        print("fewer than 2 CPUs: running unpinned", file=sys.stderr)
+        args.pin = False
+
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    deadline = started + args.max_seconds
+    versions = {
+        "dnsmasq": subprocess.run([find_program("dnsmasq") or "true", "--version"], capture_output=True,
+                                  text=True).stdout.split("\n")[0],
+        "perfdhcp": subprocess.run([find_program("perfdhcp"), "-v"], capture_output=True, text=True).stdout.strip(),
+        "dhcpsuite_commit": subprocess.run(["git", "-C", str(REPOSITORY), "rev-parse", "--short", "HEAD"],
+                                           capture_output=True, text=True).stdout.strip(),
+    }
+    log(f"# server_perfdhcp {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} servers={','.join(args.servers)} "
+        f"rates={','.join(map(str, args.rates))} duration={args.duration}s reps={args.reps} clients={args.clients} "
+        f"pin={args.pin} nproc={os.cpu_count()} {versions}")
+    sweeps: list[dict] = []
+    with VethPair(prefix="bsp", client_address="10.77.0.2/16") as pair:
+        for rep in range(1, args.reps + 1):
+            order = args.servers if rep % 2 else list(reversed(args.servers))
+            for kind in order:
+                result = sweep(pair, kind, rep, args, workdir, deadline)
+                sweeps.append(result)
+                best = result["best"]
+                log(f"SWEEP rep={rep} server={kind} max_sustained_rate={best['rate'] if best else 0} "
+                    f"dora_at_that_rate={best['dora_per_s'] if best else 0} "
+                    f"peak_dora_per_s={result['peak']['dora_per_s'] if result['peak'] else 0}"
+                    + ("" if result["complete"] else " PARTIAL"))
+
+    summary = summarise(sweeps, args.servers)
+    partial = any(not s["complete"] for s in sweeps) or any(
+        summary[k]["sweeps"] < args.reps for k in args.servers)
+    log("")
+    log(f"{'server':10} {'n':>2} {'max rate (each rep)':>24} {'median max rate':>16} "
+        f"{'median DORA/s there':>20} {'median CPU %':>13} {'median peak DORA/s':>19}")
+    for kind in args.servers:
+        s = summary[kind]
+        log(f"{kind:10} {s['sweeps']:>2} {','.join(map(str, s['max_sustained_rate'])):>24} "
+            f"{s['median_max_sustained_rate']:>16} {s['median_dora_per_s_at_max']:>20} "
+            f"{s['median_server_cpu_pct_at_max']:>13} {s['median_peak_dora_per_s']:>19}")
+    ratio = {}
+    if {"dhcpsuite", "dnsmasq"} <= set(args.servers):
+        a, b = summary["dhcpsuite"], summary["dnsmasq"]
+        for key in ("median_max_sustained_rate", "median_dora_per_s_at_max", "median_peak_dora_per_s"):
+            ratio[key] = round(a[key] / b[key], 2) if b[key] else None
+        log(f"RATIO dhcpsuite/dnsmasq max_sustained_rate={ratio['median_max_sustained_rate']} "
+            f"dora_per_s_at_max={ratio['median_dora_per_s_at_max']} peak_dora_per_s={ratio['median_peak_dora_per_s']}")
+    if partial:
+        log(f"PARTIAL: the --max-seconds budget ({args.max_seconds:.0f} s) ended the run early")
+    log(f"# took {time.monotonic() - started:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "args": {k: v for k, v in vars(args).items()}, "versions": versions, "sweeps": sweeps,
+            "summary": summary, "ratio": ratio, "partial": partial,
+        }, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+# -*- test-case-name: tests.unit.test_ingest_pluginmsg -*-
+"""
+Decoding PLUGIN_MSGs built field by field at the reference's offsets, round
+trips through our encoder for every layout, and every rejection reason.
+"""
+
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Network
+
+import attrs
+from twisted.trial.unittest import SynchronousTestCase
+
+from dhcpsuite.ingest import layout, pluginmsg
+from dhcpsuite.ingest.pluginmsg import IANA, IAPD, DecodeError, Lease4, Lease6, decode, encode_lease
+from tests.unit.test_ingest_layout import LAYOUT_GEOMETRY, build, v4_sample, v6_sample
+
+
+def v4_lease(**changes):
+    lease = Lease4(
+        "erouter0", True, False, IPv4Address("10.0.0.5"), IPv4Address("255.255.255.0"),
+        (IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")), (IPv4Address("8.8.8.8"), IPv4Address("1.1.1.1")),
+        3600, 1800, 3150, IPv4Address("10.0.0.1"), "bound",
+        mtu=1492, time_offset=-3600, time_zone="CET", upstream_rate=5, downstream_rate=6, sip_server="sip",
+        static_routes="10.0.0.0/8 10.0.0.1", option122="0a0b", option125="0c", bootfile="b.cfg",
+        tftp_server="10.0.0.9", hostname="host", domain_name="d.lan", inner_ifname="erouter0",
+    )
+    return attrs.evolve(lease, **changes)
+
+
+def v6_lease(**changes):
+    lease = Lease6(
+        "erouter0", False,
+        IANA(IPv6Address("2001:db8::5"), 1, 100, 200, 50, 80),
+        IAPD(IPv6Network("2001:db8:100::/56"), 2, 300, 400, 150, 240),
+        (IPv6Address("2001:db8::53"), IPv6Address("2001:db8::54")), "x.lan", ("ntp1", "ntp2"), "aftr.x",
+        "mt", "me", "vend", 4, 0, "erouter0",
+    )
+    return attrs.evolve(lease, **changes)
+
+
+class ReferenceDecodeTests(SynchronousTestCase):
+    """
+    Messages placed byte by byte at the reference's offsets (not made by our
+    encoder) decode to the right values, in every layout.
+    """
+
+    def test_v4_every_field(self):
+        for name in LAYOUT_GEOMETRY:
+            lease = decode(build(name, 0, "wan0", v4_sample(name)))
+            extras = LAYOUT_GEOMETRY[name][2]
+            self.assertIsInstance(lease, Lease4)
+            self.assertEqual(lease.layout, name)
+            self.assertEqual(lease.ifname, "wan0")
+            self.assertEqual(lease.inner_ifname, "erouter0")
+            self.assertEqual((lease.address_assigned, lease.expired), (True, False))
+            self.assertEqual(lease.address, IPv4Address("192.0.2.10"))
+            self.assertEqual(lease.netmask, IPv4Address("255.255.255.0"))
+            self.assertEqual(lease.interface, IPv4Interface("192.0.2.10/24"))
+            self.assertEqual(lease.broadcast, IPv4Address("192.0.2.255"))
+            self.assertEqual(lease.routers, (IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")))
+            self.assertEqual(lease.dns_servers, (IPv4Address("198.51.100.53"), IPv4Address("198.51.100.54")))
+            self.assertEqual((lease.lease_time, lease.renewal_time, lease.rebinding_time), (3600, 1800, 3150))
+            self.assertEqual((lease.time_offset, lease.time_zone), (-18000, "EST5EDT"))
+            self.assertEqual((lease.upstream_rate, lease.downstream_rate), (1000, 2000))
+            self.assertEqual(lease.server_id, IPv4Address("192.0.2.254"))
+            self.assertEqual(lease.state, "bound")
+            self.assertEqual(lease.mtu, 1492)
+            self.assertEqual((lease.sip_server, lease.static_routes), ("sip.example", "10.0.0.0/8 192.0.2.1"))
+            self.assertEqual((lease.option122, lease.option125), ("0104c0000201", "00000de9"))
+            self.assertEqual(
+                (lease.bootfile, lease.tftp_server, lease.hostname, lease.domain_name),
+                ("boot.cfg", "192.0.2.5", "cm0", "isp.example") if extras else ("", "", "", ""),
+            )
+
+    def test_v6_every_field(self):
+        for name in LAYOUT_GEOMETRY:
+            lease = decode(build(name, 1, "wan0", v6_sample(name)))
+            self.assertIsInstance(lease, Lease6)
+            self.assertEqual((lease.layout, lease.ifname, lease.inner_ifname), (name, "wan0", "erouter0"))
+            self.assertFalse(lease.expired)
+            self.assertEqual(lease.ia_na, IANA(IPv6Address("2001:db8::10"), 11, 3000, 4000, 1500, 2400))
+            self.assertEqual(lease.ia_pd, IAPD(IPv6Network("2001:db8:100::/56"), 12, 5000, 6000, 2500, 4000))
+            self.assertEqual(lease.dns_servers, (IPv6Address("2001:db8::53"), IPv6Address("2001:db8::54")))
+            self.assertEqual(lease.mapt, "5f00aabb")
+            self.assertEqual(lease.mape, "5e00ccdd" if LAYOUT_GEOMETRY[name][2] else None)
+            self.assertEqual((lease.vendor_option17, lease.vendor_length), ("0000118b0001", 12))
+            self.assertEqual(lease.domain_name, "isp.example")
+            self.assertEqual(lease.ntp_servers, ("ntp1.example", "ntp2.example"))
+            self.assertEqual(lease.aftr, "aftr.isp.example")
+            self.assertEqual(lease.time_offset, 0)
+
+    def test_v4_expired(self):
+        """
+        A udhcpc deconfig: not assigned, expired, only ifname/serverid/state.
+        """
+        lease = decode(build("x86_64", 0, "erouter0", {
+            "isExpired": 1, "ifname": "erouter0", "dhcpServerId": "10.0.0.1", "dhcpState": "deconfig",
+        }))
+        self.assertEqual((lease.address_assigned, lease.expired, lease.state), (False, True, "deconfig"))
+        self.assertIsNone(lease.address)
+        self.assertIsNone(lease.netmask)
+        self.assertIsNone(lease.interface)
+        self.assertEqual((lease.routers, lease.dns_servers), ((), ()))
+        self.assertIsNone(lease.mtu)
+        self.assertIsNone(lease.time_offset)
+        self.assertIsNone(lease.option122)
+
+    def test_flags_gate_values(self):
+        """
+        Values whose "assigned" flag is 0 are absent (MTU, time offset, IA_NA,
+        IA_PD, DNS, MAP-T, MAP-E, vendor).
+        """
+        lease = decode(build("x86_64", 0, "e", {"mtuSize": 1400, "timeOffset": 5, "option_122": "aa"}))
+        self.assertEqual((lease.mtu, lease.time_offset, lease.option122), (None, None, None))
+        lease6 = decode(build("x86_64", 1, "e", {
+            "ia_na.address": "2001:db8::1", "ia_pd.Prefix": "2001:db8::", "dns.nameserver": "2001:db8::53",
+            "mapt.Container": "x", "mape.Container": "y", "vendor.Data": "z",
+        }))
+        self.assertEqual((lease6.ia_na, lease6.ia_pd, lease6.dns_servers), (None, None, ()))
+        self.assertEqual((lease6.mapt, lease6.mape, lease6.vendor_option17), (None, None, None))
+
+    def test_unterminated_and_garbage_after_nul(self):
+        """
+        A string ends at the first NUL, or at the field's end when it fills it.
+        """
+        lease = decode(build("x86_64", 0, "e" * 32, {
+            "cHostName": "h" * 64, "cDomainName": b"lan\0garbage", "dhcpState": b"\xffbad",
+        }))
+        self.assertEqual(lease.ifname, "e" * 32)
+        self.assertEqual(lease.hostname, "h" * 64)
+        self.assertEqual(lease.domain_name, "lan")
+        self.assertEqual(lease.state, "\ufffdbad")
+
+    def test_second_dns_only(self):
+        lease = decode(build("x86_64", 0, "e", {"dnsServer1": "9.9.9.9"}))
+        self.assertEqual(lease.dns_servers, (IPv4Address("9.9.9.9"),))
+
+    def test_offset_into_buffer(self):
+        message = build("ilp32", 0, "wan0", {"address": "10.1.1.1"})
+        data = b"junk" + message + b"more"
+        lease = decode(data, 4, len(message))
+        self.assertEqual((lease.ifname, lease.address, lease.layout), ("wan0", IPv4Address("10.1.1.1"), "ilp32"))
+
+    def test_pinned_layout(self):
+        message = build("ilp32-nomape", 1, "wan0", {})
+        self.assertEqual(decode(message, layout=layout.get_layout("ilp32-nomape")).layout, "ilp32-nomape")
+        e = self.assertRaises(DecodeError, decode, message, layout=layout.DEFAULT)
+        self.assertEqual(e.reason, pluginmsg.REASON_SIZE)
+        self.assertIn("pinned", e.detail)
+
+
+class RoundTripTests(SynchronousTestCase):
+    def test_v4_every_layout(self):
+        lease = v4_lease()
+        for lay in layout.LAYOUTS:
+            expected = lease if lay.has_v4_extras else attrs.evolve(
+                lease, bootfile="", tftp_server="", hostname="", domain_name="")
+            decoded = decode(encode_lease(lease, lay))
+            self.assertEqual(decoded, expected)
+            self.assertEqual(decoded.layout, lay.name)
+
+    def test_v6_every_layout(self):
+        for lease in (v6_lease(), v6_lease(ia_na=None, mapt=None, vendor_option17=None, expired=True),
+                      v6_lease(ia_pd=None, dns_servers=())):
+            for lay in layout.LAYOUTS:
+                expected = lease if lay.has_mape else attrs.evolve(lease, mape=None)
+                decoded = decode(encode_lease(lease, lay))
+                self.assertEqual(decoded, expected)
+                self.assertEqual(decoded.layout, lay.name)
+
+    def test_layout_not_in_equality(self):
+        self.assertEqual(v4_lease(layout="ilp32"), v4_lease())
+
+
+class RejectionTests(SynchronousTestCase):
+    def assertRejected(self, reason, data, **kw):
+        e = self.assertRaises(DecodeError, decode, data, **kw)
+        self.assertEqual(e.reason, reason)
+        self.assertIn(reason, pluginmsg.REASONS)
+        self.assertIn(reason, str(e))
+        return e
+
+    def test_unknown_sizes(self):
+        good = build("x86_64", 0, "e", {})
+        for data in (b"", good[:-1], good + b"\0", bytes(1000), bytes(1024 * 1024)):
+            e = self.assertRejected(pluginmsg.REASON_SIZE, data)
+            self.assertIn(str(len(data)), e.detail)
+
+    def test_unknown_versions(self):
+        for version in (2, 7, 0xFFFFFFFF):
+            message = bytearray(build("x86_64", 0, "e", {}))
+            message[32:36] = version.to_bytes(4, "little")
+            e = self.assertRejected(pluginmsg.REASON_VERSION, bytes(message))
+            self.assertIn(str(version), e.detail)
+
+    def test_bad_v4_addresses(self):
+        for field, value in (
+            ("address", "10.0.0.300"), ("address", "10.0.0.1 10.0.0.2"), ("address", "fe80::1"),
+            ("gateway", "10.0.0.1 router"), ("dnsServer", "dns.example"), ("dnsServer1", "1.2.3"),
+            ("dhcpServerId", "x"), ("netmask", "255.255.255.256"), ("address", b"\xff\xfe"),
+        ):
+            self.assertRejected(pluginmsg.REASON_ADDRESS, build("x86_64", 0, "e", {field: value}))
+
+    def test_bad_netmask(self):
+        self.assertRejected(pluginmsg.REASON_NETMASK, build("x86_64", 0, "e", {"netmask": "255.0.255.0"}))
+
+    def test_bad_v6_addresses(self):
+        for values in (
+            {"ia_na.assigned": 1, "ia_na.address": "2001:db8::g"},
+            {"ia_na.assigned": 1, "ia_na.address": ""},
+            {"ia_pd.assigned": 1, "ia_pd.Prefix": "10.0.0.0", "ia_pd.PrefixLength": 56},
+            {"dns.assigned": 1, "dns.nameserver": "2001:db8::53", "dns.nameserver1": "nope"},
+        ):
+            self.assertRejected(pluginmsg.REASON_ADDRESS, build("x86_64", 1, "e", values))
+
+    def test_bad_prefix_length(self):
+        self.assertRejected(pluginmsg.REASON_PREFIX_LENGTH, build("x86_64", 1, "e", {
+            "ia_pd.assigned": 1, "ia_pd.Prefix": "2001:db8::", "ia_pd.PrefixLength": 129}))
+
+    def test_empty_ifname(self):
+        self.assertRejected(pluginmsg.REASON_IFNAME, build("x86_64", 0, "", {"ifname": "erouter0"}))
+
+    def test_rejection_not_cached(self):
+        """
+        A bad value is rejected every time, and does not spoil the caches.
+        """
+        bad = build("x86_64", 0, "e", {"address": "300.1.1.1"})
+        for _ in range(3):
+            self.assertRejected(pluginmsg.REASON_ADDRESS, bad)
+        self.assertEqual(decode(build("x86_64", 0, "e", {"address": "30.1.1.1"})).address, IPv4Address("30.1.1.1"))
+
+    def test_cache_is_bounded(self):
+        for i in range(pluginmsg._CACHE_LIMIT + 10):
+            decode(build("x86_64", 0, "e", {"address": str(IPv4Address(i + 1))}))
+        self.assertLessEqual(len(pluginmsg._v4_cache), pluginmsg._CACHE_LIMIT)

@@ -1,0 +1,86 @@
+# -*- test-case-name: tests.unit.test_ingest_service -*-
+"""
+make_ingest_service on a MemoryReactor: where it listens, what it wires, and
+that stopping closes every connection.
+"""
+
+from twisted.application.service import IService
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from dhcpsuite.ingest import sp
+from dhcpsuite.ingest.config import IngestConfig
+from dhcpsuite.ingest.service import make_ingest_service
+from dhcpsuite.interfaces import IComponentHealth
+from dhcpsuite.leases.registry import FAMILY_V4, LeaseRegistry
+from dhcpsuite.netlink.testing import RecordingConfigurator
+from tests.unit.test_ingest_layout import build
+
+
+class ServiceTests(SynchronousTestCase):
+    def make(self, **cfg):
+        self.reactor = MemoryReactorClock()
+        self.registry = LeaseRegistry()
+        self.configurator = RecordingConfigurator()
+        service = make_ingest_service(IngestConfig(**cfg), self.registry, self.configurator, reactor=self.reactor)
+        self.assertTrue(IService.providedBy(service))
+        return service
+
+    def connect(self, service):
+        protocol = service.factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_default_endpoint(self):
+        service = self.make()
+        service.privilegedStartService()
+        service.startService()
+        [(port, factory, _, interface)] = self.reactor.tcpServers
+        self.assertEqual((port, interface), (50324, "127.0.0.1"))
+        self.assertIs(factory, service.factory)
+        self.assertIsNotNone(self.successResultOf(service.when_listening()))
+        verifyObject(IComponentHealth, service)
+        health = service.health()
+        # MemoryReactor's fake port reports 0.0.0.0 whatever the interface.
+        self.assertEqual((health["ok"], health["listening"].rsplit(":", 1)[1]), (True, "50324"))
+        self.assertEqual(health["counters"], {"messages": 0})
+        self.successResultOf(service.stopService())
+        self.assertFalse(service.health()["ok"])
+
+    def test_message_reaches_registry_and_counters(self):
+        service = self.make(interfaces=("erouter0",), apply_to_interface=True)
+        service.startService()
+        protocol, transport = self.connect(service)
+        message = build("x86_64", 0, "erouter0", {"addressAssigned": 1, "address": "10.0.0.5",
+                                                  "netmask": "255.255.255.0", "dhcpState": "bound"})
+        protocol.dataReceived(sp.PUSH_HEADER + sp.frame(message) + sp.frame(b"junk"))
+        lease = self.registry.lease("erouter0", FAMILY_V4)
+        self.assertEqual(str(lease.address), "10.0.0.5")
+        self.assertEqual(self.configurator.calls_to("add_address")[0]["ifname"], "erouter0")
+        counters = service.counters
+        self.assertEqual((counters["connections"], counters["accepted.v4"], counters["rejected.unknown-size"],
+                          counters["outcome.v4.updated"]), (1, 1, 1, 1))
+        self.successResultOf(service.stopService())
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(None)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_apply_off_by_default(self):
+        service = self.make(accept_unmanaged=True)
+        protocol, transport = self.connect(service)
+        protocol.dataReceived(sp.PUSH_HEADER + sp.frame(build("x86_64", 0, "any0", {
+            "addressAssigned": 1, "address": "10.0.0.5"})))
+        self.assertIsNotNone(self.registry.lease("any0", FAMILY_V4))
+        self.assertEqual(self.configurator.calls, [])
+        protocol.connectionLost(None)
+
+    def test_handshake_timeout_from_config(self):
+        service = self.make(handshake_timeout=2.5)
+        protocol, transport = self.connect(service)
+        self.reactor.advance(2.4)
+        self.assertFalse(transport.disconnected)
+        self.reactor.advance(0.2)
+        self.assertTrue(transport.disconnected)
+        protocol.connectionLost(None)

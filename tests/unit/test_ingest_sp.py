@@ -1,0 +1,153 @@
+# -*- test-case-name: tests.unit.test_ingest_sp -*-
+"""
+SP/TCP: headers, the receive framer, the plugins' PUSH sender (with the
+network faked).
+"""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from dhcpsuite.ingest import sp
+
+
+class Collector:
+    def __init__(self):
+        self.messages = []
+
+    def __call__(self, data, offset, size):
+        self.messages.append(bytes(data[offset:offset + size]))
+
+
+def stream(*payloads, head=sp.PUSH_HEADER):
+    return head + b"".join(sp.frame(p) for p in payloads)
+
+
+class HeaderTests(SynchronousTestCase):
+    def test_wire_bytes(self):
+        """
+        The reference's bytes: PUSH 00 53 50 00 00 50 00 00, PULL ...51...
+        """
+        self.assertEqual(sp.PUSH_HEADER, bytes.fromhex("0053500000500000"))
+        self.assertEqual(sp.PULL_HEADER, bytes.fromhex("0053500000510000"))
+
+    def test_check(self):
+        self.assertIsNone(sp.check_header(sp.PUSH_HEADER, sp.PROTOCOL_PUSH))
+        self.assertEqual(sp.check_header(b"\0SQ\0\0\x50\0\0", sp.PROTOCOL_PUSH), sp.HEADER_BAD_MAGIC)
+        self.assertEqual(sp.check_header(sp.header(0x20), sp.PROTOCOL_PUSH), sp.HEADER_WRONG_PROTOCOL)  # PUB
+        self.assertEqual(sp.check_header(sp.PULL_HEADER, sp.PROTOCOL_PUSH), sp.HEADER_WRONG_PROTOCOL)
+        self.assertEqual(sp.check_header(sp.PUSH_HEADER[:7] + b"\1", sp.PROTOCOL_PUSH), sp.HEADER_BAD_RESERVED)
+        self.assertEqual(sp.check_header(sp.PUSH_HEADER[:6] + b"\1\0", sp.PROTOCOL_PUSH), sp.HEADER_BAD_RESERVED)
+
+    def test_frame(self):
+        self.assertEqual(sp.frame(b"x" * 1720)[:8], bytes.fromhex("00000000000006B8"))
+        self.assertEqual(sp.frame(b"x" * 1464)[:8], bytes.fromhex("00000000000005B8"))
+
+
+class FramerTests(SynchronousTestCase):
+    def setUp(self):
+        self.got = Collector()
+        self.framer = sp.PullFramer(self.got, max_message_size=4096)
+
+    def test_many_in_one_chunk(self):
+        payloads = [bytes([i]) * (100 + i) for i in range(50)]
+        self.framer.feed(stream(*payloads))
+        self.assertEqual(self.got.messages, payloads)
+        self.assertEqual((self.framer.messages, self.framer.buffered), (50, 0))
+
+    def test_byte_by_byte(self):
+        payloads = [b"a" * 1720, b"", b"b" * 3]
+        for byte in stream(*payloads):
+            self.framer.feed(bytes([byte]))
+        self.assertEqual(self.got.messages, payloads)
+        self.assertEqual(self.framer.buffered, 0)
+
+    def test_every_split_point(self):
+        data = stream(b"first", b"second" * 100, b"third")
+        for cut in range(len(data) + 1):
+            got = Collector()
+            framer = sp.PullFramer(got)
+            framer.feed(data[:cut])
+            framer.feed(data[cut:])
+            self.assertEqual(got.messages, [b"first", b"second" * 100, b"third"], cut)
+
+    def test_large_message_not_joined_per_chunk(self):
+        """
+        A message arriving in many chunks is buffered as a list and joined
+        once, when it is complete.
+        """
+        framer = sp.PullFramer(self.got, max_message_size=1 << 20)
+        data = stream(b"z" * (1 << 20))
+        framer.feed(data[:100])
+        for start in range(100, len(data) - 1000, 1000):
+            framer.feed(data[start:start + 1000])
+            self.assertEqual(self.got.messages, [])
+        framer.feed(data[start + 1000:])
+        self.assertEqual(self.got.messages, [b"z" * (1 << 20)])
+
+    def test_bad_headers(self):
+        for head, reason in (
+            (sp.header(0x20), sp.HEADER_WRONG_PROTOCOL),
+            (sp.PUSH_HEADER[:7] + b"\1", sp.HEADER_BAD_RESERVED),
+            (b"GET / HT", sp.HEADER_BAD_MAGIC),
+        ):
+            framer = sp.PullFramer(self.got)
+            e = self.assertRaises(sp.FramingError, framer.feed, head + sp.frame(b"x"))
+            self.assertEqual(e.reason, reason)
+            self.assertFalse(framer.handshaken)
+        self.assertEqual(self.got.messages, [])
+
+    def test_half_header_waits(self):
+        self.framer.feed(sp.PUSH_HEADER[:4])
+        self.assertFalse(self.framer.handshaken)
+        self.assertEqual(self.framer.buffered, 4)
+        self.framer.feed(sp.PUSH_HEADER[4:])
+        self.assertTrue(self.framer.handshaken)
+
+    def test_oversize(self):
+        """
+        A length above the maximum (up to 2**63 and beyond) is a framing error,
+        after the messages before it were delivered.
+        """
+        for length in (4097, 2 ** 63, 2 ** 64 - 1):
+            got = Collector()
+            framer = sp.PullFramer(got, max_message_size=4096)
+            data = stream(b"ok") + length.to_bytes(8, "big") + b"x" * 10
+            e = self.assertRaises(sp.FramingError, framer.feed, data)
+            self.assertEqual(e.reason, "oversize")
+            self.assertEqual(got.messages, [b"ok"])
+
+    def test_exactly_max(self):
+        self.framer.feed(stream(b"m" * 4096))
+        self.assertEqual(len(self.got.messages[0]), 4096)
+
+
+class AddressTests(SynchronousTestCase):
+    def test_parse(self):
+        self.assertEqual(sp.parse_address(sp.DEFAULT_ADDRESS), ("127.0.0.1", 50324))
+        self.assertEqual(sp.parse_address("tcp://[::1]:5"), ("::1", 5))
+        for bad in ("ipc:///x", "tcp://127.0.0.1", "tcp://:5", "tcp://h:0", "tcp://h:70000", "tcp://h:x"):
+            self.assertRaises(ValueError, sp.parse_address, bad)
+
+
+class PushTests(SynchronousTestCase):
+    def test_retries_five_times_one_second_apart(self):
+        calls, sleeps = [], []
+
+        def send(host, port, payload, timeout):
+            calls.append((host, port, payload))
+            raise ConnectionRefusedError()
+
+        self.assertFalse(sp.push("tcp://127.0.0.1:9", b"m", sleep=sleeps.append, send=send))
+        self.assertEqual(calls, [("127.0.0.1", 9, b"m")] * 5)
+        self.assertEqual(sleeps, [1.0] * 4)
+
+    def test_stops_after_success(self):
+        outcomes = [OSError(), None]
+        sleeps = []
+
+        def send(*args):
+            outcome = outcomes.pop(0)
+            if outcome:
+                raise outcome
+
+        self.assertTrue(sp.push("tcp://127.0.0.1:9", b"m", sleep=sleeps.append, send=send))
+        self.assertEqual((outcomes, sleeps), ([], [1.0]))
