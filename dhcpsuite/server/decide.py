@@ -493,17 +493,9 @@ class ServerCore:
         )
 
     def _nak(self, message: Message, state: _SubnetState, reason: str) -> Outcome:
-        reply = Message(
-            op=BOOTREPLY,
-            xid=message.xid,
-            chaddr=message.chaddr,
-            htype=message.htype,
-            hlen=message.hlen,
-            flags=message.flags | (FLAG_BROADCAST if message.giaddr != _ZERO else 0),
-            giaddr=message.giaddr,
-        )
-        reply.options[_OPT_MESSAGE_TYPE] = bytes((MessageType.NAK,))
-        reply.options[_OPT_SERVER_ID] = state.server_id.packed
+        # RFC 2131 4.3.2: a relayed NAK carries the broadcast bit for the relay.
+        flags = message.flags | (FLAG_BROADCAST if message.giaddr != _ZERO else 0)
+        reply = _skeleton(message, MessageType.NAK, state.server_id, flags=flags)
         _echo(message, reply)
         return Outcome("nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), subnet=state.config)
 
@@ -525,20 +517,15 @@ class ServerCore:
         reservation: Reservation | None,
     ) -> Message:
         config = state.config
-        reply = Message(
-            op=BOOTREPLY,
-            xid=message.xid,
-            chaddr=message.chaddr,
-            htype=message.htype,
-            hlen=message.hlen,
-            flags=message.flags,
+        reply = _skeleton(
+            message,
+            kind,
+            state.server_id,
+            # An INFORM's ACK carries the client's own address back in ciaddr.
             ciaddr=message.ciaddr if kind == MessageType.ACK and address == _ZERO else _ZERO,
             yiaddr=address,
-            giaddr=message.giaddr,
         )
         options = reply.options
-        options[_OPT_MESSAGE_TYPE] = bytes((kind,))
-        options[_OPT_SERVER_ID] = state.server_id.packed
         if lease_time is not None:
             options[_OPT_LEASE_TIME] = lease_time.to_bytes(4, "big")
             if lease_time != _INFINITE:
@@ -608,6 +595,34 @@ def _hostname(message: Message, reservation: Reservation | None) -> str:
     if not raw:
         return ""
     return raw.decode("utf-8", "replace")[:63]
+
+
+def _skeleton(
+    request: Message,
+    kind: int,
+    server_id: IPv4Address,
+    flags: int | None = None,
+    ciaddr: IPv4Address = _ZERO,
+    yiaddr: IPv4Address = _ZERO,
+) -> Message:
+    """
+    The reply every answer starts from: the request's transaction, hardware
+    address and relay, our message type and server identifier.
+    """
+    reply = Message(
+        op=BOOTREPLY,
+        xid=request.xid,
+        chaddr=request.chaddr,
+        htype=request.htype,
+        hlen=request.hlen,
+        flags=request.flags if flags is None else flags,
+        ciaddr=ciaddr,
+        yiaddr=yiaddr,
+        giaddr=request.giaddr,
+    )
+    reply.options[_OPT_MESSAGE_TYPE] = bytes((kind,))
+    reply.options[_OPT_SERVER_ID] = server_id.packed
+    return reply
 
 
 def _echo(request: Message, reply: Message) -> None:

@@ -87,3 +87,22 @@ def environment():
     the message as they were).
     """
     return dict(os.environ)
+
+
+def run(program: str, build_message, argv=None, env=None, push=None) -> int:
+    """
+    A plugin's whole run: the event from argv[1], the message built from the
+    environment, sent with retries. Always 0, as RDK-B's plugins: a failing
+    script must not upset the DHCP client that runs it.
+    """
+    argv = sys.argv if argv is None else argv
+    env = environment() if env is None else env
+    event = argv[1] if len(argv) > 1 else ""
+    try:
+        message = build_message(event, env)
+    except KeyError as e:  # an unknown layout name
+        sys.stderr.write(f"{program}: {e.args[0]}\n")
+        return 0
+    if message is not None:
+        send(message, env, program, push)
+    return 0

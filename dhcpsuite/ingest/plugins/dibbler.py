@@ -83,17 +83,7 @@ def build_message(event: str, env) -> bytes | None:
 
 
 def main(argv=None, env=None, push=None) -> int:
-    argv = sys.argv if argv is None else argv
-    env = common.environment() if env is None else env
-    event = argv[1] if len(argv) > 1 else ""
-    try:
-        message = build_message(event, env)
-    except KeyError as e:
-        sys.stderr.write(f"{PROGRAM}: {e.args[0]}\n")
-        return 0
-    if message is not None:
-        common.send(message, env, PROGRAM, push)
-    return 0
+    return common.run(PROGRAM, build_message, argv, env, push)
 
 
 if __name__ == "__main__":
