@@ -12,7 +12,7 @@ SIGTERM at 55 s and SIGKILL at 58 s (the Solaris dhcpagent's limits).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
 
@@ -190,6 +190,9 @@ class HookRunner:
         self._running: Any = None
         self._idle_waiters: list[defer.Deferred] = []
         self.runs: deque = deque(maxlen=64)
+        # Runs by result, for metrics: ok, failed (non-zero), killed (by a
+        # signal, e.g. the 55/58 s limits), not-started.
+        self.results: Counter = Counter()
 
     def run(self, action: str, env: dict[str, str]) -> defer.Deferred:
         """
@@ -237,6 +240,7 @@ class HookRunner:
         except Exception as e:
             self.log.error("hook {program} could not start: {error}", program=self.program, error=e)
             self.runs.append((argv, env, None))
+            self.results["not-started"] += 1
             result.callback(None)
             self._running = None
             self._next()
@@ -250,6 +254,7 @@ class HookRunner:
                 if call.active():
                     call.cancel()
             self.runs.append((argv, env, code))
+            self.results["ok" if code == 0 else "killed" if code is None or code < 0 else "failed"] += 1
             if code not in (0, None):
                 self.log.warn("hook {argv} exited with {code}", argv=" ".join(argv), code=code)
             result.callback(code)

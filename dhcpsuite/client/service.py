@@ -103,6 +103,18 @@ class ClientService(service.Service):
             )
         return result
 
+    @property
+    def hook_counters(self) -> dict[str, int]:
+        """
+        Hook runs by result, summed over every interface.
+        """
+        total: dict[str, int] = {}
+        for agent in self.manager.agents.values():
+            if agent.hooks is not None:
+                for result, count in agent.hooks.results.items():
+                    total[result] = total.get(result, 0) + count
+        return total
+
     def manager_clock(self) -> float:
         agents = list(self.manager.agents.values())
         return agents[0].clock.monotonic() if agents else 0.0

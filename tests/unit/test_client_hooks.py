@@ -136,3 +136,12 @@ class RunnerTests(SynchronousTestCase):
         runner = HookRunner("/missing", self.clock, spawn=broken)
         self.assertIsNone(self.successResultOf(runner.run("bound", {})))
         self.assertFalse(runner.busy)
+        self.assertEqual(dict(runner.results), {"not-started": 1})
+
+    def test_results_counted(self):
+        for _ in range(3):
+            self.runner.run("bound", {})
+        self.spawn.processes[0].end(0)
+        self.spawn.processes[1].end(2)
+        self.clock.advance(58)
+        self.assertEqual(dict(self.runner.results), {"ok": 1, "failed": 1, "killed": 1})
