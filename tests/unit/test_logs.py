@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import sys
+import tempfile
 
 from twisted.logger import ILogObserver, Logger
 from twisted.trial.unittest import SynchronousTestCase
@@ -34,7 +37,9 @@ class JsonLogTests(SynchronousTestCase):
         self.assertEqual(json.loads(lines[1])["error"], "truncated")
 
     def test_json_file(self) -> None:
-        path = self.mktemp()
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory)
+        path = os.path.join(directory, "log.jsonl")
         self.patch(logs.os, "environ", {logs.LOG_FILE_VARIABLE: path})
         observer = logs.json_file()
         Logger(observer=observer).info("hello {who}", who="world")
