@@ -17,6 +17,7 @@ from twisted.python import usage
 from dhcpsuite import __version__
 from dhcpsuite.config import Config, ConfigError, load_config, parse_config_text
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.errors import StartupError
 
 DEFAULT_CONFIG_RESOURCE = "default.toml"
 
@@ -65,6 +66,14 @@ def read_config(path: str | None, state_dir: str | None = None) -> Config:
     return config
 
 
+def _refuse_to_start(error: Exception) -> None:
+    # One line and a non-zero exit, as for a bad configuration: the operator
+    # needs the cause, not twistd's traceback around it.
+    sys.stderr.write(f"dhcpsuite: cannot start: {error}\n")
+    sys.stderr.flush()
+    raise SystemExit(3)
+
+
 class OrderedMultiService(service.MultiService):
     """
     Stops its children one at a time, last started first, each only after
@@ -72,6 +81,18 @@ class OrderedMultiService(service.MultiService):
     and removing addresses needs the netlink configurator it shares, which
     plain MultiService would stop at the same moment.
     """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except StartupError as e:
+            _refuse_to_start(e)
+
+    def startService(self) -> None:
+        try:
+            super().startService()
+        except StartupError as e:
+            _refuse_to_start(e)
 
     def stopService(self):
         service.Service.stopService(self)

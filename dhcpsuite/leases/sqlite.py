@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from dhcpsuite.errors import StartupError
 from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
@@ -50,9 +51,10 @@ _BATCH_LIMIT = 16384
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
 
 
-class LeaseStoreError(Exception):
+class LeaseStoreError(StartupError):
     """
-    The lease database cannot be opened or is damaged.
+    The lease database cannot be opened or is damaged (or, later, a commit
+    failed).
     """
 
 
@@ -108,14 +110,18 @@ class SQLiteLeaseStore(MemoryLeaseStore):
             connection = self._connect()
             check = connection.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise LeaseStoreError(f"lease database {self.path} is damaged: {check}")
+                raise LeaseStoreError(
+                    f"lease database {self.path} is damaged ({check}); move it aside to start with an empty one"
+                )
             connection.executescript(_SCHEMA)
             rows = connection.execute(
                 "SELECT address, state, client_key, mac, expires, hostname, updated FROM leases"
             ).fetchall()
             connection.close()
         except sqlite3.DatabaseError as e:
-            raise LeaseStoreError(f"cannot open lease database {self.path}: {e}") from None
+            raise LeaseStoreError(
+                f"cannot open lease database {self.path}: {e}; move it aside to start with an empty one"
+            ) from None
         for address, state, client_key, mac, expires, hostname, updated in rows:
             try:
                 lease = Lease(

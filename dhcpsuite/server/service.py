@@ -19,6 +19,7 @@ from twisted.internet.defer import DeferredList, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from dhcpsuite.dhcp4.constants import SERVER_PORT
+from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, IReadinessListener
@@ -31,7 +32,7 @@ from dhcpsuite.server.protocol import ServerProtocol
 LEASE_DB_NAME = "server-leases.sqlite3"
 
 
-class ServerStartError(Exception):
+class ServerStartError(StartupError):
     """
     The server cannot start (no address on an interface, socket refused...).
     """

@@ -62,3 +62,23 @@ def test_kill_9_under_load_loses_no_ack(tmp_path, daemons):
     print(f"{KILLS} SIGKILLs in {kill_time:.1f} s, {len(acked)} ACKs, all checked against the store")
     lost = [(mac, address) for mac, address in acked.items() if rows.get(address) != ("bound", mac)]
     assert not lost, f"{len(lost)} of {len(acked)} ACKed bindings lost, e.g. {lost[:5]} -> {[rows.get(a) for _, a in lost[:5]]}"
+
+
+def test_damaged_store_refuses_to_start_with_a_clear_message(tmp_path):
+    require_root()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "server-leases.sqlite3").write_bytes(random.Random(3).randbytes(8192))
+    config = server_config(state)
+    path = tmp_path / "dhcpsuite.toml"
+    from tests.integration.conftest import TWISTD, toml_document
+
+    path.write_text(toml_document(config))
+    with VethPair() as pair:
+        result = pair.server.run([TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(path)], check=False, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "cannot start: cannot open lease database" in output and "move it aside" in output, output
+    assert "Traceback" not in output, output
+    # Nothing was truncated or replaced.
+    assert (state / "server-leases.sqlite3").read_bytes() == random.Random(3).randbytes(8192)
