@@ -20,16 +20,21 @@ from dhcpsuite.leases.lease import Lease
 class MemoryLeaseStore:
     def __init__(self) -> None:
         self._by_address: dict[IPv4Address, Lease] = {}
-        self._by_client: dict[bytes, set[IPv4Address]] = {}
+        # Nearly every client holds one address: store it as is and only
+        # grow a set for the rare client with several (a set costs ~270 bytes,
+        # a third of a lease's memory).
+        self._by_client: dict[bytes, IPv4Address | set[IPv4Address]] = {}
 
     def get(self, address: IPv4Address) -> Lease | None:
         return self._by_address.get(address)
 
     def find_by_client(self, client_key: bytes) -> list[Lease]:
-        addresses = self._by_client.get(client_key)
-        if not addresses:
+        found = self._by_client.get(client_key)
+        if found is None:
             return []
-        return [self._by_address[a] for a in addresses]
+        if isinstance(found, IPv4Address):
+            return [self._by_address[found]]
+        return [self._by_address[a] for a in found]
 
     def put(self, lease: Lease, durable: bool = True) -> None:
         self._index(lease)
@@ -54,8 +59,15 @@ class MemoryLeaseStore:
         if old is not None and old.client_key != lease.client_key:
             self._forget_client(old.client_key, old.address)
         self._by_address[lease.address] = lease
-        if lease.client_key:
-            self._by_client.setdefault(lease.client_key, set()).add(lease.address)
+        key = lease.client_key
+        if key:
+            found = self._by_client.get(key)
+            if found is None or found == lease.address:
+                self._by_client[key] = lease.address
+            elif isinstance(found, IPv4Address):
+                self._by_client[key] = {found, lease.address}
+            else:
+                found.add(lease.address)
 
     def _unindex(self, address: IPv4Address) -> None:
         old = self._by_address.pop(address, None)
@@ -63,8 +75,13 @@ class MemoryLeaseStore:
             self._forget_client(old.client_key, address)
 
     def _forget_client(self, client_key: bytes, address: IPv4Address) -> None:
-        addresses = self._by_client.get(client_key)
-        if addresses is not None:
-            addresses.discard(address)
-            if not addresses:
+        found = self._by_client.get(client_key)
+        if found is None:
+            return
+        if isinstance(found, IPv4Address):
+            if found == address:
                 del self._by_client[client_key]
+            return
+        found.discard(address)
+        if len(found) == 1:
+            self._by_client[client_key] = next(iter(found))

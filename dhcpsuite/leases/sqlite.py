@@ -114,24 +114,28 @@ class SQLiteLeaseStore(MemoryLeaseStore):
                     f"lease database {self.path} is damaged ({check}); move it aside to start with an empty one"
                 )
             connection.executescript(_SCHEMA)
-            rows = connection.execute(
+            # Row by row: a list of every row first would double the peak
+            # memory of a large store, and the allocator keeps that peak.
+            count = 0
+            for row in connection.execute(
                 "SELECT address, state, client_key, mac, expires, hostname, updated FROM leases"
-            ).fetchall()
+            ):
+                self._load_row(*row)
+                count += 1
             connection.close()
         except sqlite3.DatabaseError as e:
             raise LeaseStoreError(
                 f"cannot open lease database {self.path}: {e}; move it aside to start with an empty one"
             ) from None
-        for address, state, client_key, mac, expires, hostname, updated in rows:
-            try:
-                lease = Lease(
-                    IPv4Address(address), LeaseState(state), bytes(client_key), bytes(mac), expires, hostname, updated
-                )
-            except ValueError as e:
-                self.log.warn("Skipping unreadable lease row {address!r}: {error}", address=address, error=str(e))
-                continue
-            self._index(lease)
-        self.log.info("Loaded {count} leases from {path}", count=len(rows), path=self.path)
+        self.log.info("Loaded {count} leases from {path}", count=count, path=self.path)
+
+    def _load_row(self, address, state, client_key, mac, expires, hostname, updated) -> None:
+        try:
+            lease = Lease(IPv4Address(address), LeaseState(state), bytes(client_key), bytes(mac), expires, hostname, updated)
+        except ValueError as e:
+            self.log.warn("Skipping unreadable lease row {address!r}: {error}", address=address, error=str(e))
+            return
+        self._index(lease)
 
     def put(self, lease: Lease, durable: bool = True) -> None:
         self._index(lease)

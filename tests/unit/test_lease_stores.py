@@ -117,6 +117,24 @@ class IndexTestsMixin:
         self.assertEqual(sorted(l.address for l in store.find_by_client(lease(1).client_key)), [A("10.0.0.1"), A("10.0.0.2")])
         self.assertEqual(len(list(store.leases())), 3)
 
+    def test_client_index_shrinks_back(self) -> None:
+        # One address, then two, then back to one and none, through removals
+        # and a re-assignment to another client.
+        store = self.make_store()
+        key = lease(1).client_key
+        store.put(lease(1))
+        store.put(lease(2))
+        store.put(lease(3))
+        store.remove(A("10.0.0.2"))
+        self.assertEqual(sorted(l.address for l in store.find_by_client(key)), [A("10.0.0.1"), A("10.0.0.3")])
+        store.put(lease(3, client=b"other"))
+        self.assertEqual([l.address for l in store.find_by_client(key)], [A("10.0.0.1")])
+        store.put(lease(1))
+        self.assertEqual([l.address for l in store.find_by_client(key)], [A("10.0.0.1")])
+        store.remove(A("10.0.0.1"))
+        self.assertEqual(store.find_by_client(key), [])
+        self.assertEqual([l.address for l in store.find_by_client(b"other")], [A("10.0.0.3")])
+
     def test_put_replaces_and_reindexes(self) -> None:
         store = self.make_store()
         store.put(lease(1, client=b"first"))
