@@ -34,7 +34,7 @@ from dhcpsuite.dhcp4.constants import (
     Option,
 )
 from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.options import OPTION_TYPES, UNKNOWN, decode_value, encode_value
+from dhcpsuite.dhcp4.options import OPTION_TYPES, decode_value, encode_value
 
 _HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 _ZERO = IPv4Address(0)
@@ -129,9 +129,10 @@ def mac_text(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, list[bytes]]) -> None:
+def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]) -> None:
     """
-    Collect the options of one field into C{found}; an END must close it.
+    Collect the options of one field into C{found}, concatenating repeats
+    in order (RFC 3396); an END must close the field.
     """
     i = start
     while i < end:
@@ -149,11 +150,8 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, list[b
                 "option-overrun", f"option {code} in {field}: length {length} runs past the end"
             )
         value = data[i + 2 : i + 2 + length]
-        chunks = found.get(code)
-        if chunks is None:
-            found[code] = [value]
-        else:
-            chunks.append(value)
+        before = found.get(code)
+        found[code] = value if before is None else before + value
         i += 2 + length
     raise DecodeError("missing-end", f"no END option in {field}")
 
@@ -176,13 +174,14 @@ def decode_message(data: bytes) -> Message:
     if hlen > 16:
         raise DecodeError("bad-header", f"hlen {hlen} over 16")
 
-    found: dict[int, list[bytes]] = {}
+    found: dict[int, bytes] = {}
     _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found)
-    overload_chunks = found.get(_OVERLOAD)
-    if overload_chunks is not None:
-        if len(overload_chunks) != 1 or len(overload_chunks[0]) != 1 or overload_chunks[0][0] not in (1, 2, 3):
+    overload_value = found.get(_OVERLOAD)
+    if overload_value is not None:
+        # Repeats were concatenated: anything but one byte 1-3 is malformed.
+        if len(overload_value) != 1 or overload_value[0] not in (1, 2, 3):
             raise DecodeError("bad-option", "option 52 (overload) malformed")
-        overload = overload_chunks[0][0]
+        overload = overload_value[0]
         # RFC 2131 4.1: file first, then sname. Each field once, and option 52
         # inside them is refused rather than followed (no loops).
         for flag, offset, size, field in (
@@ -190,9 +189,8 @@ def decode_message(data: bytes) -> Message:
             (OVERLOAD_SNAME, 44, 64, "sname"),
         ):
             if overload & flag:
-                before = len(found[_OVERLOAD])
                 _walk(data, offset, offset + size, field, found)
-                if len(found[_OVERLOAD]) != before:
+                if found[_OVERLOAD] is not overload_value:
                     raise DecodeError("overload-loop", f"option 52 inside {field}")
         if overload & OVERLOAD_FILE:
             file = b""
@@ -202,11 +200,12 @@ def decode_message(data: bytes) -> Message:
     # Option 52 is framing, not content: the decoded message has the options
     # merged and file/sname cleared, and the encoder overloads on its own.
     found.pop(_OVERLOAD, None)
-    options: dict[int, bytes] = {}
-    for code, chunks in found.items():
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        OPTION_TYPES.get(code, UNKNOWN).check(code, raw)
-        options[code] = raw
+    checks = _CHECKS
+    for code, raw in found.items():
+        check = checks.get(code)
+        if check is not None:
+            check(code, raw)
+    options = found
 
     return Message(
         op=op,
@@ -225,6 +224,10 @@ def decode_message(data: bytes) -> Message:
         file=file.rstrip(b"\x00"),
         options=options,
     )
+
+
+def _packed(address: IPv4Address) -> bytes:
+    return _ZERO_BYTES if address is _ZERO else address.packed
 
 
 def _address(raw: bytes) -> IPv4Address:
@@ -251,6 +254,8 @@ def _encode_options(items: Iterable[tuple[int, bytes]]) -> bytearray:
 
 
 _NOT_IN_ORDER = frozenset((_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD))
+# The length checks of known options, bound once (run for every option received).
+_CHECKS = {code: kind.check for code, kind in OPTION_TYPES.items()}
 
 
 def _ordered(options: dict[int, bytes]) -> list[tuple[int, bytes]]:
@@ -312,10 +317,10 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
         message.xid,
         message.secs,
         message.flags,
-        message.ciaddr.packed,
-        message.yiaddr.packed,
-        message.siaddr.packed,
-        message.giaddr.packed,
+        _packed(message.ciaddr),
+        _packed(message.yiaddr),
+        _packed(message.siaddr),
+        _packed(message.giaddr),
         chaddr,
         sname[:64],
         file[:128],
