@@ -27,6 +27,18 @@ Servers:
   dnsmasq    --no-ping, dhcp-lease-max=1000000, dhcp-authoritative,
              quiet-dhcp, port=0, lease file in a fresh directory on /tmp
 Both serve 10.77.0.10-10.77.250.250 with 1 h leases.
+
+Options for the one-command harness (bench/run):
+  --preload N         before every step, the dhcpsuite store already holds N
+                      bound leases (written once with bench.memory's
+                      write_leases, at 10.78.0.10 upwards, then copied into
+                      each fresh state directory); the subnet becomes
+                      10.76.0.0/14 so they are in it but outside the pool
+                      perfdhcp draws from. dnsmasq is not preloaded.
+  --latency-at-half   after each dhcpsuite sweep, one more step at half the
+                      highest sustained rate; its "avg delay" DISCOVER-OFFER +
+                      REQUEST-ACK (perfdhcp) is the mean DORA latency there.
+Every step also records perfdhcp's avg delays (do/ra_avg_delay_ms).
 """
 
 from __future__ import annotations
@@ -45,13 +57,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts  # noqa: E402
+from bench.common import (  # noqa: E402
+    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, perfdhcp_section,
+)
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
 SERVERS = ("dhcpsuite", "dnsmasq")
 DEFAULT_RATES = (100, 150, 200, 250, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000)
 QUICK_RATES = (100, 1000)
 POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
+SUBNET, PRELOAD_SUBNET = "10.77.0.0/16", "10.76.0.0/14"
+LEASE_DB = "server-leases.sqlite3"
 SERVER_CPU, CLIENT_CPU = "0", "1"
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 
@@ -63,7 +79,7 @@ lease_store = "sqlite"
 log_exchanges = false
 
 [[server.subnet]]
-subnet = "10.77.0.0/16"
+subnet = "{subnet}"
 interface = "srv0"
 pool = ["{pool_start}-{pool_end}"]
 lease_time = 3600
@@ -97,12 +113,16 @@ class Server:
     One fresh server process (empty state) in the server namespace.
     """
 
-    def __init__(self, kind: str, ns: Namespace, workdir: Path, pin: bool) -> None:
+    def __init__(self, kind: str, ns: Namespace, workdir: Path, pin: bool, preload: Path | None = None) -> None:
         self.kind = kind
         self.ns = ns
         self.state = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
         self.output = self.state / "server.out"
-        values = {"state": self.state, "pool_start": POOL_START, "pool_end": POOL_END}
+        values = {"state": self.state, "pool_start": POOL_START, "pool_end": POOL_END,
+                  "subnet": PRELOAD_SUBNET if preload else SUBNET}
+        if kind == "dhcpsuite" and preload:
+            for path in preload.glob(LEASE_DB + "*"):
+                shutil.copy(path, self.state / path.name)
         if kind == "dhcpsuite":
             config = self.state / "dhcpsuite.toml"
             config.write_text(DHCPSUITE_CONFIG.format(**values))
@@ -116,7 +136,8 @@ class Server:
         with open(self.output, "wb") as sink:
             self.process = ns.spawn(args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.state)
         try:
-            wait_udp_listening(ns, 67, self.process, timeout=15)
+            # Loading a preloaded store takes a while before the port opens.
+            wait_udp_listening(ns, 67, self.process, timeout=60 if preload else 15)
         except RuntimeError as e:
             self.stop()
             raise RuntimeError(f"{kind} did not start: {e}\n{self.output.read_text(errors='replace')[-2000:]}")
@@ -140,7 +161,7 @@ def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
     """
     One fresh server, one perfdhcp run at C{rate}; the measured figures.
     """
-    server = Server(kind, pair.server, workdir, args.pin)
+    server = Server(kind, pair.server, workdir, args.pin, args.preload_dir if kind == "dhcpsuite" else None)
     try:
         perfdhcp = [find_program("perfdhcp"), "-4", "-l", pair.client_if, "-r", str(rate), "-R", str(args.clients),
                     "-p", str(args.duration), "-W", "1000000"]
@@ -170,11 +191,38 @@ def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
         step["dora_per_s"] = round(counts["acks_received"] / args.duration, 1)
         sent = counts["discovers_sent"]
         step["drops_pct"] = round(100.0 * (1 - counts["acks_received"] / sent), 2) if sent else 100.0
+        step.update(exchange_delays(result.stdout))
     if step["drops_pct"] > args.ok_drops or not alive:
         # Keep the evidence of the step that ended the ramp.
         step["server_log"] = str(server.output)
     else:
         server.discard()
+    return step
+
+
+def exchange_delays(report: str) -> dict:
+    """
+    perfdhcp's mean delays (ms) of the two exchanges, and their sum: the mean
+    DORA latency.
+    """
+    do = perfdhcp_section(report, "DISCOVER-OFFER").get("avg delay")
+    ra = perfdhcp_section(report, "REQUEST-ACK").get("avg delay")
+    if do is None or ra is None:
+        return {}
+    return {"do_avg_delay_ms": do, "ra_avg_delay_ms": ra, "dora_avg_delay_ms": round(do + ra, 3)}
+
+
+def latency_at_half(pair: VethPair, result: dict, args, workdir: Path, deadline: float) -> dict | None:
+    """
+    One more step at half the highest rate the sweep sustained.
+    """
+    if result["best"] is None or time.monotonic() + args.duration + 15 > deadline:
+        return None
+    rate = max(1, result["best"]["rate"] // 2)
+    step = run_step(pair, result["server"], rate, args, workdir)
+    step["rep"] = result["rep"]
+    log(f"HALF rep={step['rep']} server={step['server']} rate={rate} dora_per_s={step['dora_per_s']} "
+        f"drops_pct={step['drops_pct']} dora_avg_delay_ms={step.get('dora_avg_delay_ms')}")
     return step
 
 
@@ -210,6 +258,8 @@ def summarise(sweeps: list[dict], servers: list[str]) -> dict:
         doras = [s["best"]["dora_per_s"] if s["best"] else 0.0 for s in mine]
         cpus = [s["best"]["server_cpu_pct"] for s in mine if s["best"]]
         peaks = [s["peak"]["dora_per_s"] for s in mine if s["peak"]]
+        halves = [s["half"]["dora_avg_delay_ms"] for s in mine if s.get("half") and "dora_avg_delay_ms" in s["half"]]
+        top = [bool(s["best"]) and s["best"] is s["steps"][-1] for s in mine]
         summary[kind] = {
             "sweeps": len(mine),
             "max_sustained_rate": rates,
@@ -218,6 +268,10 @@ def summarise(sweeps: list[dict], servers: list[str]) -> dict:
             "median_dora_per_s_at_max": median(doras),
             "median_server_cpu_pct_at_max": median(cpus),
             "median_peak_dora_per_s": median(peaks),
+            # True where the sweep never failed: the capacity is above the highest rate tried.
+            "sustained_highest_rate": top,
+            "dora_latency_ms_at_half": halves,
+            "median_dora_latency_ms_at_half": median(halves),
         }
     return summary
 
@@ -237,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench", help="server state directories (on /tmp)")
     parser.add_argument("--json", default=None, help="write every step and the summary here")
+    parser.add_argument("--preload", type=int, default=0,
+                        help="the dhcpsuite store holds this many bound leases before each step (subnet 10.76.0.0/14)")
+    parser.add_argument("--latency-at-half", action="store_true",
+                        help="after each dhcpsuite sweep, one step at half its highest sustained rate (DORA latency)")
     args = parser.parse_args(argv)
 
     args.servers = [s for s in args.servers.split(",") if s]
@@ -265,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    args.preload_dir = None
+    if args.preload:
+        from bench.memory import write_leases
+
+        args.preload_dir = Path(tempfile.mkdtemp(prefix=f"preload-{args.preload}-", dir=workdir))
+        write_leases(str(args.preload_dir), args.preload)
+        log(f"# preloaded {args.preload} leases in {time.monotonic() - started:.1f} s")
     deadline = started + args.max_seconds
     versions = {
         "dnsmasq": subprocess.run([find_program("dnsmasq") or "true", "--version"], capture_output=True,
@@ -282,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
             order = args.servers if rep % 2 else list(reversed(args.servers))
             for kind in order:
                 result = sweep(pair, kind, rep, args, workdir, deadline)
+                if args.latency_at_half and kind == "dhcpsuite" and result["complete"]:
+                    result["half"] = latency_at_half(pair, result, args, workdir, deadline)
                 sweeps.append(result)
                 best = result["best"]
                 log(f"SWEEP rep={rep} server={kind} max_sustained_rate={best['rate'] if best else 0} "
@@ -289,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"peak_dora_per_s={result['peak']['dora_per_s'] if result['peak'] else 0}"
                     + ("" if result["complete"] else " PARTIAL"))
 
+    if args.preload_dir is not None:
+        shutil.rmtree(args.preload_dir, ignore_errors=True)
     summary = summarise(sweeps, args.servers)
     partial = any(not s["complete"] for s in sweeps) or any(
         summary[k]["sweeps"] < args.reps for k in args.servers)
@@ -307,6 +376,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio[key] = round(a[key] / b[key], 2) if b[key] else None
         log(f"RATIO dhcpsuite/dnsmasq max_sustained_rate={ratio['median_max_sustained_rate']} "
             f"dora_per_s_at_max={ratio['median_dora_per_s_at_max']} peak_dora_per_s={ratio['median_peak_dora_per_s']}")
+    for kind in args.servers:
+        if summary[kind]["dora_latency_ms_at_half"]:
+            log(f"LATENCY {kind} mean DORA ms at half its max rate={summary[kind]['median_dora_latency_ms_at_half']} "
+                f"(each rep {summary[kind]['dora_latency_ms_at_half']})")
     if partial:
         log(f"PARTIAL: the --max-seconds budget ({args.max_seconds:.0f} s) ended the run early")
     log(f"# took {time.monotonic() - started:.0f} s")
