@@ -27,10 +27,8 @@ from dhcpsuite.dhcp4.constants import (
     MAGIC_COOKIE,
     MINIMUM_MAX_MESSAGE_SIZE,
     MINIMUM_PACKET_SIZE,
-    OVERLOAD_BOTH,
     OVERLOAD_FILE,
     OVERLOAD_SNAME,
-    MessageType,
     Option,
 )
 from dhcpsuite.dhcp4.errors import DecodeError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from ipaddress import IPv4Address
-from typing import Callable, Iterable
+from typing import Callable
 
 import attrs
 

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import pytest_twisted
+from twisted.internet import defer
 
+from tests.support.ingest import Ingest
 from tests.support.netns import Namespace, VethPair, wait_udp_listening
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -304,3 +307,47 @@ class ClientFactory:
 @pytest.fixture
 def clients(tmp_path: Path) -> ClientFactory:
     return ClientFactory(tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# A real DHCP server for the client's tests
+
+class Dnsmasq:
+    def __init__(self, ns: Namespace, workdir: Path, lines: list[str], interfaces=("srv0",)) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "dnsmasq.log"
+        conf = workdir / "dnsmasq.conf"
+        conf.write_text("\n".join([
+            "port=0", "no-resolv", "no-hosts", "bind-interfaces", "except-interface=lo",
+            *[f"interface={i}" for i in interfaces],
+            f"dhcp-leasefile={workdir / 'dnsmasq.leases'}", "dhcp-authoritative", "no-ping",
+            "log-dhcp", f"log-facility={self.log}", "user=root", "group=root", *lines, "",
+        ]))
+        self.ns = ns
+        self.process = ns.spawn(["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"])
+        wait_udp_listening(ns, 67, self.process)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        self.ns.stop(self.process)
+
+
+# ---------------------------------------------------------------------------
+# Lease ingest in this process's reactor
+
+@pytest.fixture
+def ingest_factory():
+    started = []
+
+    @defer.inlineCallbacks
+    def make(**cfg):
+        ingest = Ingest(**cfg)
+        started.append(ingest)
+        yield ingest.start()
+        return ingest
+
+    yield make
+    for ingest in started:
+        pytest_twisted.blockon(ingest.stop())

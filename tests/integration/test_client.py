@@ -20,6 +20,7 @@ import pytest
 from tests.integration.conftest import (
     TWISTD,
     Daemon,
+    Dnsmasq,
     ScriptedClient,
     server_config,
     subnet_config,
@@ -27,7 +28,7 @@ from tests.integration.conftest import (
     wait_until,
 )
 from tests.support.environment import require_programs, require_root
-from tests.support.netns import Namespace, VethPair, wait_udp_listening
+from tests.support.netns import Namespace, VethPair
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CLIENT_TAC = REPOSITORY / "tac" / "client.tac"
@@ -55,28 +56,6 @@ def recorder(directory: Path, ns: Namespace) -> ScriptedClient:
     script.write_text(RECORDER)
     script.chmod(0o755)
     return ScriptedClient(ns, directory)
-
-
-class Dnsmasq:
-    def __init__(self, ns: Namespace, workdir: Path, lines: list[str], interfaces=("srv0",)) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / "dnsmasq.log"
-        conf = workdir / "dnsmasq.conf"
-        conf.write_text("\n".join([
-            "port=0", "no-resolv", "no-hosts", "bind-interfaces", "except-interface=lo",
-            *[f"interface={i}" for i in interfaces],
-            f"dhcp-leasefile={workdir / 'dnsmasq.leases'}", "dhcp-authoritative", "no-ping",
-            "log-dhcp", f"log-facility={self.log}", "user=root", "group=root", *lines, "",
-        ]))
-        self.ns = ns
-        self.process = ns.spawn(["dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"])
-        wait_udp_listening(ns, 67, self.process)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        self.ns.stop(self.process)
 
 
 def start_client(tmp_path: Path, ns: Namespace, interfaces: list[dict], name: str = "client") -> Daemon:

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import REPOSITORY, TWISTD, Daemon, ClientFactory, toml_document, wait_until
-from tests.integration.test_client import Dnsmasq
+from tests.integration.conftest import REPOSITORY, TWISTD, ClientFactory, Daemon, Dnsmasq, toml_document, wait_until
 from tests.support.environment import require_programs, require_root
-from tests.support.netns import Namespace, VethPair, run, wait_udp_listening
+from tests.support.netns import VethPair, run, wait_udp_listening
 
 CTL = str(Path(sys.executable).with_name("dhcpsuite-ctl"))
 GATEWAY_TAC = REPOSITORY / "tac" / "gateway.tac"

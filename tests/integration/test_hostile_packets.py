@@ -13,7 +13,6 @@ import struct
 import sys
 from pathlib import Path
 
-from dhcpsuite.dhcp4.constants import MAGIC_COOKIE
 from dhcpsuite.dhcp4.packet import Message
 from tests.integration.conftest import TWISTD, Daemon, server_config, toml_document, wait_until
 from tests.support.environment import require_programs, require_root

@@ -14,9 +14,7 @@ from twisted.internet import defer, endpoints, protocol, reactor
 
 from dhcpsuite.ingest import sp
 from dhcpsuite.leases.registry import FAMILY_V4
-from tests.integration.test_ingest_peers import (  # noqa: F401  (fixtures)
-    ingest_factory, reactor_started, v4_message, wait_for, write,
-)
+from tests.support.ingest import v4_message, wait_for, write
 from tests.support.environment import require_programs
 from tests.unit.test_ingest_layout import build
 

@@ -12,123 +12,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task, threads
 
-from dhcpsuite.ingest.config import IngestConfig
-from dhcpsuite.ingest.service import make_ingest_service
-from dhcpsuite.leases.registry import FAMILY_V4, FAMILY_V6, LeaseRegistry, RecordingLeaseListener
+from dhcpsuite.leases.registry import FAMILY_V4, FAMILY_V6
 from tests.support.environment import require_module, require_programs
+from tests.support.ingest import v4_message, wait_for, write
 from tests.unit.test_ingest_layout import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 PYTHON = sys.executable
-
-
-@pytest.fixture(scope="module", autouse=True)
-def reactor_started():
-    """
-    Start pytest-twisted's reactor before the first test (its start adds a
-    SIGCHLD waker that tests/conftest.py would otherwise blame on a test).
-    """
-    pytest_twisted.blockon(task.deferLater(reactor, 0, lambda: None))
-
-
-class Ingest:
-    """
-    A running ingest service with its registry and a recording listener.
-    """
-
-    def __init__(self, **cfg) -> None:
-        cfg.setdefault("endpoint", "tcp:0:interface=127.0.0.1")
-        endpoint = cfg.pop("endpoint_object", None)
-        self.configurator = cfg.pop("configurator", None)
-        self.registry = LeaseRegistry()
-        self.listener = RecordingLeaseListener()
-        self.registry.add_listener(self.listener)
-        self.service = make_ingest_service(IngestConfig(**cfg), self.registry, self.configurator,
-                                           reactor=reactor, endpoint=endpoint)
-        self.processes: list[subprocess.Popen] = []
-
-    @defer.inlineCallbacks
-    def start(self):
-        self.service.startService()
-        port = yield self.service.when_listening()
-        self.port = port.getHost().port
-        self.url = f"tcp://127.0.0.1:{self.port}"
-        return self
-
-    @property
-    def counters(self):
-        return self.service.counters
-
-    def spawn(self, args, **kw) -> subprocess.Popen:
-        kw.setdefault("stdout", subprocess.DEVNULL)
-        kw.setdefault("stderr", subprocess.DEVNULL)
-        process = subprocess.Popen(args, start_new_session=True, **kw)
-        self.processes.append(process)
-        return process
-
-    def kill_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-    @defer.inlineCallbacks
-    def stop(self):
-        self.kill_all()
-        yield self.service.stopService()
-        # Let the aborted connections' connectionLost run.
-        yield task.deferLater(reactor, 0.05, lambda: None)
-
-
-@defer.inlineCallbacks
-def wait_for(predicate, timeout: float, what: str, step: float = 0.02):
-    """
-    Poll C{predicate} on the reactor until true, at most C{timeout} s.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        yield task.deferLater(reactor, step, lambda: None)
-
-
-@pytest.fixture
-def ingest_factory():
-    started = []
-
-    @defer.inlineCallbacks
-    def make(**cfg):
-        ingest = Ingest(**cfg)
-        started.append(ingest)
-        yield ingest.start()
-        return ingest
-
-    yield make
-    for ingest in started:
-        pytest_twisted.blockon(ingest.stop())
-
-
-def v4_message(ifname: str, address: str, state: str = "bound", layout: str = "x86_64") -> bytes:
-    return build(layout, 0, ifname, {
-        "addressAssigned": 1, "address": address, "netmask": "255.255.255.0", "gateway": "10.0.0.1",
-        "dnsServer": "10.0.0.53", "ifname": ifname, "leaseTime": 600, "dhcpState": state,
-    })
-
-
-def write(tmp_path: Path, name: str, data: bytes) -> str:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return str(path)
 
 
 @pytest_twisted.inlineCallbacks

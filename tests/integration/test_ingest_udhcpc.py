@@ -24,7 +24,7 @@ import pytest_twisted
 from twisted.internet import endpoints, reactor
 
 from dhcpsuite.leases.registry import FAMILY_V4
-from tests.integration.test_ingest_peers import ingest_factory, reactor_started, wait_for  # noqa: F401
+from tests.support.ingest import wait_for
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 

@@ -27,13 +27,6 @@ from tests.support.netns import VethPair
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reactor_running():
-    # The reactor's first run registers its SIGCHLD waker as a reader; let
-    # that happen before the per-test "no readers left behind" check.
-    pytest_twisted.blockon(task.deferLater(reactor, 0, lambda: None))
-
-
 @pytest.fixture
 def pair():
     require_root()

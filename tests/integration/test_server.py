@@ -34,19 +34,6 @@ DISCOVER, OFFER, REQUEST, ACK, NAK, INFORM = 1, 2, 3, 5, 6, 8
 LEASE_DB = "server-leases.sqlite3"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def reactor_started():
-    """
-    pytest-twisted starts its reactor lazily, inside the first test that
-    runs; the start adds a SIGCHLD waker, which tests/conftest.py's check
-    would then blame on that test. Start it before any test of this module.
-    """
-    import pytest_twisted
-    from twisted.internet import reactor, task
-
-    pytest_twisted.blockon(task.deferLater(reactor, 0, lambda: None))
-
-
 def needs(*programs: str) -> None:
     require_root()
     require_programs("ss", "ethtool", *programs)

@@ -11,7 +11,7 @@ import json
 from ipaddress import IPv4Address
 
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
