@@ -18,6 +18,8 @@ import tomllib
 import urllib.parse
 from typing import Any, Sequence
 
+from dhcpsuite.control import views
+
 DEFAULT_URL = "http://127.0.0.1:8067"
 TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
 
@@ -100,7 +102,7 @@ class ApiClient:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    cells = [[views.as_text(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):
@@ -120,33 +122,21 @@ def _show_status(data: dict) -> str:
 
 
 def _show_leases(data: dict) -> str:
-    rows = [(l["address"], l["state"], l["mac"], l["hostname"], l["remaining"]) for l in data["leases"]]
+    rows = views.lease_rows(data["leases"])
     shown = f"{data['offset'] + 1}-{data['offset'] + len(rows)} of {data['total']}" if rows else f"0 of {data['total']}"
-    return format_table(["address", "state", "mac", "hostname", "remaining"], rows) + f"\n({shown})"
+    return format_table(views.LEASE_COLUMNS, rows) + f"\n({shown})"
 
 
 def _show_interfaces(data: dict) -> str:
-    rows = [
-        (i.get("name"), i.get("index"), i.get("admin_state", i.get("state")), i.get("carrier"), i.get("ready"), i.get("mac"), i.get("mtu"), " ".join(i.get("addresses", [])))
-        for i in data["interfaces"]
-    ]
-    return format_table(["interface", "index", "state", "carrier", "ready", "mac", "mtu", "addresses"], rows)
+    return format_table(views.INTERFACE_COLUMNS, views.interface_rows(data["interfaces"]))
 
 
 def _show_clients(data: dict) -> str:
-    rows = [(c.get("interface"), c.get("state"), c.get("address"), c.get("server"), c.get("lease_time"), c.get("next_timer")) for c in data["clients"]]
-    return format_table(["interface", "state", "address", "server", "lease", "next timer"], rows)
+    return format_table(views.CLIENT_COLUMNS, views.client_rows(data["clients"]))
 
 
 def _show_ingest(data: dict) -> str:
-    out = []
-    registry = data.get("registry") or {}
-    rows = []
-    for ifname, families in sorted(registry.items()):
-        for family, record in sorted((families or {}).items()):
-            if record:
-                rows.append((ifname, family, record.get("address") or record.get("ia_na") or "", record.get("source", ""), record.get("learned", "")))
-    out.append(format_table(["interface", "family", "address", "source", "learned"], rows))
+    out = [format_table(views.REGISTRY_COLUMNS, views.registry_rows(data.get("registry") or {}))]
     counters = data.get("counters") or {}
     if counters:
         out.append(format_table(["counter", "value"], sorted(counters.items())))

@@ -12,7 +12,7 @@ import html
 import time
 from typing import Any, Iterable, Sequence
 
-from dhcpsuite.control import api
+from dhcpsuite.control import api, views
 from dhcpsuite.daemon import Daemon
 
 _STYLE = """
@@ -30,23 +30,13 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str) ->
         return f'<p class="muted">{html.escape(empty)}</p>'
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{html.escape(views.as_text(c))}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _section(title: str, section_id: str, content: str) -> str:
     return f'<section id="{section_id}"><h2>{html.escape(title)}</h2>{content}</section>'
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return str(value)
-
-
-def _seconds(value: float | None) -> str:
-    return "forever" if value is None else str(int(value))
 
 
 def _try(produce, default):
@@ -74,7 +64,7 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
             _table(
                 ["component", "health", "details"],
                 (
-                    (name, "ok" if health.get("ok") else "not ok", ", ".join(f"{k}={_text(v)}" for k, v in health.items() if k != "ok"))
+                    (name, "ok" if health.get("ok") else "not ok", ", ".join(f"{k}={views.as_text(v)}" for k, v in health.items() if k != "ok"))
                     for name, health in status["components"].items()
                 ),
                 "nothing configured",
@@ -87,22 +77,7 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
             _section(
                 "Interfaces",
                 "interfaces",
-                _table(
-                    ["interface", "state", "carrier", "ready", "mac", "mtu", "addresses"],
-                    (
-                        (
-                            i.get("name"),
-                            i.get("admin_state", i.get("state")),
-                            i.get("carrier"),
-                            i.get("ready"),
-                            i.get("mac"),
-                            i.get("mtu"),
-                            " ".join(i.get("addresses", [])),
-                        )
-                        for i in interfaces
-                    ),
-                    "no interfaces",
-                ),
+                _table(views.INTERFACE_COLUMNS, views.interface_rows(interfaces), "no interfaces"),
             )
         )
     if daemon.client is not None:
@@ -111,24 +86,18 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
             _section(
                 "DHCP clients",
                 "clients",
-                _table(
-                    ["interface", "state", "address", "server", "lease", "next timer"],
-                    (
-                        (c.get("interface"), c.get("state"), c.get("address"), c.get("server"), c.get("lease_time"), c.get("next_timer"))
-                        for c in clients
-                    ),
-                    "no client agents",
-                ),
+                _table(views.CLIENT_COLUMNS, views.client_rows(clients), "no client agents"),
             )
         )
     if daemon.registry is not None or daemon.ingest is not None:
         registry = _try(lambda: api.ingest(daemon).get("registry", {}), {})
-        rows = []
-        for ifname, families in sorted(registry.items()) if isinstance(registry, dict) else []:
-            for family, record in sorted((families or {}).items()):
-                if record:
-                    rows.append((ifname, family, record.get("address") or record.get("ia_na") or "", record.get("source", ""), record.get("learned", "")))
-        parts.append(_section("Leases held on this host (WAN)", "ingest", _table(["interface", "family", "address", "source", "learned"], rows, "no leases")))
+        parts.append(
+            _section(
+                "Leases held on this host (WAN)",
+                "ingest",
+                _table(views.REGISTRY_COLUMNS, views.registry_rows(registry), "no leases"),
+            )
+        )
     if daemon.server is not None and daemon.server.store is not None:
         pools = api.pools(daemon)["pools"]
         parts.append(
@@ -143,11 +112,7 @@ def render_status_page(daemon: Daemon, refresh: int = 5) -> str:
             _section(
                 f"DHCP server leases ({leases['total']} active)",
                 "leases",
-                _table(
-                    ["address", "state", "mac", "hostname", "remaining s"],
-                    ((l["address"], l["state"], l["mac"], l["hostname"], _seconds(l["remaining"])) for l in leases["leases"]),
-                    "no active leases",
-                ),
+                _table(views.LEASE_COLUMNS, views.lease_rows(leases["leases"]), "no active leases"),
             )
         )
     parts.append(f"<p class='muted'>rendered {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}; JSON at <code>/api/v1/</code>, metrics at <code>/metrics</code></p>")

@@ -177,6 +177,20 @@ class ServiceTests(SynchronousTestCase):
         self.assertTrue(health["ok"])
         self.assertEqual(health["interfaces"]["wan0"]["state"], "SELECTING")
 
+    def test_control_plane_view(self):
+        # The page and dhcpsuite-ctl read these keys: the real service must give them all.
+        from dhcpsuite.control import views
+
+        self.netlink.emit(LinkAdded(link()))
+        agents = {a["interface"]: a for a in self.service.agents_json()}
+        self.assertEqual(sorted(agents), ["wan0", "wan1"])
+        for agent in agents.values():
+            self.assertTrue(set(views.CLIENT_KEYS) <= set(agent), agent)
+        (row,) = [r for r in views.client_rows(list(agents.values())) if r[0] == "wan0"]
+        self.assertEqual(row[1], "SELECTING")
+        self.assertIsNotNone(row[5])  # the resend timer is armed
+        self.assertEqual(sorted(self.service.interface_names()), ["wan0", "wan1"])
+
     def test_stop(self):
         self.netlink.emit(LinkAdded(link()))
         d = self.service.stopService()

@@ -18,7 +18,7 @@ from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from dhcpsuite.config import ConfigError, parse_config_text
-from dhcpsuite.control import api
+from dhcpsuite.control import api, views
 from dhcpsuite.control.config import ControlConfig, endpoint_is_local
 from dhcpsuite.control.web import ControlResource
 from dhcpsuite.daemon import Daemon
@@ -226,3 +226,53 @@ class MetricsAndPageTests(SynchronousTestCase):
         self.assertIn("wan0", page)
         self.assertIn("BOUND", page)
         self.assertNotIn("10.0.0.11", page.split('id="leases"')[1])
+
+
+class ViewTests(SynchronousTestCase):
+    """
+    The rows the page and the CLI show, from what the real producers give.
+    """
+
+    def test_interface_rows_from_the_netlink_table(self) -> None:
+        import ipaddress
+
+        from dhcpsuite.netlink import events
+        from dhcpsuite.netlink.readiness import ReadinessTracker
+        from dhcpsuite.netlink.table import InterfaceTable
+
+        table = InterfaceTable()
+        table.put_link(events.Link(3, "lan0", True, True, "UP", "02:00:00:00:00:01", 1500, 0))
+        table.put_address(events.Address(ifindex=3, interface=ipaddress.ip_interface("10.0.0.1/24")))
+        readiness = ReadinessTracker(table, Clock())
+        readiness.watch("lan0", subnet="10.0.0.0/24")
+
+        class Netlink:
+            reader = type("Reader", (), {"table": table, "readiness": readiness})()
+
+        daemon, _ = make_daemon()
+        daemon.netlink = Netlink()
+        interfaces = api.interfaces(daemon)["interfaces"]
+        self.assertTrue(set(views.INTERFACE_KEYS) <= set(interfaces[0]))
+        self.assertEqual(views.interface_rows(interfaces), [("lan0", 3, "up", True, True, "02:00:00:00:00:01", 1500, ["10.0.0.1/24"])])
+
+    def test_registry_rows_for_client_and_ingested_leases(self) -> None:
+        from dhcpsuite.client.testing import reply_to
+        from dhcpsuite.client.lease import Lease as ClientLease
+        from dhcpsuite.dhcp4.constants import MessageType
+        from dhcpsuite.dhcp4.packet import Message
+        from dhcpsuite.ingest.pluginmsg import IANA, IAPD, Lease6
+        from dhcpsuite.leases.registry import LeaseRegistry
+        import ipaddress
+
+        registry = LeaseRegistry(now=lambda: NOW)
+        ack = reply_to(Message(op=1, xid=1, chaddr=bytes(6)), MessageType.ACK, yiaddr="192.0.2.7", lease_time=600)
+        registry.set_lease("wan0", 4, ClientLease.from_ack(ack, 0.0, NOW), "BOUND")
+        registry.set_lease("wan0", 6, Lease6(ifname="wan0", expired=False,
+                                             ia_na=IANA(address=ipaddress.IPv6Address("2001:db8::7")),
+                                             ia_pd=IAPD(prefix=ipaddress.IPv6Network("2001:db8:1::/56"))), "updated")
+        rows = views.registry_rows(api.registry_json(registry))
+        self.assertEqual([r[:4] for r in rows], [
+            ("wan0", "v4", "192.0.2.7", "BOUND"),
+            ("wan0", "v6", "2001:db8::7 2001:db8:1::/56", "updated"),
+        ])
+        self.assertTrue(rows[0][4])  # learned, as a readable time
