@@ -94,7 +94,9 @@ class V4LeaseHandler(_Handler):
             return OUTCOME_DELETED
         if not lease.address_assigned or lease.address is None:
             return OUTCOME_IGNORED
-        if current is not None and current.lease_key() == lease.lease_key():
+        # The very record already current (a repeated message: see
+        # RepeatDecoder) is unchanged without building the keys.
+        if current is not None and (current is lease or current.lease_key() == lease.lease_key()):
             self.registry.set_lease(ifname, FAMILY_V4, lease, CAUSE_RENEWED)
             return OUTCOME_RENEWED
         self.registry.set_lease(ifname, FAMILY_V4, lease, CAUSE_UPDATED)
@@ -154,7 +156,7 @@ class V6LeaseHandler(_Handler):
             self._unapply(current)
             return OUTCOME_DELETED
         merged = merge_v6(current, lease)
-        if current is not None and current.lease_key() == merged.lease_key():
+        if current is not None and (current is merged or current.lease_key() == merged.lease_key()):
             if merged.ia_na is None and merged.ia_pd is None:
                 return OUTCOME_IGNORED
             self.registry.set_lease(ifname, FAMILY_V6, merged, CAUSE_RENEWED)

@@ -16,7 +16,7 @@ from typing import Iterable
 from twisted.logger import Logger
 
 from dhcpsuite.ingest.layout import VERSION_V4, Layout
-from dhcpsuite.ingest.pluginmsg import DecodeError, decode
+from dhcpsuite.ingest.pluginmsg import DecodeError, RepeatDecoder
 
 REASON_UNMANAGED = "unmanaged-interface"
 REASON_HANDLER_ERROR = "handler-error"
@@ -44,10 +44,12 @@ class MessageRouter:
         self._handlers = dict(handlers)
         self._managed = frozenset(managed)
         self._accept_unmanaged = accept_unmanaged
-        self._layout = layout
+        # A renewal repeating an interface's previous message is not decoded again.
+        self._decode = RepeatDecoder(layout).decode
         # One increment per message, keyed (version, outcome, layout name);
-        # the flat names are made only when someone reads L{counters}.
-        self._accepted: Counter = Counter()
+        # the flat names are made only when someone reads L{counters}. A
+        # plain dict: a Counter's subscript (a dict subclass) costs twice as much.
+        self._accepted: dict[tuple, int] = {}
         self._rejected: Counter = Counter()
 
     @property
@@ -73,7 +75,7 @@ class MessageRouter:
         Handle one message held in C{data[offset:offset + size]}. Never raises.
         """
         try:
-            message = decode(data, offset, size, self._layout)
+            message = self._decode(data, offset, size)
         except DecodeError as e:
             self._reject(e.reason, e.detail)
             return
@@ -92,7 +94,9 @@ class MessageRouter:
             self.log.failure("Lease handler failed on a message for {ifname}", ifname=ifname)
             self._rejected[REASON_HANDLER_ERROR] += 1
             return
-        self._accepted[version, outcome, message.layout] += 1
+        key = (version, outcome, message.layout)
+        accepted = self._accepted
+        accepted[key] = accepted.get(key, 0) + 1
 
     def _reject(self, reason: str, detail: str) -> None:
         count = self._rejected[reason] + 1

@@ -84,9 +84,12 @@ class PullFramer:
 
     First the peer's header is checked; then each length-prefixed message is
     handed to C{on_message(buffer, offset, size)} without being copied out of
-    the buffer it arrived in. A partial message is kept as a list of chunks
-    and joined once when complete, so a large message arriving in many
-    reads costs linear, not quadratic, copying.
+    the buffer it arrived in; every complete message in a read is framed in
+    one loop. A partial message is kept as a list of chunks and joined once
+    when complete, and only it: the read that completes it is not copied, so
+    a large message arriving in many reads costs linear, not quadratic,
+    copying, and a stream of small ones costs no copy beyond the one message
+    split by each read boundary.
 
     @param on_message: called for each complete message with the buffer
         it lies in, its offset and its size (the buffer holds other messages
@@ -124,57 +127,69 @@ class PullFramer:
         @raise FramingError: on a bad header or an oversized length; the
             caller closes the connection and feeds nothing more.
         """
+        pos = 0
         if self._chunks:
-            self._have += len(data)
-            if self._have < self._need:
+            # Complete only the pending header, length or message from the
+            # front of C{data}; the rest is framed in place (joining the
+            # whole read would copy it all once per read).
+            missing = self._need - self._have
+            if len(data) < missing:
                 self._chunks.append(data)
+                self._have += len(data)
                 return
-            self._chunks.append(data)
-            data = b"".join(self._chunks)
+            self._chunks.append(data[:missing] if missing < len(data) else data)
+            pending = b"".join(self._chunks)
             self._chunks = []
             self._have = 0
+            self._scan(pending, 0)
+            pos = missing
+        self._scan(data, pos)
+
+    def _scan(self, data: bytes, pos: int) -> None:
         end = len(data)
-        pos = 0
         if not self._handshaken:
-            if end < HEADER_SIZE:
-                self._keep(data, 0, end)
+            if end - pos < HEADER_SIZE:
+                self._keep(data, pos, end)
                 return
-            reason = check_header(data[:HEADER_SIZE], self._expected)
+            head = data[pos:pos + HEADER_SIZE]
+            reason = check_header(head, self._expected)
             if reason is not None:
-                raise FramingError(reason, f"peer header {data[:HEADER_SIZE].hex()}")
+                raise FramingError(reason, f"peer header {head.hex()}")
             self._handshaken = True
-            pos = HEADER_SIZE
+            pos += HEADER_SIZE
             self._need = LENGTH_SIZE
-        need = self._need
-        in_body = self._in_body
         on_message = self._on_message
+        count = 0
+        if self._in_body:
+            need = self._need
+            if end - pos < need:
+                self._keep(data, pos, end)
+                return
+            on_message(data, pos, need)
+            count = 1
+            pos += need
+            self._in_body = False
+            self._need = LENGTH_SIZE
         unpack_length = _LENGTH.unpack_from
         limit = self._max
-        count = 0
         try:
-            while end - pos >= need:
-                if in_body:
-                    on_message(data, pos, need)
-                    count += 1
-                    pos += need
-                    need = LENGTH_SIZE
-                    in_body = False
-                else:
-                    size = unpack_length(data, pos)[0]
-                    if size > limit:
-                        raise FramingError("oversize", f"message length {size} is more than {limit}")
-                    pos += LENGTH_SIZE
-                    if size:
-                        need = size
-                        in_body = True
-                    else:
-                        # A zero length is legal SP: an empty message.
-                        on_message(data, pos, 0)
-                        count += 1
+            # One pass per message: its length, then (when all of it is
+            # here) the message itself.
+            while end - pos >= LENGTH_SIZE:
+                size = unpack_length(data, pos)[0]
+                if size > limit:
+                    raise FramingError("oversize", f"message length {size} is more than {limit}")
+                pos += LENGTH_SIZE
+                if end - pos < size:
+                    self._need = size
+                    self._in_body = True
+                    break
+                # (A zero size is legal SP: an empty message.)
+                on_message(data, pos, size)
+                count += 1
+                pos += size
         finally:
             self.messages += count
-            self._need = need
-            self._in_body = in_body
         if pos < end:
             self._keep(data, pos, end)
 

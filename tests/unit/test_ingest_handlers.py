@@ -80,6 +80,25 @@ class V4Tests(Fixture, SynchronousTestCase):
         self.assertEqual(self.configurator.calls, [])
         self.assertEqual(self.causes()[-1], ("erouter0", 4, "renewed", True, True))
 
+    def test_same_record_again_is_renewal_stamped_now(self):
+        """
+        The very record already current (what a repeated message decodes
+        to) is a renewal: recorded again with the time it came, told to
+        listeners, nothing re-applied.
+        """
+        lease = decode(build("x86_64", 0, "erouter0", {
+            "addressAssigned": 1, "address": "10.0.0.5", "netmask": "255.255.255.0", "dhcpState": "renew"}))
+        self.assertEqual(self.handler.handle_message(lease), handlers.OUTCOME_UPDATED)
+        self.configurator.reset()
+        for now in (2000.0, 3000.0):
+            self.now[0] = now
+            self.assertEqual(self.handler.handle_message(lease), handlers.OUTCOME_RENEWED)
+            entry = self.registry.current("erouter0", FAMILY_V4)
+            self.assertEqual((entry.lease, entry.learned_at, entry.cause), (lease, now, "renewed"))
+        self.assertEqual(self.causes(), [("erouter0", 4, "updated", False, True)]
+                         + [("erouter0", 4, "renewed", True, True)] * 2)
+        self.assertEqual(self.configurator.calls, [])
+
     def test_changed_fields(self):
         """
         Each compared field makes an update; the old address and routes go.
@@ -250,6 +269,16 @@ class V6Tests(Fixture, SynchronousTestCase):
     def test_expiry_without_lease_ignored(self):
         self.assertEqual(self.handler.handle_message(v6_lease(expired=True)), "ignored")
         self.assertEqual(self.listener.changes, [])
+
+    def test_same_record_again_is_renewal_stamped_now(self):
+        lease = v6_lease()
+        self.assertEqual(self.handler.handle_message(lease), handlers.OUTCOME_UPDATED)
+        self.configurator.reset()
+        self.now[0] = 2000.0
+        self.assertEqual(self.handler.handle_message(lease), handlers.OUTCOME_RENEWED)
+        entry = self.registry.current("erouter0", FAMILY_V6)
+        self.assertEqual((entry.lease, entry.learned_at, entry.cause), (lease, 2000.0, "renewed"))
+        self.assertEqual(self.configurator.calls, [])
 
     def test_changed_fields(self):
         for change in ({"dns_servers": ()}, {"domain_name": "y"}, {"ntp_servers": ()}, {"aftr": ""},

@@ -232,3 +232,125 @@ class RejectionTests(SynchronousTestCase):
         for i in range(pluginmsg._CACHE_LIMIT + 10):
             decode(build("x86_64", 0, "e", {"address": str(IPv4Address(i + 1))}))
         self.assertLessEqual(len(pluginmsg._v4_cache), pluginmsg._CACHE_LIMIT)
+
+
+class RepeatDecoderTests(SynchronousTestCase):
+    """
+    L{pluginmsg.RepeatDecoder}: an interface's repeated message gives the
+    same record without a decode; any other message is decoded as by
+    L{decode}.
+    """
+
+    def setUp(self):
+        self.decoder = pluginmsg.RepeatDecoder()
+        self.decodes = []
+        real = pluginmsg.decode
+
+        def counting(*args):
+            self.decodes.append(args)
+            return real(*args)
+
+        self.patch(pluginmsg, "decode", counting)
+
+    def test_identical_message_gives_equal_lease_without_decoding(self):
+        message = encode_lease(v4_lease())
+        first = self.decoder.decode(message)
+        # Another copy of the same bytes, in another buffer at another offset.
+        again = self.decoder.decode(b"\xff" * 8 + message + b"\xee", 8, len(message))
+        self.assertEqual(first, v4_lease())
+        self.assertIs(again, first)
+        self.assertEqual(len(self.decodes), 1)
+
+    def test_every_changed_byte_decoded_afresh(self):
+        """
+        Whichever byte of a remembered message changes, the result is what
+        L{decode} makes of the changed message (or its rejection): padding
+        included, nothing is assumed not to matter.
+        """
+        for name in ("x86_64", "ilp32-nomape"):
+            for lease in (v4_lease(), v6_lease()):
+                message = encode_lease(lease, layout.get_layout(name))
+                for offset in range(len(message)):
+                    decoder = pluginmsg.RepeatDecoder()
+                    first = decoder.decode(message)
+                    changed = bytearray(message)
+                    changed[offset] ^= 0x41
+                    changed = bytes(changed)
+                    where = (name, lease.version, offset)
+                    try:
+                        expected = decode(changed)
+                    except DecodeError as e:
+                        error = self.assertRaises(DecodeError, decoder.decode, changed)
+                        self.assertEqual(error.reason, e.reason, where)
+                        self.assertIs(decoder.decode(message), first, where)
+                        continue
+                    got = decoder.decode(changed)
+                    self.assertEqual((got, got.layout), (expected, expected.layout), where)
+                    if offset < 36:
+                        # Another interface or version: remembered on its own.
+                        self.assertIs(decoder.decode(message), first, where)
+                    else:
+                        # The same interface's last message is now the changed one.
+                        again = decoder.decode(message)
+                        self.assertEqual((again, again.layout), (first, first.layout), where)
+
+    def test_changed_field_gives_new_lease(self):
+        first = self.decoder.decode(encode_lease(v4_lease()))
+        renewed = self.decoder.decode(encode_lease(v4_lease(lease_time=7200)))
+        self.assertIsNot(renewed, first)
+        self.assertEqual(renewed.lease_time, 7200)
+        self.assertEqual(len(self.decodes), 2)
+
+    def test_per_interface_and_version(self):
+        """
+        The v4 and v6 messages of several interfaces, interleaved, each hit
+        their own last message.
+        """
+        messages = [encode_lease(record(ifname=ifname))
+                    for ifname in ("erouter0", "erouter1") for record in (v4_lease, v6_lease)]
+        first = [self.decoder.decode(m) for m in messages]
+        for _ in range(3):
+            for message, record in zip(messages, first):
+                self.assertIs(self.decoder.decode(message), record)
+        self.assertEqual(len(self.decodes), 4)
+
+    def test_layout_kept(self):
+        for name in ("x86_64-nomape", "ilp32"):
+            message = encode_lease(v4_lease(), layout.get_layout(name))
+            self.assertEqual(self.decoder.decode(message).layout, name)
+            self.assertEqual(self.decoder.decode(message).layout, name)
+
+    def test_rejection_never_remembered(self):
+        good = encode_lease(v4_lease())
+        bad = build("x86_64", 0, "erouter0", {"address": "300.1.1.1"})
+        self.decoder.decode(good)
+        for _ in range(3):
+            self.assertEqual(self.assertRaises(DecodeError, self.decoder.decode, bad).reason, pluginmsg.REASON_ADDRESS)
+        self.assertEqual(len(self.decodes), 4)
+        # The good message is still remembered.
+        self.assertEqual(self.decoder.decode(good), v4_lease())
+        self.assertEqual(len(self.decodes), 4)
+
+    def test_other_sizes_and_pinned_layout(self):
+        message = encode_lease(v4_lease())
+        pinned = pluginmsg.RepeatDecoder(layout.get_layout("x86_64"))
+        pinned.decode(message)
+        # A prefix or an extension of a remembered message is not that message.
+        for data in (message[:-8], message + bytes(8), message[:40]):
+            self.assertEqual(self.assertRaises(DecodeError, pinned.decode, data).reason, pluginmsg.REASON_SIZE)
+        other = encode_lease(v4_lease(), layout.get_layout("x86_64-nomape"))
+        self.assertEqual(self.assertRaises(DecodeError, pinned.decode, other).reason, pluginmsg.REASON_SIZE)
+        self.assertEqual(self.assertRaises(DecodeError, self.decoder.decode, b"").reason, pluginmsg.REASON_SIZE)
+
+    def test_any_buffer(self):
+        message = encode_lease(v6_lease())
+        for data in (message, bytearray(message), memoryview(message)):
+            self.assertEqual(self.decoder.decode(data), v6_lease())
+        self.assertEqual(self.decoder.decode(memoryview(b"xx" + message), 2, len(message)), v6_lease())
+        self.assertEqual(len(self.decodes), 1)
+
+    def test_bounded(self):
+        for i in range(pluginmsg.REPEAT_LIMIT + 10):
+            self.decoder.decode(encode_lease(v4_lease(ifname=f"wan{i}")))
+        self.assertLessEqual(len(self.decoder._last), pluginmsg.REPEAT_LIMIT)
+        self.assertEqual(self.decoder.decode(encode_lease(v4_lease(ifname="wan3"))).ifname, "wan3")

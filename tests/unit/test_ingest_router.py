@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
-from dhcpsuite.ingest import layout, router
+from dhcpsuite.ingest import layout, pluginmsg, router
 from dhcpsuite.ingest.router import MessageRouter
 from dhcpsuite.interfaces import IPluginMessageHandler
 from tests.unit.test_ingest_layout import build
@@ -96,3 +96,43 @@ class RouterTests(SynchronousTestCase):
             self.router.message_received(b"bad")
         logged = [e for e in events if e.get("reason") == "unknown-size"]
         self.assertEqual([e["count"] for e in logged], list(range(1, router.LOG_FIRST + 1)) + [router.LOG_EVERY])
+
+    def test_repeated_message_decoded_once_counted_each_time(self):
+        """
+        A repeat of an interface's previous message reaches the handler as
+        the same record without a second decode, and counts like any other
+        message; a message differing in one byte is decoded again.
+        """
+        decodes = []
+        real = pluginmsg.decode
+
+        def counting(*args):
+            decodes.append(args)
+            return real(*args)
+
+        self.patch(pluginmsg, "decode", counting)
+        repeating = MessageRouter({0: self.v4, 1: self.v6}, managed=["erouter0"])
+        message = build("x86_64", 0, "erouter0", {"leaseTime": 3600})
+        for _ in range(3):
+            repeating.message_received(b"\0" * 8 + message, 8, len(message))
+        changed = build("x86_64", 0, "erouter0", {"leaseTime": 3601})
+        repeating.message_received(changed)
+        self.assertEqual(len(decodes), 2)
+        self.assertEqual([m.lease_time for m in self.v4.messages], [3600, 3600, 3600, 3601])
+        self.assertIs(self.v4.messages[1], self.v4.messages[0])
+        self.assertEqual(repeating.counters, {
+            "messages": 4, "accepted.v4": 4, "outcome.v4.updated": 4, "layout.x86_64": 4,
+        })
+
+    def test_repeated_bad_message_rejected_each_time(self):
+        bad = build("x86_64", 0, "erouter0", {"address": "1.2.3.999"})
+        for _ in range(3):
+            self.router.message_received(bad)
+        self.assertEqual(self.router.counters["rejected.bad-address"], 3)
+        self.assertEqual(self.v4.messages, [])
+
+    def test_repeated_unmanaged_message_rejected_each_time(self):
+        message = build("x86_64", 0, "eth9", {})
+        for _ in range(3):
+            self.router.message_received(message)
+        self.assertEqual(self.router.counters["rejected.unmanaged-interface"], 3)

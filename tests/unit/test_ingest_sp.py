@@ -69,6 +69,48 @@ class FramerTests(SynchronousTestCase):
             framer.feed(data[cut:])
             self.assertEqual(got.messages, [b"first", b"second" * 100, b"third"], cut)
 
+    def test_every_pair_of_split_points(self):
+        """
+        Three reads, cut anywhere: inside the header, a length, a message,
+        and around an empty message.
+        """
+        payloads = [b"first", b"", b"third" * 3]
+        data = stream(*payloads)
+        for first in range(len(data) + 1):
+            for second in range(first, len(data) + 1):
+                got = Collector()
+                framer = sp.PullFramer(got)
+                for piece in (data[:first], data[first:second], data[second:]):
+                    framer.feed(piece)
+                self.assertEqual(got.messages, payloads, (first, second))
+                self.assertEqual((framer.messages, framer.buffered), (3, 0))
+
+    def test_rest_of_read_framed_in_place(self):
+        """
+        When a read completes a pending message, only that message is
+        joined; the messages after it are handed over in the read's own
+        buffer (not in a copy of the whole read).
+        """
+        buffers = []
+        framer = sp.PullFramer(lambda data, offset, size: buffers.append((data, offset, size)))
+        data = stream(b"a" * 100, b"b" * 100, b"c" * 100)
+        cut = len(sp.PUSH_HEADER) + 8 + 50
+        framer.feed(data[:cut])
+        rest = data[cut:]
+        framer.feed(rest)
+        # The pending message alone, then the others at their offsets in the read.
+        self.assertEqual([(len(b), o, s) for b, o, s in buffers], [(100, 0, 100), (266, 58, 100), (266, 166, 100)])
+        self.assertIs(buffers[1][0], rest)
+        self.assertIs(buffers[2][0], rest)
+
+    def test_oversize_after_split_length(self):
+        framer = sp.PullFramer(self.got, max_message_size=4096)
+        data = stream(b"ok") + (4097).to_bytes(8, "big")
+        framer.feed(data[:-3])
+        e = self.assertRaises(sp.FramingError, framer.feed, data[-3:])
+        self.assertEqual(e.reason, "oversize")
+        self.assertEqual(self.got.messages, [b"ok"])
+
     def test_large_message_not_joined_per_chunk(self):
         """
         A message arriving in many chunks is buffered as a list and joined
