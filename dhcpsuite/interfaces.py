@@ -53,6 +53,21 @@ class ILeaseStore(Interface):
         @return: an iterator over every lease held.
         """
 
+    def add_observer(observer):
+        """
+        Call C{observer(old, new)} after every change to the index, whoever
+        made it (the server's decisions, an operator's revoke): C{old} is the
+        lease the address had before and C{new} the one it has now, either
+        L{None}. Synchronous, in the reactor thread, so a summary kept
+        beside the store (per-pool usage) stays exact without scanning it.
+        An observer must not raise and must not change the store.
+        """
+
+    def remove_observer(observer):
+        """
+        Stop calling C{observer}.
+        """
+
     def committed():
         """
         @return: a L{Deferred} that fires once every earlier durable L{put}

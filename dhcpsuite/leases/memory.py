@@ -7,13 +7,15 @@ store for tests and for servers that need no persistence.
 from __future__ import annotations
 
 from ipaddress import IPv4Address
-from typing import Iterator
+from typing import Callable, Iterator
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease
+
+LeaseObserver = Callable[[Lease | None, Lease | None], None]
 
 
 @implementer(ILeaseStore)
@@ -24,6 +26,7 @@ class MemoryLeaseStore:
         # grow a set for the rare client with several (a set costs ~270 bytes,
         # a third of a lease's memory).
         self._by_client: dict[bytes, IPv4Address | set[IPv4Address]] = {}
+        self._observers: list[LeaseObserver] = []
 
     def get(self, address: IPv4Address) -> Lease | None:
         return self._by_address.get(address)
@@ -41,6 +44,12 @@ class MemoryLeaseStore:
 
     def remove(self, address: IPv4Address) -> None:
         self._unindex(address)
+
+    def add_observer(self, observer: LeaseObserver) -> None:
+        self._observers.append(observer)
+
+    def remove_observer(self, observer: LeaseObserver) -> None:
+        self._observers.remove(observer)
 
     def leases(self) -> Iterator[Lease]:
         return iter(list(self._by_address.values()))
@@ -68,11 +77,15 @@ class MemoryLeaseStore:
                 self._by_client[key] = {found, lease.address}
             else:
                 found.add(lease.address)
+        for observer in self._observers:
+            observer(old, lease)
 
     def _unindex(self, address: IPv4Address) -> None:
         old = self._by_address.pop(address, None)
         if old is not None:
             self._forget_client(old.client_key, address)
+            for observer in self._observers:
+                observer(old, None)
 
     def _forget_client(self, client_key: bytes, address: IPv4Address) -> None:
         found = self._by_client.get(client_key)

@@ -2,15 +2,17 @@
 """
 The server's UDP shell: bytes in, decisions from L{ServerCore}, bytes out.
 
-It drops junk with one log line and a counter by reason, waits for the lease
-store's commit before sending anything that confirms a binding, and never
-lets an exception reach the reactor.
+It drops junk with a counter by reason and a log line (a flood of it with
+one line per reason, then one summary line per L{MALFORMED_LOG_INTERVAL}:
+L{dhcpsuite.logthrottle}), waits for the lease store's commit before sending
+anything that confirms a binding, and never lets an exception reach the
+reactor.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from typing import Any, Callable, Hashable, Mapping
 
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
@@ -20,11 +22,14 @@ from dhcpsuite.dhcp4.constants import MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
 from dhcpsuite.interfaces import IPacketSink
+from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
+# Seconds between the summary lines of a flood of malformed packets.
+MALFORMED_LOG_INTERVAL = 10.0
 
 
 @implementer(IPacketSink)
@@ -34,6 +39,7 @@ class ServerProtocol(DatagramProtocol):
 
     @param neighbour: adds an ARP entry C{(ifname, address, mac)} so an L2
         unicast reply can go out; raises L{OSError} when it cannot.
+    @param clock: the C{IReactorTime} that paces the malformed-packet log.
     """
 
     log = Logger()
@@ -45,18 +51,26 @@ class ServerProtocol(DatagramProtocol):
         counters: collections.Counter,
         log_exchanges: bool = True,
         neighbour: Callable | None = None,
+        clock: Any = None,
     ) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.core = core
         self.interface = interface
         self.counters = counters
         self.log_exchanges = log_exchanges
         self.neighbour = neighbour
+        self._malformed_log = LogThrottle(clock, MALFORMED_LOG_INTERVAL, self._log_malformed_summary)
 
     def startProtocol(self) -> None:
         # Straight to the socket when there is one: udp.Port.write validates
         # the address text again on every call, a measurable cost per reply.
         sock = getattr(self.transport, "socket", None)
         self._write = sock.sendto if sock is not None else self.transport.write
+
+    def stopProtocol(self) -> None:
+        # Report what the last interval suppressed, and leave no timer behind.
+        self._malformed_log.stop()
 
     def logPrefix(self) -> str:
         return f"dhcp4-server {self.interface}"
@@ -68,16 +82,18 @@ class ServerProtocol(DatagramProtocol):
             message = decode_message(data)
         except DecodeError as e:
             counters["drop:" + e.reason] += 1
-            self.log.warn(
-                "Dropped malformed packet from {source} on {interface}: {error}",
-                source=addr, interface=self.interface, error=str(e),
-            )
+            if self._malformed_log.allow(e.reason):
+                self.log.warn(
+                    "Dropped malformed packet from {source} on {interface}: {error}",
+                    source=addr, interface=self.interface, error=str(e), reason=e.reason,
+                )
             return
         try:
             outcome = self.core.handle(message, self.interface)
         except DecodeError as e:
             counters["drop:" + e.reason] += 1
-            self.log.warn("Dropped packet from {source}: {error}", source=addr, error=str(e))
+            if self._malformed_log.allow(e.reason):
+                self.log.warn("Dropped packet from {source}: {error}", source=addr, error=str(e), reason=e.reason)
             return
         except Exception:
             counters["drop:internal-error"] += 1
@@ -89,6 +105,13 @@ class ServerProtocol(DatagramProtocol):
             self._log(message, outcome)
         if outcome.reply is not None:
             self._deliver(message, outcome.reply)
+
+    def _log_malformed_summary(self, counts: Mapping[Hashable, int], seconds: float) -> None:
+        self.log.warn(
+            "Dropped {count} more malformed packets on {interface} in the last {seconds:g} s (reason counts: {reasons})",
+            count=sum(counts.values()), interface=self.interface, seconds=round(seconds, 1),
+            reasons=describe_counts(counts), reason_counts=dict(counts),
+        )
 
     def _log(self, message: Message, outcome: Outcome) -> None:
         self.log.info(

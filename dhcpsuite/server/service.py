@@ -25,9 +25,10 @@ from zope.interface import implementer
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, IReadinessListener
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server import sockets
-from dhcpsuite.server.config import ServerConfig
+from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
 from dhcpsuite.server.protocol import ServerProtocol
+from dhcpsuite.server.usage import PoolUsage
 
 LEASE_DB_NAME = "server-leases.sqlite3"
 
@@ -80,6 +81,7 @@ class ServerService(service.Service):
         self._addresses_of = addresses_of
         self._ports: dict[str, Any] = {}
         self._reclaim: task.LoopingCall | None = None
+        self._usage: PoolUsage | None = None
         self._opened = False
         # A store we made we also close and drop on stop, so a restart opens it afresh.
         self._own_store = False
@@ -101,6 +103,7 @@ class ServerService(service.Service):
         except BaseException:
             self._close_ports()
             if self._own_store and self.store is not None:
+                self._forget_usage()
                 self.store.close()
                 self.store = None
             raise
@@ -114,13 +117,22 @@ class ServerService(service.Service):
         if self.store is None:
             self.store = self._make_store()
             self._own_store = True
+        # The one scan of the store for usage, here rather than at the first scrape.
+        self._usage_of(self.store)
         if self.readiness is None:
             self._open_static()
         else:
             self._open_when_ready()
-        self._reclaim = task.LoopingCall(self.core.reclaim)
+        self._reclaim = task.LoopingCall(self._sweep)
         self._reclaim.clock = self.reactor
         self._reclaim.start(self.config.reclaim_interval, now=False)
+
+    def _sweep(self) -> None:
+        self.core.reclaim()
+        # Take the usage's lapsed entries off its heap even when nobody
+        # reads the figures (no control plane), so it does not grow.
+        if self._usage is not None:
+            self._usage.held()
 
     def _open_static(self) -> None:
         """
@@ -188,7 +200,9 @@ class ServerService(service.Service):
         except OSError as e:
             raise ServerStartError(f"cannot listen on {ifname} port {self.port_number}: {e.strerror or e}") from None
         try:
-            protocol = ServerProtocol(self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour)
+            protocol = ServerProtocol(
+                self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour, clock=self.reactor
+            )
             port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
             # Return to the reactor every few dozen datagrams so commit
             # completions (which release ACKs) are not held behind a long read burst.
@@ -221,28 +235,38 @@ class ServerService(service.Service):
     def pool_usage(self) -> list[dict]:
         """
         Per pool: its size, the addresses held now (bound, offered or in
-        probation) and the free remainder.
+        probation: L{Lease.holds}) and the free remainder. Read from counts
+        kept as the store changes (L{PoolUsage}), so a scrape does not
+        scan the leases.
         """
-        now = self.reactor.seconds()
-        held: collections.Counter = collections.Counter()
-        if self.store is not None:
-            for lease in self.store.leases():
-                if lease.holds(now):
-                    held[lease.address] += 1
-        usage = []
-        for subnet in self.config.subnets:
-            for pool in subnet.pools:
-                used = sum(1 for address in held if address in pool)
-                usage.append(
-                    {
-                        "subnet": str(subnet.network),
-                        "pool": f"{pool.first}-{pool.last}",
-                        "size": pool.size,
-                        "active": used,
-                        "free": pool.size - used,
-                    }
-                )
-        return usage
+        pools = self._pools()
+        held = self._usage_of(self.store).held() if self.store is not None else [0] * len(pools)
+        return [
+            {
+                "subnet": str(subnet.network),
+                "pool": f"{pool.first}-{pool.last}",
+                "size": pool.size,
+                "active": used,
+                "free": pool.size - used,
+            }
+            for (subnet, pool), used in zip(pools, held)
+        ]
+
+    def _usage_of(self, store: ILeaseStore) -> PoolUsage:
+        # Also before start and after stop with a store that was given to
+        # us: the figures then describe that store, as they always have.
+        if self._usage is None or self._usage.store is not store:
+            self._forget_usage()
+            self._usage = PoolUsage([pool for _, pool in self._pools()], store, self.reactor.seconds)
+        return self._usage
+
+    def _pools(self) -> list[tuple[SubnetConfig, AddressRange]]:
+        return [(subnet, pool) for subnet in self.config.subnets for pool in subnet.pools]
+
+    def _forget_usage(self) -> None:
+        if self._usage is not None:
+            self._usage.close()
+            self._usage = None
 
     @inlineCallbacks
     def stopService(self):
@@ -257,6 +281,7 @@ class ServerService(service.Service):
         if self.store is not None:
             yield self.store.close()
             if self._own_store:
+                self._forget_usage()
                 self.store = None
                 self._own_store = False
         self._opened = False

@@ -184,6 +184,26 @@ class IndexTestsMixin:
             seen.append(l.address)
         self.assertEqual(sorted(seen), [A("10.0.0.1"), A("10.0.0.2")])
 
+    def test_observers_told_every_change(self) -> None:
+        store = self.make_store()
+        seen: list[tuple] = []
+
+        def observer(old, new) -> None:
+            # Told after the change: the index already shows it.
+            address = (new or old).address
+            seen.append((old, new, store.get(address)))
+
+        store.add_observer(observer)
+        first, second = lease(1), lease(1, state=LeaseState.RELEASED)
+        store.put(first)
+        store.put(second, durable=False)
+        store.remove(A("10.0.0.1"))
+        store.remove(A("10.0.0.1"))
+        self.assertEqual(seen, [(None, first, first), (first, second, second), (second, None, None)])
+        store.remove_observer(observer)
+        store.put(lease(2))
+        self.assertEqual(len(seen), 3)
+
 
 class MemoryLeaseStoreTests(IndexTestsMixin, SynchronousTestCase):
     def make_store(self) -> MemoryLeaseStore:

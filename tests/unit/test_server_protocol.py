@@ -10,8 +10,9 @@ import collections
 from ipaddress import IPv4Address
 
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.testing import FakeDatagramTransport
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -25,7 +26,7 @@ from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import LeaseStoreError
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
-from dhcpsuite.server.protocol import ServerProtocol
+from dhcpsuite.server.protocol import MALFORMED_LOG_INTERVAL, ServerProtocol
 
 A = IPv4Address
 MAC = b"\x02\x00\x00\x00\x00\x07"
@@ -95,13 +96,15 @@ class ProtocolTestsBase(SynchronousTestCase):
         self.neighbour_calls: list[tuple] = []
         self.counters: collections.Counter = collections.Counter()
         self.transport = FakeDatagramTransport()
+        self.clock = Clock()
 
     def neighbour(self, ifname, address, mac) -> None:
         self.neighbour_calls.append((ifname, address, mac))
 
     def make_protocol(self, core, neighbour="default", log_exchanges: bool = True) -> ServerProtocol:
         protocol = ServerProtocol(
-            core, "eth0", self.counters, log_exchanges, self.neighbour if neighbour == "default" else neighbour
+            core, "eth0", self.counters, log_exchanges, self.neighbour if neighbour == "default" else neighbour,
+            clock=self.clock,
         )
         protocol.log = Logger(namespace="test", observer=self.events.append)
         protocol.makeConnection(self.transport)
@@ -140,6 +143,64 @@ class DropTests(ProtocolTestsBase):
         self.assertEqual(self.counters["drop:missing-end"], 1)
         self.assertEqual(self.transport.written, [])
         self.assertEqual(len(self.events), 2)
+
+    def test_malformed_flood_logged_once_then_summarised(self) -> None:
+        protocol = self.make_protocol(FakeCore())
+        good = request(MessageType.DISCOVER).to_bytes()
+        truncated, no_cookie = b"\x01\x01\x06\x00junk", good[:236] + b"\x00\x00\x00\x00" + good[240:]
+        for _ in range(1000):
+            protocol.datagramReceived(truncated, ("10.0.0.99", 68))
+        protocol.datagramReceived(no_cookie, ("10.0.0.98", 68))
+        protocol.datagramReceived(no_cookie, ("10.0.0.98", 68))
+        # Every drop counted; one full line per reason.
+        self.assertEqual(self.counters["received"], 1002)
+        self.assertEqual(self.counters["drop:truncated"], 1000)
+        self.assertEqual(self.counters["drop:no-magic-cookie"], 2)
+        self.assertEqual([e["reason"] for e in self.events], ["truncated", "no-magic-cookie"])
+        self.clock.advance(MALFORMED_LOG_INTERVAL - 0.5)
+        self.assertEqual(len(self.events), 2)
+        self.clock.advance(0.5)
+        [summary] = self.events[2:]
+        self.assertEqual(summary["log_level"], LogLevel.warn)
+        self.assertEqual(
+            formatEvent(summary),
+            "Dropped 1000 more malformed packets on eth0 in the last 10 s"
+            " (reason counts: truncated=999, no-magic-cookie=1)",
+        )
+        self.assertEqual(summary["reason_counts"], {"truncated": 999, "no-magic-cookie": 1})
+        # The flood goes on: a summary per interval, no full lines.
+        for _ in range(5):
+            protocol.datagramReceived(truncated, ("10.0.0.99", 68))
+            self.clock.advance(MALFORMED_LOG_INTERVAL / 2)
+        self.assertEqual([e.get("count") for e in self.events[3:]], [2, 2])
+        # Quiet for a whole interval (after the last one's summary): the
+        # next one is logged in full again.
+        self.clock.pump([MALFORMED_LOG_INTERVAL] * 2)
+        self.assertEqual([e.get("count") for e in self.events[3:]], [2, 2, 1])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        protocol.datagramReceived(truncated, ("10.0.0.99", 68))
+        self.assertEqual(formatEvent(self.events[-1]), "Dropped malformed packet from ('10.0.0.99', 68) on eth0: "
+                         + self.events[-1]["error"])
+        self.assertEqual(self.counters["drop:truncated"], 1006)
+
+    def test_core_decode_errors_share_the_throttle(self) -> None:
+        protocol = self.make_protocol(FakeCore(error=DecodeError("bad-option", "option 82")))
+        for _ in range(50):
+            protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(self.counters["drop:bad-option"], 50)
+        self.assertEqual(len(self.events), 1)
+        self.clock.advance(MALFORMED_LOG_INTERVAL)
+        self.assertEqual(self.events[1]["count"], 49)
+
+    def test_stop_reports_the_rest_and_leaves_no_timer(self) -> None:
+        protocol = self.make_protocol(FakeCore())
+        for _ in range(3):
+            protocol.datagramReceived(b"junk", ("10.0.0.99", 68))
+        self.clock.advance(2.5)
+        protocol.doStop()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(formatEvent(self.events[-1]),
+                         "Dropped 2 more malformed packets on eth0 in the last 2.5 s (reason counts: truncated=2)")
 
     def test_core_exception_contained(self) -> None:
         protocol = self.make_protocol(FakeCore(error=RuntimeError("boom")))

@@ -135,6 +135,18 @@ class StartStopTests(ServiceTestsBase):
             self.assertEqual(sock.fileno(), -1)
         self.assertEqual(service.ports, self.reactor.ports)
 
+    def test_malformed_log_paced_by_the_service_reactor(self) -> None:
+        service = self.make_service()
+        service.startService()
+        protocol = self.reactor.adoptedPorts[0][2]
+        calls = set(self.reactor.getDelayedCalls())
+        protocol.datagramReceived(b"junk", ("10.0.0.99", 68))
+        self.assertEqual(service.counters["drop:truncated"], 1)
+        [timer] = set(self.reactor.getDelayedCalls()) - calls
+        self.reactor.advance(10)
+        self.assertFalse(timer.active())
+        self.successResultOf(service.stopService())
+
     def test_server_id_from_interface(self) -> None:
         service = self.make_service()
         service.startService()
