@@ -248,7 +248,13 @@ def client(runner: Runner, options, raw: dict) -> list[Row]:
     udhcpc, dhclient = medians.get("cold udhcpc"), medians.get("cold dhclient")
     n = f"n={len(data['results'].get('cold dhcpsuite (python -m)', []))}"
     floor = medians.get("floor: python + twisted reactor import")
+    early_floor = medians.get("floor: python + early path imports")
+    reactor_path = medians.get("cold dhcpsuite (python -m, --early-timeout 0)")
     floor_note = f"; python+reactor import alone {floor:.0f} ms" if floor else ""
+    if early_floor:
+        floor_note += f", python+early-path imports {early_floor:.0f} ms"
+    if reactor_path:
+        floor_note += f"; all under the reactor (--early-timeout 0) {reactor_path:.0f} ms"
     return [
         Row("client: start → address, cold (python -m dhcpsuite.client)", number(cold, " ms"),
             f"udhcpc {number(udhcpc, ' ms')}", ratio_of(cold, udhcpc), "≤ 1.0×", at_most(1.0), note=n + floor_note),

@@ -10,7 +10,6 @@ on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.clock}).
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any, Callable
 
@@ -19,8 +18,8 @@ from twisted.logger import Logger
 
 from dhcpsuite.client import rawsocket
 from dhcpsuite.client.arp import ArpProber
-from dhcpsuite.client.clock import SystemClock, make_timer
 from dhcpsuite.client.config import InterfaceConfig
+from dhcpsuite.client.configure import lease_calls
 from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.client.machine import (
@@ -31,40 +30,20 @@ from dhcpsuite.client.machine import (
     Notify,
     Probe,
     Send,
-    Settings,
     State,
     StateChanged,
     TransactionDone,
 )
 from dhcpsuite.client.persist import LeaseFile
-from dhcpsuite.dhcp4.constants import SERVER_PORT
-from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.packet import decode_message
+from dhcpsuite.client.reader import SocketReader
+from dhcpsuite.client.timers import SystemClock, make_timer
 from dhcpsuite.interfaces import IClock
 
 FAMILY_V4 = 4
-_BROADCAST = "255.255.255.255"
 
 
 def _deconfig_environment(env: dict[str, str]) -> dict[str, str]:
     return {key: env[key] for key in ("interface", "reason", "DHCPSUITE_EVENT")}
-
-
-def mac_bytes(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", "").replace("-", ""))
-
-
-def open_sockets(ifname: str) -> tuple[Any, Any]:
-    """
-    @return: the receiving packet socket and the sending UDP socket.
-    """
-    receive = rawsocket.open_packet_socket(ifname)
-    try:
-        send = rawsocket.open_send_socket(ifname)
-    except BaseException:
-        receive.close()
-        raise
-    return receive, send
 
 
 class ClientAgent:
@@ -85,7 +64,7 @@ class ClientAgent:
         registry: Any = None,
         state_dir: str | None = None,
         rng: random.Random | None = None,
-        open_sockets: Callable[[str], tuple[Any, Any]] = open_sockets,
+        open_sockets: Callable[[str], tuple[Any, Any]] = rawsocket.open_sockets,
         spawn: Callable[..., Any] | None = None,
         prober_factory: Callable[..., Any] | None = None,
         timer_factory: Callable[..., Any] | None = None,
@@ -123,34 +102,39 @@ class ClientAgent:
     def start(self, mac: bytes, carrier: bool = True, mtu: int | None = None) -> None:
         if self.running:
             return
+        receive, send = self._open_sockets(self.ifname)
+        self._attach(receive, send, mtu)
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        remembered = self.lease_file.load(now, wall) if self.lease_file is not None else None
+        self.machine = self.cfg.new_machine(mac, mtu, self.rng, remembered)
+        self.machine.carrier = carrier
+        self.running = True
+        self._feed(self.machine.start(now, wall))
+
+    def adopt(self, early: Any) -> None:
+        """
+        Carry on from the early path (L{dhcpsuite.client.early.EarlyInterface}):
+        its machine, its sockets, and the actions it left for the reactor.
+        """
+        if self.running:
+            raise RuntimeError(f"{self.ifname}: the agent is already running")
+        self._attach(early.receive, early.send, early.mtu)
+        self.machine = early.machine
+        self.sent += early.sent
+        for reason, count in early.drops.items():
+            self.drops[reason] = self.drops.get(reason, 0) + count
+        self.running = True
+        self._feed(early.pending, applied=early.applied)
+
+    def _attach(self, receive: Any, send: Any, mtu: int | None) -> None:
         self._link_mtu = mtu
         self._configurator_off = False
-        receive, send = self._open_sockets(self.ifname)
-        self._receiver = rawsocket.SocketReader(receive, self._packet_received, self.reactor)
-        self._drain = rawsocket.SocketReader(send, rawsocket.discard, self.reactor)
+        self._receiver = SocketReader(receive, self._packet_received, self.reactor)
+        self._drain = SocketReader(send, rawsocket.discard, self.reactor)
         self._sender = send
         self._receiver.startReading()
         self._drain.startReading()
         self._timer = self._timer_factory(self._timer_fired, self.reactor, self.clock)
-        now, wall = self.clock.monotonic(), self.clock.wall()
-        remembered = self.lease_file.load(now, wall) if self.lease_file is not None else None
-        cfg = self.cfg
-        settings = Settings(
-            mac=mac,
-            client_id=cfg.client_id_bytes(mac),
-            hostname=cfg.hostname,
-            vendor_class=cfg.vendor_class.encode() if cfg.vendor_class else None,
-            request_options=cfg.request_options,
-            max_message_size=max(576, mtu or 1500),
-            broadcast_flag=cfg.broadcast_flag,
-            rapid_commit=cfg.rapid_commit,
-            arp_probe=cfg.arp_probe,
-            inform_address=cfg.inform.ip if cfg.inform is not None else None,
-        )
-        self.machine = ClientMachine(settings, cfg.schedule, self.rng, self.ifname, remembered)
-        self.machine.carrier = carrier
-        self.running = True
-        self._feed(self.machine.start(now, wall))
 
     def stop(self, release: bool | None = None, interface_gone: bool = False) -> defer.Deferred:
         """
@@ -244,16 +228,10 @@ class ClientAgent:
     def _packet_received(self, data: bytes, address: Any) -> None:
         if not self.running:
             return
-        if len(address) > 2 and address[2] == rawsocket.PACKET_OUTGOING:
-            return
-        parsed = rawsocket.parse_udp(data)
-        if parsed is None:
-            self._drop("not UDP to port 68")
-            return
-        try:
-            message = decode_message(parsed[2])
-        except DecodeError as e:
-            self._drop(e.reason)
+        message, drop = rawsocket.decode_reply(data, address)
+        if message is None:
+            if drop is not None:
+                self._drop(drop)
             return
         self._feed(self.machine.receive(message, self.clock.monotonic(), self.clock.wall()))
 
@@ -266,10 +244,20 @@ class ClientAgent:
 
     # ---- actions ----
 
-    def _feed(self, actions: list) -> None:
+    def _feed(self, actions: list, applied: Configure | None = None) -> None:
+        """
+        Carry out the machine's actions, then arm the timer for its next
+        deadline.
+
+        @param applied: a L{Configure} among C{actions} whose configurator
+            calls the early path already made.
+        """
         for action in actions:
             try:
-                self._do(action)
+                if action is applied:
+                    self._configure(action.lease, action.event, applied=True)
+                else:
+                    self._do(action)
             except Exception:
                 self.log.failure("{ifname}: action {action!r} failed", ifname=self.ifname, action=action)
         if self._timer is not None:
@@ -301,21 +289,11 @@ class ClientAgent:
     def _send(self, action: Send) -> None:
         if self._sender is None:
             return
-        data = action.message.to_bytes()
-        destination = str(action.server) if action.server is not None else _BROADCAST
         try:
-            self._sender.sendto(data, (destination, SERVER_PORT))
+            rawsocket.send_message(self._sender, action.message, action.server)
         except OSError as e:
-            if action.server is None:
-                self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e)
-                return
-            # No route to the server (the address is not on the interface,
-            # e.g. configure = false and no hook put it there): broadcast.
-            try:
-                self._sender.sendto(data, (_BROADCAST, SERVER_PORT))
-            except OSError as e2:
-                self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e2)
-                return
+            self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e)
+            return
         self.sent += 1
 
     def _probe(self, action: Probe) -> None:
@@ -343,7 +321,7 @@ class ClientAgent:
 
         self._chain.addBoth(run).addErrback(failed)
 
-    def _configure(self, lease: Lease, event: str) -> None:
+    def _configure(self, lease: Lease, event: str, applied: bool = False) -> None:
         self.log.info(
             "{ifname}: {event} {address} from {server}, lease {lease_time} s",
             ifname=self.ifname, event=event, address=lease.interface, server=lease.server_id,
@@ -351,22 +329,12 @@ class ClientAgent:
         )
         configurator = self.configurator
         if configurator is not None:
-            remaining = lease.remaining(self.clock.monotonic())
-            lifetime = None if remaining is None else max(1, int(math.ceil(remaining)))
-            self._serial(lambda: configurator.add_address(
-                self.ifname, lease.interface, broadcast=lease.broadcast,
-                valid_lifetime=lifetime, preferred_lifetime=lifetime,
-            ), "adding the address")
-            mtu = lease.mtu
-            if mtu is not None and mtu != self._link_mtu:
-                self._mtu_set = True
-                self._serial(lambda: configurator.set_mtu(self.ifname, mtu), "setting the MTU")
-            # On-link routes first: a gateway must be reachable when its route is added.
-            for route in sorted(lease.routes(), key=lambda r: r.gateway is not None):
-                self._serial(lambda route=route: configurator.add_route(
-                    route.destination, gateway=route.gateway, ifname=self.ifname,
-                    metric=self.cfg.route_metric, source=lease.address,
-                ), f"adding the route to {route.destination}")
+            calls = lease_calls(self.ifname, lease, self.clock.monotonic(), self._link_mtu, self.cfg.route_metric)
+            for call in calls:
+                if call.method == "set_mtu":
+                    self._mtu_set = True
+                if not applied:
+                    self._serial(lambda call=call: call.apply(configurator), call.what)
         if self.registry is not None:
             self.registry.set_lease(self.ifname, FAMILY_V4, lease, event)
         if self.lease_file is not None:

@@ -26,12 +26,14 @@ The C{[client]} section: one C{[[client.interface]]} table per interface.
 
 from __future__ import annotations
 
+import random
 import re
 from ipaddress import IPv4Interface
 
 import attrs
 
-from dhcpsuite.client.machine import DEFAULT_REQUEST_OPTIONS
+from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
 from dhcpsuite.client.timing import Schedule
 from dhcpsuite.config import ConfigError, Section
 
@@ -70,6 +72,25 @@ class InterfaceConfig:
             return bytes.fromhex(value.replace(":", "").replace("-", ""))
         # RFC 2132 section 9.14: type 0 is "not a hardware address".
         return b"\x00" + value.encode()
+
+    def new_machine(self, mac: bytes, mtu: int | None, rng: random.Random, remembered: Lease | None) -> ClientMachine:
+        """
+        The state machine for this interface, with hardware address C{mac},
+        link MTU C{mtu} and the lease C{remembered} from the last run.
+        """
+        settings = Settings(
+            mac=mac,
+            client_id=self.client_id_bytes(mac),
+            hostname=self.hostname,
+            vendor_class=self.vendor_class.encode() if self.vendor_class else None,
+            request_options=self.request_options,
+            max_message_size=max(576, mtu or 1500),
+            broadcast_flag=self.broadcast_flag,
+            rapid_commit=self.rapid_commit,
+            arp_probe=self.arp_probe,
+            inform_address=self.inform.ip if self.inform is not None else None,
+        )
+        return ClientMachine(settings, self.schedule, rng, self.name, remembered)
 
 
 @attrs.frozen

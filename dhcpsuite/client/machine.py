@@ -23,7 +23,6 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import attrs
-from twisted.logger import Logger
 
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.client.timing import (
@@ -42,6 +41,7 @@ from dhcpsuite.dhcp4.constants import (
 )
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message
+from dhcpsuite.lazylog import LazyLogger
 
 _ZERO = IPv4Address(0)
 
@@ -240,7 +240,7 @@ class ClientMachine:
         control API.
     """
 
-    log = Logger()
+    log = LazyLogger()
 
     def __init__(
         self,

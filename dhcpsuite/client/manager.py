@@ -7,15 +7,15 @@ its carrier and MAC, and stops when it is removed).
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.agent import ClientAgent, mac_bytes
+from dhcpsuite.client.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig
+from dhcpsuite.client.sysfs import mac_bytes, read_link
 from dhcpsuite.interfaces import INetlinkListener
 
 
@@ -70,19 +70,28 @@ class ClientManager:
         Start every agent (or only C{only}) whose interface exists now, from
         C{/sys/class/net} (carrier and hot-plug then come from netlink events).
         """
-        sysfs = self.sysfs
         for name, agent in self.agents.items():
             if agent.running or (only is not None and name != only):
                 continue
-            try:
-                with open(os.path.join(sysfs, name, "address")) as f:
-                    mac = mac_bytes(f.read().strip())
-                with open(os.path.join(sysfs, name, "mtu")) as f:
-                    mtu = int(f.read().strip())
-            except (OSError, ValueError):
+            link = read_link(self.sysfs, name)
+            if link is None:
                 self.log.info("{ifname}: not present yet", ifname=name)
                 continue
-            self._start(agent, mac, _carrier(os.path.join(sysfs, name, "carrier")), mtu)
+            self._start(agent, link.mac, link.carrier, link.mtu)
+
+    def adopt(self, early: dict[str, Any]) -> None:
+        """
+        Hand each interface the early path started
+        (L{dhcpsuite.client.early.acquire}) to its agent.
+        """
+        for name, interface in early.items():
+            agent = self.agents.get(name)
+            if agent is None or agent.running:
+                interface.close()
+                continue
+            self.log.info("{ifname}: the reactor takes over in state {state}", ifname=name,
+                          state=interface.machine.state.value)
+            agent.adopt(interface)
 
     def _start(self, agent: ClientAgent, mac: bytes, carrier: bool, mtu: int | None) -> None:
         try:
@@ -114,10 +123,3 @@ class ClientManager:
     def status(self) -> dict:
         return {name: agent.status() for name, agent in self.agents.items()}
 
-
-def _carrier(path: str) -> bool:
-    try:
-        with open(path) as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False  # reading carrier of an admin-down link fails with EINVAL

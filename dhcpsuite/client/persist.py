@@ -15,14 +15,13 @@ import json
 import os
 from typing import Any
 
-from twisted.logger import Logger
-
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import decode_message
+from dhcpsuite.lazylog import LazyLogger
 
 FORMAT = 1
-log = Logger()
+log = LazyLogger(__name__)
 
 
 def lease_path(state_dir: str, ifname: str) -> str:

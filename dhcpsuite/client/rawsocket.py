@@ -21,21 +21,21 @@ payload itself.
 
 from __future__ import annotations
 
-import errno
+import array
 import socket
 import struct
 from ipaddress import IPv4Address
-from typing import Any, Callable
+from typing import Any
 
-from twisted.internet import abstract
-from twisted.logger import Logger
-
-from dhcpsuite.dhcp4.constants import CLIENT_PORT
+from dhcpsuite.dhcp4.constants import CLIENT_PORT, SERVER_PORT
+from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.packet import Message, decode_message
 
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 PACKET_OUTGOING = 4
+BROADCAST = "255.255.255.255"
 
 # Classic BPF: unfragmented IPv4 UDP with destination port 68. A SOCK_DGRAM
 # packet socket hands the filter the packet from the IP header on.
@@ -59,15 +59,14 @@ def bpf_program(instructions: tuple = _BPF) -> bytes:
 def attach_filter(sock: socket.socket, instructions: tuple = _BPF) -> Any:
     """
     Attach a classic BPF program. The kernel copies it; the buffer is
-    returned only so it stays alive across the call.
+    returned only so it stays alive across the call. (An C{array} rather
+    than C{ctypes} for the buffer: importing C{ctypes} costs the early
+    client path several milliseconds.)
     """
-    import ctypes
-
-    code = bpf_program(instructions)
-    buffer = ctypes.create_string_buffer(code, len(code))
-    fprog = struct.pack("@HP", len(instructions), ctypes.addressof(buffer))
+    code = array.array("B", bpf_program(instructions))
+    fprog = struct.pack("@HP", len(instructions), code.buffer_info()[0])
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-    return buffer
+    return code
 
 
 def open_packet_socket(ifname: str) -> socket.socket:
@@ -115,48 +114,55 @@ def parse_udp(packet: bytes) -> tuple[IPv4Address, int, bytes] | None:
     return IPv4Address(packet[12:16]), source_port, payload
 
 
-class SocketReader(abstract.FileDescriptor):
-    """
-    Hands every datagram read from C{sock} to C{on_packet(data, address)};
-    reads at most C{max_reads} per reactor turn.
-    """
-
-    log = Logger()
-    max_reads = 64
-
-    def __init__(self, sock: socket.socket, on_packet: Callable[[bytes, Any], None], reactor: Any = None) -> None:
-        abstract.FileDescriptor.__init__(self, reactor)
-        self.socket = sock
-        self._on_packet = on_packet
-        self.connected = 1
-
-    def fileno(self) -> int:
-        return self.socket.fileno() if self.socket is not None else -1
-
-    def doRead(self) -> None:
-        for _ in range(self.max_reads):
-            try:
-                data, address = self.socket.recvfrom(65535)
-            except OSError as e:
-                if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
-                    return
-                self.log.warn("receive error: {error}", error=e)
-                return
-            try:
-                self._on_packet(data, address)
-            except Exception:
-                self.log.failure("packet handler failed")
-
-    def close(self) -> None:
-        if self.socket is not None:
-            self.stopReading()
-            self.socket.close()
-            self.socket = None
-            self.connected = 0
-
-    def logPrefix(self) -> str:
-        return "dhcp4-client-socket"
-
-
 def discard(data: bytes, address: Any) -> None:
     pass
+
+
+def open_sockets(ifname: str) -> tuple[socket.socket, socket.socket]:
+    """
+    @return: the receiving packet socket and the sending UDP socket.
+    """
+    receive = open_packet_socket(ifname)
+    try:
+        send = open_send_socket(ifname)
+    except BaseException:
+        receive.close()
+        raise
+    return receive, send
+
+
+def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None]:
+    """
+    A frame read from the packet socket as a DHCP message.
+
+    @return: C{(message, None)}; C{(None, reason)} for a frame to drop and
+        count; C{(None, None)} for our own outgoing frame, which the packet
+        socket also sees.
+    """
+    if len(address) > 2 and address[2] == PACKET_OUTGOING:
+        return None, None
+    parsed = parse_udp(data)
+    if parsed is None:
+        return None, "not UDP to port 68"
+    try:
+        return decode_message(parsed[2]), None
+    except DecodeError as e:
+        return None, e.reason
+
+
+def send_message(sock: Any, message: Message, server: IPv4Address | None) -> None:
+    """
+    Broadcast C{message}, or unicast it to C{server}; when the unicast has
+    no route (the address is not on the interface, e.g. C{configure = false}
+    and no hook put it there), broadcast it instead.
+
+    @raise OSError: the message could not be sent at all.
+    """
+    data = message.to_bytes()
+    if server is None:
+        sock.sendto(data, (BROADCAST, SERVER_PORT))
+        return
+    try:
+        sock.sendto(data, (str(server), SERVER_PORT))
+    except OSError:
+        sock.sendto(data, (BROADCAST, SERVER_PORT))

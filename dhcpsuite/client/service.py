@@ -16,9 +16,9 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.client.agent import ClientAgent
-from dhcpsuite.client.clock import SystemClock
 from dhcpsuite.client.config import ClientConfig
 from dhcpsuite.client.manager import ClientManager
+from dhcpsuite.client.timers import SystemClock
 from dhcpsuite.interfaces import IClock, IComponentHealth
 
 
@@ -43,6 +43,14 @@ class ClientService(service.Service):
         self.netlink = netlink
         # Reader / configurator this service opened itself and must close.
         self._owned = owned
+        self._early: dict[str, Any] = {}
+
+    def hand_over(self, early: dict[str, Any]) -> None:
+        """
+        Interfaces the early path started (L{dhcpsuite.client.early.acquire}):
+        their agents adopt them when the service starts.
+        """
+        self._early = dict(early)
 
     def privilegedStartService(self) -> None:
         service.Service.privilegedStartService(self)
@@ -53,6 +61,8 @@ class ClientService(service.Service):
         service.Service.startService(self)
         for component in self._owned:
             component.start()
+        early, self._early = self._early, {}
+        self.manager.adopt(early)
         # Interfaces that exist now start at once, without waiting for the
         # reader's first dump; netlink events then keep them up to date.
         self.manager.start_from_sysfs()

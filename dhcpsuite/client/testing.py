@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections import deque
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -65,7 +66,8 @@ class FakeClock:
 
 class FakeSocket:
     """
-    Records C{sendto}; never has anything to read.
+    Records C{sendto}; C{recvfrom} returns what L{queue} put there, then
+    would block.
     """
 
     _next_fd = 1000
@@ -76,6 +78,7 @@ class FakeSocket:
         self.sent: list[tuple[bytes, tuple]] = []
         self.closed = False
         self.fail_unicast = False
+        self.incoming: deque[tuple[bytes, tuple]] = deque()
 
     def fileno(self) -> int:
         return self._fd
@@ -86,8 +89,13 @@ class FakeSocket:
         self.sent.append((data, address))
         return len(data)
 
+    def queue(self, data: bytes, address: tuple = ("wan0", 0x0800, 0, 1, b"")) -> None:
+        self.incoming.append((data, address))
+
     def recvfrom(self, size: int) -> tuple:
-        raise BlockingIOError(errno.EAGAIN, "would block")
+        if not self.incoming:
+            raise BlockingIOError(errno.EAGAIN, "would block")
+        return self.incoming.popleft()
 
     def close(self) -> None:
         self.closed = True

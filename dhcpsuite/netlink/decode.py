@@ -24,43 +24,24 @@ import struct
 from typing import Callable, Iterator, Mapping, NamedTuple
 
 from dhcpsuite.netlink.events import IFF_LOWER_UP, IFF_UP, Address, Link, Route
-
-NLMSG_NOOP = 1
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLMSG_OVERRUN = 4
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEIGH = 28
-
-NLM_F_MULTI = 0x2
-NLM_F_DUMP_INTR = 0x10
-NLM_F_REPLACE = 0x100
-RTM_F_CLONED = 0x200
+from dhcpsuite.netlink.frames import (  # noqa: F401  (the message types are used from here too)
+    NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REPLACE, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_NOOP, NLMSG_OVERRUN, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_F_CLONED, RTM_GETADDR,
+    RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, ErrorBody,
+    _attributes, _string, error_body, header,
+)
 
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 _FOREVER = 0xFFFFFFFF
 
-_header = struct.Struct("=IHHII")
+_header = header
 _ifinfomsg = struct.Struct("=BxHiII")
 _ifaddrmsg = struct.Struct("=BBBBI")
 _rtmsg = struct.Struct("=BBBBBBBBI")
-_rtattr = struct.Struct("=HH")
 _rtnexthop = struct.Struct("=HBBi")
 _u32 = struct.Struct("=I")
 _i32 = struct.Struct("=i")
 _cacheinfo = struct.Struct("=II")
-
-
-class ErrorBody(NamedTuple):
-    """
-    The body of an C{NLMSG_ERROR}: the positive errno (0 is an ACK) and the
-    kernel's extended-ACK text when it sent one.
-    """
-
-    errno: int
-    text: str | None = None
 
 
 class Message(NamedTuple):
@@ -78,18 +59,6 @@ class Message(NamedTuple):
 
 
 Decoder = Callable[[bytes, Mapping[int, str]], Iterator[Message]]
-
-
-def _attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
-    found = {}
-    while offset + 4 <= end:
-        length, kind = _rtattr.unpack_from(data, offset)
-        if length < 4 or offset + length > end:
-            break
-        # The top bits are NLA_F_NESTED / NLA_F_NET_BYTEORDER.
-        found[kind & 0x3FFF] = data[offset + 4:offset + length]
-        offset += (length + 3) & ~3
-    return found
 
 
 _CLASSES = {
@@ -114,10 +83,6 @@ def _prefixed(family: int, raw: bytes, length: int, which: int):
     if classes is None or len(raw) != classes[0]:
         return None
     return classes[which]((int.from_bytes(raw, "big"), length))
-
-
-def _string(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
 def _mac(raw: bytes | None) -> str | None:
@@ -228,20 +193,6 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
-NLM_F_CAPPED = 0x100
-NLM_F_ACK_TLVS = 0x200
-
-
-def _error(data: bytes, offset: int, end: int, flags: int) -> ErrorBody:
-    code = -_i32.unpack_from(data, offset)[0]
-    text = None
-    if flags & NLM_F_ACK_TLVS and offset + 20 <= end:
-        echoed = 16 if flags & NLM_F_CAPPED else _u32.unpack_from(data, offset + 4)[0]
-        raw = _attributes(data, offset + 4 + ((echoed + 3) & ~3), end).get(1)
-        text = _string(raw) if raw else None
-    return ErrorBody(code, text)
-
-
 def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
     """
     Decode every message in one datagram; truncated trailing bytes are
@@ -263,7 +214,7 @@ def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]
         elif kind == RTM_NEWLINK or kind == RTM_DELLINK:
             body = _link(data, body_offset, end)
         elif kind == NLMSG_ERROR and length >= 20:
-            body = _error(data, body_offset, end, flags)
+            body = error_body(data, body_offset, end, flags)
         yield Message(kind, flags, seq, pid, body)
         offset += (length + 3) & ~3
 

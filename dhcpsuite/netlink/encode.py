@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from dhcpsuite.netlink.decode import NLMSG_DONE, NLMSG_ERROR
+from dhcpsuite.netlink.frames import NLMSG_DONE, NLMSG_ERROR
 
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2

@@ -267,6 +267,57 @@ class ScriptedClient:
         return self.ns.stop(self.process)
 
 
+# ---------------------------------------------------------------------------
+# Our client under test: its interface settings, a hook program that records,
+# and what it did to the interface
+
+# Records every run (argv[1] and the environment) and touches nothing.
+RECORDER = """\
+#!/bin/sh
+dir=$(dirname "$0")
+n=0; [ -f "$dir/events" ] && n=$(wc -l < "$dir/events")
+env > "$dir/env.$n.$1"
+echo "$1" >> "$dir/events"
+exit 0
+"""
+
+
+def recorder(directory: Path, ns: Namespace) -> ScriptedClient:
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "script"
+    script.write_text(RECORDER)
+    script.chmod(0o755)
+    return ScriptedClient(ns, directory)
+
+
+def interface(name: str = "cli0", **overrides) -> dict:
+    settings = {"name": name, "arp_probe": False, "initial_delay": 0.0, "renew_minimum": 2.0}
+    settings.update(overrides)
+    return settings
+
+
+def addresses(ns: Namespace, ifname: str = "cli0") -> list[str]:
+    return ns.ipv4_addresses(ifname)
+
+
+def routes(ns: Namespace, ifname: str = "cli0") -> list[dict]:
+    return json.loads(ns.run(["ip", "-j", "-4", "route", "show", "dev", ifname]).stdout or "[]")
+
+
+def wait_address(ns: Namespace, daemon: Daemon, ifname: str = "cli0", timeout: float = 10.0,
+                 prefix: str = "10.77.") -> str:
+    def found():
+        if daemon.process.poll() is not None:
+            raise AssertionError(f"client exited: {daemon.output()}")
+        return next((a for a in addresses(ns, ifname) if a.startswith(prefix)), None)
+
+    return wait_until(found, timeout, f"an address on {ifname}")
+
+
+def log_has(daemon: Daemon, text: str) -> bool:
+    return text in daemon.output()
+
+
 class ClientFactory:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path

@@ -9,7 +9,6 @@ log or what the hook program recorded.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -21,10 +20,15 @@ from tests.integration.conftest import (
     TWISTD,
     Daemon,
     Dnsmasq,
-    ScriptedClient,
+    addresses,
+    interface,
+    log_has,
+    recorder,
+    routes,
     server_config,
     subnet_config,
     toml_document,
+    wait_address,
     wait_until,
 )
 from tests.support.environment import require_programs, require_root
@@ -33,29 +37,10 @@ from tests.support.netns import Namespace, VethPair
 REPOSITORY = Path(__file__).resolve().parents[2]
 CLIENT_TAC = REPOSITORY / "tac" / "client.tac"
 
-# Records every run (argv[1] and the environment) and touches nothing.
-RECORDER = """\
-#!/bin/sh
-dir=$(dirname "$0")
-n=0; [ -f "$dir/events" ] && n=$(wc -l < "$dir/events")
-env > "$dir/env.$n.$1"
-echo "$1" >> "$dir/events"
-exit 0
-"""
-
-
 @pytest.fixture(autouse=True)
 def needs_root_and_dnsmasq():
     require_root()
     require_programs("dnsmasq")
-
-
-def recorder(directory: Path, ns: Namespace) -> ScriptedClient:
-    directory.mkdir(parents=True, exist_ok=True)
-    script = directory / "script"
-    script.write_text(RECORDER)
-    script.chmod(0o755)
-    return ScriptedClient(ns, directory)
 
 
 def start_client(tmp_path: Path, ns: Namespace, interfaces: list[dict], name: str = "client") -> Daemon:
@@ -64,34 +49,6 @@ def start_client(tmp_path: Path, ns: Namespace, interfaces: list[dict], name: st
     path.write_text(toml_document(config))
     env = dict(os.environ, DHCPSUITE_CONFIG=str(path))
     return Daemon(ns, [TWISTD, "-n", "--pidfile=", "-y", str(CLIENT_TAC)], tmp_path / f"{name}.out", env)
-
-
-def interface(name: str = "cli0", **overrides) -> dict:
-    settings = {"name": name, "arp_probe": False, "initial_delay": 0.0, "renew_minimum": 2.0}
-    settings.update(overrides)
-    return settings
-
-
-def addresses(ns: Namespace, ifname: str = "cli0") -> list[str]:
-    return ns.ipv4_addresses(ifname)
-
-
-def routes(ns: Namespace, ifname: str = "cli0") -> list[dict]:
-    return json.loads(ns.run(["ip", "-j", "-4", "route", "show", "dev", ifname]).stdout or "[]")
-
-
-def wait_address(ns: Namespace, daemon: Daemon, ifname: str = "cli0", timeout: float = 10.0,
-                 prefix: str = "10.77.") -> str:
-    def found():
-        if daemon.process.poll() is not None:
-            raise AssertionError(f"client exited: {daemon.output()}")
-        return next((a for a in addresses(ns, ifname) if a.startswith(prefix)), None)
-
-    return wait_until(found, timeout, f"an address on {ifname}")
-
-
-def log_has(daemon: Daemon, text: str) -> bool:
-    return text in daemon.output()
 
 
 def test_binds_renews_and_gives_udhcpc_scripts_their_environment(tmp_path):

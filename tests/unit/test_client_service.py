@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from dhcpsuite.client.agent import ClientAgent
-from dhcpsuite.client.clock import ReactorTimer, SystemClock, timerfd_create, timerfd_settime
+from dhcpsuite.client.timers import ReactorTimer, SystemClock, timerfd_create, timerfd_settime
 from dhcpsuite.client.config import parse_client_config
 from dhcpsuite.client.machine import State
 from dhcpsuite.client.service import ClientService, make_client_service
