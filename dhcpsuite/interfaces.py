@@ -239,8 +239,9 @@ class IComponentHealth(Interface):
 class IReadinessListener(Interface):
     """
     Told when a watched interface becomes ready (admin up, carrier, and the
-    IPv4 address asked for) or stops being ready; only transitions, at most
-    once per real (optionally debounced) change
+    IPv4 address asked for) or stops being ready, at most once per real
+    (optionally debounced) change; and told C{ready=True} again when the
+    addresses that make it ready change while it stays ready (renumbering)
     (L{dhcpsuite.netlink.readiness.ReadinessTracker}).
     """
 

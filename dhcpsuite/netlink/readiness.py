@@ -24,11 +24,17 @@ from dhcpsuite.netlink.table import InterfaceTable
 
 @attrs.define
 class _Watch:
+    """
+    @ivar basis: while ready with a subnet, its IPv4 addresses in the subnet
+        (what a server takes its identifier from).
+    """
+
     ifname: str
     subnet: Any
     debounce: float
     ready: bool = False
     pending: Any = None
+    basis: frozenset = frozenset()
 
 
 @implementer(INetlinkListener)
@@ -56,7 +62,8 @@ class ReadinessTracker:
         old = self._watches.pop(ifname, None)
         if old is not None:
             self._cancel(old)
-        watch.ready = self._evaluate(watch)
+        basis = self._basis(watch)
+        watch.ready, watch.basis = basis is not None, basis or frozenset()
         self._watches[ifname] = watch
         return watch.ready
 
@@ -103,24 +110,34 @@ class ReadinessTracker:
         for watch in list(self._watches.values()):
             self._update(watch)
 
-    def _evaluate(self, watch: _Watch) -> bool:
+    def _basis(self, watch: _Watch) -> frozenset | None:
+        """
+        L{None} when not ready; else the interface's IPv4 addresses in the
+        watched subnet (empty without a subnet).
+        """
         link = self._table.link(watch.ifname)
         if link is None or not (link.admin_up and link.carrier):
-            return False
+            return None
         if watch.subnet is None:
-            return True
-        return any(
-            a.interface.version == 4 and a.interface.ip in watch.subnet
-            for a in self._table.addresses_of(link.ifindex)
+            return frozenset()
+        inside = frozenset(
+            a.interface.ip for a in self._table.addresses_of(link.ifindex)
+            if a.interface.version == 4 and a.interface.ip in watch.subnet
         )
+        return inside or None
 
     def _update(self, watch: _Watch) -> None:
-        now = self._evaluate(watch)
+        basis = self._basis(watch)
+        now = basis is not None
         if now == watch.ready:
             self._cancel(watch)
+            if now and basis != watch.basis:
+                # Renumbered while ready: said again, so a server learns its
+                # new identifier (not a flap: no debounce).
+                self._report(watch, True, basis)
             return
         if watch.debounce <= 0:
-            self._report(watch, now)
+            self._report(watch, now, basis)
         elif watch.pending is None:
             watch.pending = self._clock.callLater(watch.debounce, self._settle, watch)
 
@@ -128,19 +145,25 @@ class ReadinessTracker:
         watch.pending = None
         if self._watches.get(watch.ifname) is not watch:
             return
-        now = self._evaluate(watch)
-        if now != watch.ready:
-            self._report(watch, now)
+        basis = self._basis(watch)
+        if (basis is not None) != watch.ready or (basis is not None and basis != watch.basis):
+            self._report(watch, basis is not None, basis)
 
     def _cancel(self, watch: _Watch) -> None:
         if watch.pending is not None and watch.pending.active():
             watch.pending.cancel()
         watch.pending = None
 
-    def _report(self, watch: _Watch, ready: bool) -> None:
+    def _report(self, watch: _Watch, ready: bool, basis: frozenset | None) -> None:
         self._cancel(watch)
+        renumbered = ready and watch.ready
         watch.ready = ready
-        self.log.info("Interface {ifname} is {state}", ifname=watch.ifname, state="ready" if ready else "not ready")
+        watch.basis = basis or frozenset()
+        if renumbered:
+            self.log.info("Interface {ifname} is still ready, now with {addresses}", ifname=watch.ifname,
+                          addresses=", ".join(sorted(str(a) for a in watch.basis)))
+        else:
+            self.log.info("Interface {ifname} is {state}", ifname=watch.ifname, state="ready" if ready else "not ready")
         for listener in list(self._listeners):
             try:
                 listener.readiness_changed(watch.ifname, ready)

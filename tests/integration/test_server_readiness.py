@@ -46,6 +46,19 @@ def test_serves_only_when_ready(tmp_path, daemons, clients):
         srv0 = next(i for i in table if i["name"] == "srv0")
         assert srv0["ready"] is True and "10.77.0.1/16" in srv0["addresses"] and srv0["carrier"] is True
 
+        # Renumbered while it stays ready: new clients get the new identifier.
+        # (With promote_secondaries, as systemd sets it, removing the old
+        # primary keeps the new address; without it the kernel drops both.)
+        pair.server.run(["sysctl", "-qw", f"net.ipv4.conf.{pair.server_if}.promote_secondaries=1"])
+        pair.server.run(["ip", "addr", "add", "10.77.0.2/16", "dev", pair.server_if])
+        pair.server.run(["ip", "addr", "del", "10.77.0.1/16", "dev", pair.server_if])
+        wait_until(lambda: "Server identifier on srv0: 10.77.0.1 -> 10.77.0.2" in daemon.output(), 5,
+                   "the server to take its new address as identifier")
+        assert listening(pair)
+        renumbered = clients.udhcpc(pair, "-q")
+        renumbered.wait_event({"bound"})
+        assert renumbered.environment(renumbered.events().index("bound"))["serverid"] == "10.77.0.2"
+
         pair.server.run(["ip", "link", "set", pair.server_if, "down"])
         wait_until(lambda: not listening(pair), 5, "the server to stop serving srv0 when it goes down")
         assert "Stopped serving srv0" in daemon.output()

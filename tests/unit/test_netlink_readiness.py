@@ -110,3 +110,22 @@ class ReadinessTests(SynchronousTestCase):
         self.apply(self.table.put_link(link()))
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         self.assertEqual(self.recorder.seen, [("eth0", True)])
+
+    def test_renumbering_while_ready_is_said_again(self):
+        self.apply(self.table.put_link(link()))
+        self.apply(self.table.put_address(address("10.0.0.1/24")))
+        self.assertTrue(self.tracker.watch("eth0", subnet="10.0.0.0/24", debounce=2.0))
+        # An address outside the subnet, or the same one again: no news.
+        self.apply(self.table.put_address(address("10.9.0.1/24")))
+        self.apply(self.table.put_address(address("10.0.0.1/24")))
+        self.assertEqual(self.recorder.seen, [])
+        # Renumbered inside the subnet: told at once (not a flap, no debounce).
+        self.apply(self.table.put_address(address("10.0.0.2/24")))
+        self.apply(self.table.remove_address(address("10.0.0.1/24")))
+        self.assertEqual(self.recorder.seen, [("eth0", True), ("eth0", True)])
+        self.assertTrue(self.tracker.is_ready("eth0"))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        # Losing the last address in the subnet is a transition again.
+        self.apply(self.table.remove_address(address("10.0.0.2/24")))
+        self.clock.advance(2)
+        self.assertEqual(self.recorder.seen, [("eth0", True), ("eth0", True), ("eth0", False)])

@@ -109,3 +109,18 @@ class ReadinessGatingTests(SynchronousTestCase):
         service.startService()
         self.addCleanup(service.stopService)
         self.assertEqual(len(service.ports), 1)
+
+    def test_renumbered_while_ready_moves_the_server_identifier(self) -> None:
+        listener = self.readiness.listeners[0]
+        listener.readiness_changed("lan0", True)
+        # A second address in the subnet: the identifier stays.
+        self.addresses["lan0"] = [IPv4Interface("10.0.0.2/24"), IPv4Interface("10.0.0.1/24")]
+        listener.readiness_changed("lan0", True)
+        offer = self.service.core.handle(request(MessageType.DISCOVER, 1), "lan0")
+        self.assertEqual(offer.reply.message.option(54), IPv4Address("10.0.0.1"))
+        # The old one removed: the identifier moves, the socket stays open.
+        self.addresses["lan0"] = [IPv4Interface("10.0.0.2/24")]
+        listener.readiness_changed("lan0", True)
+        self.assertEqual(len(self.reactor.adoptedPorts), 1)
+        offer = self.service.core.handle(request(MessageType.DISCOVER, 2), "lan0")
+        self.assertEqual(offer.reply.message.option(54), IPv4Address("10.0.0.2"))

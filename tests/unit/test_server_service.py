@@ -191,13 +191,14 @@ class StartStopTests(ServiceTestsBase):
         service.privilegedStartService()
         service.startService()
         self.assertEqual(len(self.reactor.adoptedPorts), 2)
-        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
+        # The reclaim sweep and the pool-usage step.
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 2)
 
     def test_stop_closes_ports_and_store(self) -> None:
         store = ClosingStore()
         service = self.make_service(store=store)
         service.startService()
-        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 2)
         d = service.stopService()
         self.assertIsNone(self.successResultOf(d))
         self.assertFalse(service.running)

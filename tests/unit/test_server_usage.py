@@ -505,13 +505,17 @@ class ServiceLifecycleTests(ServiceTestsBase):
         store.put(lease("10.0.0.12", LeaseState.BOUND, 1e12))
         self.assertEqual(service.pool_usage()[0]["active"], 3)
 
-    def test_sweep_takes_lapsed_entries_off_without_reads(self) -> None:
-        service = self.make_service(config=server_config(CONFIG.replace("reclaim_interval = 3600", "reclaim_interval = 60")))
+    def test_lapsed_entries_come_off_every_second_without_reads(self) -> None:
+        service = self.make_service(config=server_config(CONFIG))
         service.startService()
         for n in (3, 4, 5):
             service.core.handle(message(MessageType.DISCOVER, n), "eth0")
         self.assertEqual(len(service._usage._heap), 3)
-        self.reactor.advance(60)
+        hold = service.config.subnets[0].offer_hold_time
+        for _ in range(int(hold) - 1):
+            self.reactor.advance(1)
+        self.assertEqual(len(service._usage._heap), 3)  # an offer holds until its expiry
+        self.reactor.advance(1)
         self.assertEqual(service._usage._heap, [])
         self.assertEqual(service.pool_usage(), full_scan(service, self.reactor.seconds()))
         self.successResultOf(service.stopService())
