@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from ipaddress import IPv4Address
-from typing import Callable
+from typing import Callable, Iterable
 
 import attrs
 
@@ -555,17 +555,23 @@ class ServerCore:
 
     # Housekeeping ----------------------------------------------------------
 
-    def reclaim(self, now: float | None = None) -> int:
+    def reclaim(self, now: float | None = None, addresses: Iterable[IPv4Address] | None = None) -> int:
         """
         Turn lapsed bindings into EXPIRED (durably), drop lapsed offers, end
         probations, and queue the freed addresses for reuse.
 
+        @param addresses: look only at the leases of these addresses (the
+            service's sweep passes one slice of the store at a time, so a
+            large store never holds the reactor for long); default: every
+            lease.
         @return: how many leases changed.
         """
         if now is None:
             now = self.clock()
+        store = self.store
+        leases = store.leases() if addresses is None else filter(None, map(store.get, addresses))
         changed = 0
-        for lease in self.store.leases():
+        for lease in leases:
             if lease.holds(now):
                 continue
             if lease.state is LeaseState.BOUND or lease.state is LeaseState.DECLINED:

@@ -191,14 +191,14 @@ class StartStopTests(ServiceTestsBase):
         service.privilegedStartService()
         service.startService()
         self.assertEqual(len(self.reactor.adoptedPorts), 2)
-        # The reclaim sweep and the pool-usage step.
-        self.assertEqual(len(self.reactor.getDelayedCalls()), 2)
+        # The housekeeping tick (reclaim slice and pool-usage step).
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
 
     def test_stop_closes_ports_and_store(self) -> None:
         store = ClosingStore()
         service = self.make_service(store=store)
         service.startService()
-        self.assertEqual(len(self.reactor.getDelayedCalls()), 2)
+        self.assertEqual(len(self.reactor.getDelayedCalls()), 1)
         d = service.stopService()
         self.assertIsNone(self.successResultOf(d))
         self.assertFalse(service.running)
@@ -219,12 +219,29 @@ class StartStopTests(ServiceTestsBase):
         store.put(lease)
         service = self.make_service(store=store)
         service.startService()
-        # At start (time 0) the lease still holds.
+        # At start (time 0) the lease still holds; a store this small is
+        # looked at whole every tick.
         self.assertIs(store.get(lease.address).state, LeaseState.BOUND)
-        self.reactor.advance(59)
+        self.reactor.pump([1.0] * 29)
         self.assertIs(store.get(lease.address).state, LeaseState.BOUND)
         self.reactor.advance(1)
         self.assertIs(store.get(lease.address).state, LeaseState.EXPIRED)
+        self.successResultOf(service.stopService())
+
+    def test_reclaim_looks_at_a_slice_of_the_store_each_tick(self) -> None:
+        # reclaim_interval = 60 (CONFIG), 120 lapsed leases: 2 a tick, all
+        # within the interval, and none looked at twice before the rest.
+        store = ClosingStore()
+        for n in range(120):
+            store.put(Lease(A(f"10.0.0.{10 + n}"), LeaseState.BOUND, b"c%d" % n, b"\x02" * 6, 5.0, "", 0.0))
+        service = self.make_service(store=store)
+        service.startService()
+        self.reactor.advance(10)
+        self.assertEqual(sum(lease.state is LeaseState.EXPIRED for lease in store.leases()), 2)
+        self.reactor.advance(1)
+        self.assertEqual(sum(lease.state is LeaseState.EXPIRED for lease in store.leases()), 4)
+        self.reactor.pump([1.0] * 60)
+        self.assertTrue(all(lease.state is LeaseState.EXPIRED for lease in store.leases()))
         self.successResultOf(service.stopService())
 
     def test_make_server_service(self) -> None:
