@@ -129,6 +129,9 @@ class ServerCore:
     @param pending_server_ids: allow subnets whose interface address is not
         known yet (L{set_server_id} tells it later); until then their
         requests are dropped as C{interface-not-ready}.
+    @param holding: C{holding(subnet, now)}: how many addresses of the
+        subnet are held (for C{max_leases}), from counts the shell keeps;
+        without it, a scan of the store at most once a second.
     """
 
     def __init__(
@@ -138,10 +141,12 @@ class ServerCore:
         server_ids: dict[str, IPv4Address] | None = None,
         clock: Callable[[], float] = time.time,
         pending_server_ids: bool = False,
+        holding: Callable[[SubnetConfig, float], int] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        self._holding_source = holding
         server_ids = server_ids or {}
         self.subnets: list[_SubnetState] = []
         for subnet in config.subnets:
@@ -346,8 +351,10 @@ class ServerCore:
         return [l.address for l in free], (now if free else earliest)
 
     def _holding(self, state: _SubnetState, now: float) -> int:
-        # An O(n) count, so it is cached for a second: max_leases is a
-        # coarse guard against starvation, not an exact quota.
+        if self._holding_source is not None:
+            return self._holding_source(state.config, now)
+        # Without counts kept by the shell, an O(n) count, cached for a
+        # second: max_leases is a coarse guard against starvation.
         stamp, count = state._holding_count
         if now - stamp >= 1.0:
             network = state.config.network

@@ -89,6 +89,8 @@ class ServerService(service.Service):
         self._housekeeping: task.LoopingCall | None = None
         self._sweep: SlicedSweep | None = None
         self._usage: PoolUsage | None = None
+        # Where each max_leases subnet's count is in the usage's figures.
+        self._subnet_slots: dict[int, int] = {}
         self._opened = False
         # A store we made we also close and drop on stop, so a restart opens it afresh.
         self._own_store = False
@@ -161,7 +163,8 @@ class ServerService(service.Service):
                         f"give it one or set server_address for subnet {subnet.network}"
                     )
                 server_ids[subnet.interface] = address
-        self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds)
+        self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds,
+                               holding=self._held_in_subnet)
         for ifname in self.config.interfaces:
             self._listen(ifname)
 
@@ -170,7 +173,8 @@ class ServerService(service.Service):
         With netlink (the vsomeip pattern): serve an interface only once it
         is up, has carrier and is addressed in its subnet; stop when not.
         """
-        self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True)
+        self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True,
+                               holding=self._held_in_subnet)
         self.readiness.add_listener(self)
         for ifname in self.config.interfaces:
             subnet = next(
@@ -282,8 +286,22 @@ class ServerService(service.Service):
         # us: the figures then describe that store, as they always have.
         if self._usage is None or self._usage.store is not store:
             self._forget_usage()
-            self._usage = PoolUsage([pool for _, pool in self._pools()], store, self.reactor.seconds)
+            # The pools, then each subnet with max_leases as a whole range.
+            ranges = [pool for _, pool in self._pools()]
+            self._subnet_slots = {}
+            for subnet in self.config.subnets:
+                if subnet.max_leases:
+                    self._subnet_slots[id(subnet)] = len(ranges)
+                    network = subnet.network
+                    ranges.append(AddressRange(network.network_address, network.broadcast_address))
+            self._usage = PoolUsage(ranges, store, self.reactor.seconds)
         return self._usage
+
+    def _held_in_subnet(self, subnet: SubnetConfig, now: float) -> int:
+        """
+        For C{max_leases}: the subnet's held addresses, from the kept counts.
+        """
+        return self._usage_of(self.store).held(now)[self._subnet_slots[id(subnet)]]
 
     def _pools(self) -> list[tuple[SubnetConfig, AddressRange]]:
         return [(subnet, pool) for subnet in self.config.subnets for pool in subnet.pools]

@@ -533,3 +533,56 @@ class ServiceLifecycleTests(ServiceTestsBase):
         self.assertIsNone(service.store)
         self.assertEqual(store._observers, [])
         self.assertEqual([p["active"] for p in service.pool_usage()], [0, 0, 0])
+
+
+class MaxLeasesTests(ServiceTestsBase):
+    """
+    C{max_leases} reads the subnet's count from the kept counts, not from a
+    scan of the store.
+    """
+
+    CONFIG = """
+[server]
+lease_store = "memory"
+[server.client_rate_limit]
+rate = 0
+[[server.subnet]]
+subnet = "10.0.0.0/16"
+interface = "eth0"
+server_address = "10.0.0.1"
+pool = "10.0.1.0-10.0.255.254"
+max_leases = 30005
+offer_hold_time = 10
+[[server.subnet.reservation]]
+mac = "02:00:00:00:00:c8"
+address = "10.0.0.50"
+"""
+
+    def test_the_guard_counts_without_scanning(self) -> None:
+        self.reactor.advance(START)
+        store = CountingStore()
+        base = int(A("10.0.1.0"))
+        for i in range(30000):
+            store.put(Lease(A(base + i), LeaseState.BOUND, b"\x01" + i.to_bytes(6, "big"), i.to_bytes(6, "big"),
+                            START + 600, "", START))
+        # A held reservation outside the pool counts in the subnet too.
+        store.put(lease("10.0.0.50", LeaseState.BOUND, START + 600, client=200))
+        service = self.make_service(config=server_config(self.CONFIG), store=store)
+        service.startService()
+        self.addCleanup(service.stopService)
+        scans = store.scans
+        offered = []
+        for n in range(10):
+            outcome = service.core.handle(message(MessageType.DISCOVER, 10 + n), "eth0")
+            offered.append(outcome.event)
+        self.assertEqual(store.scans, scans)
+        # 30,001 held + 4 offers reach the limit of 30,005; the rest are refused.
+        self.assertEqual(offered.count("offer"), 4, offered)
+        subnet = service.config.subnets[0]
+        network = subnet.network
+        self.assertEqual(service._held_in_subnet(subnet, self.reactor.seconds()),
+                         sum(1 for l in store.leases() if l.address in network and l.holds(self.reactor.seconds())))
+        # The offers lapse: room again.
+        self.reactor.advance(11)
+        outcome = service.core.handle(message(MessageType.DISCOVER, 30), "eth0")
+        self.assertEqual(outcome.event, "offer")
