@@ -11,12 +11,10 @@ it (C{AdoptedStreamServerEndpoint}).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
 import sys
-import threading
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
@@ -26,42 +24,9 @@ from twisted.internet import endpoints, reactor
 from dhcpsuite.leases.registry import FAMILY_V4
 from tests.support.ingest import wait_for
 from tests.support.environment import require_programs, require_root
-from tests.support.netns import VethPair
+from tests.support.netns import VethPair, listening_socket_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-CLONE_NEWNET = 0x40000000
-
-
-def listening_socket_in(namespace: str) -> socket.socket:
-    """
-    A TCP socket listening on 127.0.0.1 (ephemeral port) inside the named
-    network namespace.
-    """
-    result: dict = {}
-
-    def work():
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            with open(f"/var/run/netns/{namespace}") as ns:
-                if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sock.listen(64)
-            sock.setblocking(False)
-            result["socket"] = sock
-        except BaseException as e:  # reported in the calling thread
-            result["error"] = e
-
-    # The thread ends right after: its namespace change dies with it.
-    thread = threading.Thread(target=work, name=f"setns-{namespace}")
-    thread.start()
-    thread.join(10)
-    if "error" in result:
-        raise result["error"]
-    return result["socket"]
-
 
 def plugin_wrapper(directory, port: int) -> str:
     path = directory / "dhcpsuite-udhcpc-plugin"

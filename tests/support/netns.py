@@ -8,10 +8,13 @@ and killed on teardown, and the namespaces are deleted.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 from typing import Sequence
 
@@ -240,3 +243,36 @@ def udp_exchange(
         record = json.loads(line)
         replies.append(((record["source"][0], record["source"][1]), bytes.fromhex(record["payload"])))
     return replies
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def listening_socket_in(namespace: str) -> socket.socket:
+    """
+    A TCP socket listening on 127.0.0.1 (ephemeral port) inside the named
+    network namespace.
+    """
+    result: dict = {}
+
+    def work():
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with open(f"/var/run/netns/{namespace}") as ns:
+                if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+            sock.setblocking(False)
+            result["socket"] = sock
+        except BaseException as e:  # reported in the calling thread
+            result["error"] = e
+
+    # The thread ends right after: its namespace change dies with it.
+    thread = threading.Thread(target=work, name=f"setns-{namespace}")
+    thread.start()
+    thread.join(10)
+    if "error" in result:
+        raise result["error"]
+    return result["socket"]
