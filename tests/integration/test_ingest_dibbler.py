@@ -11,7 +11,6 @@ the client namespace, where the plugin sends to 127.0.0.1.
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from ipaddress import IPv6Address
 
@@ -21,21 +20,10 @@ from twisted.internet import endpoints, reactor
 
 from dhcpsuite.leases.registry import FAMILY_V6
 from tests.support.environment import require_programs, require_root
-from tests.support.ingest import wait_for
+from tests.support.ingest import plugin_wrapper, wait_for
 from tests.support.netns import VethPair, listening_socket_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-def plugin_wrapper(directory, port: int) -> str:
-    path = directory / "dhcpsuite-dibbler-plugin"
-    path.write_text(
-        "#!/bin/sh\n"
-        f"echo \"$1\" >> {directory}/events\n"
-        f"DHCPSUITE_INGEST_ADDRESS=tcp://127.0.0.1:{port} exec {sys.executable} -m dhcpsuite.ingest.plugins.dibbler \"$@\"\n"
-    )
-    path.chmod(0o755)
-    return str(path)
 
 
 def enable_ipv6(pair: VethPair) -> None:
@@ -74,7 +62,7 @@ def test_dibbler_client_lease_reaches_the_registry(ingest_factory, tmp_path):
         workdir.mkdir()
         (workdir / "client.conf").write_text(
             "log-level 7\nlog-mode short\ninactive-mode\n"
-            f"script \"{plugin_wrapper(tmp_path, ingest.port)}\"\n"
+            f"script \"{plugin_wrapper(tmp_path, ingest.port, 'dibbler')}\"\n"
             f"iface \"{pair.client_if}\" {{\n  ia\n  option dns-server\n  option domain\n}}\n"
         )
         pair.client.spawn([programs["dibbler-client"], "run", "-w", str(workdir)])

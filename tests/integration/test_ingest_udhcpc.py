@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sys
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
@@ -22,22 +21,11 @@ import pytest_twisted
 from twisted.internet import endpoints, reactor
 
 from dhcpsuite.leases.registry import FAMILY_V4
-from tests.support.ingest import wait_for
+from tests.support.ingest import plugin_wrapper, wait_for
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair, listening_socket_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-def plugin_wrapper(directory, port: int) -> str:
-    path = directory / "dhcpsuite-udhcpc-plugin"
-    path.write_text(
-        "#!/bin/sh\n"
-        f"echo \"$1\" >> {directory}/events\n"
-        f"DHCPSUITE_INGEST_ADDRESS=tcp://127.0.0.1:{port} exec {sys.executable} -m dhcpsuite.ingest.plugins.udhcpc \"$@\"\n"
-    )
-    path.chmod(0o755)
-    return str(path)
-
 
 @pytest_twisted.inlineCallbacks
 def test_udhcpc_bound_renew_deconfig(ingest_factory, tmp_path):
@@ -64,7 +52,7 @@ def test_udhcpc_bound_renew_deconfig(ingest_factory, tmp_path):
         ])
         udhcpc = pair.client.spawn([
             programs["udhcpc"], "-f", "-t", "10", "-T", "1", "-A", "1", "-i", pair.client_if,
-            "-s", plugin_wrapper(tmp_path, ingest.port),
+            "-s", plugin_wrapper(tmp_path, ingest.port, "udhcpc"),
         ])
         changes = ingest.listener.changes
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -95,3 +96,21 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
     path = tmp_path / name
     path.write_bytes(data)
     return str(path)
+
+
+def plugin_wrapper(directory: Path, port: int, client: str) -> str:
+    """
+    An executable for a DHCP client to run as its script: it records the
+    event (C{$1}) in C{directory/events} and runs our plugin for C{client}
+    (C{"udhcpc"} or C{"dibbler"}), sending to 127.0.0.1:C{port}.
+    """
+    path = directory / f"dhcpsuite-{client}-plugin"
+    path.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$1\" >> {directory}/events\n"
+        f"DHCPSUITE_INGEST_ADDRESS=tcp://127.0.0.1:{port} "
+        f"exec {sys.executable} -m dhcpsuite.ingest.plugins.{client} \"$@\"\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
