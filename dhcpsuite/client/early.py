@@ -213,11 +213,9 @@ def _run(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clo
                 _apply(interface, cfg, configurator, clock, action)
                 interface.applied = action
             interface.pending.append(action)
-        elif isinstance(action, _DEFERRABLE):
-            interface.pending.append(action)
         else:
             interface.pending.append(action)
-            interface.done = True
+            interface.done = not isinstance(action, _DEFERRABLE)
     if interface.machine.state in LEASED:
         interface.done = True
 

@@ -102,9 +102,8 @@ class Request(NamedTuple):
     tolerated: frozenset[int]
 
 
-def _request(method: str, arguments: dict, ifname: str | None, build: Callable[[int | None], bytes]) -> Request:
-    return Request(method, describe_call(method, arguments), ifname, build,
-                   frozenset(SUCCESS_ERRNOS.get(method, ())))
+def _request(method: str, operation: str, ifname: str | None, build: Callable[[int | None], bytes]) -> Request:
+    return Request(method, operation, ifname, build, frozenset(SUCCESS_ERRNOS.get(method, ())))
 
 
 def add_address(ifname, interface, broadcast=None, valid_lifetime=None, preferred_lifetime=None) -> Request:
@@ -128,7 +127,7 @@ def add_address(ifname, interface, broadcast=None, valid_lifetime=None, preferre
             body += encode.attribute(IFA_CACHEINFO, struct.pack("=IIII", preferred, valid, 0, 0))
         return encode.message(RTM_NEWADDR, _CHANGE_FLAGS, 0, body)
 
-    return _request("add_address", arguments, ifname, build)
+    return _request("add_address", operation, ifname, build)
 
 
 def remove_address(ifname, interface) -> Request:
@@ -141,7 +140,7 @@ def remove_address(ifname, interface) -> Request:
         body += encode.attribute(IFA_LOCAL, value.ip.packed) + encode.attribute(IFA_ADDRESS, value.ip.packed)
         return encode.message(RTM_DELADDR, _REQUEST_FLAGS, 0, body)
 
-    return _request("remove_address", arguments, ifname, build)
+    return _request("remove_address", operation, ifname, build)
 
 
 def add_route(destination, gateway=None, ifname=None, metric=None, table=None, source=None) -> Request:
@@ -152,7 +151,7 @@ def add_route(destination, gateway=None, ifname=None, metric=None, table=None, s
         body = _route_body(destination, gateway, index, metric, table, source, operation, delete=False)
         return encode.message(RTM_NEWROUTE, _CHANGE_FLAGS, 0, body)
 
-    return _request("add_route", arguments, ifname, build)
+    return _request("add_route", operation, ifname, build)
 
 
 def remove_route(destination, gateway=None, ifname=None, metric=None, table=None) -> Request:
@@ -163,7 +162,7 @@ def remove_route(destination, gateway=None, ifname=None, metric=None, table=None
         body = _route_body(destination, gateway, index, metric, table, None, operation, delete=True)
         return encode.message(RTM_DELROUTE, _REQUEST_FLAGS, 0, body)
 
-    return _request("remove_route", arguments, ifname, build)
+    return _request("remove_route", operation, ifname, build)
 
 
 def add_neighbour(ifname, address, lladdr) -> Request:
@@ -177,7 +176,7 @@ def add_neighbour(ifname, address, lladdr) -> Request:
         body += encode.attribute(NDA_DST, ip.packed) + encode.attribute(NDA_LLADDR, raw)
         return encode.message(RTM_NEWNEIGH, _CHANGE_FLAGS, 0, body)
 
-    return _request("add_neighbour", arguments, ifname, build)
+    return _request("add_neighbour", operation, ifname, build)
 
 
 def set_mtu(ifname, mtu) -> Request:
@@ -190,7 +189,7 @@ def set_mtu(ifname, mtu) -> Request:
         body = encode.ifinfomsg(index) + encode.u32_attribute(IFLA_MTU, mtu)
         return encode.message(RTM_NEWLINK, _REQUEST_FLAGS, 0, body)
 
-    return _request("set_mtu", arguments, ifname, build)
+    return _request("set_mtu", operation, ifname, build)
 
 
 def get_link(ifname: str) -> bytes:

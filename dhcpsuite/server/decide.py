@@ -180,6 +180,12 @@ class ServerCore:
                 state.server_id = address
         self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
 
+    def server_id_of(self, subnet: SubnetConfig) -> IPv4Address | None:
+        """
+        The server identifier in use for C{subnet} (L{None} while unknown).
+        """
+        return next((state.server_id for state in self.subnets if state.config is subnet), None)
+
     # Subnet selection ----------------------------------------------------
 
     def _subnet_containing(self, address: IPv4Address) -> _SubnetState | None:

@@ -84,8 +84,6 @@ class ServerService(service.Service):
         self.readiness = readiness
         self._addresses_of = addresses_of
         self._ports: dict[str, Any] = {}
-        # The server identifier learned for each interface (with netlink).
-        self._server_ids: dict[str, Any] = {}
         self._housekeeping: task.LoopingCall | None = None
         self._sweep: SlicedSweep | None = None
         self._usage: PoolUsage | None = None
@@ -137,9 +135,7 @@ class ServerService(service.Service):
         # entries (taken off even when nobody reads the figures, so its heap
         # does not grow). Done in one go once a minute, at 4,000 new clients
         # a second, each held the reactor for tenths of a second and cost drops.
-        store = self.store
-        self._sweep = SlicedSweep(lambda: store.leases(),
-                                  round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
+        self._sweep = SlicedSweep(self.store.leases, round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
         self._housekeeping = task.LoopingCall(self._housekeep)
         self._housekeeping.clock = self.reactor
         self._housekeeping.start(HOUSEKEEPING_TICK, now=False)
@@ -198,7 +194,6 @@ class ServerService(service.Service):
                     self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
             return
         port = self._ports.pop(ifname, None)
-        self._server_ids.pop(ifname, None)
         self.core.set_server_id(ifname, None)
         if port is not None:
             port.stopListening()
@@ -215,12 +210,11 @@ class ServerService(service.Service):
             if subnet.interface != ifname or subnet.server_address is not None:
                 continue
             inside = [a.ip for a in addresses if a.version == 4 and a.ip in subnet.network]
-            previous = self._server_ids.get(ifname)
+            previous = self.core.server_id_of(subnet)
             ours = previous if previous in inside else next(iter(inside), None)
             if previous is not None and ours != previous:
                 self.log.info("Server identifier on {interface}: {old} -> {new}", interface=ifname,
                               old=previous, new=ours)
-            self._server_ids[ifname] = ours
             self.core.set_server_id(ifname, ours)
 
     def _listen(self, ifname: str) -> None:

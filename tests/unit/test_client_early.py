@@ -170,7 +170,6 @@ class AcquireTests(SynchronousTestCase):
         def refuse(ifname):
             raise PermissionError(1, "Operation not permitted")
 
-        h.sockets = refuse
         self.assertEqual(early.acquire(h.cfg, h.state_dir, 1.0, clock=h.clock, sysfs=h.sysfs, open_sockets=refuse,
                                        configurator_factory=lambda: h.configurator, wait=h.server), {})
 
