@@ -16,7 +16,8 @@ import socket
 import time
 
 from dhcpsuite.netlink import requests
-from dhcpsuite.netlink.frames import NLMSG_ERROR, error_body, header
+from dhcpsuite.netlink.constants import NLMSG_ERROR
+from dhcpsuite.netlink.frames import error_body, header
 from dhcpsuite.netlink.requests import ConfiguratorError
 
 

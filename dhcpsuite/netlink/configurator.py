@@ -18,7 +18,8 @@ from zope.interface import implementer
 
 from dhcpsuite.interfaces import IInterfaceConfigurator
 from dhcpsuite.netlink import requests
-from dhcpsuite.netlink.decode import NLMSG_ERROR, RTM_NEWLINK, decode_fast
+from dhcpsuite.netlink.constants import NLMSG_ERROR, RTM_NEWLINK
+from dhcpsuite.netlink.decode import decode_fast
 # Re-exported: callers catch the configurator's errors from here.
 from dhcpsuite.netlink.requests import ConfiguratorError, describe_call  # noqa: F401
 from dhcpsuite.netlink.system import WOULD_BLOCK, INetlinkSystem, RealNetlinkSystem

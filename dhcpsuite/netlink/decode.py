@@ -24,17 +24,18 @@ import struct
 from typing import Callable, Iterator, Mapping, NamedTuple
 
 from dhcpsuite.netlink.events import IFF_LOWER_UP, IFF_UP, Address, Link, Route
-from dhcpsuite.netlink.frames import (  # noqa: F401  (the message types are used from here too)
-    NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REPLACE, NLMSG_DONE, NLMSG_ERROR,
-    NLMSG_NOOP, NLMSG_OVERRUN, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_F_CLONED, RTM_GETADDR,
-    RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, ErrorBody,
-    _attributes, _string, error_body, header,
+from dhcpsuite.netlink.constants import (
+    HEADER, HEADER_SIZE, IFA_ADDRESS, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFLA_ADDRESS,
+    IFLA_IFNAME, IFLA_INFO_KIND, IFLA_LINKINFO, IFLA_MTU, IFLA_OPERSTATE, INFINITY_LIFE_TIME, NLMSG_ERROR, RTA_DST,
+    RTA_GATEWAY, RTA_MULTIPATH, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTM_DELADDR, RTM_DELLINK,
+    RTM_DELROUTE, RTM_F_CLONED, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
 )
+from dhcpsuite.netlink.frames import ErrorBody, _attributes, _string, error_body
 
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
-_FOREVER = 0xFFFFFFFF
+_FOREVER = INFINITY_LIFE_TIME
 
-_header = header
+_header = HEADER
 _ifinfomsg = struct.Struct("=BxHiII")
 _ifaddrmsg = struct.Struct("=BBBBI")
 _rtmsg = struct.Struct("=BBBBBBBBI")
@@ -101,20 +102,20 @@ def _link(data: bytes, offset: int, end: int) -> Link | None:
         # AF_BRIDGE port messages share the link group; they are not links.
         return None
     attrs = _attributes(data, offset + _ifinfomsg.size, end)
-    operstate = attrs.get(16)
-    mtu = attrs.get(4)
+    operstate = attrs.get(IFLA_OPERSTATE)
+    mtu = attrs.get(IFLA_MTU)
     kind = None
-    linkinfo = attrs.get(18)
+    linkinfo = attrs.get(IFLA_LINKINFO)
     if linkinfo:
-        raw_kind = _attributes(linkinfo, 0, len(linkinfo)).get(1)
+        raw_kind = _attributes(linkinfo, 0, len(linkinfo)).get(IFLA_INFO_KIND)
         kind = _string(raw_kind) if raw_kind else None
     return Link(
         ifindex=index,
-        name=_string(attrs.get(3, b"")),
+        name=_string(attrs.get(IFLA_IFNAME, b"")),
         admin_up=bool(flags & IFF_UP),
         carrier=bool(flags & IFF_LOWER_UP),
         operstate=OPERSTATES[operstate[0]] if operstate and operstate[0] < len(OPERSTATES) else "UNKNOWN",
-        mac=_mac(attrs.get(1)),
+        mac=_mac(attrs.get(IFLA_ADDRESS)),
         mtu=_u32.unpack(mtu)[0] if mtu else 0,
         flags=flags,
         kind=kind,
@@ -124,19 +125,19 @@ def _link(data: bytes, offset: int, end: int) -> Link | None:
 def _address(data: bytes, offset: int, end: int, names: Mapping[int, str]) -> Address | None:
     family, prefixlen, flags, scope, index = _ifaddrmsg.unpack_from(data, offset)
     attrs = _attributes(data, offset + _ifaddrmsg.size, end)
-    interface = _prefixed(family, attrs.get(2) or attrs.get(1) or b"", prefixlen, 3)
+    interface = _prefixed(family, attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS) or b"", prefixlen, 3)
     if interface is None:
         return None
     peer = None
-    if 2 in attrs and 1 in attrs and attrs[1] != attrs[2]:
-        peer = _ip(family, attrs[1])
-    broadcast = _ip(family, attrs[4]) if 4 in attrs else None
-    label = _string(attrs[3]) if 3 in attrs else None
-    if 8 in attrs:
-        flags = _u32.unpack(attrs[8])[0]
+    if IFA_LOCAL in attrs and IFA_ADDRESS in attrs and attrs[IFA_ADDRESS] != attrs[IFA_LOCAL]:
+        peer = _ip(family, attrs[IFA_ADDRESS])
+    broadcast = _ip(family, attrs[IFA_BROADCAST]) if IFA_BROADCAST in attrs else None
+    label = _string(attrs[IFA_LABEL]) if IFA_LABEL in attrs else None
+    if IFA_FLAGS in attrs:
+        flags = _u32.unpack(attrs[IFA_FLAGS])[0]
     valid = preferred = None
-    if 6 in attrs:
-        preferred, valid = _cacheinfo.unpack_from(attrs[6])
+    if IFA_CACHEINFO in attrs:
+        preferred, valid = _cacheinfo.unpack_from(attrs[IFA_CACHEINFO])
         preferred = None if preferred == _FOREVER else preferred
         valid = None if valid == _FOREVER else valid
     return Address(
@@ -158,21 +159,21 @@ def _route(data: bytes, offset: int, end: int, names: Mapping[int, str]) -> Rout
     if flags & RTM_F_CLONED or family not in (socket.AF_INET, socket.AF_INET6):
         return None
     attrs = _attributes(data, offset + _rtmsg.size, end)
-    destination = _prefixed(family, attrs.get(1, bytes(_CLASSES[family][0])), dst_len, 2)
+    destination = _prefixed(family, attrs.get(RTA_DST, bytes(_CLASSES[family][0])), dst_len, 2)
     if destination is None:
         return None
-    oif = _i32.unpack(attrs[4])[0] if 4 in attrs else None
+    oif = _i32.unpack(attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
     nexthops = ()
-    if 9 in attrs:
-        nexthops = tuple(_nexthops(family, attrs[9]))
+    if RTA_MULTIPATH in attrs:
+        nexthops = tuple(_nexthops(family, attrs[RTA_MULTIPATH]))
     return Route(
         family=family,
         destination=destination,
-        table=_u32.unpack(attrs[15])[0] if 15 in attrs else table,
-        metric=_u32.unpack(attrs[6])[0] if 6 in attrs else 0,
-        gateway=_ip(family, attrs[5]) if 5 in attrs else None,
+        table=_u32.unpack(attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
+        metric=_u32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0,
+        gateway=_ip(family, attrs[RTA_GATEWAY]) if RTA_GATEWAY in attrs else None,
         oif=oif,
-        source=_ip(family, attrs[7]) if 7 in attrs else None,
+        source=_ip(family, attrs[RTA_PREFSRC]) if RTA_PREFSRC in attrs else None,
         protocol=protocol,
         scope=scope,
         type=kind,
@@ -189,7 +190,7 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         if length < _rtnexthop.size:
             return
         attrs = _attributes(raw, offset + _rtnexthop.size, offset + length)
-        yield (_ip(family, attrs[5]) if 5 in attrs else None, ifindex, hops + 1)
+        yield (_ip(family, attrs[RTA_GATEWAY]) if RTA_GATEWAY in attrs else None, ifindex, hops + 1)
         offset += (length + 3) & ~3
 
 
@@ -200,11 +201,11 @@ def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]
     """
     offset = 0
     size = len(data)
-    while offset + 16 <= size:
+    while offset + HEADER_SIZE <= size:
         length, kind, flags, seq, pid = _header.unpack_from(data, offset)
-        if length < 16 or offset + length > size:
+        if length < HEADER_SIZE or offset + length > size:
             return
-        body_offset = offset + 16
+        body_offset = offset + HEADER_SIZE
         end = offset + length
         body: object = None
         if kind == RTM_NEWADDR or kind == RTM_DELADDR:

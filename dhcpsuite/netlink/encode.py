@@ -10,19 +10,8 @@ from __future__ import annotations
 
 import struct
 
-from dhcpsuite.netlink.frames import NLMSG_DONE, NLMSG_ERROR
-
-NLM_F_REQUEST = 0x1
-NLM_F_MULTI = 0x2
-NLM_F_ACK = 0x4
-NLM_F_ROOT = 0x100
-NLM_F_MATCH = 0x200
-NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
-NLM_F_REPLACE = 0x100
-NLM_F_EXCL = 0x200
-NLM_F_CREATE = 0x400
-
-_header = struct.Struct("=IHHII")
+from dhcpsuite.netlink.constants import HEADER as _header
+from dhcpsuite.netlink.constants import NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR
 
 
 def attribute(kind: int, payload: bytes) -> bytes:

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.unit.test_netlink_decode -*-
 """
-Netlink framing: message types and flags, attributes, and the body of an
-C{NLMSG_ERROR}. No records (L{dhcpsuite.netlink.decode} turns messages into
+Netlink framing: attributes and the body of an C{NLMSG_ERROR} (the numbers
+are in L{dhcpsuite.netlink.constants}). No records (L{dhcpsuite.netlink.decode} turns messages into
 L{dhcpsuite.netlink.events}): the blocking configurator of the client's
 early path needs only this, and importing the records costs ~25 ms.
 """
@@ -11,22 +11,9 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-NLMSG_NOOP = 1
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
-NLMSG_OVERRUN = 4
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEIGH = 28
+from dhcpsuite.netlink.constants import HEADER as header  # noqa: F401  (the early path's framing)
+from dhcpsuite.netlink.constants import NLA_TYPE_MASK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG
 
-NLM_F_MULTI = 0x2
-NLM_F_DUMP_INTR = 0x10
-NLM_F_REPLACE = 0x100
-RTM_F_CLONED = 0x200
-
-
-header = struct.Struct("=IHHII")
 _rtattr = struct.Struct("=HH")
 _u32 = struct.Struct("=I")
 _i32 = struct.Struct("=i")
@@ -49,7 +36,7 @@ def _attributes(data: bytes, offset: int, end: int) -> dict[int, bytes]:
         if length < 4 or offset + length > end:
             break
         # The top bits are NLA_F_NESTED / NLA_F_NET_BYTEORDER.
-        found[kind & 0x3FFF] = data[offset + 4:offset + length]
+        found[kind & NLA_TYPE_MASK] = data[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
 
@@ -58,15 +45,11 @@ def _string(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-NLM_F_CAPPED = 0x100
-NLM_F_ACK_TLVS = 0x200
-
-
 def error_body(data: bytes, offset: int, end: int, flags: int) -> ErrorBody:
     code = -_i32.unpack_from(data, offset)[0]
     text = None
     if flags & NLM_F_ACK_TLVS and offset + 20 <= end:
         echoed = 16 if flags & NLM_F_CAPPED else _u32.unpack_from(data, offset + 4)[0]
-        raw = _attributes(data, offset + 4 + ((echoed + 3) & ~3), end).get(1)
+        raw = _attributes(data, offset + 4 + ((echoed + 3) & ~3), end).get(NLMSGERR_ATTR_MSG)
         text = _string(raw) if raw else None
     return ErrorBody(code, text)

@@ -23,10 +23,11 @@ from twisted.internet.error import ConnectionDone
 
 from dhcpsuite.interfaces import INetlinkListener
 from dhcpsuite.netlink import encode
-from dhcpsuite.netlink.decode import (
-    DECODERS, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLMSG_DONE, NLMSG_ERROR, RTM_DELADDR, RTM_DELLINK,
+from dhcpsuite.netlink.constants import (
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RTM_DELADDR, RTM_DELLINK,
     RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
 )
+from dhcpsuite.netlink.decode import DECODERS
 from dhcpsuite.netlink.events import Overrun, Resynced, Synced
 from dhcpsuite.netlink.readiness import ReadinessTracker
 from dhcpsuite.netlink.system import MONITOR_GROUPS, WOULD_BLOCK, INetlinkSystem, RealNetlinkSystem
@@ -323,7 +324,7 @@ class NetlinkReader(abstract.FileDescriptor):
         request_type, body = _DUMP_REQUESTS[dump.kind]
         dump.seen = set()
         self._system.send(
-            self._fd, encode.message(request_type, encode.NLM_F_REQUEST | encode.NLM_F_DUMP, dump.seq, body)
+            self._fd, encode.message(request_type, NLM_F_REQUEST | NLM_F_DUMP, dump.seq, body)
         )
 
     def _dump_part_done(self, dump: _Dump, flags: int) -> None:

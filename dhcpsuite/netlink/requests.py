@@ -16,7 +16,13 @@ import struct
 from typing import Callable, NamedTuple
 
 from dhcpsuite.netlink import encode
-from dhcpsuite.netlink.frames import RTM_DELADDR, RTM_DELROUTE, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE
+from dhcpsuite.netlink.constants import (
+    IFA_ADDRESS, IFA_BROADCAST, IFA_CACHEINFO, IFA_LOCAL, IFLA_IFNAME, IFLA_MTU, NDA_DST, NDA_LLADDR, NLM_F_ACK,
+    NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NUD_REACHABLE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
+    RT_TABLE_COMPAT, RT_TABLE_MAIN, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE,
+    RTM_DELADDR, RTM_DELROUTE, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTN_UNICAST,
+    RTPROT_BOOT,
+)
 
 
 class ConfiguratorError(Exception):
@@ -66,21 +72,6 @@ SUCCESS_ERRNOS = {
     "add_route": {_errno.EEXIST},
     "remove_route": {_errno.ESRCH},
 }
-
-RTPROT_BOOT = 3
-RT_SCOPE_UNIVERSE = 0
-RT_SCOPE_LINK = 253
-RT_SCOPE_NOWHERE = 255
-RTN_UNICAST = 1
-RT_TABLE_MAIN = 254
-RT_TABLE_COMPAT = 252
-NUD_REACHABLE = 0x02
-IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST, IFA_CACHEINFO = 1, 2, 4, 6
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
-NDA_DST, NDA_LLADDR = 1, 2
-IFLA_IFNAME, IFLA_MTU = 3, 4
-RTM_NEWNEIGH = 28
-
 
 
 class Request(NamedTuple):
@@ -197,7 +188,7 @@ def get_link(ifname: str) -> bytes:
     The C{RTM_GETLINK} request that resolves an interface name to its index.
     """
     body = encode.ifinfomsg() + encode.string_attribute(IFLA_IFNAME, ifname)
-    return encode.message(RTM_GETLINK, encode.NLM_F_REQUEST, 0, body)
+    return encode.message(RTM_GETLINK, NLM_F_REQUEST, 0, body)
 
 
 def with_seq(request: bytes, seq: int) -> bytes:
@@ -216,8 +207,8 @@ def refusal(error, operation: str) -> ConfiguratorError | None:
     return ConfiguratorError(error.errno, operation, text)
 
 
-_REQUEST_FLAGS = encode.NLM_F_REQUEST | encode.NLM_F_ACK
-_CHANGE_FLAGS = _REQUEST_FLAGS | encode.NLM_F_CREATE | encode.NLM_F_REPLACE
+_REQUEST_FLAGS = NLM_F_REQUEST | NLM_F_ACK
+_CHANGE_FLAGS = _REQUEST_FLAGS | NLM_F_CREATE | NLM_F_REPLACE
 
 
 def _parse(parse, value, operation: str, what: str):

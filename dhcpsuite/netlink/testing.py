@@ -21,7 +21,9 @@ from zope.interface import implementer
 from dhcpsuite.interfaces import IInterfaceConfigurator, INetlinkListener
 from dhcpsuite.netlink import encode
 from dhcpsuite.netlink.configurator import ConfiguratorError, describe_call
-from dhcpsuite.netlink.decode import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
+from dhcpsuite.netlink.constants import (
+    HEADER_SIZE, IFLA_IFNAME, NLM_F_DUMP, NLM_F_MULTI, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE,
+)
 from dhcpsuite.netlink.system import INetlinkSystem
 
 _CONFIGURATOR_METHODS = tuple(IInterfaceConfigurator.names())
@@ -189,10 +191,10 @@ class MemoryNetlinkSystem:
         sock = self.sockets[fd]
         sock.sent.append(data)
         length, kind, flags, seq, _ = struct.unpack_from("=IHHII", data)
-        if flags & encode.NLM_F_DUMP == encode.NLM_F_DUMP and kind in self.dumps:
+        if flags & NLM_F_DUMP == NLM_F_DUMP and kind in self.dumps:
             self.dump_requests.append((kind, seq))
             reply = b"".join(
-                encode.rewrite_header(message, seq, sock.portid, encode.NLM_F_MULTI)
+                encode.rewrite_header(message, seq, sock.portid, NLM_F_MULTI)
                 for message in self.dumps[kind]
             )
             sock.incoming.append(reply + encode.done_message(seq, sock.portid))
@@ -242,7 +244,7 @@ class MemoryNetlinkSystem:
         socks = [self.sockets[fd]] if fd is not None else list(self.sockets.values())
         return [
             data for sock in socks for data in sock.sent
-            if struct.unpack_from("=H", data, 6)[0] & encode.NLM_F_DUMP != encode.NLM_F_DUMP
+            if struct.unpack_from("=H", data, 6)[0] & NLM_F_DUMP != NLM_F_DUMP
             or struct.unpack_from("=H", data, 4)[0] not in self.dumps
         ]
 
@@ -271,9 +273,10 @@ def split_messages(datagram: bytes) -> list[bytes]:
 
 
 def _ifname_in(request: bytes) -> str | None:
-    from dhcpsuite.netlink.decode import _attributes, _string
+    from dhcpsuite.netlink.frames import _attributes, _string
 
-    raw = _attributes(request, 32, len(request)).get(3)
+    # The attributes follow the header and the 16-byte ifinfomsg.
+    raw = _attributes(request, HEADER_SIZE + 16, len(request)).get(IFLA_IFNAME)
     return _string(raw) if raw else None
 
 

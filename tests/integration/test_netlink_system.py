@@ -15,9 +15,11 @@ import struct
 import pytest
 
 from dhcpsuite.netlink import encode
-from dhcpsuite.netlink.decode import (
-    NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWLINK, decode_fast,
+from dhcpsuite.netlink.constants import (
+    NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE,
+    RTM_NEWLINK,
 )
+from dhcpsuite.netlink.decode import decode_fast
 from dhcpsuite.netlink.system import MONITOR_GROUPS, RealNetlinkSystem
 from dhcpsuite.netlink.testing import MemoryNetlinkSystem, split_messages
 from tests.support.environment import require_root
@@ -63,7 +65,7 @@ def memory(namespace):
 
 
 def _dump(system, fd, kind, body, seq=99):
-    system.send(fd, encode.message(kind, encode.NLM_F_REQUEST | encode.NLM_F_DUMP, seq, body))
+    system.send(fd, encode.message(kind, NLM_F_REQUEST | NLM_F_DUMP, seq, body))
     return _replies(system, fd, until_done=True)
 
 
@@ -116,7 +118,7 @@ def test_dump_is_addressed_to_the_requester_and_ends_with_done(system):
         messages = [m for d in _dump(system, fd, RTM_GETLINK, encode.ifinfomsg(), seq=1234) for m in decode_fast(d)]
         assert {m.seq for m in messages} == {1234}
         assert {m.pid for m in messages} == {system.portid(fd)}
-        assert all(m.flags & encode.NLM_F_MULTI for m in messages)
+        assert all(m.flags & NLM_F_MULTI for m in messages)
         assert messages[-1].type == NLMSG_DONE
         assert {m.body.name for m in messages if m.type == RTM_NEWLINK} == {"lo", "eq0", "eq1"}
     finally:
@@ -129,7 +131,7 @@ def test_getlink_by_name(system):
     try:
         for name, seq in (("eq0", 7), ("nope0", 8)):
             body = encode.ifinfomsg() + encode.string_attribute(3, name)
-            system.send(fd, encode.message(RTM_GETLINK, encode.NLM_F_REQUEST, seq, body))
+            system.send(fd, encode.message(RTM_GETLINK, NLM_F_REQUEST, seq, body))
         replies = [m for d in _replies(system, fd) + _replies(system, fd) for m in decode_fast(d)]
         found, missing = replies
         assert (found.type, found.seq, found.body.name) == (RTM_NEWLINK, 7, "eq0")

@@ -13,10 +13,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.netlink import events as e
-from dhcpsuite.netlink.decode import (
-    NLMSG_ERROR, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK,
-    decode_fast, decode_pyroute2,
-)
+from dhcpsuite.netlink.constants import NLMSG_ERROR, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK
+from dhcpsuite.netlink.decode import decode_fast, decode_pyroute2
 from dhcpsuite.netlink.testing import load_capture
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "vectors", "netlink")

@@ -15,7 +15,8 @@ from zope.interface.verify import verifyObject
 from dhcpsuite.interfaces import INetlinkListener
 from dhcpsuite.netlink import encode
 from dhcpsuite.netlink import events as e
-from dhcpsuite.netlink.decode import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, decode_fast
+from dhcpsuite.netlink.constants import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
+from dhcpsuite.netlink.decode import decode_fast
 from dhcpsuite.netlink.reader import NetlinkReader
 from dhcpsuite.netlink.system import INetlinkSystem, RealNetlinkSystem
 from dhcpsuite.netlink.testing import MemoryNetlinkSystem, ViewListener, load_capture, split_messages

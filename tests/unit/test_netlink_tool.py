@@ -14,7 +14,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.netlink.__main__ import run
-from dhcpsuite.netlink.decode import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
+from dhcpsuite.netlink.constants import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
 from dhcpsuite.netlink.reader import NetlinkReader
 from dhcpsuite.netlink.testing import MemoryNetlinkSystem, load_capture, split_messages
 

@@ -26,7 +26,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 from dhcpsuite.netlink import encode  # noqa: E402
-from dhcpsuite.netlink.decode import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR  # noqa: E402
+from dhcpsuite.netlink.constants import (  # noqa: E402
+    IFLA_IFNAME, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR,
+)
 from dhcpsuite.netlink.system import MONITOR_GROUPS, open_netlink_socket  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,19 +103,19 @@ def main() -> None:
             ("addresses", RTM_GETADDR, encode.ifaddrmsg(0, 0, 0)),
             ("routes", RTM_GETROUTE, encode.rtmsg(0)),
         ):
-            dumper.send(encode.message(kind, encode.NLM_F_REQUEST | encode.NLM_F_DUMP, 7, body))
+            dumper.send(encode.message(kind, NLM_F_REQUEST | NLM_F_DUMP, 7, body))
             dumps.append((f"dump of {name} (seq 7) with gv0 up, 192.0.2.10/24, 198.51.100.0/24 via 192.0.2.1", drain(dumper)))
         write("dump.hex", dumps)
 
         errors = []
         for comment, request in (
             ("RTM_NEWADDR 192.0.2.99/24 on ifindex 9999 (seq 11): ENODEV",
-             encode.message(RTM_NEWADDR, encode.NLM_F_REQUEST | encode.NLM_F_ACK | encode.NLM_F_CREATE, 11,
+             encode.message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, 11,
                             encode.ifaddrmsg(2, 24, 9999) + encode.attribute(2, bytes([192, 0, 2, 99])))),
             ("RTM_GETLINK by name 'gv0' (seq 12): the link",
-             encode.message(RTM_GETLINK, encode.NLM_F_REQUEST, 12, encode.ifinfomsg() + encode.string_attribute(3, "gv0"))),
+             encode.message(RTM_GETLINK, NLM_F_REQUEST, 12, encode.ifinfomsg() + encode.string_attribute(IFLA_IFNAME, "gv0"))),
             ("RTM_GETLINK by name 'nope0' (seq 13): ENODEV",
-             encode.message(RTM_GETLINK, encode.NLM_F_REQUEST, 13, encode.ifinfomsg() + encode.string_attribute(3, "nope0"))),
+             encode.message(RTM_GETLINK, NLM_F_REQUEST, 13, encode.ifinfomsg() + encode.string_attribute(IFLA_IFNAME, "nope0"))),
         ):
             dumper.send(request)
             errors.append((comment, drain(dumper)))
