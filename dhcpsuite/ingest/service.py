@@ -88,9 +88,16 @@ class IngestService(StreamServerEndpointService):
         For the control API: listening or not, where, and the counters.
         """
         address = self.listening_address()
+        if address is None:
+            listening = None
+        elif hasattr(address, "host"):
+            listening = f"{address.host}:{address.port}"
+        else:  # a UNIX socket
+            listening = address.name.decode("utf-8", "backslashreplace") \
+                if isinstance(address.name, bytes) else str(address.name)
         return {
             "ok": self.port is not None,
-            "listening": None if address is None else f"{address.host}:{address.port}",
+            "listening": listening,
             "counters": dict(self.counters),
         }
 
@@ -120,12 +127,16 @@ def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=
     if cfg.apply_to_interface and configurator is None:
         IngestService.log.warn("ingest.apply_to_interface is set but no interface configurator was given: "
                                "leases will only be recorded")
+    # Only with accept_unmanaged can a message name an interface outside
+    # the configured list; those are bounded in the registry.
+    handler_options = dict(managed=cfg.interfaces, max_unmanaged=cfg.max_unmanaged_interfaces) \
+        if cfg.accept_unmanaged else {}
     handlers = {
-        VERSION_V4: V4LeaseHandler(registry, applier),
-        VERSION_V6: V6LeaseHandler(registry, applier),
+        VERSION_V4: V4LeaseHandler(registry, applier, **handler_options),
+        VERSION_V6: V6LeaseHandler(registry, applier, **handler_options),
     }
     router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout)
-    factory = PullFactory(router.message_received, reactor, Counter(), cfg.max_message_size, cfg.handshake_timeout)
+    factory = PullFactory(router.message_received, reactor, Counter(), cfg.limits, cfg.transport)
     if endpoint is None:
-        endpoint = endpoints.serverFromString(reactor, cfg.endpoint)
+        endpoint = endpoints.serverFromString(reactor, cfg.twisted_endpoint)
     return IngestService(endpoint, factory, router)
