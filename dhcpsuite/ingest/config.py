@@ -79,16 +79,24 @@ class IngestConfig:
     def twisted_endpoint(self) -> str:
         """
         C{endpoint} as a Twisted server endpoint string: an C{ipc://PATH}
-        becomes C{unix:PATH} with C{ipc_mode}, and C{lockfile=1} so that a
-        socket left by a killed daemon is replaced, as nanomsg replaces it.
+        becomes C{unix:PATH} with C{ipc_mode}, without Twisted's lock file
+        (a stale socket is found by connecting to it, as nanomsg does: see
+        L{dhcpsuite.ingest.service.remove_stale_socket}).
         """
         mode = f"mode={self.ipc_mode:o}"
         if self.endpoint.startswith(IPC_SCHEME):
             path = self.endpoint[len(IPC_SCHEME):].replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
-            return f"unix:{path}:{mode}:lockfile=1"
+            return f"unix:{path}:{mode}:lockfile=0"
         if self.endpoint.startswith("unix:") and not _has_option(self.endpoint, "mode"):
             return f"{self.endpoint}:{mode}"
         return self.endpoint
+
+    @property
+    def ipc_path(self) -> str | None:
+        """
+        The socket path of an C{ipc://} endpoint, else L{None}.
+        """
+        return self.endpoint[len(IPC_SCHEME):] if self.endpoint.startswith(IPC_SCHEME) else None
 
     @property
     def limits(self) -> _protocol.Limits:

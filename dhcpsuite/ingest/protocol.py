@@ -9,10 +9,17 @@ every framed message to the router. Nothing is ever written after the
 header; a protocol error closes only that connection.
 
 What one local process can make the endpoint hold is bounded (L{Limits}):
-the number of connections (one over the limit is closed at once), the time
-a begun message may take to complete, the time a connection may sit idle
-between messages, and the bytes buffered for incomplete messages across all
-connections. Every refusal is counted.
+the number of connections, the time a begun message may take to complete,
+the time a connection may sit idle between messages, and the bytes
+buffered for incomplete messages across all connections. Every refusal is
+counted.
+
+At the connection limit, a new connection takes the place of the one that
+has been quiet longest, if that one has sent nothing for at least the
+handshake timeout (a plugin connects, sends and closes within
+milliseconds, so a quiet connection is an idle or stalled one); otherwise
+the new connection is closed at once. So a local process holding every
+slot open delays a real push by about a second, not by the idle timeout.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ CLOSED_HANDSHAKE_TIMEOUT = "handshake-timeout"
 CLOSED_MESSAGE_TIMEOUT = "message-timeout"
 CLOSED_IDLE_TIMEOUT = "idle-timeout"
 CLOSED_BUFFER_BUDGET = "buffer-budget"
+CLOSED_EVICTED = "evicted"
 REFUSED_CONNECTION_LIMIT = "refused.connection-limit"
 
 
@@ -101,7 +109,7 @@ class PullProtocol(Protocol):
         try:
             framer.feed(data)
         except FramingError as e:
-            self._fail(e.reason, e.detail)
+            self.fail(e.reason, e.detail)
             return
         now = self.factory.clock.seconds()
         self._last_read = now
@@ -109,7 +117,7 @@ class PullProtocol(Protocol):
         if buffered != self._buffered:
             if not self.factory.buffer_changed(buffered - self._buffered):
                 self._buffered = buffered
-                self._fail(CLOSED_BUFFER_BUDGET,
+                self.fail(CLOSED_BUFFER_BUDGET,
                            f"{self.factory.buffered} bytes buffered across connections, more than "
                            f"{self.factory.limits.max_buffered}")
                 return
@@ -120,6 +128,13 @@ class PullProtocol(Protocol):
                 self._arm(now)
         else:
             self._message_started = None
+
+    @property
+    def last_read(self) -> float:
+        """
+        When the peer last sent something (or connected).
+        """
+        return self._last_read
 
     def _deadline(self) -> tuple[float, str]:
         limits = self.factory.limits
@@ -149,7 +164,7 @@ class PullProtocol(Protocol):
             limits = self.factory.limits
             seconds = {CLOSED_HANDSHAKE_TIMEOUT: limits.handshake_timeout,
                        CLOSED_MESSAGE_TIMEOUT: limits.message_timeout}.get(reason, limits.idle_timeout)
-            self._fail(reason, f"{reason.replace('-', ' ')} after {seconds} s")
+            self.fail(reason, f"{reason.replace('-', ' ')} after {seconds} s")
             return
         self._timer = self.factory.clock.callLater(deadline - now, self._check_deadline)
 
@@ -158,7 +173,10 @@ class PullProtocol(Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _fail(self, reason: str, detail: str) -> None:
+    def fail(self, reason: str, detail: str) -> None:
+        """
+        Close the connection now, counted as C{closed.<reason>}.
+        """
         self._closed = True
         self._cancel_timer()
         self._release_buffer()
@@ -225,7 +243,7 @@ class PullFactory(Factory):
         self.buffered = 0
 
     def buildProtocol(self, addr) -> PullProtocol | None:
-        if len(self.protocols) >= self.limits.max_connections:
+        if len(self.protocols) >= self.limits.max_connections and not self._evict_quietest():
             # None makes Twisted close the accepted socket at once: the
             # descriptor is not held.
             count = self.counters[REFUSED_CONNECTION_LIMIT] + 1
@@ -235,6 +253,21 @@ class PullFactory(Factory):
                               limit=self.limits.max_connections, count=count)
             return None
         return PullProtocol(self)
+
+    def _evict_quietest(self) -> bool:
+        """
+        Close the connection quiet longest, if quiet for at least the
+        handshake timeout, to make room.
+
+        @return: whether one was closed.
+        """
+        quietest = min(self.protocols, key=PullProtocol.last_read.fget, default=None)
+        if quietest is None or self.clock.seconds() - quietest.last_read < self.limits.handshake_timeout:
+            return False
+        quietest.fail(CLOSED_EVICTED, f"{self.limits.max_connections} connections are open and a new one came")
+        # It is gone as far as the limit goes; its connectionLost comes later.
+        self.protocols.discard(quietest)
+        return True
 
     def connection_made(self, protocol: PullProtocol) -> None:
         self.protocols.add(protocol)

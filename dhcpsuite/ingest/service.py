@@ -7,6 +7,10 @@ lease registry. L{make_ingest_service} is what C{tap.makeService} calls.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import stat
 from collections import Counter
 
 from twisted.application.internet import StreamServerEndpointService
@@ -54,12 +58,19 @@ class IngestService(StreamServerEndpointService):
     log = Logger()
     name = "ingest"
 
-    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter) -> None:
+    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, ipc_path: str | None = None) -> None:
         super().__init__(_RecordingEndpoint(endpoint, self), factory)
         self.setName("ingest")
         self.router = router
         self.port = None
+        self.ipc_path = ipc_path
         self._listening_waiters: list[defer.Deferred] = []
+
+    def privilegedStartService(self):
+        # (startService comes here too when it was not called first.)
+        if self.ipc_path is not None:
+            remove_stale_socket(self.ipc_path)
+        return super().privilegedStartService()
 
     def when_listening(self) -> defer.Deferred:
         """
@@ -112,6 +123,37 @@ class IngestService(StreamServerEndpointService):
         return d
 
 
+def remove_stale_socket(path: str) -> bool:
+    """
+    Remove a UNIX socket left behind by a process that is gone (nobody
+    accepts on it), as nanomsg's IPC bind does; a live listener, or a file
+    that is not a socket, is left alone (the bind then fails and says so).
+
+    @return: whether a stale socket was removed.
+    """
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError as e:
+        if e.errno != errno.ECONNREFUSED:
+            return False
+    else:
+        return False
+    finally:
+        probe.close()
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    IngestService.log.info("Removed the stale lease-ingest socket {path}", path=path)
+    return True
+
+
 def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=None, endpoint=None) -> IngestService:
     """
     @param cfg: the parsed C{[ingest]} section.
@@ -137,6 +179,7 @@ def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=
     }
     router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout)
     factory = PullFactory(router.message_received, reactor, Counter(), cfg.limits, cfg.transport)
+    endpoint_given = endpoint
     if endpoint is None:
         endpoint = endpoints.serverFromString(reactor, cfg.twisted_endpoint)
-    return IngestService(endpoint, factory, router)
+    return IngestService(endpoint, factory, router, cfg.ipc_path if endpoint_given is None else None)

@@ -302,6 +302,14 @@ def push_once(transport: str, target, payload: bytes, timeout: float = 1.0) -> N
         # An orderly close: the PULL side sends nothing after its header, so
         # nothing unread can turn this close into a reset that loses the data.
         sock.shutdown(socket.SHUT_WR)
+        # Then wait (within the timeout) for the receiver to close its side:
+        # nanomsg's IPC receiver drops a message whose sender is gone before
+        # it has taken it (its TCP receiver and ours do not).
+        try:
+            while sock.recv(64):
+                pass
+        except socket.timeout:
+            pass
 
 
 def push(address: str, payload: bytes, attempts: int = 5, delay: float = 1.0, timeout: float = 1.0,

@@ -77,18 +77,19 @@ class ConfigTests(SynchronousTestCase):
     def test_ipc_endpoint(self):
         """
         nanomsg's ipc:// address (what the plugins take) becomes a UNIX socket
-        with ipc_mode (0600 unless set) and a lock file, so that a socket left
-        by a killed daemon is replaced; a Twisted unix: string gets the mode
+        with ipc_mode (0600 unless set); a Twisted unix: string gets the mode
         unless it says one.
         """
         cfg = parse(endpoint="ipc:///run/dhcpsuite/ingest.sock")
         self.assertEqual((cfg.transport, cfg.twisted_endpoint),
-                         ("ipc", "unix:/run/dhcpsuite/ingest.sock:mode=600:lockfile=1"))
+                         ("ipc", "unix:/run/dhcpsuite/ingest.sock:mode=600:lockfile=0"))
         cfg = parse(endpoint="ipc:///tmp/a:b=c.sock", ipc_mode="0660")
-        self.assertEqual(cfg.twisted_endpoint, "unix:/tmp/a\\:b\\=c.sock:mode=660:lockfile=1")
+        self.assertEqual(cfg.twisted_endpoint, "unix:/tmp/a\\:b\\=c.sock:mode=660:lockfile=0")
         self.assertEqual(parse(endpoint="unix:/tmp/x.sock").twisted_endpoint, "unix:/tmp/x.sock:mode=600")
         self.assertEqual(parse(endpoint="unix:/tmp/x.sock:mode=620").twisted_endpoint, "unix:/tmp/x.sock:mode=620")
         self.assertEqual(parse(endpoint="unix:/tmp/x.sock").transport, "ipc")
+        self.assertEqual(parse(endpoint="ipc:///run/i.sock").ipc_path, "/run/i.sock")
+        self.assertIsNone(parse().ipc_path)
 
     def test_whole_document(self):
         config = parse_config_text('[ingest]\ninterfaces = ["erouter0"]\n')

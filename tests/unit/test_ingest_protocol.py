@@ -135,9 +135,10 @@ class LimitTests(SynchronousTestCase):
 
     def test_connection_limit(self):
         """
-        One connection over the limit is refused at once (Twisted closes the
-        accepted socket when buildProtocol gives None) and counted; when one
-        closes, the next is accepted.
+        One connection over the limit, while every open one is active, is
+        refused at once (Twisted closes the accepted socket when
+        buildProtocol gives None) and counted; when one closes, the next is
+        accepted.
         """
         for _ in range(3):
             self.assertIsNotNone(self.connect()[0])
@@ -148,6 +149,30 @@ class LimitTests(SynchronousTestCase):
         protocol.connectionLost(None)
         self.assertIsNotNone(self.connect()[0])
         self.assertEqual(self.factory.counters["connections_open"], 3)
+
+    def test_quiet_connection_makes_room(self):
+        """
+        At the limit, a new connection takes the place of the one quiet
+        longest once that one has been quiet for the handshake timeout: 1011
+        idle connections cannot keep a real push out for the idle timeout.
+        """
+        (a, ta), (b, tb), (c, tc) = self.connect(), self.connect(), self.connect()
+        for protocol in (a, b, c):
+            protocol.dataReceived(sp.PUSH_HEADER)
+        self.clock.advance(0.5)
+        b.dataReceived(sp.frame(b"busy"))
+        c.dataReceived(sp.frame(b"busy"))
+        self.assertEqual(self.connect(), (None, None))  # a quiet for 0.5 s only
+        self.clock.advance(0.5)
+        d, td = self.connect()
+        self.assertIsNotNone(d)
+        self.assertTrue(ta.disconnected)
+        self.assertFalse(tb.disconnecting or tc.disconnecting)
+        self.assertEqual(self.factory.counters["closed.evicted"], 1)
+        self.assertEqual(self.factory.counters["refused.connection-limit"], 1)
+        self.assertEqual(len(self.factory.protocols), 3)
+        d.dataReceived(sp.PUSH_HEADER + sp.frame(b"real push"))
+        self.assertEqual(self.got.messages, [b"busy", b"busy", b"real push"])
 
     def test_begun_message_must_complete_in_time(self):
         """

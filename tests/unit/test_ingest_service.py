@@ -93,7 +93,7 @@ class ServiceTests(SynchronousTestCase):
         service = self.make(endpoint="ipc:///run/test-ingest.sock", interfaces=("erouter0",))
         service.startService()
         [(path, factory, _, mode, want_pid)] = self.reactor.unixServers
-        self.assertEqual((path, mode, want_pid), ("/run/test-ingest.sock", 0o600, True))
+        self.assertEqual((path, mode, want_pid), ("/run/test-ingest.sock", 0o600, False))
         self.assertEqual(factory.transport, sp.TRANSPORT_IPC)
         protocol, transport = self.connect(service)
         message = build("x86_64", 0, "erouter0", {"addressAssigned": 1, "address": "10.0.0.5",
