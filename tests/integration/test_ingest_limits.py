@@ -143,13 +143,24 @@ def close_all(sockets) -> None:
         s.close()
 
 
-def nanocat_push(tmp_path: Path, port: int, ifname: str, address: str) -> subprocess.Popen:
+def nanocat_push(ingest: Child, tmp_path: Path, ifname: str, address: str) -> dict:
+    """
+    Push one lease with a real nanocat and wait (10 s at most) until the
+    child has it.
+
+    @return: the child's report then.
+    """
     path = tmp_path / f"{ifname}.bin"
     path.write_bytes(v4_message(ifname, address))
     # nanocat keeps reconnecting (100 ms apart) until it has sent.
-    return subprocess.Popen(["timeout", "15", "nanocat", "--push", "--connect", f"tcp://127.0.0.1:{port}",
-                             "--file", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    pusher = subprocess.Popen(["timeout", "15", "nanocat", "--push", "--connect", f"tcp://127.0.0.1:{ingest.port}",
+                               "--file", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        return ingest.wait_for_lease(ifname, address, 10)
+    finally:
+        pusher.kill()
+        pusher.wait(5)
 
 
 def test_idle_connections_cannot_exhaust_descriptors(child, many_descriptors, tmp_path):
@@ -166,13 +177,7 @@ def test_idle_connections_cannot_exhaust_descriptors(child, many_descriptors, tm
         time.sleep(0.5)
         held = ingest.descriptors() - before
         assert held <= 64, held
-        pusher = nanocat_push(tmp_path, ingest.port, "erouter0", "10.0.0.5")
-        try:
-            report = ingest.wait_for_lease("erouter0", "10.0.0.5", 10)
-        finally:
-            pusher.kill()
-            pusher.wait(5)
-        counters = report["counters"]
+        counters = nanocat_push(ingest, tmp_path, "erouter0", "10.0.0.5")["counters"]
         assert counters["refused.connection-limit"] + counters.get("closed.evicted", 0) >= 1100 - 64, counters
         assert ingest.descriptors() - before <= 64
     finally:
@@ -203,13 +208,7 @@ def test_huge_announced_messages_keep_memory_bounded(child, many_descriptors, tm
                     break
         time.sleep(0.5)
         grown_kb = ingest.rss_kb() - rss_before
-        pusher = nanocat_push(tmp_path, ingest.port, "erouter0", "10.0.0.6")
-        try:
-            report = ingest.wait_for_lease("erouter0", "10.0.0.6", 10)
-        finally:
-            pusher.kill()
-            pusher.wait(5)
-        counters = report["counters"]
+        counters = nanocat_push(ingest, tmp_path, "erouter0", "10.0.0.6")["counters"]
         print(f"RSS before {rss_before} kB, grown {grown_kb} kB; counters {counters}")
         assert grown_kb < 20 * 1024, (grown_kb, counters)
         assert counters.get("closed.buffer-budget", 0) >= 1, counters
