@@ -143,3 +143,23 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(service.counters["refused.connection-limit"], 1)
         for protocol, _ in (first, second):
             protocol.connectionLost(None)
+
+    def test_refusals_reach_metrics(self):
+        """
+        Every refusal is a counter of the service, and so a sample of
+        dhcpsuite_ingest_events_total in /metrics.
+        """
+        from dhcpsuite.config import parse_config_text
+        from dhcpsuite.control.metrics import render_metrics
+        from dhcpsuite.daemon import Daemon
+
+        service = self.make(interfaces=("erouter0",), apply_to_interface=True, max_connections=1)
+        protocol, transport = self.connect(service)
+        self.assertIsNone(service.factory.buildProtocol(None))
+        protocol.dataReceived(sp.PUSH_HEADER + sp.frame(build("x86_64", 0, "erouter0", {
+            "addressAssigned": 1, "address": "127.0.0.1", "netmask": "255.0.0.0"})))
+        self.reactor.advance(30)
+        text = render_metrics(Daemon(config=parse_config_text(""), ingest=service)).decode()
+        for event in ("refused.connection-limit", "rejected.address-not-unicast", "closed.idle-timeout"):
+            self.assertIn(f'dhcpsuite_ingest_events_total{{event="{event}"}} 1.0', text)
+        protocol.connectionLost(None)
