@@ -20,10 +20,9 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
-
 import pytest
 
+from tests.integration.conftest import wait_until
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 from tests.unit.test_ingest_layout import build
@@ -45,17 +44,6 @@ def push(url: str, directory: str, name: str, message: bytes) -> None:
         f.write(message)
     subprocess.run(["timeout", "10", "nanocat", "--push", "--connect", url, "--file", path],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=15)
-
-
-def until(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def interface_state(ns) -> dict:
@@ -81,12 +69,12 @@ def test_hostile_leases_refused_good_one_applied(daemons):
                 "netlink": {},
                 "ingest": {"endpoint": url, "interfaces": ["cli0"], "apply_to_interface": True},
             }, wait=False)
-            until(lambda: os.path.exists(path) or daemon.process.poll() is not None, 20, "the ingest socket")
+            wait_until(lambda: os.path.exists(path) or daemon.process.poll() is not None, 20, "the ingest socket")
             assert daemon.process.poll() is None, daemon.output()
 
             push(url, socket_dir, "good", lease("10.77.5.5"))
             good = {"addresses": ["10.77.5.5/16"], "mtu": 1400, "default": ["10.77.0.1"]}
-            until(lambda: interface_state(pair.client) == good, 10, f"the good lease applied ({daemon.output()})")
+            wait_until(lambda: interface_state(pair.client) == good, 10, "the good lease applied")
 
             hostile = {
                 "address-not-unicast": [lease("224.0.0.1", "255.255.255.0", "224.0.0.2"),
@@ -100,7 +88,7 @@ def test_hostile_leases_refused_good_one_applied(daemons):
                 for index, message in enumerate(messages):
                     push(url, socket_dir, f"{reason}-{index}", message)
             for reason, messages in hostile.items():
-                until(lambda: daemon.output().count(f"({reason}:") >= len(messages), 10,
+                wait_until(lambda: daemon.output().count(f"({reason}:") >= len(messages), 10,
                       f"{len(messages)} refusals for {reason}")
             assert interface_state(pair.client) == good
     finally:
