@@ -64,6 +64,7 @@ def test_nanocat_and_nngcat_push_over_ipc(socket_dir, ingest_factory):
     ingest = yield ingest_factory(endpoint=f"ipc://{path}", interfaces=("erouter0", "wan1"))
     mode = os.stat(path).st_mode
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600, oct(mode)
+    assert ingest.service.health()["listening"] == path
     ingest.spawn(["timeout", "10", "nanocat", "--push", "--connect", ingest.url,
                   "--file", message_file(socket_dir, "a.bin", v4_message("erouter0", "10.0.0.5"))])
     yield wait_for(lambda: ingest.registry.lease("erouter0", FAMILY_V4), 10, "nanocat's lease")
