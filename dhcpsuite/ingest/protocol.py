@@ -95,6 +95,7 @@ class PullProtocol(Protocol):
         self._accepted_at = 0.0
         self._last_read = 0.0
         self._message_started: float | None = None
+        self._messages_before = 0
 
     def connectionMade(self) -> None:
         self.factory.connection_made(self)
@@ -123,8 +124,11 @@ class PullProtocol(Protocol):
                 return
             self._buffered = buffered
         if framer.in_message:
-            if self._message_started is None:
+            # A message began in this read: none was under way, or one (or
+            # more) completed before the one now pending.
+            if self._message_started is None or framer.messages != self._messages_before:
                 self._message_started = now
+                self._messages_before = framer.messages
                 self._arm(now)
         else:
             self._message_started = None

@@ -201,6 +201,21 @@ class LimitTests(SynchronousTestCase):
         self.assertFalse(transport.disconnecting)
         self.assertEqual(len(self.got.messages), 4)
 
+    def test_stream_split_mid_message_lives_on(self):
+        """
+        A long stream whose every read ends inside a message (any busy
+        sender on TCP) is not a stalled message: each message's deadline
+        starts with it.
+        """
+        protocol, transport = self.connect()
+        data = sp.PUSH_HEADER + b"".join(sp.frame(b"m" * 100) for _ in range(30))
+        step = 108  # one message's length; every read ends 8 bytes into the next
+        for start in range(0, len(data), step):
+            protocol.dataReceived(data[start:start + step])
+            self.clock.advance(1)
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(len(self.got.messages), 30)
+
     def test_idle_timeout(self):
         """
         Between messages a connection may idle 30 s; each message restarts
