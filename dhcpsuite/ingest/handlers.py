@@ -20,6 +20,7 @@ import attrs
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from dhcpsuite.ingest.checks import check_v4, check_v6
 from dhcpsuite.ingest.pluginmsg import INFINITE_LIFETIME, Lease4, Lease6
 from dhcpsuite.interfaces import IPluginMessageHandler
 from dhcpsuite.leases.registry import CAUSE_EXPIRED, CAUSE_RENEWED, CAUSE_UPDATED, FAMILY_V4, FAMILY_V6
@@ -55,14 +56,26 @@ class _Handler:
     family: int
     record_type: type
 
-    def __init__(self, registry, configurator=None) -> None:
+    def __init__(self, registry, configurator=None, managed=None, max_unmanaged: int | None = None) -> None:
         """
         @param registry: the L{dhcpsuite.leases.registry.LeaseRegistry}.
         @param configurator: an L{IInterfaceConfigurator} to apply leases
-            with, or L{None} to only record them.
+            with, or L{None} to only record them. A lease to be applied is
+            checked first (L{dhcpsuite.ingest.checks}); a refused one raises
+            L{LeaseRefused} and is neither recorded nor applied.
+        @param managed: the managed interfaces (L{None}: every interface is).
+        @param max_unmanaged: how many interfaces outside C{managed} the
+            registry may hold (a new one beyond raises L{RegistryFull}).
         """
         self.registry = registry
         self.configurator = configurator
+        self._managed = None if managed is None else frozenset(managed)
+        self._max_unmanaged = max_unmanaged
+
+    def _set(self, ifname: str, record, cause: str) -> None:
+        managed = self._managed
+        limit = None if managed is None or ifname in managed else self._max_unmanaged
+        self.registry.set_lease(ifname, self.family, record, cause, limit=limit)
 
     def _current(self, ifname: str):
         # Another writer (our own DHCP client) may hold a different record
@@ -94,12 +107,14 @@ class V4LeaseHandler(_Handler):
             return OUTCOME_DELETED
         if not lease.address_assigned or lease.address is None:
             return OUTCOME_IGNORED
+        if self.configurator is not None:
+            check_v4(lease)
         # The very record already current (a repeated message: see
         # RepeatDecoder) is unchanged without building the keys.
         if current is not None and (current is lease or current.lease_key() == lease.lease_key()):
-            self.registry.set_lease(ifname, FAMILY_V4, lease, CAUSE_RENEWED)
+            self._set(ifname, lease, CAUSE_RENEWED)
             return OUTCOME_RENEWED
-        self.registry.set_lease(ifname, FAMILY_V4, lease, CAUSE_UPDATED)
+        self._set(ifname, lease, CAUSE_UPDATED)
         self._apply(current, lease)
         return OUTCOME_UPDATED
 
@@ -156,12 +171,14 @@ class V6LeaseHandler(_Handler):
             self._unapply(current)
             return OUTCOME_DELETED
         merged = merge_v6(current, lease)
+        if self.configurator is not None:
+            check_v6(merged)
         if current is not None and (current is merged or current.lease_key() == merged.lease_key()):
             if merged.ia_na is None and merged.ia_pd is None:
                 return OUTCOME_IGNORED
-            self.registry.set_lease(ifname, FAMILY_V6, merged, CAUSE_RENEWED)
+            self._set(ifname, merged, CAUSE_RENEWED)
             return OUTCOME_RENEWED
-        self.registry.set_lease(ifname, FAMILY_V6, merged, CAUSE_UPDATED)
+        self._set(ifname, merged, CAUSE_UPDATED)
         self._apply(current, merged)
         return OUTCOME_UPDATED
 

@@ -15,8 +15,10 @@ from typing import Iterable
 
 from twisted.logger import Logger
 
+from dhcpsuite.ingest.checks import LeaseRefused
 from dhcpsuite.ingest.layout import VERSION_V4, Layout
 from dhcpsuite.ingest.pluginmsg import DecodeError, RepeatDecoder
+from dhcpsuite.leases.registry import RegistryFull
 
 REASON_UNMANAGED = "unmanaged-interface"
 REASON_HANDLER_ERROR = "handler-error"
@@ -90,6 +92,12 @@ class MessageRouter:
         version = message.version
         try:
             outcome = self._handlers[version].handle_message(message)
+        except LeaseRefused as e:
+            self._reject(e.reason, f"{ifname!r}: {e.detail}")
+            return
+        except RegistryFull as e:
+            self._reject(RegistryFull.reason, f"{ifname!r} not recorded: {e}")
+            return
         except Exception:
             self.log.failure("Lease handler failed on a message for {ifname}", ifname=ifname)
             self._rejected[REASON_HANDLER_ERROR] += 1

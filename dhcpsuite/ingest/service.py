@@ -7,6 +7,10 @@ lease registry. L{make_ingest_service} is what C{tap.makeService} calls.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import stat
 from collections import Counter
 
 from twisted.application.internet import StreamServerEndpointService
@@ -54,12 +58,19 @@ class IngestService(StreamServerEndpointService):
     log = Logger()
     name = "ingest"
 
-    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter) -> None:
+    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, ipc_path: str | None = None) -> None:
         super().__init__(_RecordingEndpoint(endpoint, self), factory)
         self.setName("ingest")
         self.router = router
         self.port = None
+        self.ipc_path = ipc_path
         self._listening_waiters: list[defer.Deferred] = []
+
+    def privilegedStartService(self):
+        # (startService comes here too when it was not called first.)
+        if self.ipc_path is not None:
+            remove_stale_socket(self.ipc_path)
+        return super().privilegedStartService()
 
     def when_listening(self) -> defer.Deferred:
         """
@@ -88,9 +99,16 @@ class IngestService(StreamServerEndpointService):
         For the control API: listening or not, where, and the counters.
         """
         address = self.listening_address()
+        if address is None:
+            listening = None
+        elif hasattr(address, "host"):
+            listening = f"{address.host}:{address.port}"
+        else:  # a UNIX socket
+            listening = address.name.decode("utf-8", "backslashreplace") \
+                if isinstance(address.name, bytes) else str(address.name)
         return {
             "ok": self.port is not None,
-            "listening": None if address is None else f"{address.host}:{address.port}",
+            "listening": listening,
             "counters": dict(self.counters),
         }
 
@@ -103,6 +121,37 @@ class IngestService(StreamServerEndpointService):
         self.factory.abort_all()
         self.port = None
         return d
+
+
+def remove_stale_socket(path: str) -> bool:
+    """
+    Remove a UNIX socket left behind by a process that is gone (nobody
+    accepts on it), as nanomsg's IPC bind does; a live listener, or a file
+    that is not a socket, is left alone (the bind then fails and says so).
+
+    @return: whether a stale socket was removed.
+    """
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return False
+    except OSError:
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError as e:
+        if e.errno != errno.ECONNREFUSED:
+            return False
+    else:
+        return False
+    finally:
+        probe.close()
+    try:
+        os.unlink(path)
+    except OSError:
+        return False
+    IngestService.log.info("Removed the stale lease-ingest socket {path}", path=path)
+    return True
 
 
 def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=None, endpoint=None) -> IngestService:
@@ -120,12 +169,17 @@ def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=
     if cfg.apply_to_interface and configurator is None:
         IngestService.log.warn("ingest.apply_to_interface is set but no interface configurator was given: "
                                "leases will only be recorded")
+    # Only with accept_unmanaged can a message name an interface outside
+    # the configured list; those are bounded in the registry.
+    handler_options = dict(managed=cfg.interfaces, max_unmanaged=cfg.max_unmanaged_interfaces) \
+        if cfg.accept_unmanaged else {}
     handlers = {
-        VERSION_V4: V4LeaseHandler(registry, applier),
-        VERSION_V6: V6LeaseHandler(registry, applier),
+        VERSION_V4: V4LeaseHandler(registry, applier, **handler_options),
+        VERSION_V6: V6LeaseHandler(registry, applier, **handler_options),
     }
     router = MessageRouter(handlers, cfg.interfaces, cfg.accept_unmanaged, cfg.pinned_layout)
-    factory = PullFactory(router.message_received, reactor, Counter(), cfg.max_message_size, cfg.handshake_timeout)
+    factory = PullFactory(router.message_received, reactor, Counter(), cfg.limits, cfg.transport)
+    endpoint_given = endpoint
     if endpoint is None:
-        endpoint = endpoints.serverFromString(reactor, cfg.endpoint)
-    return IngestService(endpoint, factory, router)
+        endpoint = endpoints.serverFromString(reactor, cfg.twisted_endpoint)
+    return IngestService(endpoint, factory, router, cfg.ipc_path if endpoint_given is None else None)

@@ -66,6 +66,15 @@ class LeaseChange:
     cause: str
 
 
+class RegistryFull(Exception):
+    """
+    A new interface was refused: as many as the writer's limit allows are
+    held already.
+    """
+
+    reason = "registry-full"
+
+
 def _check_family(family: int) -> None:
     if family not in FAMILIES:
         raise ValueError(f"family must be {FAMILY_V4} or {FAMILY_V6}, not {family!r}")
@@ -84,6 +93,9 @@ class LeaseRegistry:
         self._now = now
         self._entries: dict[tuple[str, int], RegistryEntry] = {}
         self._listeners: list = []
+        # Interfaces first written under a limit (see set_lease), until
+        # their last lease is cleared.
+        self._limited: set[str] = set()
 
     # ---- listeners ----
 
@@ -109,15 +121,29 @@ class LeaseRegistry:
 
     # ---- writes ----
 
-    def set_lease(self, ifname: str, family: int, record: Any, cause: str) -> RegistryEntry:
+    def set_lease(self, ifname: str, family: int, record: Any, cause: str, limit: int | None = None) -> RegistryEntry:
         """
         Make C{record} the current lease of C{ifname} for C{family} (replacing
         any), stamped with the current time, and tell the listeners.
+
+        @param limit: for a writer that may name any interface (lease ingest
+            with C{accept_unmanaged}): an interface the registry does not
+            hold yet is taken only while fewer than C{limit} interfaces so
+            written are held. Held leases are never evicted to make room: a
+            flood of made-up names cannot push out a real lease.
+        @raise RegistryFull: when C{limit} refuses the interface.
         """
         if family not in FAMILIES:
             _check_family(family)
         key = (ifname, family)
         previous = self._entries.get(key)
+        if limit is not None and previous is None and ifname not in self._limited:
+            if self._holds(ifname):
+                pass  # another family of it is held: not a new interface
+            elif len(self._limited) >= limit:
+                raise RegistryFull(f"{len(self._limited)} interfaces are held, the limit is {limit}")
+            else:
+                self._limited.add(ifname)
         entry = self._entries[key] = RegistryEntry(ifname, family, record, self._now(), cause)
         if self._listeners:
             self._notify(LeaseChange(ifname, family, None if previous is None else previous.lease, record, cause))
@@ -133,8 +159,14 @@ class LeaseRegistry:
         previous = self._entries.pop((ifname, family), None)
         if previous is None:
             return False
+        if ifname in self._limited and not self._holds(ifname):
+            self._limited.discard(ifname)
         self._notify(LeaseChange(ifname, family, previous.lease, None, cause))
         return True
+
+    def _holds(self, ifname: str) -> bool:
+        entries = self._entries
+        return (ifname, FAMILY_V4) in entries or (ifname, FAMILY_V6) in entries
 
     # ---- reads ----
 

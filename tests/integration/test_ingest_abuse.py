@@ -166,9 +166,10 @@ def test_oversize_limit_from_config(ingest_factory):
 def test_200_concurrent_pushers(ingest_factory):
     """
     200 connections open at once, each pushing its own interface's lease,
-    plus garbage on some: every good lease lands.
+    plus garbage on some: every good lease lands (with max_connections
+    raised above the default 64 for this).
     """
-    ingest = yield ingest_factory(accept_unmanaged=True)
+    ingest = yield ingest_factory(accept_unmanaged=True, max_connections=256)
 
     def handshake(peer):
         peer.send(sp.PUSH_HEADER)
@@ -196,10 +197,11 @@ def test_200_concurrent_pushers(ingest_factory):
 @pytest_twisted.inlineCallbacks
 def test_200_concurrent_nngcat_pushers(ingest_factory, tmp_path):
     """
-    200 real nngcat processes at once, 5 messages each.
+    200 real nngcat processes at once, 5 messages each (with max_connections
+    raised above the default 64 for this).
     """
     require_programs("nngcat")
-    ingest = yield ingest_factory(accept_unmanaged=True)
+    ingest = yield ingest_factory(accept_unmanaged=True, max_connections=256)
     for index in range(200):
         path = write(tmp_path, f"m{index}.bin", v4_message(f"n{index}", f"10.1.{index}.1"))
         ingest.spawn(["timeout", "30", "nngcat", "--push0", "--dial", ingest.url, "--file", path,

@@ -33,6 +33,7 @@ class Ingest:
         self.registry = LeaseRegistry()
         self.listener = RecordingLeaseListener()
         self.registry.add_listener(self.listener)
+        self.service_endpoint = cfg["endpoint"]
         self.service = make_ingest_service(IngestConfig(**cfg), self.registry, self.configurator,
                                            reactor=reactor, endpoint=endpoint)
         self.processes: list[subprocess.Popen] = []
@@ -41,8 +42,13 @@ class Ingest:
     def start(self):
         self.service.startService()
         port = yield self.service.when_listening()
-        self.port = port.getHost().port
-        self.url = f"tcp://127.0.0.1:{self.port}"
+        endpoint = self.service_endpoint
+        if endpoint.startswith("ipc://"):
+            self.port = None
+            self.url = endpoint
+        else:
+            self.port = port.getHost().port
+            self.url = f"tcp://127.0.0.1:{self.port}"
         return self
 
     @property

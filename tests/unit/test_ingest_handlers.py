@@ -11,10 +11,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from dhcpsuite.ingest import handlers
+from dhcpsuite.ingest.checks import LeaseRefused
 from dhcpsuite.ingest.handlers import V4LeaseHandler, V6LeaseHandler, merge_v6
 from dhcpsuite.ingest.pluginmsg import IAPD, decode
 from dhcpsuite.interfaces import IInterfaceConfigurator, ILeaseListener, IPluginMessageHandler
-from dhcpsuite.leases.registry import FAMILY_V4, FAMILY_V6, LeaseRegistry, RecordingLeaseListener
+from dhcpsuite.leases.registry import FAMILY_V4, FAMILY_V6, LeaseRegistry, RecordingLeaseListener, RegistryFull
 from dhcpsuite.netlink.testing import RecordingConfigurator
 from tests.unit.test_ingest_layout import build
 from tests.unit.test_ingest_pluginmsg import v4_lease, v6_lease
@@ -299,3 +300,50 @@ class V6Tests(Fixture, SynchronousTestCase):
         bare = v6_lease(ia_na=None, ia_pd=None)
         self.assertEqual(self.handler.handle_message(bare), "updated")
         self.assertEqual(self.handler.handle_message(bare), "ignored")
+
+
+class RefusalTests(Fixture, SynchronousTestCase):
+    """
+    With a configurator (apply_to_interface), a lease the checks refuse is
+    neither applied nor recorded, and the current one stays; without one,
+    the registry records what the client reported, as before.
+    """
+
+    def test_v4_refused_before_anything_is_done(self):
+        handler = V4LeaseHandler(self.registry, self.configurator)
+        handler.handle_message(v4_lease())
+        self.configurator.reset()
+        for hostile in (v4_lease(address=IPv4Address("224.0.0.1")), v4_lease(mtu=68),
+                        v4_lease(routers=(IPv4Address("0.0.0.0"),)),
+                        v4_lease(routers=(IPv4Address("192.0.2.1"),))):
+            self.assertRaises(LeaseRefused, handler.handle_message, hostile)
+        self.assertEqual(self.configurator.calls, [])
+        self.assertEqual(self.registry.lease("erouter0", FAMILY_V4), v4_lease())
+
+    def test_v6_refused(self):
+        handler = V6LeaseHandler(self.registry, self.configurator)
+        lease = v6_lease(ia_na=attrs.evolve(v6_lease().ia_na, address=IPv6Address("ff02::1")))
+        self.assertRaises(LeaseRefused, handler.handle_message, lease)
+        self.assertEqual((self.configurator.calls, self.registry.snapshot()), ([], {}))
+
+    def test_recorded_unchecked_without_configurator(self):
+        handler = V4LeaseHandler(self.registry)
+        self.assertEqual(handler.handle_message(v4_lease(mtu=68)), handlers.OUTCOME_UPDATED)
+
+
+class UnmanagedLimitTests(Fixture, SynchronousTestCase):
+    def test_unmanaged_interfaces_bounded_managed_always_taken(self):
+        v4 = V4LeaseHandler(self.registry, None, managed=("erouter0",), max_unmanaged=2)
+        v6 = V6LeaseHandler(self.registry, None, managed=("erouter0",), max_unmanaged=2)
+        v4.handle_message(v4_lease(ifname="u1"))
+        v6.handle_message(v6_lease(ifname="u2"))
+        self.assertRaises(RegistryFull, v4.handle_message, v4_lease(ifname="u3"))
+        v6.handle_message(v6_lease(ifname="u1"))  # the other family of a held interface
+        v4.handle_message(v4_lease(ifname="erouter0"))
+        v4.handle_message(v4_lease(ifname="u2", state="renew"))
+        self.assertEqual(self.registry.interfaces(), ["erouter0", "u1", "u2"])
+        # An expiry frees the place.
+        v6.handle_message(v6_lease(ifname="u2", expired=True))
+        v4.handle_message(v4_lease(ifname="u2", expired=True))
+        v4.handle_message(v4_lease(ifname="u3"))
+        self.assertEqual(self.registry.interfaces(), ["erouter0", "u1", "u3"])

@@ -8,7 +8,9 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from dhcpsuite.ingest import layout, pluginmsg, router
+from dhcpsuite.ingest.checks import LeaseRefused
 from dhcpsuite.ingest.router import MessageRouter
+from dhcpsuite.leases.registry import RegistryFull
 from dhcpsuite.interfaces import IPluginMessageHandler
 from tests.unit.test_ingest_layout import build
 
@@ -85,6 +87,19 @@ class RouterTests(SynchronousTestCase):
         broken.message_received(build("x86_64", 0, "e", {}))
         self.assertEqual(broken.counters["rejected.handler-error"], 1)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_refusals_counted_by_reason(self):
+        """
+        A lease the handler refuses (a check, or a full registry) is a
+        rejection with that reason, not a handler error.
+        """
+        for error, counter in ((LeaseRefused("mtu-too-small", "MTU 68"), "rejected.mtu-too-small"),
+                               (RegistryFull("full"), "rejected.registry-full")):
+            refusing = MessageRouter({0: FakeHandler(error=error)}, accept_unmanaged=True)
+            refusing.message_received(build("x86_64", 0, "e", {}))
+            refusing.message_received(build("x86_64", 0, "e", {}))
+            counters = refusing.counters
+            self.assertEqual((counters[counter], counters["rejected.handler-error"], counters["messages"]), (2, 0, 2))
 
     def test_rejections_logged_with_limit(self):
         events = []

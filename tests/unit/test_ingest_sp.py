@@ -4,6 +4,8 @@ SP/TCP: headers, the receive framer, the plugins' PUSH sender (with the
 network faked).
 """
 
+import tracemalloc
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.ingest import sp
@@ -113,8 +115,8 @@ class FramerTests(SynchronousTestCase):
 
     def test_large_message_not_joined_per_chunk(self):
         """
-        A message arriving in many chunks is buffered as a list and joined
-        once, when it is complete.
+        A message arriving in many chunks is buffered in one growing buffer
+        and copied out once, when it is complete.
         """
         framer = sp.PullFramer(self.got, max_message_size=1 << 20)
         data = stream(b"z" * (1 << 20))
@@ -162,11 +164,90 @@ class FramerTests(SynchronousTestCase):
         self.assertEqual(len(self.got.messages[0]), 4096)
 
 
+    def test_tiny_reads_cost_a_byte_per_byte(self):
+        """
+        2-byte reads of a begun message are held in one buffer that grows in
+        place: about one byte of memory per byte received (a list of the
+        reads cost 44 bytes per byte).
+        """
+        framer = sp.PullFramer(self.got, max_message_size=1 << 20)
+        framer.feed(sp.PUSH_HEADER + (999_999).to_bytes(8, "big"))
+        body = b"q" * 200_000
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for start in range(0, len(body), 2):
+                framer.feed(body[start:start + 2])
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(framer.buffered, len(body))
+        self.assertTrue(framer.in_message)
+        self.assertLess(held / len(body), 1.5)
+        framer.discard()
+        self.assertEqual(framer.buffered, 0)
+
+    def test_in_message(self):
+        self.assertFalse(self.framer.in_message)
+        self.framer.feed(sp.PUSH_HEADER)
+        self.assertFalse(self.framer.in_message)
+        data = sp.frame(b"m" * 10)
+        self.framer.feed(data[:3])  # part of the length
+        self.assertTrue(self.framer.in_message)
+        self.framer.feed(data[3:8])  # the length, no body yet
+        self.assertTrue(self.framer.in_message)
+        self.framer.feed(data[8:])
+        self.assertFalse(self.framer.in_message)
+        self.assertEqual(self.got.messages, [b"m" * 10])
+
+
+class IpcFramerTests(SynchronousTestCase):
+    """
+    nanomsg's IPC mapping: a message-type byte (1) before each length.
+    The bytes were checked against C{nanocat --push --connect ipc://...} and
+    C{nngcat --push0 --dial ipc://...} (tests/integration/test_ingest_ipc.py).
+    """
+
+    def test_frame(self):
+        self.assertEqual(sp.frame(b"ab", sp.TRANSPORT_IPC), bytes.fromhex("01" "0000000000000002") + b"ab")
+
+    def test_every_split_point(self):
+        payloads = [b"first", b"", b"second" * 50]
+        data = sp.PUSH_HEADER + b"".join(sp.frame(p, sp.TRANSPORT_IPC) for p in payloads)
+        for cut in range(len(data) + 1):
+            got = Collector()
+            framer = sp.PullFramer(got, transport=sp.TRANSPORT_IPC)
+            framer.feed(data[:cut])
+            framer.feed(data[cut:])
+            self.assertEqual(got.messages, payloads, cut)
+            self.assertEqual(framer.buffered, 0)
+
+    def test_bad_message_type(self):
+        for kind in (0, 2, 255):
+            got = Collector()
+            framer = sp.PullFramer(got, transport=sp.TRANSPORT_IPC)
+            data = sp.PUSH_HEADER + sp.frame(b"ok", sp.TRANSPORT_IPC) + bytes([kind]) + sp.frame(b"x")
+            e = self.assertRaises(sp.FramingError, framer.feed, data)
+            self.assertEqual(e.reason, sp.REASON_BAD_MESSAGE_TYPE)
+            self.assertEqual(got.messages, [b"ok"])
+
+    def test_tcp_framing_is_refused_on_ipc(self):
+        """
+        A TCP-framed stream on the IPC socket starts its length with 0, not
+        the type byte: refused, not misread.
+        """
+        framer = sp.PullFramer(Collector(), transport=sp.TRANSPORT_IPC)
+        e = self.assertRaises(sp.FramingError, framer.feed, stream(b"x" * 1720))
+        self.assertEqual(e.reason, sp.REASON_BAD_MESSAGE_TYPE)
+
+
 class AddressTests(SynchronousTestCase):
     def test_parse(self):
-        self.assertEqual(sp.parse_address(sp.DEFAULT_ADDRESS), ("127.0.0.1", 50324))
-        self.assertEqual(sp.parse_address("tcp://[::1]:5"), ("::1", 5))
-        for bad in ("ipc:///x", "tcp://127.0.0.1", "tcp://:5", "tcp://h:0", "tcp://h:70000", "tcp://h:x"):
+        self.assertEqual(sp.parse_address(sp.DEFAULT_ADDRESS), ("tcp", ("127.0.0.1", 50324)))
+        self.assertEqual(sp.parse_address("tcp://[::1]:5"), ("tcp", ("::1", 5)))
+        self.assertEqual(sp.parse_address("ipc:///run/dhcpsuite/ingest.sock"), ("ipc", "/run/dhcpsuite/ingest.sock"))
+        self.assertEqual(sp.parse_address("ipc://relative.sock"), ("ipc", "relative.sock"))
+        for bad in ("ipc://", "ipc:///a\0b", "inproc://x", "tcp://127.0.0.1", "tcp://:5", "tcp://h:0", "tcp://h:70000", "tcp://h:x"):
             self.assertRaises(ValueError, sp.parse_address, bad)
 
 
@@ -174,12 +255,12 @@ class PushTests(SynchronousTestCase):
     def test_retries_five_times_one_second_apart(self):
         calls, sleeps = [], []
 
-        def send(host, port, payload, timeout):
-            calls.append((host, port, payload))
+        def send(transport, target, payload, timeout):
+            calls.append((transport, target, payload))
             raise ConnectionRefusedError()
 
         self.assertFalse(sp.push("tcp://127.0.0.1:9", b"m", sleep=sleeps.append, send=send))
-        self.assertEqual(calls, [("127.0.0.1", 9, b"m")] * 5)
+        self.assertEqual(calls, [("tcp", ("127.0.0.1", 9), b"m")] * 5)
         self.assertEqual(sleeps, [1.0] * 4)
 
     def test_stops_after_success(self):

@@ -9,7 +9,7 @@ from zope.interface.verify import verifyObject
 
 from dhcpsuite.interfaces import ILeaseListener
 from dhcpsuite.leases.registry import (
-    FAMILY_V4, FAMILY_V6, LeaseChange, LeaseRegistry, RecordingLeaseListener, RegistryEntry,
+    FAMILY_V4, FAMILY_V6, LeaseChange, LeaseRegistry, RecordingLeaseListener, RegistryEntry, RegistryFull,
 )
 
 
@@ -82,3 +82,41 @@ class RegistryTests(SynchronousTestCase):
         self.registry.remove_listener(self.listener)
         self.registry.set_lease("wan0", FAMILY_V4, "b", "updated")
         self.assertEqual(len(self.listener.changes), 1)
+
+
+class LimitTests(SynchronousTestCase):
+    """
+    A writer that may name any interface (ingest with accept_unmanaged)
+    writes under a limit: 20,000 made-up names once cost 46 MB and a 0.9 s
+    status page. New interfaces beyond it are refused; held leases are never
+    evicted for them.
+    """
+
+    def test_new_interfaces_refused_beyond_the_limit(self):
+        registry = LeaseRegistry()
+        for index in range(3):
+            registry.set_lease(f"u{index}", FAMILY_V4, index, "updated", limit=3)
+        refused = 0
+        for index in range(3, 20000):
+            try:
+                registry.set_lease(f"u{index}", FAMILY_V4, index, "updated", limit=3)
+            except RegistryFull:
+                refused += 1
+        self.assertEqual((refused, registry.interfaces()), (19997, ["u0", "u1", "u2"]))
+        # Held interfaces keep being written, in either family.
+        registry.set_lease("u0", FAMILY_V4, "renewed", "renewed", limit=3)
+        registry.set_lease("u1", FAMILY_V6, "v6", "updated", limit=3)
+        # A writer without a limit (our own client) is not counted or refused.
+        registry.set_lease("erouter0", FAMILY_V4, "client", "BOUND")
+        self.assertEqual(len(registry.snapshot()), 5)
+        # Clearing an interface's last lease frees its place.
+        registry.clear_lease("u1", FAMILY_V4, "expired")
+        self.assertRaises(RegistryFull, registry.set_lease, "new", FAMILY_V4, 1, "updated", limit=3)
+        registry.clear_lease("u1", FAMILY_V6, "expired")
+        registry.set_lease("new", FAMILY_V4, 1, "updated", limit=3)
+        self.assertEqual(registry.interfaces(), ["erouter0", "new", "u0", "u2"])
+
+    def test_zero_takes_none(self):
+        registry = LeaseRegistry()
+        self.assertRaises(RegistryFull, registry.set_lease, "u", FAMILY_V4, 1, "updated", limit=0)
+        self.assertEqual(registry.snapshot(), {})

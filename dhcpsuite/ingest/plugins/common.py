@@ -12,7 +12,8 @@ import sys
 from dhcpsuite.ingest import layout as _layout
 from dhcpsuite.ingest import sp
 
-# The target, as a nanomsg address; RDK-B's is fixed at DHCP_MANAGER_ADDR.
+# The target, as a nanomsg address (tcp://HOST:PORT or ipc:///PATH);
+# RDK-B's is fixed at DHCP_MANAGER_ADDR.
 ADDRESS_VARIABLE = "DHCPSUITE_INGEST_ADDRESS"
 # The PLUGIN_MSG layout to build (a name from dhcpsuite.ingest.layout).
 LAYOUT_VARIABLE = "DHCPSUITE_INGEST_LAYOUT"

@@ -6,7 +6,8 @@ C{dhcpmgr_udhcpc_plugin} fills it (reference section 4.1), and exits 0.
 Events C{bound}/C{renew} send a valid lease, C{leasefail}/C{deconfig} an
 expired one; every other event (C{nak}, ...) sends nothing.
 
-Environment: C{DHCPSUITE_INGEST_ADDRESS} (default C{tcp://127.0.0.1:50324}),
+Environment: C{DHCPSUITE_INGEST_ADDRESS} (default C{tcp://127.0.0.1:50324};
+C{ipc:///PATH} for the daemon's IPC socket),
 C{DHCPSUITE_INGEST_LAYOUT} (default C{x86_64}).
 """
 
