@@ -19,6 +19,7 @@ import urllib.parse
 from typing import Any, Sequence
 
 from dhcpsuite.control import views
+from dhcpsuite.printable import printable
 
 DEFAULT_URL = "http://127.0.0.1:8067"
 TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
@@ -115,7 +116,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _show_status(data: dict) -> str:
     lines = [
         f"dhcpsuite {data['version']}  up {int(data['uptime'])} s  {'healthy' if data['ok'] else 'DEGRADED'}",
-        f"configuration {data['config']}",
+        f"configuration {views.as_text(data['config'])}",
     ]
     rows = [(name, "ok" if h.get("ok") else "NOT OK", " ".join(f"{k}={v}" for k, v in h.items() if k != "ok")) for name, h in data["components"].items()]
     return "\n".join(lines) + "\n" + format_table(["component", "health", "details"], rows)
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             shows = {"status": _show_status, "interfaces": _show_interfaces, "clients": _show_clients, "ingest": _show_ingest}
             data, show = client.request("GET", args.command), shows[args.command]
     except CtlError as e:
-        print(f"dhcpsuite-ctl: {e}", file=sys.stderr)
+        print(f"dhcpsuite-ctl: {printable(str(e))}", file=sys.stderr)
         return 1
     if args.json or show is None:
         print(json.dumps(data, indent=2, sort_keys=True))
