@@ -79,6 +79,8 @@ def call(resource: ControlResource, method: str, path: str, body: bytes = b"", a
     request.method = method.encode()
     request.content = io.BytesIO(body)
     request.args = {k.encode(): [v.encode()] for k, v in (args or {}).items()}
+    if body:
+        headers = {"Content-Type": "application/json", **(headers or {})}
     for name, value in (headers or {}).items():
         request.requestHeaders.setRawHeaders(name.encode(), [value.encode()])
     result = resource.render(request)
