@@ -90,13 +90,12 @@ def host_allowed(host: str, allowed: Iterable[str] = ()) -> bool:
 def _origin_matches(origin: str, host: str | None) -> bool:
     """
     Is C{origin} (scheme://host[:port]) the origin of a request to C{host}?
+    The API speaks plain HTTP only, so its own origin is always C{http:}.
     """
     scheme, sep, authority = origin.strip().lower().partition("://")
-    if not sep or scheme not in ("http", "https") or host is None:
+    if not sep or scheme != "http" or host is None:
         return False
-    default = ":443" if scheme == "https" else ":80"
-    host = host.strip().lower()
-    return authority.removesuffix(default) == host.removesuffix(":80")
+    return authority.removesuffix(":80") == host.strip().lower().removesuffix(":80")
 
 
 def _one(headers: Headers, name: bytes) -> str | None | bool:
