@@ -315,3 +315,64 @@ def test_unix_socket_is_0600_without_mode(tmp_path, daemons):
         assert mode == 0o600, oct(mode)
         status = subprocess.run([CTL, "--url", f"unix:{socket_path}", "--json", "status"], capture_output=True, text=True, timeout=30)
         assert status.returncode == 0 and json.loads(status.stdout)["ok"] in (True, False), status.stderr
+
+
+ATTACK_PAGE = """<!DOCTYPE html><html><body><p id="result">loading</p>
+<iframe name="sink"></iframe>
+<form id="form" method="POST" enctype="text/plain" target="sink" action="http://127.0.0.1:%(port)d/api/v1/clients/%(ifname)s/stop">
+<input name='{"timeout": 5, "pad": "' value='"}'></form>
+<script>
+document.getElementById("form").submit();
+fetch("http://127.0.0.1:%(port)d/api/v1/clients/%(ifname)s/stop", {method: "POST", mode: "no-cors", body: "{}"})
+  .then(() => { document.getElementById("result").textContent = "fetch sent"; },
+        (e) => { document.getElementById("result").textContent = "fetch failed " + e; });
+</script></body></html>
+"""
+
+
+def chromium(programs: dict, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        programs["chromium"], "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}", *extra,
+    ]
+
+
+def test_browser_on_the_host_cannot_steer_or_read_the_api(tmp_path, daemons):
+    """
+    Headless Chromium in the daemon's namespace: a page from another origin
+    (127.0.0.1:8068) posts a form and a no-cors fetch to stop the client
+    agent; a page whose name resolves to 127.0.0.1 (DNS rebinding, here by
+    a resolver rule) reads the API. Before: the agent was stopped and the
+    JSON read. Now: both refused (403) and counted; the agent runs on.
+    """
+    require_root()
+    programs = require_programs("chromium")
+    with VethPair() as pair:
+        # A spare link for the client agent to run on (no server answers it).
+        ifname = "wan0"
+        pair.server.run(["ip", "link", "add", ifname, "type", "veth", "peer", "name", "wan1"])
+        for name in (ifname, "wan1"):
+            pair.server.run(["ip", "link", "set", name, "up"])
+        config = server_config(tmp_path / "state")
+        config["control"] = {"listen": f"tcp:{PORT}:interface=127.0.0.1"}
+        config["client"] = {"interface": [{"name": ifname, "persist": False, "configure": False}]}
+        daemons.start(pair.server, config)
+        site = tmp_path / "attacker"
+        site.mkdir()
+        (site / "attack.html").write_text(ATTACK_PAGE % {"port": PORT, "ifname": ifname})
+        pair.server.spawn([sys.executable, "-m", "http.server", "8068", "--bind", "127.0.0.1", "--directory", str(site)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        page = pair.server.run([*chromium(programs, tmp_path, "--virtual-time-budget=5000"), "--dump-dom",
+                                "http://127.0.0.1:8068/attack.html"], timeout=90, check=False)
+        assert page.returncode == 0, page.stderr[-2000:]
+        assert "fetch sent" in page.stdout or "fetch failed" in page.stdout, page.stdout[-2000:]
+        agents = json.loads(request(pair, "GET", "/api/v1/clients")["body"])["clients"]
+        assert agents[0]["running"] is True and agents[0]["state"] != "STOPPED", agents
+        rebound = pair.server.run([*chromium(programs, tmp_path, f"--host-resolver-rules=MAP evil.example 127.0.0.1"),
+                                   "--dump-dom", f"http://evil.example:{PORT}/api/v1/status"], timeout=90, check=False)
+        assert rebound.returncode == 0, rebound.stderr[-2000:]
+        assert "Host header" in rebound.stdout and '"version"' not in rebound.stdout, rebound.stdout[-2000:]
+        counted = refusals(pair)
+        assert counted.get("origin", 0) >= 2 and counted.get("host", 0) >= 1, counted
