@@ -55,6 +55,9 @@ class AdmissionPolicy:
     token: str | None = None
     allowed_hosts: frozenset[str] = frozenset()
     max_body: int = 64 * 1024
+    # False for a UNIX socket: no browser can reach one, and its clients
+    # send whatever Host they like.
+    browser_reachable: bool = True
 
 
 def _host_name(host: str) -> str | None:
@@ -113,6 +116,24 @@ def token_presented(headers: Headers, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode("latin-1"), token.encode("utf-8"))
 
 
+def _cross_site(method: bytes, headers: Headers, policy: AdmissionPolicy) -> Refused | None:
+    """
+    A DNS-rebinding page (foreign Host) or a cross-origin change (Origin,
+    Sec-Fetch-Site), or C{None}.
+    """
+    host = _one(headers, b"host")
+    if host is False or (host is not None and not host_allowed(host, policy.allowed_hosts)):
+        return Refused(Refusal.HOST, 403, "the Host header names neither a loopback name, an address nor one of [control] allowed_hosts")
+    if method in SAFE_METHODS:
+        return None
+    origin = _one(headers, b"origin")
+    if origin is False or (origin is not None and not _origin_matches(origin, host or None)):
+        return Refused(Refusal.ORIGIN, 403, "cross-origin requests may not change anything")
+    if _one(headers, b"sec-fetch-site") not in (None, "same-origin", "none"):
+        return Refused(Refusal.ORIGIN, 403, "cross-site requests may not change anything")
+    return None
+
+
 def admit(method: bytes, headers: Headers, length: int | None, policy: AdmissionPolicy) -> Refused | None:
     """
     C{None} to take the request, else why not and what to answer.
@@ -120,16 +141,10 @@ def admit(method: bytes, headers: Headers, length: int | None, policy: Admission
     @param length: the body's declared length (0 for none), C{None} for a
         chunked body whose length is not known in advance.
     """
-    host = _one(headers, b"host")
-    if host is False or (host is not None and not host_allowed(host, policy.allowed_hosts)):
-        return Refused(Refusal.HOST, 403, "the Host header names neither a loopback name, an address nor one of [control] allowed_hosts")
-    if method not in SAFE_METHODS:
-        origin = _one(headers, b"origin")
-        if origin is False or (origin is not None and not _origin_matches(origin, host or None)):
-            return Refused(Refusal.ORIGIN, 403, "cross-origin requests may not change anything")
-        fetch_site = _one(headers, b"sec-fetch-site")
-        if fetch_site not in (None, "same-origin", "none"):
-            return Refused(Refusal.ORIGIN, 403, "cross-site requests may not change anything")
+    if policy.browser_reachable:
+        refused = _cross_site(method, headers, policy)
+        if refused is not None:
+            return refused
     if policy.token is not None and not token_presented(headers, policy.token):
         return Refused(Refusal.TOKEN, 401, "a valid bearer token is required")
     if length is None:

@@ -185,7 +185,12 @@ class ControlResource(resource.Resource):
 
 
 def policy_of(config: ControlConfig) -> AdmissionPolicy:
-    return AdmissionPolicy(token=config.token, allowed_hosts=config.allowed_hosts, max_body=config.max_body)
+    return AdmissionPolicy(
+        token=config.token,
+        allowed_hosts=config.allowed_hosts,
+        max_body=config.max_body,
+        browser_reachable=not config.listen.startswith("unix:"),
+    )
 
 
 def refusal_response(refused: Refused) -> bytes:

@@ -37,6 +37,12 @@ class HostTests(SynchronousTestCase):
         self.assertIsNone(reason(b"GET", {"Host": "router.lan"}, policy=AdmissionPolicy(allowed_hosts=frozenset({"router.lan"}))))
         self.assertIsNone(reason(b"GET", {}))
 
+    def test_unix_socket_clients_send_any_host(self) -> None:
+        unix = AdmissionPolicy(browser_reachable=False)
+        self.assertIsNone(reason(b"GET", {"Host": "x"}, policy=unix))
+        self.assertIsNone(reason(b"POST", {"Host": "x", "Origin": "http://y"}, policy=unix))
+        self.assertEqual(reason(b"POST", {"Host": "x"}, length=2, policy=unix), Refusal.CONTENT_TYPE)
+
 
 class OriginTests(SynchronousTestCase):
     def test_cross_origin_state_change_refused(self) -> None:
