@@ -376,3 +376,31 @@ def test_browser_on_the_host_cannot_steer_or_read_the_api(tmp_path, daemons):
         assert "Host header" in rebound.stdout and '"version"' not in rebound.stdout, rebound.stdout[-2000:]
         counted = refusals(pair)
         assert counted.get("origin", 0) >= 2 and counted.get("host", 0) >= 1, counted
+
+
+def test_hostile_hostname_is_one_row_in_dhcpsuite_ctl(tmp_path, daemons, clients):
+    """
+    busybox udhcpc sends a hostname with ESC sequences, CR and LF (as any
+    LAN client may); the lease table shows it as one row with the escapes
+    visible, where it used to clear the screen and forge a row. The daemon
+    runs with the escaping text log (C{--logger=dhcpsuite.logs.text_stdout},
+    as in the unit file).
+    """
+    require_root()
+    require_programs("udhcpc")
+    with VethPair() as pair:
+        config = server_config(tmp_path / "state")
+        config["control"] = {"listen": f"tcp:{PORT}:interface=127.0.0.1"}
+        path = daemons.write_config(config)
+        daemon = daemons._start(pair.server, [TWISTD, "-n", "--pidfile=", "--logger=dhcpsuite.logs.text_stdout", "dhcpsuite", "--config", str(path)], True)
+        # udhcpc's -x ends a value at white space; a client crafting its own packets need not.
+        hostile = "pc\x1b[2J\x1b[H\r10.77.0.250\x1b[32mbound\nforged-row"
+        client = clients.udhcpc(pair, "-q", "-x", f"hostname:{hostile}")
+        client.wait_event({"bound"})
+        address = client.environment(client.events().index("bound"))["ip"]
+        table = pair.server.run([CTL, "--url", f"http://127.0.0.1:{PORT}", "leases"], timeout=30).stdout
+        lines = table.splitlines()
+        assert len(lines) == 3, table
+        assert lines[1].startswith(address) and r"pc\x1b[2J\x1b[H\x0d10.77.0.250\x1b[32mbound\x0aforged-row" in lines[1], table
+        assert "\x1b" not in table and "\r" not in table
+        assert "ACK" in daemon.output() and "\x1b" not in daemon.output()
