@@ -60,13 +60,13 @@ class ControlResource(resource.Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, daemon: Daemon, config: ControlConfig, refusals: collections.Counter | None = None) -> None:
+    def __init__(self, daemon: Daemon, config: ControlConfig) -> None:
         super().__init__()
         self.daemon = daemon
         self.config = config
         self.policy = policy_of(config)
-        # Refusals by reason, shared with the site's connection limits.
-        self.refusals: collections.Counter = collections.Counter() if refusals is None else refusals
+        # Refusals by reason; the site counts its connection limits here too.
+        self.refusals: collections.Counter = collections.Counter()
 
     def render(self, request: server.Request) -> bytes | int:
         path = [segment for segment in request.postpath if segment]

@@ -382,17 +382,15 @@ def test_hostile_hostname_is_one_row_in_dhcpsuite_ctl(tmp_path, daemons, clients
     """
     busybox udhcpc sends a hostname with ESC sequences, CR and LF (as any
     LAN client may); the lease table shows it as one row with the escapes
-    visible, where it used to clear the screen and forge a row. The daemon
-    runs with the escaping text log (C{--logger=dhcpsuite.logs.text_stdout},
-    as in the unit file).
+    visible, where it used to clear the screen and forge a row. C{twistd -n}
+    logs through the escaping text observer by default.
     """
     require_root()
     require_programs("udhcpc")
     with VethPair() as pair:
         config = server_config(tmp_path / "state")
         config["control"] = {"listen": f"tcp:{PORT}:interface=127.0.0.1"}
-        path = daemons.write_config(config)
-        daemon = daemons._start(pair.server, [TWISTD, "-n", "--pidfile=", "--logger=dhcpsuite.logs.text_stdout", "dhcpsuite", "--config", str(path)], True)
+        daemon = daemons.start(pair.server, config)
         # udhcpc's -x ends a value at white space; a client crafting its own packets need not.
         hostile = "pc\x1b[2J\x1b[H\r10.77.0.250\x1b[32mbound\nforged-row"
         client = clients.udhcpc(pair, "-q", "-x", f"hostname:{hostile}")

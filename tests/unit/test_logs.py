@@ -84,3 +84,26 @@ class TextLogTests(SynchronousTestCase):
         self.assertTrue(all(line.startswith("\t") for line in lines[2:]) and len(lines) > 3, lines)
         self.assertIn(r"RuntimeError: boom\x1b[2J", lines[-1])
         self.assertNotIn("\x1b", out.getvalue())
+
+
+class DefaultLoggerTests(SynchronousTestCase):
+    """
+    C{twistd -n dhcpsuite} logs through the escaping text observer unless
+    told otherwise (C{--logger}, or C{--logfile}, which keeps twistd's
+    rotating file).
+    """
+
+    def parse(self, *args: str):
+        from twisted.scripts.twistd import ServerOptions
+
+        options = ServerOptions()
+        options.parseOptions(list(args))
+        return options["logger"]
+
+    def test_nodaemon_defaults_to_escaped_text(self) -> None:
+        self.assertIs(self.parse("-n", "--pidfile=", "dhcpsuite"), logs.text_stdout)
+        self.assertIs(self.parse("-n", "--logfile=-", "dhcpsuite"), logs.text_stdout)
+
+    def test_explicit_choices_stand(self) -> None:
+        self.assertIs(self.parse("-n", "--logger=dhcpsuite.logs.json_stdout", "dhcpsuite"), logs.json_stdout)
+        self.assertIsNone(self.parse("-n", "--logfile=/nonexistent/dhcpsuite.log", "dhcpsuite"))
