@@ -24,9 +24,15 @@ from typing import IO, Any
 
 from twisted.logger import FileLogObserver, ILogObserver, eventAsText, formatTime, jsonFileLogObserver, timeFormatRFC3339
 
-from dhcpsuite.printable import printable
+from dhcpsuite.printable import printable as _printable
 
 LOG_FILE_VARIABLE = "DHCPSUITE_LOG_FILE"
+
+
+def printable(text: str) -> str:
+    # A log is read, not parsed: backslashes stay as they are, so a repr
+    # (b'\x00') reads as usual; only real control characters are escaped.
+    return _printable(text, backslash=False)
 # Keys the formatter itself reads as objects, not as text.
 _STRUCTURAL = frozenset(("log_level", "log_time", "log_failure", "log_logger", "log_source", "log_observer", "log_trace"))
 

@@ -25,17 +25,19 @@ def _escape(character: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def printable(text: str) -> str:
+def printable(text: str, backslash: bool = True) -> str:
     """
     C{text} with control characters, line separators and bidi controls shown
-    as C{\\xNN}/C{\\uNNNN}, and a backslash as C{\\\\} so that an escape
-    cannot be forged either. Plain text comes back unchanged (the same object).
+    as C{\\xNN}/C{\\uNNNN}. With C{backslash}, a backslash is shown as
+    C{\\\\} so that an escape cannot be forged either (tables); without, a
+    C{repr} in a log line stays readable. Plain text comes back unchanged
+    (the same object).
     """
-    if text.isprintable() and "\\" not in text:
+    if text.isprintable() and (not backslash or "\\" not in text):
         return text
     out = []
     for character in text:
-        if character == "\\":
+        if character == "\\" and backslash:
             out.append("\\\\")
         elif character in _BIDI or unicodedata.category(character) in _ESCAPED_CATEGORIES:
             out.append(_escape(character))

@@ -68,7 +68,7 @@ class TextLogTests(SynchronousTestCase):
         for raw in ("\r", "\x1b", "\x07", "\x9b", "\u202e"):
             self.assertNotIn(raw, text)
         self.assertIn(r"bye\x0d\x0a2026-01-01T00:00:00+0000 [dhcpsuite#info] forged\x1b[2J\x1b]0;title\x07\x9b1m\u202e", text)
-        self.assertIn(r"ValueError('a\\nb')", text)
+        self.assertIn(r"ValueError('a\nb')", text)
 
     def test_plain_events_unchanged_and_tracebacks_keep_their_lines(self) -> None:
         out = io.StringIO()

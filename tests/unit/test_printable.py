@@ -25,3 +25,8 @@ class PrintableTests(SynchronousTestCase):
     def test_backslash_cannot_forge_an_escape(self) -> None:
         self.assertEqual(printable(r"a\x1b"), r"a\\x1b")
         self.assertNotEqual(printable(r"a\x1b"), printable("a\x1b"))
+
+    def test_backslash_kept_for_logs(self) -> None:
+        self.assertEqual(printable("b'\\x00'\x1b", backslash=False), "b'\\x00'\\x1b")
+        text = r"C:\path"
+        self.assertIs(printable(text, backslash=False), text)
