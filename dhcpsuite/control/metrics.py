@@ -19,9 +19,10 @@ _SERVER_EVENTS = ("offer", "ack", "nak", "release", "decline", "inform", "ignore
 
 
 class DaemonCollector:
-    def __init__(self, daemon: Daemon, control_refusals: Mapping[str, int] | None = None) -> None:
+    def __init__(self, daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> None:
         self.daemon = daemon
         self.control_refusals = control_refusals
+        self.control_connections = control_connections
 
     def collect(self) -> Iterator[Metric]:
         daemon = self.daemon
@@ -36,6 +37,8 @@ class DaemonCollector:
             for reason, value in sorted(dict(self.control_refusals).items()):
                 refusals.add_metric([reason], value)
             yield refusals
+        if self.control_connections is not None:
+            yield GaugeMetricFamily("dhcpsuite_control_connections", "Open control API connections.", value=self.control_connections)
         if daemon.server is not None:
             yield from self._server(daemon.server)
         if daemon.ingest is not None:
@@ -106,7 +109,7 @@ class DaemonCollector:
             yield runs
 
 
-def render_metrics(daemon: Daemon, control_refusals: Mapping[str, int] | None = None) -> bytes:
+def render_metrics(daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(daemon, control_refusals))
+    registry.register(DaemonCollector(daemon, control_refusals, control_connections))
     return generate_latest(registry)

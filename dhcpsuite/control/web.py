@@ -67,6 +67,8 @@ class ControlResource(resource.Resource):
         self.policy = policy_of(config)
         # Refusals by reason; the site counts its connection limits here too.
         self.refusals: collections.Counter = collections.Counter()
+        # Set by the site that serves this resource.
+        self.open_connections: Callable[[], int | None] = lambda: None
 
     def render(self, request: server.Request) -> bytes | int:
         path = [segment for segment in request.postpath if segment]
@@ -89,7 +91,7 @@ class ControlResource(resource.Resource):
                 return render_status_page(self.daemon, self.config.refresh).encode("utf-8")
             if path == [b"metrics"] and method == "GET":
                 request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
-                return render_metrics(self.daemon, self.refusals)
+                return render_metrics(self.daemon, self.refusals, self.open_connections())
             if tuple(path[:2]) == API_PREFIX:
                 return self._api(request, method, [p.decode("utf-8", "replace") for p in path[2:]])
             return self._error(request, 404, "not found")
@@ -331,6 +333,7 @@ class ControlSite(server.Site):
         self.refusals = resource.refusals
         # Insertion order is age: the first idle one found is the oldest.
         self.channels: dict[ControlChannel, None] = {}
+        resource.open_connections = lambda: len(self.channels)
         self.displayTracebacks = False
 
     def log(self, request: server.Request) -> None:

@@ -114,6 +114,15 @@ class EarlyRefusalTests(SynchronousTestCase):
         self.assertIsInstance(channel.requests[-1].content, _Discard)
         self.assertEqual(site.refusals["too-large"], 1)
 
+    def test_chunked_body_refused(self) -> None:
+        site, _ = site_with()
+        channel, transport = connect(site)
+        channel.dataReceived(b"POST /api/v1/clients/wan0/renew HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+        self.assertEqual(status_of(transport), 411)
+        self.assertEqual(site.resource.daemon.client.actions, [])
+        self.assertEqual(site.refusals["length-required"], 1)
+
     def test_expect_continue_not_sent_after_a_refusal(self) -> None:
         site, _ = site_with(token=TOKEN)
         channel, transport = connect(site)
@@ -262,6 +271,8 @@ class ResponseTests(SynchronousTestCase):
         families = {f.name: f for f in text_string_to_metric_families(text)}
         samples = {s.labels["reason"]: s.value for s in families["dhcpsuite_control_refusals"].samples if s.name.endswith("_total")}
         self.assertEqual(samples, {"host": 1.0})
+        # The refused one is still closing (lingering); the scraping one is open.
+        self.assertEqual(families["dhcpsuite_control_connections"].samples[0].value, 2.0)
 
 
 def control_section(text: str) -> ControlConfig:
