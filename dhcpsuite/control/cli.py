@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import socket
 import sys
 import tomllib
@@ -49,13 +50,17 @@ def url_from_config(path: str) -> str:
         document = tomllib.load(f)
     listen = document.get("control", {}).get("listen", "tcp:8067:interface=127.0.0.1")
     kind, _, rest = listen.partition(":")
-    parts = rest.split(":")
+    # Twisted's endpoint syntax: ':' inside a value is escaped as '\:'; a
+    # repeated key means its last value.
+    parts = [p.replace("\\:", ":") for p in re.split(r"(?<!\\):", rest)]
     if kind == "unix":
         return "unix:" + parts[0]
-    host = "127.0.0.1"
+    host = "::1" if kind == "tcp6" else "127.0.0.1"
     for part in parts[1:]:
         if part.startswith("interface="):
             host = part.split("=", 1)[1]
+    if host in ("0.0.0.0", "::"):
+        host = "::1" if kind == "tcp6" else "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{parts[0]}"

@@ -323,3 +323,25 @@ class EscapingTests(SynchronousTestCase):
         self.assertEqual(cli.main(["--url", "http://127.0.0.1:1", "renew", "x"]), 1)
         self.assertNotIn("\x1b", err.getvalue())
         self.assertIn(r"\x1b[2J", err.getvalue())
+
+
+class UrlFromConfigTests(SynchronousTestCase):
+    def test_endpoint_read_as_twisted_reads_it(self) -> None:
+        import os
+        import tempfile
+
+        from dhcpsuite.control.cli import url_from_config
+
+        directory = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, directory)
+        path = os.path.join(directory, "c.toml")
+        for listen, url in (
+            ("tcp:8067:interface=127.0.0.1", "http://127.0.0.1:8067"),
+            (r"tcp6:8068:interface=\\:\\:1", "http://[::1]:8068"),
+            ("tcp:8069:interface=0.0.0.0:interface=127.0.0.2", "http://127.0.0.2:8069"),
+            ("tcp:8070:interface=0.0.0.0", "http://127.0.0.1:8070"),
+            ("unix:/run/dhcpsuite/control.sock:mode=600", "unix:/run/dhcpsuite/control.sock"),
+        ):
+            with open(path, "w") as f:
+                f.write(f'[control]\nlisten = "{listen}"\n')
+            self.assertEqual(url_from_config(path), url, listen)
