@@ -55,6 +55,10 @@ class Options(usage.Options):
             sys.stderr.write(f"dhcpsuite: configuration error: {e}\n")
             sys.stderr.flush()
             raise SystemExit(2)
+        parent = getattr(self, "parent", None)
+        if parent is not None and parent.get("nodaemon") and parent.get("logfile") in (None, "", "-") and not parent.get("logger"):
+            # twistd -n logs text to stdout; ours escapes what the network sent.
+            parent["logger"] = "dhcpsuite.logs.text_stdout"
 
 
 def read_config(path: str | None, state_dir: str | None = None) -> Config:

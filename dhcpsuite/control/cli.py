@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import socket
 import sys
 import tomllib
@@ -19,6 +20,7 @@ import urllib.parse
 from typing import Any, Sequence
 
 from dhcpsuite.control import views
+from dhcpsuite.printable import printable
 
 DEFAULT_URL = "http://127.0.0.1:8067"
 TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
@@ -48,13 +50,17 @@ def url_from_config(path: str) -> str:
         document = tomllib.load(f)
     listen = document.get("control", {}).get("listen", "tcp:8067:interface=127.0.0.1")
     kind, _, rest = listen.partition(":")
-    parts = rest.split(":")
+    # Twisted's endpoint syntax: ':' inside a value is escaped as '\:'; a
+    # repeated key means its last value.
+    parts = [p.replace("\\:", ":") for p in re.split(r"(?<!\\):", rest)]
     if kind == "unix":
         return "unix:" + parts[0]
-    host = "127.0.0.1"
+    host = "::1" if kind == "tcp6" else "127.0.0.1"
     for part in parts[1:]:
         if part.startswith("interface="):
             host = part.split("=", 1)[1]
+    if host in ("0.0.0.0", "::"):
+        host = "::1" if kind == "tcp6" else "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{parts[0]}"
@@ -115,7 +121,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _show_status(data: dict) -> str:
     lines = [
         f"dhcpsuite {data['version']}  up {int(data['uptime'])} s  {'healthy' if data['ok'] else 'DEGRADED'}",
-        f"configuration {data['config']}",
+        f"configuration {views.as_text(data['config'])}",
     ]
     rows = [(name, "ok" if h.get("ok") else "NOT OK", " ".join(f"{k}={v}" for k, v in h.items() if k != "ok")) for name, h in data["components"].items()]
     return "\n".join(lines) + "\n" + format_table(["component", "health", "details"], rows)
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             shows = {"status": _show_status, "interfaces": _show_interfaces, "clients": _show_clients, "ingest": _show_ingest}
             data, show = client.request("GET", args.command), shows[args.command]
     except CtlError as e:
-        print(f"dhcpsuite-ctl: {e}", file=sys.stderr)
+        print(f"dhcpsuite-ctl: {printable(str(e))}", file=sys.stderr)
         return 1
     if args.json or show is None:
         print(json.dumps(data, indent=2, sort_keys=True))

@@ -8,7 +8,7 @@ object.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -19,12 +19,26 @@ _SERVER_EVENTS = ("offer", "ack", "nak", "release", "decline", "inform", "ignore
 
 
 class DaemonCollector:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> None:
         self.daemon = daemon
+        self.control_refusals = control_refusals
+        self.control_connections = control_connections
 
     def collect(self) -> Iterator[Metric]:
         daemon = self.daemon
         yield GaugeMetricFamily("dhcpsuite_uptime_seconds", "Seconds since the daemon started.", value=time.time() - daemon.started)
+        if self.control_refusals is not None:
+            refusals = CounterMetricFamily(
+                "dhcpsuite_control_refusals",
+                "Control API requests and connections refused, by reason (host, origin, token, too-large, "
+                "length-required, content-type, request-timeout, connections, evicted).",
+                labels=["reason"],
+            )
+            for reason, value in sorted(dict(self.control_refusals).items()):
+                refusals.add_metric([reason], value)
+            yield refusals
+        if self.control_connections is not None:
+            yield GaugeMetricFamily("dhcpsuite_control_connections", "Open control API connections.", value=self.control_connections)
         if daemon.server is not None:
             yield from self._server(daemon.server)
         if daemon.ingest is not None:
@@ -95,7 +109,7 @@ class DaemonCollector:
             yield runs
 
 
-def render_metrics(daemon: Daemon) -> bytes:
+def render_metrics(daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(daemon))
+    registry.register(DaemonCollector(daemon, control_refusals, control_connections))
     return generate_latest(registry)

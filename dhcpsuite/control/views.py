@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dhcpsuite.printable import printable
+
 INTERFACE_COLUMNS = ("interface", "index", "state", "carrier", "ready", "mac", "mtu", "addresses")
 CLIENT_COLUMNS = ("interface", "state", "address", "server", "verified", "next timer", "in s")
 REGISTRY_COLUMNS = ("interface", "family", "address", "cause", "learned")
@@ -61,8 +63,12 @@ def lease_rows(leases: list[dict]) -> list[tuple]:
 
 
 def as_text(value: Any) -> str:
+    """
+    One table cell: a value from the API as one line of visible text, with
+    control characters escaped (hostnames and messages come from the network).
+    """
     if value is None:
         return ""
     if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return str(value)
+        return " ".join(printable(str(v)) for v in value)
+    return printable(str(value))

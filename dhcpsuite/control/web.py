@@ -3,28 +3,47 @@
 The control plane over HTTP (twisted.web): JSON under C{/api/v1/},
 Prometheus text at C{/metrics}, and a small self-refreshing status page at
 C{/}. Errors are JSON C{{"error": message}} with the right status code.
+
+The site bounds what a client can hold: connections (the oldest idle one
+gives way to a newcomer), the time to send a request, and the body, which
+is refused from the request head (host, origin, token, size, type; see
+L{admission}) before a byte of it is read. Every refusal is counted.
 """
 
 from __future__ import annotations
 
-import hmac
+import collections
 import json
 from typing import Any, Callable
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 
 from dhcpsuite.control import api
+from dhcpsuite.control.admission import AdmissionPolicy, Refused, admit
 from dhcpsuite.control.config import ControlConfig
 from dhcpsuite.control.metrics import render_metrics
-from dhcpsuite.control.page import render_status_page
+from dhcpsuite.control.page import STYLE_SOURCE, render_status_page
 from dhcpsuite.daemon import Daemon
 
 API_PREFIX = (b"api", b"v1")
 DEFAULT_ACTION_TIMEOUT = 30.0
-MAX_BODY = 64 * 1024
+# After a refusal the rest of a body is read and dropped this long (so the
+# client sees the answer instead of a reset), then the connection is closed.
+LINGER_SECONDS = 2.0
+SECURITY_HEADERS = (
+    (
+        b"content-security-policy",
+        f"default-src 'none'; style-src {STYLE_SOURCE}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'".encode("ascii"),
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+)
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -45,32 +64,39 @@ class ControlResource(resource.Resource):
         super().__init__()
         self.daemon = daemon
         self.config = config
+        self.policy = policy_of(config)
+        # Refusals by reason; the site counts its connection limits here too.
+        self.refusals: collections.Counter = collections.Counter()
+        # Set by the site that serves this resource.
+        self.open_connections: Callable[[], int | None] = lambda: None
 
     def render(self, request: server.Request) -> bytes | int:
         path = [segment for segment in request.postpath if segment]
         method = request.method.decode("ascii", "replace")
-        if self.config.token is not None and not self._authorised(request):
-            request.setHeader(b"www-authenticate", b'Bearer realm="dhcpsuite"')
-            return self._error(request, 401, "a valid bearer token is required")
+        for name, value in SECURITY_HEADERS:
+            request.setHeader(name, value)
+        # Requests through ControlSite were admitted from their head already;
+        # this covers any other way in.
+        content = request.content
+        length = len(content.getvalue()) if hasattr(content, "getvalue") else 0
+        refused = admit(request.method, request.requestHeaders, length, self.policy)
+        if refused is not None:
+            self.refusals[refused.reason.value] += 1
+            if refused.status == 401:
+                request.setHeader(b"www-authenticate", b'Bearer realm="dhcpsuite"')
+            return self._error(request, refused.status, refused.message)
         try:
             if path == [] and method == "GET":
                 request.setHeader(b"content-type", b"text/html; charset=utf-8")
                 return render_status_page(self.daemon, self.config.refresh).encode("utf-8")
             if path == [b"metrics"] and method == "GET":
                 request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
-                return render_metrics(self.daemon)
+                return render_metrics(self.daemon, self.refusals, self.open_connections())
             if tuple(path[:2]) == API_PREFIX:
                 return self._api(request, method, [p.decode("utf-8", "replace") for p in path[2:]])
             return self._error(request, 404, "not found")
         except api.ApiError as e:
             return self._error(request, e.status, e.message)
-
-    def _authorised(self, request: server.Request) -> bool:
-        header = (request.getHeader(b"authorization") or b"").decode("latin-1")
-        scheme, _, presented = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode("utf-8"), (self.config.token or "").encode("utf-8")
-        )
 
     def _query(self, request: server.Request) -> dict[str, str]:
         return {
@@ -105,8 +131,8 @@ class ControlResource(resource.Resource):
         return self._error(request, 404, f"no API endpoint /{'/'.join(path)}")
 
     def _body(self, request: server.Request) -> dict:
-        raw = request.content.read(MAX_BODY + 1) if request.content is not None else b""
-        if len(raw) > MAX_BODY:
+        raw = request.content.read(self.config.max_body + 1) if request.content is not None else b""
+        if len(raw) > self.config.max_body:
             raise api.ApiError(413, "request body too large")
         if not raw.strip():
             return {}
@@ -114,6 +140,8 @@ class ControlResource(resource.Resource):
             body = json.loads(raw)
         except ValueError as e:
             raise api.ApiError(400, f"body is not JSON: {e}") from None
+        except RecursionError:
+            raise api.ApiError(400, "body is not JSON: nested too deeply") from None
         if not isinstance(body, dict):
             raise api.ApiError(400, "body must be a JSON object")
         return body
@@ -158,10 +186,176 @@ class ControlResource(resource.Resource):
         return _json_bytes({"error": message})
 
 
-def make_site(daemon: Daemon, config: ControlConfig) -> server.Site:
-    site = server.Site(ControlResource(daemon, config))
-    site.displayTracebacks = False
-    # Per-request access lines would drown the DHCP log; errors still log.
-    site.log = lambda request: None
-    return site
+def policy_of(config: ControlConfig) -> AdmissionPolicy:
+    return AdmissionPolicy(
+        token=config.token,
+        allowed_hosts=config.allowed_hosts,
+        max_body=config.max_body,
+        browser_reachable=not config.listen.startswith("unix:"),
+    )
 
+
+def refusal_response(refused: Refused) -> bytes:
+    """
+    A complete HTTP/1.1 response for a request refused from its head, sent
+    before its body is read; the connection closes after it.
+    """
+    body = _json_bytes({"error": refused.message})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"connection", b"close"),
+        *SECURITY_HEADERS,
+    ]
+    if refused.status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="dhcpsuite"'))
+    head = b"HTTP/1.1 %d %s\r\n" % (refused.status, http.RESPONSES.get(refused.status, b"Refused"))
+    return head + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n" + body
+
+
+class _Discard:
+    """
+    The body of a refused request: read so the client sees the answer, kept nowhere.
+    """
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def seek(self, *args: Any) -> None:
+        pass
+
+    def read(self, *args: Any) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+class ControlRequest(server.Request):
+    refused: Refused | None = None
+
+    def gotLength(self, length: int | None) -> None:
+        channel = self.channel
+        refused = admit(channel._command, self.requestHeaders, length, channel.site.policy)
+        if refused is None:
+            super().gotLength(length)
+            return
+        self.refused = refused
+        self.content = _Discard()
+        channel.refuse(refused)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if self.refused is not None:
+            # Answered from the head; the body has been dropped.
+            self.channel.loseConnection()
+            return
+        super().requestReceived(command, path, version)
+
+
+class ControlChannel(http.HTTPChannel):
+    """
+    One HTTP connection with a deadline: the request head and body must
+    arrive within C{request_timeout}, and a kept-alive connection may idle
+    no longer than that between requests. (Twisted's own timeout restarts
+    with every byte, so one header line every few seconds held a
+    connection forever.)
+    """
+
+    site: "ControlSite"
+    _deadline: IDelayedCall | None = None
+    _lingering = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._restart(self.site.config.request_timeout)
+
+    def idle(self) -> bool:
+        """
+        Not working on a request: waiting for one, or lingering after a refusal.
+        """
+        return self._lingering or not self._handlingRequest
+
+    def _restart(self, seconds: float | None) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None if seconds is None else self.callLater(seconds, self._expired)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if not self._lingering:
+            self.site.refusals["request-timeout"] += 1
+        self.transport.abortConnection()
+
+    def refuse(self, refused: Refused) -> None:
+        self.site.refusals[refused.reason.value] += 1
+        self._lingering = True
+        self.persistent = False
+        self.transport.write(refusal_response(refused))
+        self.transport.loseWriteConnection()
+        self._restart(LINGER_SECONDS)
+
+    def _send100Continue(self) -> None:
+        if not self._lingering:
+            super()._send100Continue()
+
+    def allContentReceived(self) -> None:
+        if not self._lingering:
+            self._restart(None)
+        super().allContentReceived()
+
+    def requestDone(self, request: server.Request) -> None:
+        super().requestDone(request)
+        if self.persistent and not self.transport.disconnecting:
+            self._restart(self.site.config.request_timeout)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._restart(None)
+        self.site.forget(self)
+        super().connectionLost(reason)
+
+
+class ControlSite(server.Site):
+    """
+    The control site, with at most C{max_connections} connections. At the
+    limit the oldest idle connection (a slow or stalled sender, or a
+    kept-alive one) is closed for the newcomer, so a flood of slow clients
+    cannot lock the operator out; only when every connection is busy with a
+    request is the newcomer refused.
+    """
+
+    protocol = ControlChannel
+    requestFactory = ControlRequest
+
+    def __init__(self, resource: ControlResource, config: ControlConfig, reactor: Any = None) -> None:
+        super().__init__(resource, reactor=reactor)
+        self.config = config
+        self.policy = resource.policy
+        self.refusals = resource.refusals
+        # Insertion order is age: the first idle one found is the oldest.
+        self.channels: dict[ControlChannel, None] = {}
+        resource.open_connections = lambda: len(self.channels)
+        self.displayTracebacks = False
+
+    def log(self, request: server.Request) -> None:
+        # Per-request access lines would drown the DHCP log; errors still log.
+        pass
+
+    def buildProtocol(self, addr: Any) -> ControlChannel | None:
+        if len(self.channels) >= self.config.max_connections:
+            victim = next((channel for channel in self.channels if channel.idle()), None)
+            if victim is None:
+                self.refusals["connections"] += 1
+                return None
+            self.refusals["evicted"] += 1
+            self.forget(victim)
+            victim.transport.abortConnection()
+        channel = super().buildProtocol(addr)
+        self.channels[channel] = None
+        return channel
+
+    def forget(self, channel: ControlChannel) -> None:
+        self.channels.pop(channel, None)
+
+
+def make_site(daemon: Daemon, config: ControlConfig, reactor: Any = None) -> ControlSite:
+    return ControlSite(ControlResource(daemon, config), config, reactor)

@@ -79,6 +79,8 @@ def call(resource: ControlResource, method: str, path: str, body: bytes = b"", a
     request.method = method.encode()
     request.content = io.BytesIO(body)
     request.args = {k.encode(): [v.encode()] for k, v in (args or {}).items()}
+    if body:
+        headers = {"Content-Type": "application/json", **(headers or {})}
     for name, value in (headers or {}).items():
         request.requestHeaders.setRawHeaders(name.encode(), [value.encode()])
     result = resource.render(request)
@@ -276,3 +278,70 @@ class ViewTests(SynchronousTestCase):
             ("wan0", "v6", "2001:db8::7 2001:db8:1::/56", "updated"),
         ])
         self.assertTrue(rows[0][4])  # learned, as a readable time
+
+
+class EscapingTests(SynchronousTestCase):
+    """
+    Values from the network in C{dhcpsuite-ctl} tables. dhcpd's
+    C{dhcp-lease-list} and Kea's C{lease4-get-all} through a shell print a
+    client's hostname as sent; we show each control character as an escape.
+    """
+
+    HOSTILE = "pc\x1b[2J\x1b[H\r10.0.0.99  bound  02:00:00:00:00:99  forged\nx\x7f\x9b\u2028"
+
+    def test_hostile_hostname_is_one_visible_row(self) -> None:
+        from dhcpsuite.control import cli
+
+        daemon, _ = make_daemon()
+        daemon.server.store.put(Lease(IPv4Address("10.0.0.12"), LeaseState.BOUND, b"\x01" + bytes([2] * 6), bytes([2] * 6), NOW + 50, self.HOSTILE, NOW))
+        data = api.leases(daemon, {}, NOW)
+        text = cli._show_leases(json.loads(json.dumps(data)))
+        lines = text.splitlines()
+        self.assertEqual(len(lines), 1 + 3 + 1, text)
+        row = next(line for line in lines if line.startswith("10.0.0.12"))
+        self.assertIn(r"pc\x1b[2J\x1b[H\x0d10.0.0.99  bound  02:00:00:00:00:99  forged\x0ax\x7f\x9b\u2028", row)
+        for raw in "\x1b\r\x7f\x9b\u2028":
+            self.assertNotIn(raw, text)
+
+    def test_status_page_shows_the_escape(self) -> None:
+        daemon, resource = make_daemon()
+        daemon.server.store.put(Lease(IPv4Address("10.0.0.12"), LeaseState.BOUND, b"\x01" + bytes([2] * 6), bytes([2] * 6), NOW + 50, self.HOSTILE, NOW))
+        page = b"".join(call(resource, "GET", "").written).decode()
+        self.assertIn(r"pc\x1b[2J", page)
+        self.assertNotIn("\x1b", page)
+
+    def test_error_message_escaped_on_stderr(self) -> None:
+        from dhcpsuite.control import cli
+
+        err = io.StringIO()
+        self.patch(cli.sys, "stderr", err)
+
+        def refuse(self, method, path, query=None, body=None):
+            raise cli.CtlError("HTTP 404: no client on interface 'x\x1b[2J'")
+
+        self.patch(cli.ApiClient, "request", refuse)
+        self.assertEqual(cli.main(["--url", "http://127.0.0.1:1", "renew", "x"]), 1)
+        self.assertNotIn("\x1b", err.getvalue())
+        self.assertIn(r"\x1b[2J", err.getvalue())
+
+
+class UrlFromConfigTests(SynchronousTestCase):
+    def test_endpoint_read_as_twisted_reads_it(self) -> None:
+        import os
+        import tempfile
+
+        from dhcpsuite.control.cli import url_from_config
+
+        directory = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, directory)
+        path = os.path.join(directory, "c.toml")
+        for listen, url in (
+            ("tcp:8067:interface=127.0.0.1", "http://127.0.0.1:8067"),
+            (r"tcp6:8068:interface=\\:\\:1", "http://[::1]:8068"),
+            ("tcp:8069:interface=0.0.0.0:interface=127.0.0.2", "http://127.0.0.2:8069"),
+            ("tcp:8070:interface=0.0.0.0", "http://127.0.0.1:8070"),
+            ("unix:/run/dhcpsuite/control.sock:mode=600", "unix:/run/dhcpsuite/control.sock"),
+        ):
+            with open(path, "w") as f:
+                f.write(f'[control]\nlisten = "{listen}"\n')
+            self.assertEqual(url_from_config(path), url, listen)

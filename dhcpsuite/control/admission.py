@@ -1,0 +1,158 @@
+# -*- test-case-name: tests.unit.test_control_admission -*-
+"""
+Whether the control API takes a request, decided from its head alone —
+before a byte of its body is read.
+
+A browser on the daemon's host is the main threat to a loopback API
+without a token: a page from any origin can send it requests (CSRF), and a
+page whose name an attacker re-points at 127.0.0.1 can read the answers
+(DNS rebinding). So:
+
+  - the Host header must be a loopback name, an address literal (a rebinding
+    page always carries its own DNS name) or a name in C{allowed_hosts};
+  - a state-changing request (anything but GET, HEAD, OPTIONS) with an
+    Origin must come from the very origin it is sent to, and one a browser
+    marks as cross-site (C{Sec-Fetch-Site}) is refused;
+  - a body must be C{application/json}, which no HTML form and no
+    cross-origin "simple" request can send without a CORS preflight (never
+    granted here).
+
+Then the token, then the declared body size.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import ipaddress
+from typing import Iterable
+
+import attrs
+from twisted.web.http_headers import Headers
+
+SAFE_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
+LOOPBACK_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"))
+
+
+class Refusal(enum.Enum):
+    HOST = "host"
+    ORIGIN = "origin"
+    TOKEN = "token"
+    TOO_LARGE = "too-large"
+    LENGTH_REQUIRED = "length-required"
+    CONTENT_TYPE = "content-type"
+
+
+@attrs.frozen
+class Refused:
+    reason: Refusal
+    status: int
+    message: str
+
+
+@attrs.frozen
+class AdmissionPolicy:
+    token: str | None = None
+    allowed_hosts: frozenset[str] = frozenset()
+    max_body: int = 64 * 1024
+    # False for a UNIX socket: no browser can reach one, and its clients
+    # send whatever Host they like.
+    browser_reachable: bool = True
+
+
+def _host_name(host: str) -> str | None:
+    """
+    The name or address in a Host header value (no port, no brackets,
+    lower case), or C{None} when it is not one.
+    """
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        rest = host[end + 1 :]
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        return host[1:end]
+    name, _, port = host.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".")
+
+
+def host_allowed(host: str, allowed: Iterable[str] = ()) -> bool:
+    name = _host_name(host)
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name in LOOPBACK_NAMES or name.endswith(".localhost") or name in allowed
+
+
+def _origin_matches(origin: str, host: str | None) -> bool:
+    """
+    Is C{origin} (scheme://host[:port]) the origin of a request to C{host}?
+    The API speaks plain HTTP only, so its own origin is always C{http:}.
+    """
+    scheme, sep, authority = origin.strip().lower().partition("://")
+    if not sep or scheme != "http" or host is None:
+        return False
+    return authority.removesuffix(":80") == host.strip().lower().removesuffix(":80")
+
+
+def _one(headers: Headers, name: bytes) -> str | None | bool:
+    values = headers.getRawHeaders(name)
+    if values is None:
+        return None
+    if len(values) != 1:
+        return False
+    return values[0].decode("latin-1")
+
+
+def token_presented(headers: Headers, token: str) -> bool:
+    header = _one(headers, b"authorization") or ""
+    scheme, _, presented = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode("latin-1"), token.encode("utf-8"))
+
+
+def _cross_site(method: bytes, headers: Headers, policy: AdmissionPolicy) -> Refused | None:
+    """
+    A DNS-rebinding page (foreign Host) or a cross-origin change (Origin,
+    Sec-Fetch-Site), or C{None}.
+    """
+    host = _one(headers, b"host")
+    if host is False or (host is not None and not host_allowed(host, policy.allowed_hosts)):
+        return Refused(Refusal.HOST, 403, "the Host header names neither a loopback name, an address nor one of [control] allowed_hosts")
+    if method in SAFE_METHODS:
+        return None
+    origin = _one(headers, b"origin")
+    if origin is False or (origin is not None and not _origin_matches(origin, host or None)):
+        return Refused(Refusal.ORIGIN, 403, "cross-origin requests may not change anything")
+    if _one(headers, b"sec-fetch-site") not in (None, "same-origin", "none"):
+        return Refused(Refusal.ORIGIN, 403, "cross-site requests may not change anything")
+    return None
+
+
+def admit(method: bytes, headers: Headers, length: int | None, policy: AdmissionPolicy) -> Refused | None:
+    """
+    C{None} to take the request, else why not and what to answer.
+
+    @param length: the body's declared length (0 for none), C{None} for a
+        chunked body whose length is not known in advance.
+    """
+    if policy.browser_reachable:
+        refused = _cross_site(method, headers, policy)
+        if refused is not None:
+            return refused
+    if policy.token is not None and not token_presented(headers, policy.token):
+        return Refused(Refusal.TOKEN, 401, "a valid bearer token is required")
+    if length is None:
+        return Refused(Refusal.LENGTH_REQUIRED, 411, "a request body needs a Content-Length")
+    if length > policy.max_body:
+        return Refused(Refusal.TOO_LARGE, 413, f"request body too large (at most {policy.max_body} bytes)")
+    if length and method not in SAFE_METHODS:
+        content_type = _one(headers, b"content-type") or ""
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return Refused(Refusal.CONTENT_TYPE, 415, "a request body must be Content-Type: application/json")
+    return None
