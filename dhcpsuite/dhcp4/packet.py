@@ -145,8 +145,8 @@ class Message:
     def set_option(self, code: int, value: Any) -> None:
         self.options[int(code)] = encode_value(code, value)
 
-    def to_bytes(self, max_size: int | None = None) -> bytes:
-        return encode_message(self, max_size)
+    def to_bytes(self, max_size: int | None = None, priority: Iterable[int] = ()) -> bytes:
+        return encode_message(self, max_size, priority)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Message":
@@ -157,10 +157,13 @@ def mac_text(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]) -> None:
+def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes], need_end: bool = True) -> bool:
     """
     Collect the options of one field into C{found}, concatenating repeats
-    in order (RFC 3396); an END must close the field.
+    in order (RFC 3396).
+
+    @param need_end: whether the field must close with END.
+    @return: whether it did.
     """
     i = start
     while i < end:
@@ -169,7 +172,7 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
             i += 1
             continue
         if code == _END:
-            return
+            return True
         if i + 1 >= end:
             raise DecodeError("option-overrun", f"option {code} in {field} has no length byte")
         length = data[i + 1]
@@ -181,7 +184,9 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
         before = found.get(code)
         found[code] = value if before is None else before + value
         i += 2 + length
-    raise DecodeError("missing-end", f"no END option in {field}")
+    if need_end:
+        raise DecodeError("missing-end", f"no END option in {field}")
+    return False
 
 
 def decode_message(data: bytes) -> Message:
@@ -204,8 +209,13 @@ def decode_message(data: bytes) -> Message:
         raise DecodeError("bad-header", f"hlen {hlen} over 16")
 
     found: dict[int, bytes] = {}
-    _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found)
+    # RFC 2131 section 4.1 needs END to tell where the options field stops
+    # only when file and sname carry options; Kea and dhcpd answer a
+    # zero-padded request without one (RFC 1122 section 1.2.2).
+    ended = _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found, need_end=False)
     overload_value = found.get(_OVERLOAD)
+    if overload_value is not None and not ended:
+        raise DecodeError("missing-end", "no END option in options although option 52 is present")
     if overload_value is not None:
         # Repeats were concatenated: anything but one byte 1-3 is malformed.
         if len(overload_value) != 1 or overload_value[0] not in (1, 2, 3):
@@ -314,32 +324,17 @@ def _ordered(options: dict[int, bytes], malformed: dict[int, bytes]) -> list[tup
     return items
 
 
-def _split_for_fields(encoded: list[bytes], capacity: int, field_sizes: list[int]) -> list[bytearray] | None:
-    """
-    Pack whole encoded options into the options field (C{capacity} bytes,
-    END included) and then the overload fields, in order; L{None} if they
-    do not all fit.
-    """
-    fields = [bytearray() for _ in range(1 + len(field_sizes))]
-    sizes = [capacity] + field_sizes
-    current = 0
-    # Every field needs room for its END; the options field also for option 52.
-    reserve = [4] + [1] * len(field_sizes)
-    for item in encoded:
-        while len(fields[current]) + len(item) + reserve[current] > sizes[current]:
-            current += 1
-            if current >= len(fields):
-                return None
-        fields[current] += item
-    return fields
-
-
-def encode_message(message: Message, max_size: int | None = None) -> bytes:
+def encode_message(message: Message, max_size: int | None = None, priority: Iterable[int] = ()) -> bytes:
     """
     Serialise C{message}.
 
     @param max_size: the receiver's maximum DHCP message size (option 57),
-        counting the IP and UDP headers as RFC 2132 does; at least 576.
+        counting the IP and UDP headers as RFC 2132 does; at least 576. A
+        server passes 576 when the client sent no option 57 (RFC 2131
+        section 2, RFC 2132 section 9.10). L{None}: no limit.
+    @param priority: option codes in the order the receiver wants them (its
+        option 55); decides what goes first when not everything fits.
+    @raise ValueError: the essential options alone exceed C{max_size}.
     """
     items = _ordered(message.options, message.malformed)
     chaddr = message.chaddr[:16]
@@ -350,7 +345,7 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
         limit = max(max_size, MINIMUM_MAX_MESSAGE_SIZE) - IP_UDP_HEADERS
     overload = 0
     if limit is not None and MINIMUM_PACKET_SIZE + len(body) + 1 > limit:
-        body, sname, file, overload = _fit(items, limit, message)
+        body, sname, file, overload = _fit(items, limit, message, priority)
     header = _HEADER.pack(
         message.op,
         message.htype,
@@ -378,36 +373,64 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
     return bytes(packet)
 
 
-def _fit(items: list[tuple[int, bytes]], limit: int, message: Message) -> tuple[bytearray, bytes, bytes, int]:
+def _fit(
+    items: list[tuple[int, bytes]], limit: int, message: Message, priority: Iterable[int] = ()
+) -> tuple[bytearray, bytes, bytes, int]:
     """
-    Make the options fit in C{limit} bytes: first spill into C{file} and
-    C{sname} (if the message does not use them), then drop non-essential
-    options from the end.
+    Make the options fit in C{limit} bytes, as ISC dhcpd does: the options
+    field first, then C{file}, then C{sname} (option 52 says which), the two
+    only when the message does not use them itself.
+
+    Options are placed in priority order, each in the first field with room
+    for it whole: the essential ones (always in the options field, where
+    every client looks), then those the receiver listed in C{priority} (its
+    parameter request list), then the rest in message order. One that fits
+    nowhere is dropped and the next is still tried, so a smaller option
+    behind a large one is not lost. Each field keeps the message's order,
+    so 53 stays first and 82 last.
+
+    @raise ValueError: the essential options alone do not fit.
     """
-    capacity = limit - MINIMUM_PACKET_SIZE
-    spare = []
+    sizes = [limit - MINIMUM_PACKET_SIZE - 4]  # room for option 52 and END
+    names = ["options"]
     if not message.file:
-        spare.append(("file", 128))
+        sizes.append(128 - 1)
+        names.append("file")
     if not message.sname:
-        spare.append(("sname", 64))
-    while True:
-        encoded = [bytes(_encode_options([item])) for item in items]
-        fields = _split_for_fields(encoded, capacity, [size for _, size in spare])
-        if fields is not None:
-            break
-        droppable = [i for i, (code, _) in enumerate(items) if code not in _ESSENTIAL]
-        if not droppable:
-            raise ValueError("essential options alone exceed the maximum message size")
-        del items[droppable[-1]]
+        sizes.append(64 - 1)
+        names.append("sname")
+    rank = {code: i for i, code in enumerate(priority)}
+    order = sorted(
+        range(len(items)),
+        key=lambda i: (items[i][0] not in _ESSENTIAL, rank.get(items[i][0], len(rank)), i),
+    )
+    encoded = [bytes(_encode_options([item])) for item in items]
+    used = [0] * len(sizes)
+    field_of: dict[int, int] = {}
+    for i in order:
+        essential = items[i][0] in _ESSENTIAL
+        size = len(encoded[i])
+        for field in range(1 if essential else len(sizes)):
+            if used[field] + size <= sizes[field]:
+                used[field] += size
+                field_of[i] = field
+                break
+        else:
+            if essential:
+                raise ValueError("essential options alone exceed the maximum message size")
+    fields = [bytearray() for _ in sizes]
+    for i in range(len(items)):
+        field = field_of.get(i)
+        if field is not None:
+            fields[field] += encoded[i]
     body = fields[0]
     sname, file, overload = message.sname, message.file, 0
-    for (name, size), content in zip(spare, fields[1:]):
+    for name, content in zip(names[1:], fields[1:]):
         if not content:
             continue
         content.append(_END)
-        padded = bytes(content) + b"\x00" * (size - len(content))
         if name == "file":
-            file, overload = padded, overload | OVERLOAD_FILE
+            file, overload = bytes(content) + b"\x00" * (128 - len(content)), overload | OVERLOAD_FILE
         else:
-            sname, overload = padded, overload | OVERLOAD_SNAME
+            sname, overload = bytes(content) + b"\x00" * (64 - len(content)), overload | OVERLOAD_SNAME
     return body, sname, file, overload

@@ -18,7 +18,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.dhcp4.constants import MessageType, Option
+from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
 from dhcpsuite.interfaces import IPacketSink
@@ -27,6 +27,7 @@ from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
+_PRL = int(Option.PARAMETER_REQUEST_LIST)
 # Options the server cannot read as absent when they are malformed: 54 and 50
 # decide which RFC 2131 section 4.3.2 state a REQUEST is in (reading a bad
 # 54 as absent would turn another server's SELECTING into our INIT-REBOOT),
@@ -160,9 +161,11 @@ class ServerProtocol(DatagramProtocol):
         )
 
     def _deliver(self, request: Message, reply: Reply) -> None:
-        max_size = request.options.get(_MAX_SIZE)
+        # Without option 57 a client takes 576 bytes (RFC 2131 section 2, RFC
+        # 2132 section 9.10); what does not fit goes by the client's option 55.
+        max_size = request.option(_MAX_SIZE, MINIMUM_MAX_MESSAGE_SIZE)
         try:
-            data = reply.message.to_bytes(int.from_bytes(max_size, "big") if max_size else None)
+            data = reply.message.to_bytes(max_size, request.options.get(_PRL, b""))
         except ValueError as e:
             self.counters["drop:reply-too-large"] += 1
             self.log.error("Could not encode reply: {error}", error=str(e))

@@ -138,9 +138,9 @@ class DropTests(ProtocolTestsBase):
         protocol = self.make_protocol(FakeCore())
         good = request(MessageType.DISCOVER).to_bytes()
         protocol.datagramReceived(good[:236] + b"\x00\x00\x00\x00" + good[240:], ("0.0.0.0", 68))
-        protocol.datagramReceived(good[:-60].rstrip(b"\x00").rstrip(b"\xff"), ("0.0.0.0", 68))
+        protocol.datagramReceived(good[:240] + b"\x35\x05\x01", ("0.0.0.0", 68))
         self.assertEqual(self.counters["drop:no-magic-cookie"], 1)
-        self.assertEqual(self.counters["drop:missing-end"], 1)
+        self.assertEqual(self.counters["drop:option-overrun"], 1)
         self.assertEqual(self.transport.written, [])
         self.assertEqual(len(self.events), 2)
 
@@ -366,9 +366,59 @@ class ExchangeTests(ProtocolTestsBase):
         protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x02\x40").to_bytes(), ("0.0.0.0", 68))
         [(data, _)] = self.transport.written
         self.assertLessEqual(len(data), 548)
-        # Without the option, the whole reply goes.
-        protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        # A larger limit lets the whole reply go.
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x05\xdc").to_bytes(), ("0.0.0.0", 68))
         self.assertGreater(len(self.transport.written[1][0]), 548)
+        self.assertEqual(decode_message(self.transport.written[1][0]).options, reply.options)
+
+    def test_reply_without_max_message_size_fits_576(self) -> None:
+        """
+        Issue 12.5: with no option 57 a reply reached 966 bytes. RFC 2131
+        section 2 and RFC 2132 section 9.10 give 576 bytes unless the client
+        says more. ISC dhcpd 4.4 fits such a reply by overloading file and
+        then sname (option 52) before it drops anything; we do the same,
+        and keep first what the client's option 55 lists first.
+        """
+        reply = reply_message(MessageType.OFFER)
+        for code in range(160, 200):
+            reply.options[code] = bytes((code,)) * 20
+        core = FakeCore(Outcome("offer", reply=Reply(reply, Destination(BROADCAST, 68), False)))
+        protocol = self.make_protocol(core)
+        prl = bytes(range(199, 159, -1))
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_55=prl).to_bytes(), ("0.0.0.0", 68))
+        [(data, _)] = self.transport.written
+        self.assertLessEqual(len(data) + 28, 576)
+        sent = decode_message(data)
+        kept = sorted(c for c in range(160, 200) if c in sent.options)
+        # The options listed first in 55 (the highest codes) are the ones kept.
+        self.assertEqual(kept, list(range(200 - len(kept), 200)))
+        # 13 in the options field (304 bytes less 53 and 54), 5 in file, 2 in sname.
+        self.assertEqual(len(kept), 20)
+        self.assertEqual(data[240:243], b"\x34\x01\x03")
+
+    def test_max_message_size_below_576_answered(self) -> None:
+        """
+        Issue 12.6: option 57 below 576 dropped the request; Kea answers it.
+        It is read as 576.
+        """
+        protocol = self.make_protocol(self.real_core())
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x01\x00").to_bytes(), ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.message_type, MessageType.OFFER)
+        self.assertEqual(self.counters["malformed-option:57"], 0)
+
+    def test_request_without_end_answered(self) -> None:
+        """
+        Issue 12.6: a zero-padded DISCOVER with no END option was dropped;
+        Kea and dhcpd answer it (RFC 2131 section 4.1 needs END only when
+        file/sname carry options).
+        """
+        protocol = self.make_protocol(self.real_core())
+        data = request(MessageType.DISCOVER).to_bytes()
+        end = data.rindex(b"\xff")
+        protocol.datagramReceived(data[:end] + b"\x00" * (len(data) - end), ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.message_type, MessageType.OFFER)
 
     def test_exchange_logged_once(self) -> None:
         protocol = self.make_protocol(self.real_core())
