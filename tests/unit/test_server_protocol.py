@@ -398,6 +398,22 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual(len(kept), 20)
         self.assertEqual(data[240:243], b"\x34\x01\x03")
 
+    def test_long_client_id_needs_option_57(self) -> None:
+        """
+        A 600-byte client identifier must be echoed (RFC 6842): without an
+        option 57 the reply cannot fit 576 bytes and is dropped, counted;
+        with option 57 = 1500 it is answered.
+        """
+        protocol = self.make_protocol(self.real_core())
+        client_id = b"\x00" + bytes(599)
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_61=client_id).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(self.counters["drop:reply-too-large"], 1)
+        self.assertEqual(self.transport.written, [])
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_61=client_id, o_57=b"\x05\xdc").to_bytes(),
+                                  ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.options[61], client_id)
+
     def test_max_message_size_below_576_answered(self) -> None:
         """
         Issue 12.6: option 57 below 576 dropped the request; Kea answers it.
