@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,24 +151,54 @@ def test_l2_unicast_replies_need_no_neighbour_entry(tmp_path, daemons):
         assert "send-failure" not in daemon.output()
 
 
-def fill_neighbour_table(ns: Namespace, ifname: str, tmp_path) -> int:
+def neighbour_batches(directory: Path, ifname: str) -> tuple[Path, Path]:
     """
-    Add neighbour entries (fresh, so the kernel's forced garbage collection
-    keeps them for 5 s) until the kernel refuses one: the table is full.
+    Two C{ip -batch} files, each setting more neighbour entries than the
+    kernel's table takes (gc_thresh3), the second with other MACs. The
+    kernel's forced garbage collection spares entries changed in the last
+    5 s, so applying them in turn keeps the table full for as long as
+    needed.
+    """
+    limit = int(Path("/proc/sys/net/ipv4/neigh/default/gc_thresh3").read_text())
+    paths = []
+    for variant in (1, 2):
+        lines = []
+        for i in range(limit + 64):
+            address = ipaddress.IPv4Address("10.77.64.0") + i
+            lines.append(f"neigh replace {address} lladdr 02:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:"
+                         f"{i & 255:02x}:{variant:02x} nud reachable dev {ifname}")
+        path = directory / f"neighbours-{variant}.batch"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths[0], paths[1]
 
-    @return: how many were added.
+
+class FullNeighbourTable:
     """
-    limit = int(open("/proc/sys/net/ipv4/neigh/default/gc_thresh3").read())
-    batch = tmp_path / "neighbours.batch"
-    lines = []
-    for i in range(limit + 64):
-        address = ipaddress.IPv4Address("10.77.64.0") + i
-        lines.append(f"neigh add {address} lladdr 02:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:01"
-                     f" nud reachable dev {ifname}")
-    batch.write_text("\n".join(lines) + "\n")
-    result = ns.run(["ip", "-force", "-batch", str(batch)], check=False, timeout=60)
-    assert "No buffer space available" in result.stderr, result.stderr[-500:]
-    return len(neighbours(ns, ifname))
+    Fill the table (checking the kernel refused an entry), then keep it
+    full from a bounded background loop (at most 60 s) until closed.
+    """
+
+    def __init__(self, ns: Namespace, ifname: str, batches: tuple[Path, Path]) -> None:
+        self.ns, self.ifname = ns, ifname
+        first, second = batches
+        result = ns.run(["ip", "-force", "-batch", str(first)], check=False, timeout=60)
+        assert "No buffer space available" in result.stderr, result.stderr[-500:]
+        self.refresher = ns.spawn(["sh", "-c", f"i=0; while [ $i -lt 60 ]; do ip -force -batch {second};"
+                                   f" sleep 0.5; ip -force -batch {first}; sleep 0.5; i=$((i+1)); done"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def still_full(self) -> str:
+        """
+        What the kernel says to one more entry (not a permanent one: those
+        are exempt from the limit).
+        """
+        return self.ns.run(["ip", "neigh", "add", "10.77.200.1", "lladdr", "02:00:00:00:c8:01", "nud", "reachable",
+                            "dev", self.ifname], check=False).stderr
+
+    def close(self) -> None:
+        self.ns.stop(self.refresher)
+        self.ns.run(["ip", "neigh", "flush", "dev", self.ifname], check=False)
 
 
 def test_full_neighbour_table_still_answered(tmp_path, daemons):
@@ -191,33 +223,34 @@ def test_full_neighbour_table_still_answered(tmp_path, daemons):
     if not (required() or os.environ.get("DHCPSUITE_HOST_WIDE_TESTS") == "1"):
         missing("fills the kernel's neighbour table, shared by every namespace on the machine;"
                 " set DHCPSUITE_HOST_WIDE_TESTS=1 to run it")
+    # Imported now, so that the exchanges below are quick.
+    from scapy.layers.l2 import Ether  # noqa: F401
+
     results = {}
+    batches = neighbour_batches(tmp_path, "srv0")
     for path in ("packet-socket", "udp-socket"):
         with VethPair(prefix="tlf") as pair:
             mac = mac_of(pair.client, pair.client_if)
             state = tmp_path / path
             daemon = daemons.start(pair.server, server_config(state, subnet_config(), lease_store="memory",
                                                               link_replies=path))
+            full = FullNeighbourTable(pair.server, pair.server_if, batches)
             try:
-                filled = fill_neighbour_table(pair.server, pair.server_if, state)
                 if path == "packet-socket":
                     offer, ack, _ = dora(pair, mac, 0x12B001)
                 else:
                     offer = send_and_capture(pair.client, pair.client_if, dhcp_message(DISCOVER, mac, 0x12B001),
                                              0x12B001)
                     ack = None
-                # Still full after the exchange: the kernel refuses one more.
-                still_full = pair.server.run(
-                    ["ip", "neigh", "add", "10.77.200.1", "lladdr", "02:00:00:00:c8:01", "dev", pair.server_if],
-                    check=False)
+                still_full = full.still_full()
             finally:
-                pair.server.run(["ip", "neigh", "flush", "dev", pair.server_if], check=False)
-            results[path] = (offer, ack, filled, still_full.stderr, daemon.output())
-    offer, ack, filled, still_full, output = results["packet-socket"]
+                full.close()
+            results[path] = (offer, ack, still_full, daemon.output())
+    offer, ack, still_full, output = results["packet-socket"]
     assert "No buffer space available" in still_full, still_full
     assert offer is not None and ack is not None and ack.yiaddr == offer.yiaddr, output
     assert "send-failure" not in output
-    offer, ack, filled, still_full, output = results["udp-socket"]
+    offer, ack, still_full, output = results["udp-socket"]
     assert "No buffer space available" in still_full, still_full
     assert offer is None, "the control exchange was answered: the table was not full"
     assert "Could not send a reply" in output and "neighbour table" in output, output
