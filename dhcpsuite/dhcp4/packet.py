@@ -8,7 +8,7 @@ then C{file}, then C{sname} when option 52 says so), each field at most once;
 an option that appears several times is concatenated (RFC 3396).
 
 A malformed option does not cost the whole message (RFC 1122 section 1.2.2):
-only the framing (option lengths, END, option 52) and option 53, without
+only the framing (option lengths, option 52) and option 53, without
 which a message means nothing, are fatal. Any other known option whose bytes
 fail its type's check is set aside in L{Message.malformed}: it reads as
 absent through L{Message.option} and C{Message.options}, and a caller learns
