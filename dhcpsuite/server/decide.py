@@ -180,7 +180,8 @@ class ServerCore:
         self._relay_limiter = (
             RateLimiter(limits[1].rate, limits[1].burst, config.rate_limit_entries) if limits[1].enabled else None
         )
-        self._macs = MacHoldings()
+        # Kept only when the limit is on: an entry per bound MAC.
+        self._macs = MacHoldings() if config.max_bindings_per_mac else None
         for lease in store.leases():
             self._track(None, lease)
         self.reclaim(clock())
@@ -313,7 +314,8 @@ class ServerCore:
         self._track(old, None)
 
     def _track(self, old: Lease | None, new: Lease | None) -> None:
-        self._macs.changed(old, new)
+        if self._macs is not None:
+            self._macs.changed(old, new)
         if LeaseState.DECLINED in (old and old.state, new and new.state):
             state = self._subnet_containing((new or old).address)
             if state is not None:
@@ -334,7 +336,7 @@ class ServerCore:
         (C{""} when it may): the per-MAC limit, C{max_leases}.
         """
         limit = self.config.max_bindings_per_mac
-        if limit and mine is None and not self._has_reservation(message):
+        if self._macs is not None and mine is None and not self._has_reservation(message):
             held = self._macs.held(message.hardware_address, state.config.network, self.store, now, key)
             if held >= limit:
                 return "mac-binding-limit"
@@ -504,11 +506,22 @@ class ServerCore:
         """
         if address in state.config.network:
             return self._confirm(message, state, key, address, now)
-        if self._subnet_containing(address) is None:
+        owner = self._subnet_containing(address)
+        if owner is None:
             # Not ours: maybe another server's client on this segment at T2,
             # exactly when that server is down. RFC 2131 4.3.2: extend only
             # "with local administrative authority". Never NAKed.
             return Outcome("ignore", "not-our-address", address=address, subnet=state.config)
+        if message.giaddr == _ZERO and owner.config.interface is None and owner.server_id is not None:
+            # A relayed-only subnet's client RENEWs by unicast to us, not
+            # through its relay, and arrives on whatever interface routing
+            # picks: its binding is extended there (Kea selects the subnet
+            # by ciaddr for these), never re-created across subnets.
+            lease = self.store.get(address)
+            mine = owner.reservation_for(message)
+            if lease is not None and lease.belongs_to(key) and lease.state is LeaseState.BOUND and lease.holds(now):
+                if owner.bindable(address, mine) and self._available_to(address, key, owner, now, mine):
+                    return self._bind(message, owner, key, address, now, mine)
         # One of our other subnets: the client is on the wrong network.
         return self._unconfirmed(message, state, "wrong-network", address)
 

@@ -162,6 +162,30 @@ class SubnetBoundaryTests(DecisionTests):
         self.assertIsNone(self.store.get(b_address))
         self.assertEqual(self.handle(request(MessageType.DISCOVER, 50), now=NOW + 2).reason, "pool-exhausted")
 
+    def bind_in_b(self, n: int) -> IPv4Address:
+        b_address = self.relayed_b_offer(n)
+        options = {Option.SERVER_ID: RELAY.packed, Option.REQUESTED_ADDRESS: b_address.packed}
+        self.assertEqual(self.handle(request(MessageType.REQUEST, n, giaddr=RELAY, options=options), interface=None).event, "ack")
+        return b_address
+
+    def test_unicast_renew_from_relayed_subnet_extends_only_its_own_binding(self) -> None:
+        """
+        A client of the relayed-only subnet B RENEWs by unicast to B's
+        server identifier (RFC 2131 4.4.5), not through its relay; routing
+        brings it in on lan0. Its own binding is extended in B (Kea selects
+        the subnet by ciaddr for unrelayed requests); another client cannot
+        use the same path to get a B address it does not hold.
+        """
+        b_address = self.bind_in_b(41)
+        renew = self.handle(request(MessageType.REQUEST, 41, ciaddr=b_address), now=NOW + 300)
+        self.assertEqual(renew.event, "ack")
+        self.assertEqual(renew.reply.message.option(Option.SERVER_ID), RELAY)
+        self.assertEqual((renew.reply.destination.address, renew.reply.destination.port), (b_address, 68))
+        self.assertEqual(self.store.get(b_address).expires, NOW + 300 + 3600)
+        stranger = self.handle(request(MessageType.REQUEST, 42, ciaddr=IPv4Address("192.168.5.105")))
+        self.assertEqual((stranger.event, stranger.reason), ("nak", "wrong-network"))
+        self.assertIsNone(self.store.get(IPv4Address("192.168.5.105")))
+
     def test_binding_outside_the_pools_is_not_renewed(self) -> None:
         """
         A binding left from an older configuration (the pool since shrunk):
