@@ -305,3 +305,12 @@ class DeclineTests(DecisionTests):
         # The released address is usable again at once.
         self.dora(3, now=NOW + 3)
         self.assertEqual(self.handle(request(MessageType.DISCOVER, 4), now=NOW + 4).address, first)
+
+
+class MacLimitOffTests(DecisionTests):
+    max_bindings_per_mac = 0
+
+    def test_zero_turns_the_limit_off(self) -> None:
+        ids = (b"\x00one", b"\x00two", b"\x00three")
+        outcomes = [self.handle(request(MessageType.DISCOVER, 1, options={Option.CLIENT_ID: c})) for c in ids]
+        self.assertEqual([o.event for o in outcomes], ["offer"] * 3)
