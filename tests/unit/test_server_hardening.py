@@ -5,8 +5,11 @@ starve or poison a pool. Driven through L{ServerCore} with decoded requests.
 
 from __future__ import annotations
 
+import collections
 from ipaddress import IPv4Address
 
+from twisted.internet.task import Clock
+from twisted.internet.testing import FakeDatagramTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.dhcp4.constants import MessageType, Option
@@ -15,6 +18,7 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import AddressRange
 from dhcpsuite.server.decide import ServerCore
 from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.protocol import ServerProtocol
 from tests.unit.test_server_decide import NOW, SERVER, DecisionTests, ip, mac, request
 
 RELAY = IPv4Address("192.168.5.1")
@@ -314,3 +318,28 @@ class MacLimitOffTests(DecisionTests):
         ids = (b"\x00one", b"\x00two", b"\x00three")
         outcomes = [self.handle(request(MessageType.DISCOVER, 1, options={Option.CLIENT_ID: c})) for c in ids]
         self.assertEqual([o.event for o in outcomes], ["offer"] * 3)
+
+
+class RefusalsCountedTests(DecisionTests):
+    """
+    Every refusal reaches the counters /metrics reads, by reason, through
+    the real protocol: C{drop:*} as dhcpsuite_server_packets_dropped,
+    C{ignore:*} and C{nak:*} as dhcpsuite_server_exchanges.
+    """
+
+    def test_refusals_are_counted_by_reason(self) -> None:
+        counters: collections.Counter = collections.Counter()
+        protocol = ServerProtocol(self.core, "lan0", counters, log_exchanges=False, clock=Clock())
+        protocol.makeConnection(FakeDatagramTransport())
+        for message in (
+            request(MessageType.DISCOVER, 1, options={Option.SUBNET_SELECTION: ip("192.168.5.0")}),
+            request(MessageType.DISCOVER, 2, hlen=0),
+            request(MessageType.REQUEST, 3, ciaddr=IPv4Address("10.99.0.5")),
+            request(MessageType.DECLINE, 4, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")}),
+        ):
+            protocol.datagramReceived(message.to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(counters["drop:untrusted-subnet-selection"], 1)
+        self.assertEqual(counters["drop:no-client-identity"], 1)
+        self.assertEqual(counters["ignore:not-our-address"], 1)
+        self.assertEqual(counters["ignore:decline-of-unknown-binding"], 1)
+        protocol.doStop()
