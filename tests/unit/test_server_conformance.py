@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.options import encode_relay_agent_info
 from dhcpsuite.leases.lease import LeaseState
