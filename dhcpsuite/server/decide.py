@@ -264,9 +264,7 @@ class ServerCore:
             return Outcome("drop", limited)
         try:
             state = self.select_subnet(message, interface)
-        except DecodeError:
-            return Outcome("drop", "bad-relay-agent-info")
-        except _Refused as e:
+        except (DecodeError, _Refused) as e:
             return Outcome("drop", e.reason)
         if state is None:
             return Outcome("drop", "no-subnet")
@@ -277,9 +275,7 @@ class ServerCore:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
         try:
             return handler(self, message, state, now)
-        except DecodeError as e:
-            return Outcome("drop", e.reason, subnet=state.config)
-        except _Refused as e:
+        except (DecodeError, _Refused) as e:
             return Outcome("drop", e.reason, subnet=state.config)
 
     def _rate_limited(self, message: Message, now: float) -> str:
@@ -493,8 +489,8 @@ class ServerCore:
         mine = state.reservation_for(message)
         if not (state.bindable(address, mine) and self._available_to(address, key, state, now, mine)):
             return self._nak(message, state, "address-not-offered-to-client")
-        if not (lease is not None and lease.belongs_to(key) and lease.holds(now)):
-            # Not (or no longer) held for this client but free: a new holding.
+        if not (lease is not None and lease.belongs_to(key)):
+            # Not this client's (offered, bound or given up) but free: a new holding.
             refused = self._new_holding_refused(message, state, key, now, mine)
             if refused:
                 return Outcome("drop", refused, address=address, subnet=state.config)
@@ -541,8 +537,11 @@ class ServerCore:
             return self._unconfirmed(message, state, "address-not-in-pool", address)
         if not self._available_to(address, key, state, now, mine):
             return self._unconfirmed(message, state, "address-reserved-for-another-client", address)
-        if lease is not None and lease.belongs_to(key) and lease.holds(now):
+        if lease is not None and lease.belongs_to(key):
+            # Its binding, or its own address lapsed or released and not
+            # taken since (limits do not apply: nothing new is held).
             return self._bind(message, state, key, address, now, mine)
+        # We have no record of this client for the address: re-create.
         network = state.config.network
         for other in self.store.find_by_client(key):
             if other.address != address and other.address in network and other.state is LeaseState.BOUND and other.holds(now):
@@ -782,7 +781,11 @@ def _selected_link(message: Message) -> IPv4Address | None:
     if message.giaddr != _ZERO:
         relay = message.options.get(_OPT_RELAY)
         if relay is not None:
-            for subcode, value in decode_relay_agent_info(relay):
+            try:
+                suboptions = decode_relay_agent_info(relay)
+            except DecodeError as e:
+                raise DecodeError("bad-relay-agent-info", e.detail) from None
+            for subcode, value in suboptions:
                 if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
                     return IPv4Address(value)
     return _address_option(message, _OPT_SUBNET_SELECTION)

@@ -94,9 +94,19 @@ class UntrustedSubnetSelectionTests(DecisionTests):
         self.assertEqual(outcome.reply.message.options[int(Option.SUBNET_SELECTION)], ip("10.0.0.0"))
 
     def test_malformed_selection_dropped(self) -> None:
+        """
+        With option decoding made lazy in the codec, a malformed option 118
+        or 82 reaches the core: it is dropped by reason, never an exception.
+        """
         message = request(MessageType.DISCOVER, 1)
         message.options[int(Option.SUBNET_SELECTION)] = b"\x0a\x00"
-        self.assertEqual(self.handle(message).event, "drop")
+        self.assertEqual((self.handle(message).event, self.handle(message).reason), ("drop", "bad-option"))
+        relayed = request(MessageType.DISCOVER, 1, giaddr=RELAY)
+        relayed.options[int(Option.RELAY_AGENT_INFO)] = b"\x05\x04\x0a"
+        self.assertEqual(self.handle(relayed, interface=None).reason, "bad-relay-agent-info")
+        renew = request(MessageType.REQUEST, 1, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")})
+        renew.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
+        self.assertEqual(self.handle(renew).reason, "bad-option")
 
 
 class NoTrustedRelayTests(DecisionTests):
