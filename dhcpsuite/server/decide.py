@@ -312,7 +312,7 @@ class ServerCore:
     def _track(self, old: Lease | None, new: Lease | None) -> None:
         if self._macs is not None:
             self._macs.changed(old, new)
-        if LeaseState.DECLINED in (old and old.state, new and new.state):
+        if (old is not None and old.state is LeaseState.DECLINED) or (new is not None and new.state is LeaseState.DECLINED):
             state = self._subnet_containing((new or old).address)
             if state is not None:
                 state.quarantine.changed(old, new)
@@ -331,10 +331,9 @@ class ServerCore:
         Why this client may not be given an address it does not hold yet
         (C{""} when it may): the per-MAC limit, C{max_leases}.
         """
-        limit = self.config.max_bindings_per_mac
-        if self._macs is not None and mine is None and not self._has_reservation(message):
+        if self._macs is not None and mine is None:
             held = self._macs.held(message.hardware_address, state.config.network, self.store, now, key)
-            if held >= limit:
+            if held >= self.config.max_bindings_per_mac and not self._has_reservation(message):
                 return "mac-binding-limit"
         if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
             return "pool-exhausted"
