@@ -35,8 +35,9 @@ class UntrustedSubnetSelectionTests(DecisionTests):
     relayed-only subnet B and in subnet C (on another interface) with
     option 118 alone, or with a giaddr of its own address plus option 82
     sub-option 5. Subnet selection is honoured only from relays listed in
-    C{trusted_relays} (none by default), as Kea and dhcpd honour relay
-    information only as configured; a request that asks for another
+    C{trusted_relays} (none by default; Kea's and dhcpd's relay-trust
+    settings are the reference, ours is stricter by default); a request
+    that asks for another
     subnet without that trust is dropped, counted as
     C{drop:untrusted-subnet-selection}.
     """
