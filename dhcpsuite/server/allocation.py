@@ -102,7 +102,9 @@ class AllocationEngine:
         self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
         # Kept only when the limit is on: an entry per bound MAC.
         self._macs = MacHoldings() if self._max_per_mac else None
-        for lease in store.leases():
+        # Declined ones by when they were declined: the quarantine cap ends
+        # the oldest first, after a restart too.
+        for lease in sorted(store.leases(), key=lambda l: (l.state is LeaseState.DECLINED, l.updated)):
             self._track(None, lease)
 
     def containing(self, address: IPv4Address) -> SubnetPools | None:
