@@ -104,7 +104,13 @@ class AllocationEngine:
         self._macs = MacHoldings() if self._max_per_mac else None
         # Declined ones by when they were declined: the quarantine cap ends
         # the oldest first, after a restart too.
-        for lease in sorted(store.leases(), key=lambda l: (l.state is LeaseState.DECLINED, l.updated)):
+        declined = []
+        for lease in store.leases():
+            if lease.state is LeaseState.DECLINED:
+                declined.append(lease)
+            else:
+                self._track(None, lease)
+        for lease in sorted(declined, key=lambda l: l.updated):
             self._track(None, lease)
 
     def containing(self, address: IPv4Address) -> SubnetPools | None:
