@@ -105,6 +105,9 @@ class UntrustedSubnetSelectionTests(DecisionTests):
         relayed = request(MessageType.DISCOVER, 1, giaddr=RELAY)
         relayed.options[int(Option.RELAY_AGENT_INFO)] = b"\x05\x04\x0a"
         self.assertEqual(self.handle(relayed, interface=None).reason, "bad-relay-agent-info")
+        hint = request(MessageType.DISCOVER, 2)
+        hint.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
+        self.assertEqual(self.handle(hint).event, "offer")
         renew = request(MessageType.REQUEST, 1, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")})
         renew.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
         self.assertEqual(self.handle(renew).reason, "bad-option")
