@@ -116,8 +116,9 @@ def test_untrusted_subnet_selection_is_refused_and_counted(tmp_path, daemons):
                               relay_agent_info=bytes([5, 4, 10, 88, 0, 0]))
         assert exchange(pair, forged, ("10.77.0.2", 67), ("10.77.0.1", 67), timeout=1) == []
 
-        counters = wait_until(
-            lambda: (lambda c: c if c.get("drop:untrusted-subnet-selection") == 2 else None)(control(pair.server, "/api/v1/server")),
-            5, "two untrusted-subnet-selection drops",
-        )
+        def counted() -> dict | None:
+            counters = control(pair.server, "/api/v1/server")
+            return counters if counters.get("drop:untrusted-subnet-selection") == 2 else None
+
+        counters = wait_until(counted, 5, "two untrusted-subnet-selection drops")
         assert counters.get("offer") == 1, counters
