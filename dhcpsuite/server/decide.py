@@ -226,7 +226,7 @@ class ServerCore:
         """
         Whose subnet selection is honoured: a relay (never a direct client)
         in C{trusted_relays}, and never one whose giaddr is on a segment we
-        serve directly (Kea and dhcpd trust relays by configuration too).
+        serve directly (any host there can forge it).
         """
         if giaddr == _ZERO or not any(giaddr in network for network in self.config.trusted_relays):
             return False
