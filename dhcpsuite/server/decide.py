@@ -3,15 +3,18 @@
 The DHCPv4 server's decisions (RFC 2131 section 4.3), with no I/O.
 
 L{ServerCore.handle} takes a decoded request, where it came from and the
-time, consults and updates the lease store's in-memory index, and returns an
-L{Outcome}: the reply (if any), where it goes, and whether it may only be
-sent once the store has committed (every ACK and every binding change).
+time, and returns an L{Outcome}: the reply (if any), where it goes, and
+whether it may only be sent once the store has committed (every ACK and
+every binding change). It decides what a message means (subnet selection,
+relay trust, RFC 2131 4.3's cases, NAK or silence) and builds the reply;
+which address a client may have, and every change to the lease store, is
+the allocation engine's (L{dhcpsuite.server.allocation}).
 """
 
 from __future__ import annotations
 
 import time
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Callable, Iterable
 
 import attrs
@@ -31,7 +34,7 @@ from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
-from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.allocation import AllocationEngine, ClientContext, Refused, SubnetPools
 from dhcpsuite.server.ratelimit import RateLimiter
 
 _ZERO = IPv4Address(0)
@@ -86,12 +89,14 @@ def client_key(message: Message) -> bytes:
 
 class _SubnetState:
     """
-    Per-subnet lookups built once from the configuration.
+    Per-subnet lookups built once from the configuration, and the subnet's
+    addresses as the allocation engine keeps them (C{pools}).
     """
 
-    def __init__(self, config: SubnetConfig, server_id: IPv4Address | None) -> None:
+    def __init__(self, config: SubnetConfig, server_id: IPv4Address | None, pools: SubnetPools) -> None:
         self.config = config
         self.server_id = server_id
+        self.pools = pools
         self.by_mac: dict[bytes, Reservation] = {}
         self.by_client_id: dict[bytes, Reservation] = {}
         for r in config.reservations:
@@ -99,15 +104,8 @@ class _SubnetState:
                 self.by_mac[r.mac] = r
             if r.client_id is not None:
                 self.by_client_id[r.client_id] = r
-        self.reserved = {r.address: r for r in config.reservations if r.address is not None}
-        self.allocator = PoolAllocator(config.pools, excluded=self.reserved)
         self.options = config.options
         self.option_codes = {code for code, _ in config.options}
-        self._holding_count: tuple[float, int] = (-1.0, 0)
-        # When the pools are full, no address can come free before this time
-        # except through an event that feeds the allocator directly (RELEASE,
-        # reclaim, a refused offer); until then a DISCOVER must not rescan.
-        self.next_rescan = 0.0
 
     def reservation_for(self, message: Message) -> Reservation | None:
         client_id = message.options.get(_OPT_CLIENT_ID)
@@ -117,8 +115,13 @@ class _SubnetState:
                 return found
         return self.by_mac.get(message.hardware_address)
 
-    def in_pool(self, address: IPv4Address) -> bool:
-        return address in self.allocator
+    def client(self, message: Message, key: bytes, requested: IPv4Address | None = None) -> ClientContext:
+        """
+        The client as the allocation engine sees it in this subnet.
+        """
+        return ClientContext(
+            key, message.hardware_address, message.options.get(_OPT_CLIENT_ID), self.reservation_for(message), requested
+        )
 
 
 class ServerCore:
@@ -129,9 +132,7 @@ class ServerCore:
     @param pending_server_ids: allow subnets whose interface address is not
         known yet (L{set_server_id} tells it later); until then their
         requests are dropped as C{interface-not-ready}.
-    @param holding: C{holding(subnet, now)}: how many addresses of the
-        subnet are held (for C{max_leases}), from counts the shell keeps;
-        without it, a scan of the store at most once a second.
+    @param holding: for C{max_leases}, see L{AllocationEngine}.
     """
 
     def __init__(
@@ -146,21 +147,21 @@ class ServerCore:
         self.config = config
         self.store = store
         self.clock = clock
-        self._holding_source = holding
         server_ids = server_ids or {}
+        self.engine = AllocationEngine(config, store, holding)
         self.subnets: list[_SubnetState] = []
-        for subnet in config.subnets:
+        for subnet, pools in zip(config.subnets, self.engine.subnets):
             server_id = subnet.server_address or server_ids.get(subnet.interface or "")
             if server_id is None and not pending_server_ids:
                 raise ValueError(f"subnet {subnet.network}: no server address (interface {subnet.interface} has none)")
-            self.subnets.append(_SubnetState(subnet, server_id))
+            self.subnets.append(_SubnetState(subnet, server_id, pools))
         self._by_interface: dict[str, _SubnetState] = {}
         for state in self.subnets:
             if state.config.interface:
                 self._by_interface.setdefault(state.config.interface, state)
         self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
-        self._reserved_macs = {r.mac for s in config.subnets for r in s.reservations if r.mac is not None}
-        self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
+        # Segments we serve ourselves: any host there can forge a giaddr in them.
+        self._direct_networks = [s.network for s in config.subnets if s.interface]
         limits = config.client_rate_limit, config.relay_rate_limit
         self._client_limiter = (
             RateLimiter(limits[0].rate, limits[0].burst, config.rate_limit_entries) if limits[0].enabled else None
@@ -196,28 +197,40 @@ class ServerCore:
 
     def select_subnet(self, message: Message, interface: str | None) -> _SubnetState | None:
         """
-        Relayed: link selection (82.5), then subnet selection (118), then
-        giaddr. Direct: 118, then the subnet of ciaddr on this interface,
-        then the interface's subnet.
+        Relayed: giaddr's subnet; direct: the subnet of ciaddr on this
+        interface, else the interface's subnet. A subnet selection (option
+        82 sub-option 5 from a relay, else option 118) overrides that only
+        from a trusted relay (L{_trusted_relay}).
+
+        @raise Refused: an untrusted request asked for another subnet.
+        @raise DecodeError: option 82 or 118 is malformed.
         """
         if message.giaddr != _ZERO:
-            relay = message.options.get(_OPT_RELAY)
-            if relay is not None:
-                for subcode, value in decode_relay_agent_info(relay):
-                    if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
-                        return self._subnet_containing(IPv4Address(value))
-            selection = message.options.get(_OPT_SUBNET_SELECTION)
-            if selection is not None:
-                return self._subnet_containing(IPv4Address(selection))
-            return self._subnet_containing(message.giaddr)
-        selection = message.options.get(_OPT_SUBNET_SELECTION)
-        if selection is not None:
-            return self._subnet_containing(IPv4Address(selection))
-        if message.ciaddr != _ZERO:
-            state = self._subnet_containing(message.ciaddr)
-            if state is not None and state.config.interface == interface:
-                return state
-        return self._by_interface.get(interface or "")
+            default = self._subnet_containing(message.giaddr)
+        else:
+            default = None
+            if message.ciaddr != _ZERO:
+                default = self._subnet_containing(message.ciaddr)
+                if default is not None and default.config.interface != interface:
+                    default = None
+            if default is None:
+                default = self._by_interface.get(interface or "")
+        selection = _selected_link(message)
+        if selection is None or (default is not None and selection in default.config.network):
+            return default
+        if not self._trusted_relay(message.giaddr):
+            raise Refused("untrusted-subnet-selection")
+        return self._subnet_containing(selection)
+
+    def _trusted_relay(self, giaddr: IPv4Address) -> bool:
+        """
+        Whose subnet selection is honoured: a relay (never a direct client)
+        in C{trusted_relays}, and never one whose giaddr is on a segment we
+        serve directly (any host there can forge it).
+        """
+        if giaddr == _ZERO or not any(giaddr in network for network in self.config.trusted_relays):
+            return False
+        return not any(giaddr in network for network in self._direct_networks)
 
     # Entry point -----------------------------------------------------------
 
@@ -229,13 +242,15 @@ class ServerCore:
         kind = message.message_type
         if kind is None:
             return Outcome("drop", "no-message-type")
+        if not _identifiable(message):
+            return Outcome("drop", "no-client-identity")
         limited = self._rate_limited(message, now)
         if limited:
             return Outcome("drop", limited)
         try:
             state = self.select_subnet(message, interface)
-        except DecodeError:
-            return Outcome("drop", "bad-relay-agent-info")
+        except (DecodeError, Refused) as e:
+            return Outcome("drop", e.reason)
         if state is None:
             return Outcome("drop", "no-subnet")
         if state.server_id is None:
@@ -243,7 +258,10 @@ class ServerCore:
         handler = self._handlers.get(kind)
         if handler is None:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
-        return handler(self, message, state, now)
+        try:
+            return handler(self, message, state, now)
+        except (DecodeError, Refused) as e:
+            return Outcome("drop", e.reason, subnet=state.config)
 
     def _rate_limited(self, message: Message, now: float) -> str:
         """
@@ -252,23 +270,27 @@ class ServerCore:
         """
         if self._client_limiter is None and self._relay_limiter is None:
             return ""
-        mac = message.hardware_address
-        if mac in self._reserved_macs or message.options.get(_OPT_CLIENT_ID) in self._reserved_ids:
+        if self._has_reservation(message):
             return ""
+        mac = message.hardware_address
         if self._relay_limiter is not None and message.giaddr != _ZERO and not self._relay_limiter.allow(message.giaddr, now):
             return "rate-limited-relay"
         if self._client_limiter is not None and not self._client_limiter.allow(mac, now):
             return "rate-limited-client"
         return ""
 
+    def _has_reservation(self, message: Message) -> bool:
+        return self.engine.has_reservation(message.hardware_address, message.options.get(_OPT_CLIENT_ID))
+
     # DISCOVER --------------------------------------------------------------
 
     def _discover(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        reservation = state.reservation_for(message)
-        address = self._choose_address(message, state, key, now, reservation)
-        if address is None:
-            return Outcome("drop", "pool-exhausted", subnet=state.config)
+        # Only a hint here: a malformed one is ignored (RFC 1122 1.2.2), not fatal.
+        requested = message.options.get(_OPT_REQUESTED)
+        client = state.client(message, key, IPv4Address(requested) if requested and len(requested) == 4 else None)
+        reservation = client.reservation
+        address = self.engine.choose(client, state.pools, now)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
         if rapid:
             return self._bind(message, state, key, address, now, reservation, rapid_commit=True)
@@ -276,7 +298,7 @@ class ServerCore:
         if not (current is not None and current.state is LeaseState.BOUND and current.belongs_to(key) and current.holds(now)):
             # Hold the address for this client so concurrent DISCOVERs get
             # others; an existing binding is never downgraded to an offer.
-            self.store.put(
+            self.engine.put(
                 Lease(
                     address,
                     LeaseState.OFFERED,
@@ -291,164 +313,142 @@ class ServerCore:
         reply = self._reply(message, state, MessageType.OFFER, address, self._lease_time(message, state), reservation)
         return Outcome("offer", reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
 
-    def _available_to(self, address: IPv4Address, key: bytes, state: _SubnetState, now: float, mine: Reservation | None) -> bool:
-        """
-        May this client be given C{address}? Not if it is reserved for
-        someone else (C{mine} is the client's own reservation) or another
-        client holds it.
-        """
-        reserved = state.reserved.get(address)
-        if reserved is not None and reserved is not mine:
-            return False
-        lease = self.store.get(address)
-        return lease is None or lease.belongs_to(key) or not lease.holds(now)
-
-    def _choose_address(
-        self, message: Message, state: _SubnetState, key: bytes, now: float, reservation: Reservation | None
-    ) -> IPv4Address | None:
-        mine = reservation
-        if reservation is not None and reservation.address is not None:
-            lease = self.store.get(reservation.address)
-            if lease is None or lease.belongs_to(key) or not lease.holds(now):
-                return reservation.address
-        network = state.config.network
-        # This client's own leases in this subnet, best first: a live
-        # binding, a live offer, then the most recent it gave up.
-        own_leases = [l for l in self.store.find_by_client(key) if l.address in network]
-        if own_leases:
-            rank = {LeaseState.BOUND: 0, LeaseState.OFFERED: 1}
-            own_leases.sort(key=lambda l: (rank.get(l.state, 2) if l.holds(now) else 2, -l.updated))
-            for lease in own_leases:
-                if state.in_pool(lease.address) and self._available_to(lease.address, key, state, now, mine):
-                    return lease.address
-        requested = message.options.get(_OPT_REQUESTED)
-        if requested is not None:
-            address = IPv4Address(requested)
-            if state.in_pool(address) and self._available_to(address, key, state, now, mine):
-                return address
-        if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
-            return None
-        store = self.store
-        address = state.allocator.allocate(
-            lambda a: self._available_to(a, key, state, now, mine), lambda a: store.get(a) is None
-        )
-        if address is None and now >= state.next_rescan:
-            reusable, state.next_rescan = self._reusable(state, now)
-            state.allocator.rescan(reusable)
-            address = state.allocator.allocate(lambda a: self._available_to(a, key, state, now, mine), lambda a: False)
-        return address
-
-    def _reusable(self, state: _SubnetState, now: float) -> tuple[list[IPv4Address], float]:
-        """
-        The subnet's addresses nobody holds, freed longest ago first, and
-        the earliest time a held one lapses (when a rescan is next worth it).
-        """
-        network = state.config.network
-        free = []
-        earliest = float("inf")
-        for lease in self.store.leases():
-            if lease.address not in network or lease.address in state.reserved:
-                continue
-            if lease.holds(now):
-                earliest = min(earliest, lease.expires)
-            else:
-                free.append(lease)
-        free.sort(key=lambda l: l.expires)
-        return [l.address for l in free], (now if free else earliest)
-
-    def _holding(self, state: _SubnetState, now: float) -> int:
-        if self._holding_source is not None:
-            return self._holding_source(state.config, now)
-        # Without counts kept by the shell, an O(n) count, cached for a
-        # second: max_leases is a coarse guard against starvation.
-        stamp, count = state._holding_count
-        if now - stamp >= 1.0:
-            network = state.config.network
-            count = sum(1 for l in self.store.leases() if l.address in network and l.holds(now))
-            state._holding_count = (now, count)
-        return count
-
     # REQUEST ---------------------------------------------------------------
 
     def _request(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        server_id_raw = message.options.get(_OPT_SERVER_ID)
-        requested_raw = message.options.get(_OPT_REQUESTED)
-        if server_id_raw is not None:
-            return self._request_selecting(message, state, key, IPv4Address(server_id_raw), requested_raw, now)
-        if requested_raw is not None and message.ciaddr == _ZERO:
-            return self._request_init_reboot(message, state, key, IPv4Address(requested_raw), now)
+        server_id = _address_option(message, _OPT_SERVER_ID)
+        requested = _address_option(message, _OPT_REQUESTED)
+        if server_id is not None:
+            return self._request_selecting(message, state, key, server_id, requested, now)
+        if requested is not None and message.ciaddr == _ZERO:
+            # INIT-REBOOT: on the wire (or behind the relay) we selected by,
+            # so an address outside that subnet is on the wrong network.
+            if requested not in state.config.network:
+                return self._unconfirmed(message, state, "wrong-network", requested)
+            return self._confirm(message, state, key, requested, now)
         if message.ciaddr != _ZERO:
             return self._request_renewing(message, state, key, message.ciaddr, now)
         return Outcome("drop", "request-without-address", subnet=state.config)
 
     def _request_selecting(
-        self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested_raw: bytes | None, now: float
+        self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested: IPv4Address | None, now: float
     ) -> Outcome:
         if server_id != state.server_id:
             if server_id not in self._our_ids:
                 # The client chose another server: release what we held for it.
                 for lease in self.store.find_by_client(key):
                     if lease.state is LeaseState.OFFERED:
-                        self.store.remove(lease.address)
-                        state.allocator.freed(lease.address)
+                        self.engine.remove(lease.address)
+                        self.engine.free(lease.address)
                 return Outcome("ignore", "chose-another-server", subnet=state.config)
-        if requested_raw is None:
+        # The client chose us: refusing is ours to do, authoritative or not.
+        if requested is None:
             return self._nak(message, state, "selecting-without-requested-address")
-        address = IPv4Address(requested_raw)
+        address = requested
         if address not in state.config.network:
             return self._nak(message, state, "requested-address-not-in-subnet")
         lease = self.store.get(address)
-        mine = state.reservation_for(message)
-        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now, mine)
-        allowed = state.in_pool(address) or (mine is not None and mine.address == address)
-        if allowed and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now, mine)
-        return self._nak(message, state, "address-not-offered-to-client")
-
-    def _request_init_reboot(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
-        if address not in state.config.network:
-            return self._nak(message, state, "wrong-network")
-        lease = self.store.get(address)
-        if lease is not None and lease.belongs_to(key) and (lease.state is LeaseState.BOUND or lease.holds(now)):
-            return self._bind(message, state, key, address, now, state.reservation_for(message))
-        if lease is not None and lease.holds(now):
-            return self._nak(message, state, "address-bound-to-another-client")
-        if state.config.authoritative:
-            return self._nak(message, state, "unknown-binding")
-        return Outcome("ignore", "unknown-binding", address=address, subnet=state.config)
+        client = state.client(message, key)
+        mine = client.reservation
+        if not (state.pools.bindable(address, mine) and self.engine.available_to(address, client, state.pools, now)):
+            return self._nak(message, state, "address-not-offered-to-client")
+        if not (lease is not None and lease.belongs_to(key)):
+            # Not this client's (offered, bound or given up) but free: a new holding.
+            refused = self.engine.new_holding_refused(client, state.pools, now)
+            if refused:
+                return Outcome("drop", refused, address=address, subnet=state.config)
+        return self._bind(message, state, key, address, now, mine)
 
     def _request_renewing(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
-        if address not in state.config.network:
-            return self._nak(message, state, "wrong-network")
+        """
+        RENEWING or REBINDING (ciaddr set): the two look the same here.
+        """
+        if address in state.config.network:
+            return self._confirm(message, state, key, address, now)
+        owner = self._subnet_containing(address)
+        if owner is None:
+            # Not ours: maybe another server's client on this segment at T2,
+            # exactly when that server is down. RFC 2131 4.3.2: extend only
+            # "with local administrative authority". Never NAKed.
+            return Outcome("ignore", "not-our-address", address=address, subnet=state.config)
+        if message.giaddr == _ZERO and owner.config.interface is None and owner.server_id is not None:
+            # A relayed-only subnet's client RENEWs by unicast to us, not
+            # through its relay, and arrives on whatever interface routing
+            # picks: its binding is extended there (Kea selects the subnet
+            # by ciaddr for these), never re-created across subnets.
+            lease = self.store.get(address)
+            client = owner.client(message, key)
+            if lease is not None and lease.belongs_to(key) and lease.state is LeaseState.BOUND and lease.holds(now):
+                if owner.pools.bindable(address, client.reservation) and self.engine.available_to(address, client, owner.pools, now):
+                    return self._bind(message, owner, key, address, now, client.reservation)
+        # One of our other subnets: the client is on the wrong network.
+        return self._unconfirmed(message, state, "wrong-network", address)
+
+    def _confirm(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
+        """
+        INIT-REBOOT, RENEWING, REBINDING for C{address} in C{state}'s
+        subnet: extend the client's binding, or re-create it when we have
+        none (a lost or replaced lease database, a server taking over) and
+        the address is free for this client, as Kea and dhcpd do.
+        """
         lease = self.store.get(address)
-        mine = state.reservation_for(message)
-        if lease is not None and lease.belongs_to(key) and lease.state in (LeaseState.BOUND, LeaseState.OFFERED):
+        client = state.client(message, key)
+        mine = client.reservation
+        if lease is not None and lease.holds(now) and not lease.belongs_to(key):
+            reason = "address-declined" if lease.state is LeaseState.DECLINED else "address-bound-to-another-client"
+            return self._unconfirmed(message, state, reason, address)
+        if not state.pools.bindable(address, mine):
+            return self._unconfirmed(message, state, "address-not-in-pool", address)
+        if not self.engine.available_to(address, client, state.pools, now):
+            return self._unconfirmed(message, state, "address-reserved-for-another-client", address)
+        if lease is not None and lease.belongs_to(key):
+            # Its binding, or its own address lapsed or released and not
+            # taken since (limits do not apply: nothing new is held).
             return self._bind(message, state, key, address, now, mine)
-        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
-            # Our binding lapsed but nobody took the address: extend it.
-            return self._bind(message, state, key, address, now, mine)
-        return self._nak(message, state, "no-binding-to-renew")
+        # We have no record of this client for the address: re-create.
+        network = state.config.network
+        for other in self.store.find_by_client(key):
+            if other.address != address and other.address in network and other.state is LeaseState.BOUND and other.holds(now):
+                return self._unconfirmed(message, state, "client-has-another-binding", address)
+        refused = self.engine.new_holding_refused(client, state.pools, now)
+        if refused:
+            return Outcome("drop", refused, address=address, subnet=state.config)
+        return self._bind(message, state, key, address, now, mine)
+
+    def _unconfirmed(self, message: Message, state: _SubnetState, reason: str, address: IPv4Address) -> Outcome:
+        """
+        A REQUEST we cannot confirm: NAK when authoritative, else silence
+        (RFC 2131 4.3.2, "peaceful coexistence" with other servers).
+        """
+        if state.config.authoritative:
+            return self._nak(message, state, reason, address)
+        return Outcome("ignore", reason, address=address, subnet=state.config)
 
     # Other messages --------------------------------------------------------
 
     def _decline(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        server_id_raw = message.options.get(_OPT_SERVER_ID)
-        if server_id_raw is not None and IPv4Address(server_id_raw) != state.server_id:
+        server_id = _address_option(message, _OPT_SERVER_ID)
+        if server_id is not None and server_id != state.server_id:
             return Outcome("ignore", "decline-for-another-server", subnet=state.config)
-        requested_raw = message.options.get(_OPT_REQUESTED)
-        if requested_raw is None:
+        address = _address_option(message, _OPT_REQUESTED)
+        if address is None:
             return Outcome("drop", "decline-without-address", subnet=state.config)
-        address = IPv4Address(requested_raw)
         lease = self.store.get(address)
-        if lease is None or not lease.belongs_to(key):
+        # Only an address we ACKed to this client: a DECLINE of a mere offer
+        # (or of someone else's address) would let one host quarantine a pool.
+        if (
+            lease is None
+            or address not in state.config.network
+            or not lease.belongs_to(key)
+            or lease.state is not LeaseState.BOUND
+            or not lease.holds(now)
+        ):
             return Outcome("ignore", "decline-of-unknown-binding", address=address, subnet=state.config)
-        self.store.put(
-            Lease(address, LeaseState.DECLINED, b"", message.hardware_address, now + state.config.decline_probation_time, "", now)
-        )
-        return Outcome("decline", "address-in-use", address=address, subnet=state.config)
+        capped = self.engine.quarantine(state.pools, lease, message.hardware_address, now)
+        reason = "address-in-use-quarantine-full" if capped else "address-in-use"
+        return Outcome("decline", reason, address=address, subnet=state.config)
 
     def _release(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
@@ -457,8 +457,10 @@ class ServerCore:
         if lease is None or not lease.belongs_to(key) or lease.state is not LeaseState.BOUND:
             return Outcome("ignore", "release-of-unknown-binding", address=address, subnet=state.config)
         # Keep the client key: the same client gets this address back first.
-        self.store.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
-        state.allocator.freed(address)
+        self.engine.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
+        # A RELEASE is unicast to us and may arrive on any interface: the
+        # address goes back to its own subnet's pool.
+        self.engine.free(address)
         return Outcome("release", address=address, subnet=state.config)
 
     def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
@@ -492,9 +494,7 @@ class ServerCore:
     ) -> Outcome:
         lease_time = self._lease_time(message, state)
         expires = now + lease_time if lease_time != _INFINITE else float("inf")
-        self.store.put(
-            Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now)
-        )
+        self.engine.put(Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now))
         reply = self._reply(message, state, MessageType.ACK, address, lease_time, reservation)
         if rapid_commit:
             reply.options[_OPT_RAPID_COMMIT] = b""
@@ -505,12 +505,14 @@ class ServerCore:
             subnet=state.config,
         )
 
-    def _nak(self, message: Message, state: _SubnetState, reason: str) -> Outcome:
+    def _nak(self, message: Message, state: _SubnetState, reason: str, address: IPv4Address | None = None) -> Outcome:
         # RFC 2131 4.3.2: a relayed NAK carries the broadcast bit for the relay.
         flags = message.flags | (FLAG_BROADCAST if message.giaddr != _ZERO else 0)
         reply = _skeleton(message, MessageType.NAK, state.server_id, flags=flags)
-        _echo(message, reply)
-        return Outcome("nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), subnet=state.config)
+        _echo(message, reply, state.config.network)
+        return Outcome(
+            "nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), address=address, subnet=state.config
+        )
 
     def _lease_time(self, message: Message, state: _SubnetState) -> int:
         config = state.config
@@ -534,8 +536,9 @@ class ServerCore:
             message,
             kind,
             state.server_id,
-            # An INFORM's ACK carries the client's own address back in ciaddr.
-            ciaddr=message.ciaddr if kind == MessageType.ACK and address == _ZERO else _ZERO,
+            # An ACK carries the request's ciaddr back (RFC 2131 table 3: an
+            # INFORM's, a RENEW's or REBIND's; 0 otherwise), as Kea does.
+            ciaddr=message.ciaddr if kind == MessageType.ACK else _ZERO,
             yiaddr=address,
         )
         options = reply.options
@@ -563,7 +566,7 @@ class ServerCore:
                     options[code] = raw
         if reservation is not None and reservation.hostname:
             options[_OPT_HOST_NAME] = reservation.hostname.encode("utf-8")
-        _echo(message, reply)
+        _echo(message, reply, config.network)
         return reply
 
     # Housekeeping ----------------------------------------------------------
@@ -579,25 +582,44 @@ class ServerCore:
             lease.
         @return: how many leases changed.
         """
-        if now is None:
-            now = self.clock()
-        store = self.store
-        leases = store.leases() if addresses is None else filter(None, map(store.get, addresses))
-        changed = 0
-        for lease in leases:
-            if lease.holds(now):
-                continue
-            if lease.state is LeaseState.BOUND or lease.state is LeaseState.DECLINED:
-                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now))
-            elif lease.state is LeaseState.OFFERED:
-                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now), durable=False)
-            else:
-                continue
-            changed += 1
-            state = self._subnet_containing(lease.address)
-            if state is not None:
-                state.allocator.freed(lease.address)
-        return changed
+        return self.engine.reclaim(self.clock() if now is None else now, addresses)
+
+
+def _identifiable(message: Message) -> bool:
+    """
+    Can this client be told apart from others: a client identifier, or a
+    hardware address that is not empty and not all zeros? Without either,
+    two such clients would share one binding and a reply would go to MAC
+    00:00:00:00:00:00 (Kea drops these too).
+    """
+    return bool(message.options.get(_OPT_CLIENT_ID)) or any(message.hardware_address)
+
+
+def _address_option(message: Message, code: int) -> IPv4Address | None:
+    raw = message.options.get(code)
+    if raw is None:
+        return None
+    if len(raw) != 4:
+        raise DecodeError("bad-option", f"option {code}: {len(raw)} bytes, expected 4")
+    return IPv4Address(raw)
+
+
+def _selected_link(message: Message) -> IPv4Address | None:
+    """
+    The link a request asks to be served on: option 82 sub-option 5
+    (RFC 3527, from a relay), else option 118 (RFC 3011).
+    """
+    if message.giaddr != _ZERO:
+        relay = message.options.get(_OPT_RELAY)
+        if relay is not None:
+            try:
+                suboptions = decode_relay_agent_info(relay)
+            except DecodeError as e:
+                raise DecodeError("bad-relay-agent-info", e.detail) from None
+            for subcode, value in suboptions:
+                if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
+                    return IPv4Address(value)
+    return _address_option(message, _OPT_SUBNET_SELECTION)
 
 
 def _type_name(kind: int) -> str:
@@ -644,11 +666,16 @@ def _skeleton(
     return reply
 
 
-def _echo(request: Message, reply: Message) -> None:
-    # RFC 6842: echo the client identifier; RFC 3046: echo option 82 (last).
+def _echo(request: Message, reply: Message, network: IPv4Network) -> None:
+    # RFC 6842: echo the client identifier. RFC 3011: echo a subnet
+    # selection we served. RFC 3046 2.2: echo option 82 "in all replies",
+    # relayed or inserted by a layer-2 agent (giaddr 0), last.
     client_id = request.options.get(_OPT_CLIENT_ID)
     if client_id is not None:
         reply.options[_OPT_CLIENT_ID] = client_id
+    selection = request.options.get(_OPT_SUBNET_SELECTION)
+    if selection is not None and len(selection) == 4 and IPv4Address(selection) in network:
+        reply.options[_OPT_SUBNET_SELECTION] = selection
     relay = request.options.get(_OPT_RELAY)
-    if relay is not None and request.giaddr != _ZERO:
+    if relay is not None:
         reply.options[_OPT_RELAY] = relay

@@ -36,6 +36,10 @@ class Destination:
 
 def reply_destination(request: Message, reply_type: int, yiaddr: IPv4Address = _ZERO) -> Destination:
     if request.giaddr != _ZERO:
+        if request.ciaddr != _ZERO and request.message_type == MessageType.INFORM:
+            # RFC 2131 4.3.5: "directly to the address given in ciaddr", even
+            # when relayed (a relay would forward it to yiaddr, 0 here).
+            return Destination(request.ciaddr, CLIENT_PORT)
         return Destination(request.giaddr, SERVER_PORT)
     if reply_type == MessageType.NAK:
         return Destination(BROADCAST, CLIENT_PORT)
@@ -43,6 +47,6 @@ def reply_destination(request: Message, reply_type: int, yiaddr: IPv4Address = _
         return Destination(request.ciaddr, CLIENT_PORT)
     if request.broadcast or yiaddr == _ZERO:
         return Destination(BROADCAST, CLIENT_PORT)
-    if request.htype == HTYPE_ETHERNET and request.hlen == 6:
+    if request.htype == HTYPE_ETHERNET and request.hlen == 6 and any(request.hardware_address):
         return Destination(yiaddr, CLIENT_PORT, request.hardware_address)
     return Destination(BROADCAST, CLIENT_PORT)
