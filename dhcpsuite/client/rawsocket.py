@@ -8,10 +8,15 @@ see. So replies are read from an C{AF_PACKET} socket bound to the one
 interface with a classic BPF filter (C{SO_ATTACH_FILTER}) that passes only
 unfragmented IPv4 UDP to port 68, as dhclient and udhcpc do.
 
-Sending: a UDP socket bound to C{0.0.0.0:68} with C{SO_BINDTODEVICE} and
-C{SO_BROADCAST}; the kernel builds the IP/UDP headers (source 0.0.0.0 until
-the interface has an address) and routes unicast RENEWING requests. Its own
-receive queue is drained and ignored.
+Sending: a broadcast from a client that holds no address (C{ciaddr} 0:
+DISCOVER, the REQUEST of SELECTING and INIT-REBOOT, DECLINE) goes out of the
+packet socket with IP and UDP headers built here and source 0.0.0.0, as
+RFC 2131 section 4.1 requires and udhcpc and dhclient do: the interface may
+still carry an address (the expired lease while it is being removed, or the
+last run's after a crash) that the kernel would otherwise put as the source.
+Everything else goes through a UDP socket bound to C{0.0.0.0:68} with
+C{SO_BINDTODEVICE} and C{SO_BROADCAST}, which routes unicast RENEWING
+requests. Its own receive queue is drained and ignored.
 
 The UDP checksum of received frames is not verified: on veth and with
 checksum offload a locally generated frame reaches a packet socket with the
@@ -30,6 +35,9 @@ from typing import Any
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, SERVER_PORT
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
+
+_ZERO = IPv4Address(0)
+_ETHER_BROADCAST = b"\xff" * 6
 
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
@@ -131,35 +139,68 @@ def open_sockets(ifname: str) -> tuple[socket.socket, socket.socket]:
     return receive, send
 
 
-def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None]:
+def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None, IPv4Address | None]:
     """
     A frame read from the packet socket as a DHCP message.
 
-    @return: C{(message, None)}; C{(None, reason)} for a frame to drop and
-        count; C{(None, None)} for our own outgoing frame, which the packet
-        socket also sees.
+    @return: C{(message, None, IP source)}; C{(None, reason, None)} for a
+        frame to drop and count; C{(None, None, None)} for our own outgoing
+        frame, which the packet socket also sees.
     """
     if len(address) > 2 and address[2] == PACKET_OUTGOING:
-        return None, None
+        return None, None, None
     parsed = parse_udp(data)
     if parsed is None:
-        return None, "not UDP to port 68"
+        return None, "not UDP to port 68", None
     try:
-        return decode_message(parsed[2]), None
+        return decode_message(parsed[2]), None, parsed[0]
     except DecodeError as e:
-        return None, e.reason
+        return None, e.reason, None
 
 
-def send_message(sock: Any, message: Message, server: IPv4Address | None) -> None:
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(array.array("H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    # array("H") read the words in host order; so is the folded sum.
+    return socket.htons(~total & 0xFFFF)
+
+
+def udp_frame(payload: bytes, source: IPv4Address, destination: IPv4Address,
+              source_port: int = CLIENT_PORT, destination_port: int = SERVER_PORT) -> bytes:
+    """
+    An IPv4 packet carrying C{payload} in UDP, both checksums filled in
+    (nothing fills them in for a packet socket).
+    """
+    length = 8 + len(payload)
+    pseudo = source.packed + destination.packed + struct.pack("!BBH", 0, 17, length)
+    udp = struct.pack("!HHHH", source_port, destination_port, length, 0) + payload
+    udp_sum = _checksum(pseudo + udp) or 0xFFFF
+    udp = udp[:6] + struct.pack("!H", udp_sum) + udp[8:]
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0, 64, 17, 0, source.packed, destination.packed)
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return header + udp
+
+
+def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: Any = None) -> None:
     """
     Broadcast C{message}, or unicast it to C{server}; when the unicast has
     no route (the address is not on the interface, e.g. C{configure = false}
     and no hook put it there), broadcast it instead.
 
+    @param raw: the interface's packet socket: a broadcast with C{ciaddr}
+        0 leaves through it with source 0.0.0.0.
+
     @raise OSError: the message could not be sent at all.
     """
     data = message.to_bytes()
     if server is None:
+        if raw is not None and message.ciaddr == _ZERO:
+            frame = udp_frame(data, _ZERO, IPv4Address(BROADCAST))
+            raw.sendto(frame, (raw.getsockname()[0], ETH_P_IP, 0, 0, _ETHER_BROADCAST))
+            return
         sock.sendto(data, (BROADCAST, SERVER_PORT))
         return
     try:

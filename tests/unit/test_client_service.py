@@ -151,11 +151,11 @@ class ServiceTests(SynchronousTestCase):
     def offer_and_ack(self, agent):
         from dhcpsuite.client.testing import reply_to
         from dhcpsuite.dhcp4.constants import MessageType
-        from dhcpsuite.dhcp4.packet import decode_message
+        from dhcpsuite.client.testing import sent_message
 
-        discover = decode_message(self.sockets.send.sent[-1][0])
+        discover = sent_message(*self.sockets.send.sent[-1])[0]
         agent._feed(agent.machine.receive(reply_to(discover, MessageType.OFFER), self.clock.monotonic()))
-        request = decode_message(self.sockets.send.sent[-1][0])
+        request = sent_message(*self.sockets.send.sent[-1])[0]
         return reply_to(request, MessageType.ACK)
 
     def test_socket_failure_is_logged_not_fatal(self):
