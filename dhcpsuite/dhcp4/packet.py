@@ -5,7 +5,16 @@ The DHCPv4 message: the BOOTP header plus options, to and from bytes.
 Decoding is bounds-checked throughout and raises only L{DecodeError}.
 Options are walked in the order RFC 2131 section 4.1 gives (options field,
 then C{file}, then C{sname} when option 52 says so), each field at most once;
-an option that appears several times is concatenated (RFC 3396). Encoding
+an option that appears several times is concatenated (RFC 3396).
+
+A malformed option does not cost the whole message (RFC 1122 section 1.2.2):
+only the framing (option lengths, END, option 52) and option 53, without
+which a message means nothing, are fatal. Any other known option whose bytes
+fail its type's check is set aside in L{Message.malformed}: it reads as
+absent through L{Message.option} and C{Message.options}, and a caller learns
+which were bad from L{Message.malformed_options} to count them, or to refuse
+the message when it cannot do without one (the server does for 50, 54, 61
+and 82). Encoding
 splits long options, honours the receiver's maximum message size (spilling
 into C{file}/C{sname} with option 52 when needed) and puts option 82 last
 (RFC 3046 section 2.1).
@@ -42,6 +51,10 @@ _END = 255
 _OVERLOAD = int(Option.OVERLOAD)
 _RELAY_AGENT_INFO = int(Option.RELAY_AGENT_INFO)
 _MESSAGE_TYPE = int(Option.MESSAGE_TYPE)
+# Options whose corruption makes the whole message meaningless: decode refuses
+# the message rather than setting them aside. Option 52 is framing and is
+# checked where it is followed.
+STRICT_OPTIONS = frozenset((_MESSAGE_TYPE,))
 # Options a reply cannot do without; everything else may be dropped when the
 # receiver's maximum message size leaves no room.
 _ESSENTIAL = frozenset(
@@ -65,6 +78,13 @@ class Message:
     """
     One DHCPv4 message. Options are raw bytes by code, in the order they were
     received or set; L{option} decodes a known one into its value.
+
+    @ivar options: the well-formed options (every value received passed its
+        type's check, so raw readers may rely on lengths).
+    @ivar malformed: the received options whose bytes failed their type's
+        check, raw, by code. They are kept so nothing is lost (they are
+        encoded again after the others and show in logs), but are never
+        read as values.
     """
 
     op: int
@@ -82,6 +102,15 @@ class Message:
     sname: bytes = b""
     file: bytes = b""
     options: dict[int, bytes] = attrs.field(factory=dict)
+    malformed: dict[int, bytes] = attrs.field(factory=dict)
+
+    @property
+    def malformed_options(self) -> frozenset[int]:
+        """
+        The codes of the received options that were malformed (and so read
+        as absent), for a caller to count or to refuse the message.
+        """
+        return frozenset(self.malformed)
 
     @property
     def message_type(self) -> int | None:
@@ -101,11 +130,12 @@ class Message:
 
     def option(self, code: int, default: Any = None) -> Any:
         """
-        The decoded value of option C{code}, or C{default} when absent.
+        The decoded value of option C{code}, or C{default} when absent or
+        malformed (see L{malformed_options}); never raises for a received
+        message.
 
-        @raise DecodeError: the option is present but malformed (received
-            messages were checked when decoded, so only for options set
-            from raw bytes by hand).
+        @raise DecodeError: only for a malformed value put into L{options}
+            as raw bytes by hand (a programming error).
         """
         raw = self.options.get(code)
         if raw is None:
@@ -158,7 +188,8 @@ def decode_message(data: bytes) -> Message:
     """
     Parse a DHCPv4 message (the UDP payload).
 
-    @raise DecodeError: for anything malformed; nothing else escapes.
+    @raise DecodeError: for broken framing or a bad option 53; nothing else
+        escapes. Other malformed options land in L{Message.malformed}.
     """
     if len(data) < MINIMUM_PACKET_SIZE:
         raise DecodeError("truncated", f"{len(data)} bytes, a DHCP message has at least {MINIMUM_PACKET_SIZE}")
@@ -199,10 +230,19 @@ def decode_message(data: bytes) -> Message:
     # merged and file/sname cleared, and the encoder overloads on its own.
     found.pop(_OVERLOAD, None)
     checks = _CHECKS
+    malformed: dict[int, bytes] = {}
     for code, raw in found.items():
         check = checks.get(code)
-        if check is not None:
+        if check is None:
+            continue
+        try:
             check(code, raw)
+        except DecodeError:
+            if code in STRICT_OPTIONS:
+                raise
+            malformed[code] = raw
+    for code in malformed:
+        del found[code]
     options = found
 
     return Message(
@@ -221,6 +261,7 @@ def decode_message(data: bytes) -> Message:
         sname=sname.rstrip(b"\x00"),
         file=file.rstrip(b"\x00"),
         options=options,
+        malformed=malformed,
     )
 
 
@@ -256,15 +297,18 @@ _NOT_IN_ORDER = frozenset((_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD))
 _CHECKS = {code: kind.check for code, kind in OPTION_TYPES.items()}
 
 
-def _ordered(options: dict[int, bytes]) -> list[tuple[int, bytes]]:
+def _ordered(options: dict[int, bytes], malformed: dict[int, bytes]) -> list[tuple[int, bytes]]:
     """
     53 first (some clients look only there), 82 last (RFC 3046), 52 never:
-    the encoder adds it when it overloads.
+    the encoder adds it when it overloads. Malformed options received go back
+    out unchanged, after the well-formed ones.
     """
     first = options.get(_MESSAGE_TYPE)
     items = [] if first is None else [(_MESSAGE_TYPE, first)]
     items.extend(item for item in options.items() if item[0] not in _NOT_IN_ORDER)
-    last = options.get(_RELAY_AGENT_INFO)
+    if malformed:
+        items.extend(item for item in malformed.items() if item[0] not in _NOT_IN_ORDER and item[0] not in options)
+    last = options.get(_RELAY_AGENT_INFO, malformed.get(_RELAY_AGENT_INFO))
     if last is not None:
         items.append((_RELAY_AGENT_INFO, last))
     return items
@@ -297,7 +341,7 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
     @param max_size: the receiver's maximum DHCP message size (option 57),
         counting the IP and UDP headers as RFC 2132 does; at least 576.
     """
-    items = _ordered(message.options)
+    items = _ordered(message.options, message.malformed)
     chaddr = message.chaddr[:16]
     sname, file = message.sname, message.file
     body = _encode_options(items)

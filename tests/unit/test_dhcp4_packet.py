@@ -135,11 +135,67 @@ class DecodeTests(SynchronousTestCase):
     def test_only_pads(self) -> None:
         self.assertReason(packet(b"\x00" * 60), "missing-end")
 
-    def test_bad_known_option(self) -> None:
-        self.assertReason(packet(opt(53, b"\x01") + opt(1, b"\xff\xff") + b"\xff"), "bad-option")
+    def test_bad_message_type_length(self) -> None:
+        self.assertReason(packet(opt(53, b"\x01\x01") + b"\xff"), "bad-option")
 
     def test_bad_message_type(self) -> None:
         self.assertReason(packet(opt(53, b"\x00") + b"\xff"), "bad-option")
+
+
+class MalformedOptionTests(SynchronousTestCase):
+    """
+    A malformed non-essential option costs only itself (RFC 1122 section
+    1.2.2). busybox udhcpc and dhclient bind to OFFERs carrying option 26 as
+    4 bytes or option 121 with a /33 or host bits set (issue 16.16); Kea
+    answers requests with an empty option 12 or 60 (issue 12.6).
+    """
+
+    CASES = {
+        "mtu-4-bytes": (26, b"\x05\xdc\x00\x00"),
+        "routes-width-33": (121, b"\x21\x0a\x00\x00\x00\x00\x0a\x00\x00\x01"),
+        "routes-host-bits": (121, b"\x08\x0a\x01\x0a\x00\x00\x01"),
+        "empty-hostname": (12, b""),
+        "empty-vendor-class": (60, b""),
+        "mask-2-bytes": (1, b"\xff\xff"),
+    }
+
+    def test_each_kept_aside_and_the_rest_stands(self) -> None:
+        for name, (code, raw) in self.CASES.items():
+            with self.subTest(name):
+                data = packet(opt(53, b"\x02") + opt(54, b"\x0a\x00\x00\x01") + opt(code, raw) + opt(3, b"\x0a\x00\x00\x01") + b"\xff")
+                m = decode_message(data)
+                self.assertEqual(m.malformed_options, frozenset({code}))
+                self.assertEqual(m.malformed, {code: raw})
+                self.assertNotIn(code, m.options)
+                self.assertIsNone(m.option(code))
+                self.assertEqual(m.option(code, "default"), "default")
+                self.assertEqual(m.option(Option.SERVER_ID), A("10.0.0.1"))
+                self.assertEqual(m.option(Option.ROUTER), [A("10.0.0.1")])
+                self.assertEqual(m.message_type, MessageType.OFFER)
+
+    def test_well_formed_message_has_none(self) -> None:
+        m = decode_message(packet(opt(53, b"\x01") + opt(12, b"h") + b"\xff"))
+        self.assertEqual(m.malformed_options, frozenset())
+        self.assertEqual(m.malformed, {})
+
+    def test_malformed_round_trip_unchanged(self) -> None:
+        data = packet(opt(53, b"\x05") + opt(26, b"\x05\xdc\x00\x00") + opt(82, b"\x01") + opt(12, b"") + b"\xff")
+        m = decode_message(data)
+        self.assertEqual(m.malformed_options, frozenset({26, 82, 12}))
+        again = decode_message(m.to_bytes())
+        self.assertEqual(again, m)
+        # Option 82 still goes last (RFC 3046 section 2.1).
+        self.assertEqual([code for code, _ in walk(m.to_bytes(), 240, 600)][-1], 82)
+
+    def test_malformed_in_overload_field(self) -> None:
+        m = decode_message(packet(opt(53, b"\x01") + opt(52, b"\x01") + b"\xff", file=opt(26, b"\x01") + b"\xff"))
+        self.assertEqual(m.malformed, {26: b"\x01"})
+
+    def test_message_type_stays_fatal(self) -> None:
+        for raw in (b"", b"\x00", b"\x01\x01", bytes((200,))):
+            with self.subTest(raw=raw):
+                e = self.assertRaises(DecodeError, decode_message, packet(opt(53, raw) + b"\xff"))
+                self.assertEqual(e.reason, "bad-option")
 
 
 class OverloadDecodeTests(SynchronousTestCase):

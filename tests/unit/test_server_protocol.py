@@ -202,6 +202,36 @@ class DropTests(ProtocolTestsBase):
         self.assertEqual(formatEvent(self.events[-1]),
                          "Dropped 2 more malformed packets on eth0 in the last 2.5 s (reason counts: truncated=2)")
 
+    def test_malformed_optional_option_ignored_and_counted(self) -> None:
+        """
+        Kea answers a DISCOVER with an empty option 12 or 60 (issue 12.6);
+        so do we, counting each ignored option.
+        """
+        protocol = self.make_protocol(self.real_core())
+        for code in (12, 60):
+            protocol.datagramReceived(request(MessageType.DISCOVER, **{f"o_{code}": b""}).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.OFFER] * 2)
+        self.assertEqual(self.counters["malformed-option:12"], 1)
+        self.assertEqual(self.counters["malformed-option:60"], 1)
+        self.assertEqual(self.counters["drop:bad-option"], 0)
+        warnings = [e for e in self.events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["codes"], "12")
+
+    def test_malformed_required_option_drops(self) -> None:
+        """
+        A bad 54 read as absent would make another server's SELECTING
+        REQUEST look like our INIT-REBOOT; a bad 61 changes who the client
+        is; a bad 82 cannot be echoed faithfully. Such requests are dropped.
+        """
+        core = FakeCore()
+        protocol = self.make_protocol(core)
+        for code, raw in ((54, b"\x0a\x00"), (50, b""), (61, b"\x01"), (82, b"\x01")):
+            protocol.datagramReceived(request(MessageType.REQUEST, **{f"o_{code}": raw}).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(core.handled, [])
+        self.assertEqual(self.counters["drop:bad-option"], 4)
+        self.assertEqual(self.transport.written, [])
+
     def test_core_exception_contained(self) -> None:
         protocol = self.make_protocol(FakeCore(error=RuntimeError("boom")))
         protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
