@@ -16,6 +16,7 @@ The C{[client]} section: one C{[[client.interface]]} table per interface.
     offer_window = 0.0               # s to collect OFFERs (0: first one)
     renew_minimum = 60.0             # s, RENEWING/REBINDING resend floor (RFC 2131 4.4.5)
     request_attempts = 4
+    minimum_lease = 60.0             # s, a shorter lease time (even 0) is used as this long
     script = "/etc/udhcpc/default.script"   # hook program (udhcpc-compatible)
     configure = true                 # apply the lease through the interface configurator
     route_metric = 0
@@ -132,6 +133,7 @@ def _parse_interface(s: Section) -> InterfaceConfig:
         offer_window=s.number("offer_window", defaults.offer_window, minimum=0),
         renew_minimum=s.number("renew_minimum", defaults.renew_minimum, minimum=1),
         request_attempts=s.integer("request_attempts", defaults.request_attempts, minimum=1, maximum=100),
+        minimum_lease=s.number("minimum_lease", defaults.minimum_lease, minimum=2),
     )
     return InterfaceConfig(
         name=name,

@@ -838,13 +838,16 @@ class ClientMachine:
         taken: each is ignored where it would be used, and the rest of the
         lease stands (udhcpc and dhclient bind too).
         """
+        bad = {code: "set aside by the codec" for code in message.malformed_options}
         for code, raw in message.options.items():
             try:
                 decode_value(code, raw)
             except DecodeError as e:
-                self.bad_options[code] = self.bad_options.get(code, 0) + 1
-                self._once(("bad-option", code), "{ifname}: ignoring malformed option {code} from {server}: {error}",
-                           code=code, server=_server_id(message), error=e)
+                bad[code] = str(e)
+        for code, error in sorted(bad.items()):
+            self.bad_options[code] = self.bad_options.get(code, 0) + 1
+            self._once(("bad-option", code), "{ifname}: ignoring malformed option {code} from {server}: {error}",
+                       code=code, server=_server_id(message), error=error)
 
     def _once(self, key: Any, text: str, **fields: Any) -> None:
         # A server repeats itself on every exchange; one line per kind is enough.
