@@ -51,11 +51,13 @@ class Lease:
     reply: Message
 
     @classmethod
-    def from_ack(cls, ack: Message, acquired: float, acquired_wall: float, minimum_lease: float = 0.0) -> "Lease":
+    def from_ack(cls, ack: Message, acquired: float, acquired_wall: float, minimum_lease: float = 0.0,
+                 minimum_t1: float = 0.0) -> "Lease":
         """
         @param minimum_lease: a shorter lease time from the server is used
-            as this long, and T1/T2 sooner than half of it are replaced by
-            the defaults (L{Schedule.minimum_lease}).
+            as this long (L{Schedule.minimum_lease}).
+        @param minimum_t1: T1/T2 sooner than this are replaced by the
+            defaults (L{Schedule.minimum_t1}).
         """
         lease_time = _option(ack, Option.LEASE_TIME)
         if lease_time is not None and lease_time >= INFINITE:
@@ -63,7 +65,7 @@ class Lease:
         if lease_time is not None and lease_time < minimum_lease:
             lease_time = int(minimum_lease)
         t1, t2 = sanitise_times(
-            lease_time, _option(ack, Option.RENEWAL_TIME), _option(ack, Option.REBINDING_TIME), minimum_lease / 2,
+            lease_time, _option(ack, Option.RENEWAL_TIME), _option(ack, Option.REBINDING_TIME), minimum_t1,
         )
         return cls(
             address=ack.yiaddr,

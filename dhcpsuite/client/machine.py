@@ -698,7 +698,7 @@ class ClientMachine:
 
     def _on_ack(self, ack: Message, now: float, out: list) -> None:
         minimum = self.schedule.minimum_lease
-        lease = Lease.from_ack(ack, self.sent_at, self.sent_at + self.wall_offset, minimum)
+        lease = Lease.from_ack(ack, self.sent_at, self.sent_at + self.wall_offset, minimum, self.schedule.minimum_t1)
         offered = _lease_time(ack)
         if offered is not None and offered < minimum:
             self._once("short-lease", "{ifname}: lease time {offered} s from {server} is below the minimum; "

@@ -41,9 +41,11 @@ class Schedule:
         misbehaving server cannot make us loop at wire speed.
     @ivar leasefail_after: DISCOVERs unanswered before the C{LEASEFAIL} event.
     @ivar minimum_lease: a shorter lease time (0 included) is used as this
-        long, and T1 is never sooner than half of it: a server that hands out
-        zero-second leases gets one bind and a renewal every
-        C{minimum_lease / 2} s, not a DISCOVER/REQUEST loop at wire speed.
+        long: a server that hands out zero-second leases gets one bind and a
+        renewal every C{minimum_lease / 2} s, not a DISCOVER/REQUEST loop at
+        wire speed.
+    @ivar minimum_t1: a T1 (or T2) from the server sooner than this is
+        replaced by the RFC default.
     """
 
     initial_delay: float = 0.05
@@ -58,6 +60,7 @@ class Schedule:
     restart_delays: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
     leasefail_after: int = 3
     minimum_lease: float = 60.0
+    minimum_t1: float = 2.0
 
 
 def retransmit_delay(schedule: Schedule, attempt: int, rng: random.Random, divisor: float = 1.0) -> float:
