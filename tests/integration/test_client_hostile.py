@@ -8,6 +8,7 @@ and 20). The client runs as C{twistd -n -y tac/client.tac}, as deployed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -17,8 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import REPOSITORY, addresses, interface, recorder, routes, wait_until
-from tests.integration.test_client import start_client
+from tests.integration.conftest import (
+    REPOSITORY,
+    TWISTD,
+    Daemon,
+    addresses,
+    interface,
+    recorder,
+    routes,
+    toml_document,
+    wait_until,
+)
+from tests.integration.test_client import CLIENT_TAC, start_client
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import Namespace, VethPair
 
@@ -254,5 +265,49 @@ def test_router_outside_the_subnet_gets_an_on_link_route(tmp_path):
         assert table["default"]["gateway"] == "10.77.0.1"
         assert "10.77.0.1" in table and "gateway" not in table["10.77.0.1"], table
         assert "ENETUNREACH" not in daemon.output() and "unreachable" not in daemon.output().lower()
+        daemon.stop()
+        server.stop()
+
+
+def test_release_through_the_api_sticks(tmp_path):
+    """
+    Item 18. Today a link event restarted an agent the API had released:
+    the release restores the link MTU, that netlink event started the agent
+    again (RELEASE at +0.01 s, DISCOVER at +0.03 s). Released, it stays
+    stopped through that and a carrier bounce until it is started.
+    """
+    port = 8167
+    with VethPair(prefix="thr") as pair:
+        server = RogueServer(pair.server, tmp_path / "received.jsonl", "--option", "26=0578")
+        config = {"state_dir": str(tmp_path / "state"), "client": {"interface": [interface()]},
+                  "control": {"listen": f"tcp:{port}:interface=127.0.0.1"}}
+        path = tmp_path / "client.toml"
+        path.write_text(toml_document(config))
+        daemon = Daemon(pair.client, [TWISTD, "-n", "--pidfile=", "-y", str(CLIENT_TAC)], tmp_path / "client.out",
+                        dict(os.environ, DHCPSUITE_CONFIG=str(path)))
+        wait_until(lambda: addresses(pair.client) == ["10.77.0.50/16"], 10, "bound")
+        assert pair.client.run(["cat", "/sys/class/net/cli0/mtu"]).stdout.strip() == "1400"
+
+        def act(action: str) -> dict:
+            post = ("import json, sys, urllib.request; r = urllib.request.Request("
+                    f"'http://127.0.0.1:{port}/api/v1/clients/cli0/{action}', data=b'{{}}', method='POST', "
+                    "headers={'Content-Type': 'application/json'}); "
+                    "sys.stdout.write(urllib.request.urlopen(r, timeout=20).read().decode())")
+            return json.loads(pair.client.run([sys.executable, "-c", post], timeout=30).stdout)
+
+        assert act("release")["outcome"] == "stopped"
+        wait_until(lambda: pair.client.run(["cat", "/sys/class/net/cli0/mtu"]).stdout.strip() == "1500", 5,
+                   "MTU restored")
+        released = len(server.received())
+        assert server.received()[-1]["type"] == 7  # RELEASE
+        pair.server.run(["ip", "link", "set", "srv0", "down"])
+        pair.server.run(["ip", "link", "set", "srv0", "up"])
+        time.sleep(3)
+        assert len(server.received()) == released, server.received()[released:]
+        assert addresses(pair.client) == []
+        assert "agent stopped on request" in daemon.output()
+
+        assert act("start")["outcome"] == "started"
+        wait_until(lambda: addresses(pair.client) == ["10.77.0.50/16"], 10, "bound again")
         daemon.stop()
         server.stop()
