@@ -22,9 +22,10 @@ BAD = "bad"
 # running `cmd $hostname` would take it as an option.
 _LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$")
 MAX_NAME = 253
-# A path (root path, boot file): what TFTP and NFS paths use, nothing a
-# shell or a config file line treats specially.
-_PATH = re.compile(r"^[A-Za-z0-9._/+:@=,~-]{1,255}$")
+# A path (root path, boot file): what TFTP and NFS paths use (Windows
+# Deployment Services boot files use backslashes), and no white space,
+# quote, "$", backquote, ";", "|", "&", "<", ">" or control byte.
+_PATH = re.compile(r"^[A-Za-z0-9._/\\+:@=,~-]{1,255}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # RFC 1035 compression can point anywhere earlier; bound the work anyway.
 _MAX_JUMPS = 64

@@ -366,7 +366,8 @@ class ClientMachine:
         reason = self._acceptable(message)
         if reason is not None:
             self.drops[reason] = self.drops.get(reason, 0) + 1
-            self._once(("drop", reason), "{ifname}: ignoring reply: {reason} (counted; logged once)", reason=reason)
+            self._once(("drop", reason), "{ifname}: ignoring reply: {reason} (counted; logged once)", reason=reason,
+                       level="info")
             return out
         self._check_options(message)
         kind = message.message_type
@@ -849,11 +850,11 @@ class ClientMachine:
             self._once(("bad-option", code), "{ifname}: ignoring malformed option {code} from {server}: {error}",
                        code=code, server=_server_id(message), error=error)
 
-    def _once(self, key: Any, text: str, **fields: Any) -> None:
+    def _once(self, key: Any, text: str, level: str = "warn", **fields: Any) -> None:
         # A server repeats itself on every exchange; one line per kind is enough.
         if key not in self._told:
             self._told.add(key)
-            self.log.warn(text, ifname=self.ifname, **fields)
+            getattr(self.log, level)(text, ifname=self.ifname, **fields)
 
     # ---- building messages ----
 

@@ -188,14 +188,14 @@ class HostileValueTests(SynchronousTestCase):
             Option.DOMAIN_NAME: b"corp.example.net.",
             40: b"nis_dom",
             Option.TFTP_SERVER_NAME: b"tftp.example.net",
-            Option.BOOTFILE_NAME: b"pxelinux/pxelinux.0",
+            Option.BOOTFILE_NAME: b"boot\\x86\\wdsnbp.com",
             Option.ROOT_PATH: b"10.0.0.1:/srv/nfsroot",
         }, rejected)
         self.assertEqual(env["hostname"], "gw-1")
         self.assertEqual(env["domain"], "corp.example.net.")
         self.assertEqual(env["nisdomain"], "nis_dom")
         self.assertEqual(env["tftp"], "tftp.example.net")
-        self.assertEqual(env["bootfile"], "pxelinux/pxelinux.0")
+        self.assertEqual(env["bootfile"], "boot\\x86\\wdsnbp.com")
         self.assertEqual(env["rootpath"], "10.0.0.1:/srv/nfsroot")
         self.assertEqual(rejected, [])
 

@@ -285,3 +285,37 @@ class OffSubnetRouterTests(SynchronousTestCase):
         h.bind()
         self.assertEqual(len(h.configurator.calls_to("add_route")), 1)
         h.agent.stop()
+
+
+class HookValueLogTests(SynchronousTestCase):
+    def test_bad_value_logged_once_per_variable_and_hook_still_runs(self):
+        """
+        Item 1: a rogue server repeats its value at every renewal; the log
+        says so once, and every run still happens (with "bad", as busybox
+        udhcpc gives it; NUL included).
+        """
+        from twisted.logger import globalLogPublisher
+
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        h = AgentHarness(self)
+        h.start()
+        for kind in (MessageType.OFFER, MessageType.ACK):
+            request, _ = h.last_sent()
+            reply = reply_to(request, kind, lease_time=600)
+            reply.options[Option.DOMAIN_NAME] = b"e.x\nnameserver 6.6.6.6\0"
+            reply.options[Option.HOST_NAME] = b"h\0;reboot"
+            deliver(h, reply)
+        for _ in range(2):
+            h.agent.request_renew()
+            request, _ = h.last_sent()
+            reply = reply_to(request, MessageType.ACK, lease_time=600)
+            reply.options[Option.DOMAIN_NAME] = b"e.x\nnameserver 6.6.6.6\0"
+            deliver(h, reply)
+        self.assertEqual(h.spawn.actions, ["bound", "renew", "renew"])
+        self.assertEqual({p.env["domain"] for p in h.spawn.processes}, {"bad"})
+        self.assertEqual(h.spawn.processes[0].env["hostname"], "bad")
+        lines = [e for e in logged if "is not a valid value" in e.get("log_format", "")]
+        self.assertEqual(sorted(e["name"] for e in lines), ["domain", "hostname"])
+        h.agent.stop()
