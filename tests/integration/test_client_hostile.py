@@ -311,3 +311,28 @@ def test_release_through_the_api_sticks(tmp_path):
         wait_until(lambda: addresses(pair.client) == ["10.77.0.50/16"], 10, "bound again")
         daemon.stop()
         server.stop()
+
+
+def test_discover_at_expiry_leaves_from_source_zero(tmp_path):
+    """
+    Item 19. The server answers only the first exchange (an 8 s lease,
+    allowed by C{minimum_lease = 4}) and then stays silent: the renewal
+    (unicast) and the rebinding (broadcast, C{ciaddr} set) carry the leased
+    address, as they should; the DISCOVER after expiry must carry 0.0.0.0
+    (RFC 2131 section 4.1). Today it left with the expired address, which
+    was still being removed.
+    """
+    with VethPair(prefix="the") as pair:
+        server = RogueServer(pair.server, tmp_path / "received.jsonl", "--lease-time", "8", "--max-replies", "2")
+        daemon = start_client(tmp_path, pair.client, [interface(minimum_lease=4, renew_minimum=1)])
+        wait_until(lambda: server.count(1) >= 2, 15, "a DISCOVER after expiry")
+        received = server.received()
+        first_request = next(i for i, entry in enumerate(received) if entry["type"] == 3)
+        later = received[first_request + 1:]
+        renewals = [entry for entry in later if entry["type"] == 3]
+        assert renewals and all(entry["source"] == "10.77.0.50" for entry in renewals), later
+        discovers = [entry for entry in later if entry["type"] == 1]
+        assert discovers and all(entry["source"] == "0.0.0.0" for entry in discovers), later
+        assert "BOUND -> RENEWING" in daemon.output() and "lease expired" in daemon.output()
+        daemon.stop()
+        server.stop()

@@ -10,7 +10,8 @@ address), so a test can count what a client sent and from which source.
         --address 10.77.0.50 --option 15=652e780a6e616d6573657276657220362e362e362e36 \\
         --record received.jsonl --duration 30
 
-Bounded: it exits after C{--duration} seconds or C{--max-replies} replies.
+Bounded: it exits after C{--duration} seconds; after C{--max-replies}
+replies it goes silent but keeps recording (a server that went away).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def serve(args: argparse.Namespace) -> None:
     replies = 0
     with open(args.record, "a", buffering=1) as record:
         record.write(json.dumps({"ready": True}) + "\n")
-        while time.monotonic() < deadline and replies < args.max_replies:
+        while time.monotonic() < deadline:
             readable, _, _ = select.select([sock], [], [], max(0.0, min(0.5, deadline - time.monotonic())))
             if not readable:
                 continue
@@ -83,6 +84,8 @@ def serve(args: argparse.Namespace) -> None:
                 good = wanted == IPv4Address(args.address)
                 answer = reply(request, MessageType.ACK if good else MessageType.NAK, args)
             else:
+                continue
+            if replies >= args.max_replies:
                 continue
             sock.sendto(answer.to_bytes(), ("255.255.255.255", 68))
             replies += 1
