@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from dhcpsuite.client.dnsnames import printable
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.client.timing import (
     Schedule,
@@ -941,8 +942,9 @@ def _lease_time(message: Message) -> int | None:
 
 
 def _text(message: Message) -> str:
+    # A server's text, for the log: no CR, LF or ESC to forge lines with.
     try:
-        return message.option(Option.MESSAGE) or ""
+        return printable(message.option(Option.MESSAGE) or "")
     except DecodeError:
         return ""
 

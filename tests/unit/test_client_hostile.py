@@ -319,3 +319,23 @@ class HookValueLogTests(SynchronousTestCase):
         lines = [e for e in logged if "is not a valid value" in e.get("log_format", "")]
         self.assertEqual(sorted(e["name"] for e in lines), ["domain", "hostname"])
         h.agent.stop()
+
+
+class NakTextLogTests(SynchronousTestCase):
+    def test_nak_message_logged_without_control_bytes(self):
+        """
+        A NAK's message text put CR and ANSI escapes into the text log
+        (issue 16 item 2, the client's side).
+        """
+        from twisted.logger import globalLogPublisher
+
+        logged = []
+        globalLogPublisher.addObserver(logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, logged.append)
+        h = AgentHarness(self)
+        h.bind()
+        h.agent.request_renew()
+        h.answer(MessageType.NAK, options={Option.MESSAGE: "no\r\n\x1b[2Jforged line"})
+        (event,) = [e for e in logged if e.get("log_format", "").startswith("{ifname}: NAK from")]
+        self.assertEqual(event["text"], "no???[2Jforged line")
+        h.agent.stop()
