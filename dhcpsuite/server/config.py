@@ -89,12 +89,19 @@ class ServerConfig:
     relay_rate_limit: RateLimit = RateLimit(0.0, 100)
     # Most keys each rate limiter remembers (bounded memory under floods).
     rate_limit_entries: int = 65536
+    # How replies reach clients on the link: a LINK_REPLY_PATHS name.
+    link_replies: str = "packet-socket"
 
     @property
     def interfaces(self) -> tuple[str, ...]:
         names = [s.interface for s in self.subnets if s.interface] + list(self.listen)
         return tuple(dict.fromkeys(names))
 
+
+# [server] link_replies: frames on a packet socket (no neighbour entry needed,
+# as Kea's raw mode), or the kernel's UDP path (an ARP entry, replies seen by
+# netfilter). The sender for each is chosen in server.service.
+LINK_REPLY_PATHS = ("packet-socket", "udp-socket")
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 
@@ -141,6 +148,7 @@ def parse_server_config(section: Section) -> ServerConfig:
     client_limit = _parse_rate_limit(section, "client_rate_limit", RateLimit(10.0, 20))
     relay_limit = _parse_rate_limit(section, "relay_rate_limit", RateLimit(0.0, 100))
     entries = section.integer("rate_limit_entries", 65536, minimum=16)
+    link_replies = section.choice("link_replies", LINK_REPLY_PATHS, "packet-socket")
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -148,7 +156,8 @@ def parse_server_config(section: Section) -> ServerConfig:
         for b in subnets[i + 1 :]:
             if a.network.overlaps(b.network):
                 raise section.error("subnet", f"subnets {a.network} and {b.network} overlap")
-    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval, client_limit, relay_limit, entries)
+    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval, client_limit, relay_limit, entries,
+                        link_replies=link_replies)
 
 
 def _parse_rate_limit(section: Section, key: str, default: RateLimit) -> RateLimit:

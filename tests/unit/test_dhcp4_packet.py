@@ -109,8 +109,10 @@ class DecodeTests(SynchronousTestCase):
         self.assertReason(b"", "truncated")
         self.assertReason(packet(b"")[:239], "truncated")
 
-    def test_exactly_header_and_cookie_has_no_end(self) -> None:
-        self.assertReason(packet(b""), "missing-end")
+    def test_exactly_header_and_cookie_has_no_options(self) -> None:
+        m = decode_message(packet(b""))
+        self.assertEqual(m.options, {})
+        self.assertIsNone(m.message_type)
 
     def test_no_magic_cookie(self) -> None:
         self.assertReason(header() + b"\x00\x00\x00\x00" + b"\xff" * 60, "no-magic-cookie")
@@ -129,11 +131,30 @@ class DecodeTests(SynchronousTestCase):
     def test_option_length_byte_missing(self) -> None:
         self.assertReason(packet(opt(53, b"\x01") + b"\x0c"), "option-overrun")
 
-    def test_missing_end(self) -> None:
-        self.assertReason(packet(opt(53, b"\x01") + opt(12, b"host")), "missing-end")
+    def test_missing_end_accepted_without_overload(self) -> None:
+        """
+        RFC 2131 section 4.1 needs END only when sname/file carry options;
+        Kea answers a zero-padded DISCOVER without END (issue 12.6).
+        """
+        for tail in (b"", b"\x00" * 60):
+            with self.subTest(padding=len(tail)):
+                m = decode_message(packet(opt(53, b"\x01") + opt(12, b"host") + tail))
+                self.assertEqual(m.options, {53: b"\x01", 12: b"host"})
+
+    def test_missing_end_with_overload(self) -> None:
+        """
+        ISC dhcpd 4.4 fills an overloaded reply's options field to the last
+        byte, option 52 last and no END (seen in
+        tests/integration/test_server_reply_size.py); a field's end is
+        known, so no END is needed in file or sname either.
+        """
+        m = decode_message(packet(opt(53, b"\x02") + opt(15, b"lan") + opt(52, b"\x03"),
+                                  file=opt(12, b"host"), sname=opt(15, b".x")))
+        self.assertEqual(m.options, {53: b"\x02", 15: b"lan.x", 12: b"host"})
+        self.assertEqual((m.file, m.sname), (b"", b""))
 
     def test_only_pads(self) -> None:
-        self.assertReason(packet(b"\x00" * 60), "missing-end")
+        self.assertEqual(decode_message(packet(b"\x00" * 60)).options, {})
 
     def test_bad_message_type_length(self) -> None:
         self.assertReason(packet(opt(53, b"\x01\x01") + b"\xff"), "bad-option")
@@ -232,11 +253,11 @@ class OverloadDecodeTests(SynchronousTestCase):
         self.assertNotIn(15, m.options)
         self.assertEqual(m.file, opt(15, b"lan") + b"\xff")
 
-    def test_missing_end_in_file(self) -> None:
-        self.assertReason(packet(opt(52, b"\x01") + b"\xff", file=opt(15, b"lan")), "missing-end")
-
-    def test_missing_end_in_sname(self) -> None:
-        self.assertReason(packet(opt(52, b"\x03") + b"\xff", file=b"\xff", sname=opt(15, b"lan")), "missing-end")
+    def test_missing_end_in_file_or_sname_ends_at_the_field(self) -> None:
+        m = decode_message(packet(opt(52, b"\x01") + b"\xff", file=opt(15, b"lan")))
+        self.assertEqual(m.options, {15: b"lan"})
+        m = decode_message(packet(opt(52, b"\x03") + b"\xff", file=b"\xff", sname=opt(15, b"lan")))
+        self.assertEqual(m.options, {15: b"lan"})
 
     def test_overrun_in_file(self) -> None:
         self.assertReason(packet(opt(52, b"\x01") + b"\xff", file=b"\x0f\x7f" + b"\x00" * 126), "option-overrun")
@@ -410,6 +431,60 @@ class MaxSizeTests(SynchronousTestCase):
         d = decode_message(data)
         self.assertEqual(d.file, b"pxelinux.0")
         self.assertEqual(overload_on_wire(data), 2)
+
+    def test_smaller_option_behind_a_large_one_kept(self) -> None:
+        """
+        Issue 12.5: with option 57 = 576 the old encoder dropped every large
+        option, one that would have fit included. Placed whole in the first
+        field with room, 250 bytes go in the options field and 100 bytes in
+        file; only the 150 bytes that fit nowhere are dropped.
+        """
+        m = self.big_message(0)
+        m.options[224] = b"a" * 250
+        m.options[225] = b"b" * 150
+        m.options[226] = b"c" * 100
+        data = m.to_bytes(576)
+        self.assertLessEqual(len(data), 548)
+        d = decode_message(data)
+        self.assertEqual(d.options.get(224), m.options[224])
+        self.assertEqual(d.options.get(226), m.options[226])
+        self.assertNotIn(225, d.options)
+        self.assertEqual(overload_on_wire(data), 1)
+
+    def test_priority_decides_what_is_dropped(self) -> None:
+        """
+        The client's option 55 order decides: the options it asked first
+        are kept, whatever the reply's own order.
+        """
+        m = self.big_message(0)
+        for code in (224, 225, 226):
+            m.options[code] = bytes((code,)) * 200
+        d = decode_message(m.to_bytes(576, priority=[226, 225]))
+        self.assertEqual(sorted(c for c in (224, 225, 226) if c in d.options), [226])
+        d = decode_message(m.to_bytes(576))
+        self.assertEqual(sorted(c for c in (224, 225, 226) if c in d.options), [224])
+
+    def test_fills_to_the_limit(self) -> None:
+        """
+        Each of 40 options of 22 bytes that still fits somewhere is kept:
+        what is left over in every field is less than one option.
+        """
+        m = self.big_message(40)
+        data = m.to_bytes(576)
+        d = decode_message(data)
+        kept = [c for c in range(160, 200) if c in d.options]
+        # options field: 548 - 240 - 4 (52, END) - 21 (53, 54, 51, 1) = 283
+        # -> 12 options; file 127 -> 5; sname 63 -> 2.
+        self.assertEqual(len(kept), 19)
+        self.assertEqual(overload_on_wire(data), 3)
+
+    def test_essential_options_stay_in_the_options_field(self) -> None:
+        m = self.big_message(40)
+        data = m.to_bytes(576)
+        main = dict(walk(data, 240, len(data)))
+        for code in (53, 54, 51, 1):
+            self.assertIn(code, main)
+        self.assertEqual(data[243:246], b"\x35\x01\x05")
 
     def test_drops_non_essential_when_spilling_is_not_enough(self) -> None:
         m = self.big_message(40)
