@@ -10,7 +10,8 @@ unfragmented IPv4 UDP to port 68, as dhclient and udhcpc do.
 
 Sending: a broadcast from a client that holds no address (C{ciaddr} 0:
 DISCOVER, the REQUEST of SELECTING and INIT-REBOOT, DECLINE) goes out of the
-packet socket with IP and UDP headers built here and source 0.0.0.0, as
+packet socket with IP and UDP headers built here (L{frames.udp_frame}) and
+source 0.0.0.0, as
 RFC 2131 section 4.1 requires and udhcpc and dhclient do: the interface may
 still carry an address (the expired lease while it is being removed, or the
 last run's after a crash) that the kernel would otherwise put as the source.
@@ -32,12 +33,13 @@ import struct
 from ipaddress import IPv4Address
 from typing import Any
 
+from dhcpsuite.dhcp4 import frames
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, SERVER_PORT
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
 
 _ZERO = IPv4Address(0)
-_ETHER_BROADCAST = b"\xff" * 6
+_ETHERNET_HEADER = 14
 
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
@@ -158,30 +160,15 @@ def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None,
         return None, e.reason, None
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(array.array("H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    # array("H") read the words in host order; so is the folded sum.
-    return socket.htons(~total & 0xFFFF)
-
-
-def udp_frame(payload: bytes, source: IPv4Address, destination: IPv4Address,
-              source_port: int = CLIENT_PORT, destination_port: int = SERVER_PORT) -> bytes:
+def _broadcast_packet(message: Message, data: bytes) -> bytes:
     """
-    An IPv4 packet carrying C{payload} in UDP, both checksums filled in
-    (nothing fills them in for a packet socket).
+    The IPv4 packet (from the IP header on, as a C{SOCK_DGRAM} packet socket
+    sends it; the kernel adds the link header) carrying C{data} from
+    0.0.0.0:68 to 255.255.255.255:67, checksums filled in.
     """
-    length = 8 + len(payload)
-    pseudo = source.packed + destination.packed + struct.pack("!BBH", 0, 17, length)
-    udp = struct.pack("!HHHH", source_port, destination_port, length, 0) + payload
-    udp_sum = _checksum(pseudo + udp) or 0xFFFF
-    udp = udp[:6] + struct.pack("!H", udp_sum) + udp[8:]
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0, 64, 17, 0, source.packed, destination.packed)
-    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
-    return header + udp
+    frame = frames.udp_frame(data, message.hardware_address, frames.BROADCAST_MAC, _ZERO,
+                             IPv4Address(BROADCAST), CLIENT_PORT, SERVER_PORT)
+    return frame[_ETHERNET_HEADER:]
 
 
 def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: Any = None) -> None:
@@ -191,15 +178,15 @@ def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: A
     and no hook put it there), broadcast it instead.
 
     @param raw: the interface's packet socket: a broadcast with C{ciaddr}
-        0 leaves through it with source 0.0.0.0.
+        0 from an Ethernet client leaves through it with source 0.0.0.0.
 
     @raise OSError: the message could not be sent at all.
     """
     data = message.to_bytes()
     if server is None:
-        if raw is not None and message.ciaddr == _ZERO:
-            frame = udp_frame(data, _ZERO, IPv4Address(BROADCAST))
-            raw.sendto(frame, (raw.getsockname()[0], ETH_P_IP, 0, 0, _ETHER_BROADCAST))
+        if raw is not None and message.ciaddr == _ZERO and len(message.hardware_address) == 6:
+            packet = _broadcast_packet(message, data)
+            raw.sendto(packet, (raw.getsockname()[0], ETH_P_IP, 0, 0, frames.BROADCAST_MAC))
             return
         sock.sendto(data, (BROADCAST, SERVER_PORT))
         return

@@ -111,17 +111,20 @@ class SourceZeroSendTests(SynchronousTestCase):
     server's UDP socket drops a datagram with a bad one).
     """
 
-    def test_frame_checksums(self):
-        from dhcpsuite.client.rawsocket import _checksum, udp_frame
+    def test_packet_checksums(self):
+        from dhcpsuite.client.rawsocket import _broadcast_packet
+        from dhcpsuite.dhcp4.frames import internet_checksum
+        from dhcpsuite.dhcp4.packet import Message
 
         payload = bytes(range(251))  # odd length
-        frame = udp_frame(payload, IPv4Address(0), IPv4Address("255.255.255.255"))
-        self.assertEqual(_checksum(frame[:20]), 0)
-        pseudo = bytes(4) + b"\xff" * 4 + struct.pack("!BBH", 0, 17, len(frame) - 20)
-        self.assertEqual(_checksum(pseudo + frame[20:]), 0)
-        self.assertEqual(parse_udp(udp_frame(payload, IPv4Address(0), IPv4Address("10.0.0.1"), 67, 68))[2], payload)
-        self.assertEqual(frame[12:16], bytes(4))
-        self.assertEqual(struct.unpack_from("!HH", frame, 20), (68, 67))
+        packet = _broadcast_packet(Message(op=1, xid=1, chaddr=b"\x02" * 6), payload)
+        self.assertEqual(packet[0], 0x45)
+        self.assertEqual(internet_checksum(packet[:20]), 0)
+        pseudo = bytes(4) + b"\xff" * 4 + struct.pack("!BBH", 0, 17, len(packet) - 20)
+        self.assertEqual(internet_checksum(pseudo + packet[20:]), 0)
+        self.assertEqual((packet[12:16], packet[16:20]), (bytes(4), b"\xff" * 4))
+        self.assertEqual(struct.unpack_from("!HH", packet, 20), (68, 67))
+        self.assertEqual(packet[28:], payload)
 
     def test_which_socket(self):
         from dhcpsuite.client.rawsocket import send_message
