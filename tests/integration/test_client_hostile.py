@@ -142,6 +142,48 @@ def test_stock_udhcpc_script_writes_no_injected_resolv_conf_line(tmp_path):
         server.stop()
 
 
+@pytest.mark.parametrize("search, ours", [
+    (labels("eng.apple.com") + (b"\x09marketing\xc0\x04").hex(), "eng.apple.com marketing.apple.com"),
+    (labels("ok.example", "x\nsearch.evil"), "bad"),
+])
+def test_hook_values_compared_with_udhcpc(tmp_path, search, ours):
+    """
+    Item 1, value by value, busybox udhcpc 1.35 given the same ACK with a
+    recording script: a host name C{h;x} becomes C{ba} (udhcpc writes
+    "bad" cut to the option's length) and a NIS domain with a space
+    C{bad}; we give C{bad} for both. A compressed option 119 (RFC 3397's
+    example) gives both of us the same C{search}. Where udhcpc falls short
+    we do not follow it: it passes a search list with a newline in a label
+    through unchecked (and a boot file with a space), we give C{bad}.
+    """
+    options = ["--option", "119=" + search, "--option", "12=" + b"h;x".hex(), "--option", "40=" + b"nis dom".hex(),
+               "--option", "67=" + b"a b".hex()]
+    with VethPair(prefix="thv") as pair:
+        server = RogueServer(pair.server, tmp_path / "received.jsonl", *options)
+        reference = recorder(tmp_path / "udhcpc", pair.client)
+        reference.start(["udhcpc", "-f", "-q", "-n", "-t", "3", "-T", "1", "-i", "cli0",
+                         "-s", str(reference.directory / "script"), "-O", "search"])
+        index, _ = reference.wait_event({"bound"})
+        theirs = reference.environment(index)
+        pair.client.stop(reference.process)
+        pair.client.run(["ip", "addr", "flush", "dev", "cli0"])
+
+        hooks = recorder(tmp_path / "hooks", pair.client)
+        daemon = start_client(tmp_path, pair.client, [interface(script=str(hooks.directory / "script"))])
+        hooks.process = daemon.process
+        index, _ = hooks.wait_event({"bound"})
+        env = hooks.environment(index)
+        assert (theirs["hostname"], theirs["nisdomain"], theirs["bootfile"]) == ("ba", "bad", "a b")
+        assert (env["hostname"], env["nisdomain"], env["bootfile"]) == ("bad", "bad", "bad")
+        assert env["search"] == ours
+        if ours != "bad":
+            assert theirs["search"] == ours
+        else:
+            assert theirs["search"].startswith("ok.example x")  # udhcpc's unchecked newline
+        daemon.stop()
+        server.stop()
+
+
 def test_lease_time_zero_is_no_wire_speed_loop(tmp_path, clients):
     """
     Item 15. A server that ACKs with lease time 0: today's client sent 770
