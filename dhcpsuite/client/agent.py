@@ -86,6 +86,7 @@ class ClientAgent:
         self.drops: dict[str, int] = {}
         self.sent = 0
         self._receiver: Any = None
+        self._raw: Any = None
         self._sender: Any = None
         self._drain: Any = None
         self._timer: Any = None
@@ -95,6 +96,7 @@ class ClientAgent:
         self._link_mtu: int | None = None
         self._mtu_set = False
         self._configurator_off = False
+        self._rejected_logged: set[str] = set()
         self.running = False
 
     # ---- life cycle ----
@@ -132,6 +134,7 @@ class ClientAgent:
         self._receiver = SocketReader(receive, self._packet_received, self.reactor)
         self._drain = SocketReader(send, rawsocket.discard, self.reactor)
         self._sender = send
+        self._raw = receive
         self._receiver.startReading()
         self._drain.startReading()
         self._timer = self._timer_factory(self._timer_fired, self.reactor, self.clock)
@@ -161,7 +164,7 @@ class ClientAgent:
         for reader in (self._receiver, self._drain):
             if reader is not None:
                 reader.close()
-        self._receiver = self._drain = self._sender = None
+        self._receiver = self._drain = self._sender = self._raw = None
         if self._timer is not None:
             self._timer.close()
             self._timer = None
@@ -228,15 +231,18 @@ class ClientAgent:
     def _packet_received(self, data: bytes, address: Any) -> None:
         if not self.running:
             return
-        message, drop = rawsocket.decode_reply(data, address)
+        message, drop, source = rawsocket.decode_reply(data, address)
         if message is None:
             if drop is not None:
                 self._drop(drop)
             return
-        self._feed(self.machine.receive(message, self.clock.monotonic(), self.clock.wall()))
+        self._feed(self.machine.receive(message, self.clock.monotonic(), self.clock.wall(), source))
 
     def _drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
+        if self.drops[reason] == 1:
+            self.log.info("{ifname}: dropping a malformed reply: {reason} (counted; logged once)",
+                          ifname=self.ifname, reason=reason)
 
     def _timer_fired(self) -> None:
         if self.running:
@@ -273,7 +279,7 @@ class ClientAgent:
         elif isinstance(action, Configure):
             self._configure(action.lease, action.event)
         elif isinstance(action, Deconfigure):
-            self._deconfigure(action.lease, action.event, action.forget)
+            self._deconfigure(action.lease, action.event, action.forget, action.reply)
         elif isinstance(action, Notify):
             self._hook(action.event, action.lease, action.reply)
         elif isinstance(action, Probe):
@@ -290,7 +296,7 @@ class ClientAgent:
         if self._sender is None:
             return
         try:
-            rawsocket.send_message(self._sender, action.message, action.server)
+            rawsocket.send_message(self._sender, action.message, action.server, self._raw)
         except OSError as e:
             self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e)
             return
@@ -341,7 +347,7 @@ class ClientAgent:
             self._serial(lambda: self.lease_file.save(lease), "saving the lease")
         self._serial(lambda: self._hook(event, lease), "running the hook")
 
-    def _deconfigure(self, lease: Lease, event: str, forget: bool) -> None:
+    def _deconfigure(self, lease: Lease, event: str, forget: bool, reply: Any = None) -> None:
         self.log.info("{ifname}: {event} {address}", ifname=self.ifname, event=event, address=lease.interface)
         configurator = None if self._configurator_off else self.configurator
         if configurator is not None:
@@ -361,13 +367,22 @@ class ClientAgent:
                 self._serial(self.lease_file.forget, "forgetting the lease")
             else:
                 self._serial(lambda: self.lease_file.save(lease), "saving the lease")
-        self._serial(lambda: self._hook(event, lease, lease_removed=True), "running the hook")
+        self._serial(lambda: self._hook(event, lease, reply, lease_removed=True), "running the hook")
 
     def _hook(self, event: str, lease: Lease | None, reply: Any = None, lease_removed: bool = False) -> None:
         if self.hooks is None:
             return
         # A NAK's variables are the NAK's (message, serverid), not the lost lease's.
-        env = hook_environment(self.ifname, event, None if event == NAK else lease, reply)
+        rejected: list[str] = []
+        env = hook_environment(self.ifname, event, None if event == NAK else lease, reply, rejected)
+        for name in rejected:
+            if name not in self._rejected_logged:
+                # Once per variable: a rogue server repeats itself every renewal.
+                self._rejected_logged.add(name)
+                self.log.warn(
+                    "{ifname}: the server's {name} is not a valid value; the hook gets \"bad\"",
+                    ifname=self.ifname, name=name,
+                )
         for action in udhcpc_actions(event, lease_removed):
             # udhcpc gives "deconfig" nothing but the interface.
             self.hooks.run(action, env if action != "deconfig" else _deconfig_environment(env))
@@ -380,5 +395,12 @@ class ClientAgent:
 
     def status(self) -> dict:
         status = self.machine.status() if self.machine is not None else {"state": State.STOPPED.value}
-        status.update(interface=self.ifname, running=self.running, drops=dict(self.drops), sent=self.sent)
+        drops = dict(self.drops)
+        if self.machine is not None:
+            # Replies the machine did not take count as drops too.
+            for reason, count in self.machine.drops.items():
+                drops[reason] = drops.get(reason, 0) + count
+            for code, count in self.machine.bad_options.items():
+                drops[f"malformed option {code} (ignored)"] = count
+        status.update(interface=self.ifname, running=self.running, drops=drops, sent=self.sent)
         return status

@@ -16,6 +16,8 @@ The C{[client]} section: one C{[[client.interface]]} table per interface.
     offer_window = 0.0               # s to collect OFFERs (0: first one)
     renew_minimum = 60.0             # s, RENEWING/REBINDING resend floor (RFC 2131 4.4.5)
     request_attempts = 4
+    minimum_lease = 60.0             # s, a shorter lease time (even 0) is used as this long
+    minimum_t1 = 2.0                 # s, a sooner T1/T2 is replaced by the RFC default
     script = "/etc/udhcpc/default.script"   # hook program (udhcpc-compatible)
     configure = true                 # apply the lease through the interface configurator
     route_metric = 0
@@ -132,6 +134,8 @@ def _parse_interface(s: Section) -> InterfaceConfig:
         offer_window=s.number("offer_window", defaults.offer_window, minimum=0),
         renew_minimum=s.number("renew_minimum", defaults.renew_minimum, minimum=1),
         request_attempts=s.integer("request_attempts", defaults.request_attempts, minimum=1, maximum=100),
+        minimum_lease=s.number("minimum_lease", defaults.minimum_lease, minimum=2),
+        minimum_t1=s.number("minimum_t1", defaults.minimum_t1, minimum=0),
     )
     return InterfaceConfig(
         name=name,

@@ -186,12 +186,12 @@ def _read(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, cl
             data, address = interface.receive.recvfrom(65535)
         except BlockingIOError:
             return
-        message, drop = rawsocket.decode_reply(data, address)
+        message, drop, source = rawsocket.decode_reply(data, address)
         if message is None:
             if drop is not None:
                 interface.drops[drop] = interface.drops.get(drop, 0) + 1
             continue
-        _run(interface, cfg, configurator, clock, interface.machine.receive(message, clock.monotonic(), clock.wall()))
+        _run(interface, cfg, configurator, clock, interface.machine.receive(message, clock.monotonic(), clock.wall(), source))
 
 
 def _run(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clock: Any, actions: list) -> None:
@@ -204,7 +204,7 @@ def _run(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clo
             interface.pending.append(action)
         elif isinstance(action, Send):
             try:
-                rawsocket.send_message(interface.send, action.message, action.server)
+                rawsocket.send_message(interface.send, action.message, action.server, interface.receive)
                 interface.sent += 1
             except OSError as e:
                 log.warn("{ifname}: send failed: {error}", ifname=interface.ifname, error=e)

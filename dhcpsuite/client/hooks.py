@@ -19,6 +19,7 @@ from typing import Any, Callable
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
+from dhcpsuite.client.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.client.machine import BOUND, DROP, EXPIRE, EXTEND, INFORM, LEASEFAIL, NAK, RELEASE
 from dhcpsuite.dhcp4.constants import Option
@@ -45,7 +46,10 @@ KILL_AFTER = 58.0
 
 # udhcpc's names for options (busybox networking/udhcp/common.c), ours too.
 _IPS = "ips"
-_TEXT = "text"
+_TEXT = "text"  # free text: control bytes replaced
+_NAME = "name"  # a domain name, checked label by label (udhcpc's OPTION_STRING_HOST)
+_PATH = "path"  # a file path (root path, boot file)
+_NAMES = "names"  # option 119, a list of names (udhcpc's OPTION_DNS_STRING)
 _NUMBER = "number"
 UDHCPC_NAMES: dict[int, tuple[str, str]] = {
     Option.SUBNET_MASK: ("subnet", _IPS),
@@ -56,37 +60,68 @@ UDHCPC_NAMES: dict[int, tuple[str, str]] = {
     Option.DOMAIN_NAME_SERVER: ("dns", _IPS),
     Option.LOG_SERVER: ("logsrv", _IPS),
     9: ("lprsrv", _IPS),
-    Option.HOST_NAME: ("hostname", _TEXT),
+    Option.HOST_NAME: ("hostname", _NAME),
     Option.BOOT_FILE_SIZE: ("bootsize", _NUMBER),
-    Option.DOMAIN_NAME: ("domain", _TEXT),
+    Option.DOMAIN_NAME: ("domain", _NAME),
     16: ("swapsrv", _IPS),
-    Option.ROOT_PATH: ("rootpath", _TEXT),
+    Option.ROOT_PATH: ("rootpath", _PATH),
     Option.DEFAULT_TTL: ("ipttl", _NUMBER),
     Option.INTERFACE_MTU: ("mtu", _NUMBER),
     Option.BROADCAST_ADDRESS: ("broadcast", _IPS),
     Option.STATIC_ROUTE: ("routes", _IPS),
-    40: ("nisdomain", _TEXT),
+    40: ("nisdomain", _NAME),
     41: ("nissrv", _IPS),
     Option.NTP_SERVERS: ("ntpsrv", _IPS),
     Option.NETBIOS_NAME_SERVER: ("wins", _IPS),
     Option.LEASE_TIME: ("lease", _NUMBER),
     Option.SERVER_ID: ("serverid", _IPS),
     Option.MESSAGE: ("message", _TEXT),
-    Option.TFTP_SERVER_NAME: ("tftp", _TEXT),
-    Option.BOOTFILE_NAME: ("bootfile", _TEXT),
+    Option.TFTP_SERVER_NAME: ("tftp", _NAME),
+    Option.BOOTFILE_NAME: ("bootfile", _PATH),
     Option.CLASSLESS_STATIC_ROUTE: ("staticroutes", "classless"),
+    Option.DOMAIN_SEARCH: ("search", _NAMES),
     249: ("msstaticroutes", "classless"),
 }
+# What each kind of checked value must be; a value that is not is replaced
+# by udhcpc's "bad".
+_VALID = {_NAME: valid_name, _PATH: valid_path}
 # Options udhcpc never exports (protocol machinery); it does export opt53.
 _SKIP = frozenset(int(o) for o in (Option.PARAMETER_REQUEST_LIST, Option.MAX_MESSAGE_SIZE, Option.OVERLOAD,
                                    Option.PAD, Option.END))
 
 
+def _text(raw: bytes) -> str:
+    # Trailing NULs are C string padding some servers send; anything else
+    # that is not printable is replaced (or makes a checked value invalid).
+    return raw.decode("utf-8", "replace").rstrip("\0")
+
+
+def checked_value(kind: str, raw: bytes) -> tuple[str, bool]:
+    """
+    A name, path or text value for a hook.
+
+    @return: the value (C{bad} for a name or path that is not one) and
+        whether it was replaced.
+    """
+    text = _text(raw)
+    if kind == _TEXT:
+        return printable(text), False
+    if kind == _NAMES:
+        try:
+            names = decode_name_list(raw)
+        except ValueError:
+            return BAD, True
+        if names and all(valid_name(name) for name in names):
+            return " ".join(names), False
+        return BAD, True
+    if _VALID[kind](text):
+        return text, False
+    return BAD, True
+
+
 def _value(code: int, raw: bytes, kind: str) -> str:
     if kind == _IPS:
         return " ".join(str(IPv4Address(raw[i:i + 4])) for i in range(0, len(raw) - len(raw) % 4, 4))
-    if kind == _TEXT:
-        return raw.decode("utf-8", "replace").rstrip("\0")
     if kind == _NUMBER:
         value = int.from_bytes(raw, "big", signed=(code == Option.TIME_OFFSET))
         return str(value)
@@ -94,10 +129,24 @@ def _value(code: int, raw: bytes, kind: str) -> str:
     return " ".join(f"{r.destination} {r.gateway}" for r in routes)
 
 
-def hook_environment(ifname: str, event: str, lease: Lease | None = None, reply: Message | None = None) -> dict[str, str]:
+def hook_environment(
+    ifname: str,
+    event: str,
+    lease: Lease | None = None,
+    reply: Message | None = None,
+    rejected: list[str] | None = None,
+) -> dict[str, str]:
     """
     The environment of a hook run: udhcpc's variables for the ACK (or the
     NAK / INFORM reply), plus C{reason} / C{DHCPSUITE_EVENT}.
+
+    Name-like values (host name, domain, search list, NIS domain, TFTP
+    server name, C{sname}) must be domain names and paths (root path, boot
+    file) paths, else they are C{bad}, as udhcpc gives them; free text has
+    its control bytes replaced.
+
+    @param rejected: when given, the names of the variables replaced by
+        C{bad} are appended to it (the caller logs them).
     """
     env = {"interface": ifname, "reason": event, "DHCPSUITE_EVENT": event}
     message = lease.reply if lease is not None else reply
@@ -107,18 +156,24 @@ def hook_environment(ifname: str, event: str, lease: Lease | None = None, reply:
         env["ip"] = str(message.yiaddr)
     if message.siaddr != IPv4Address(0):
         env["siaddr"] = str(message.siaddr)
-    if message.sname.rstrip(b"\0"):
-        env["sname"] = message.sname.rstrip(b"\0").decode("utf-8", "replace")
-    if message.file.rstrip(b"\0"):
-        env["boot_file"] = message.file.rstrip(b"\0").decode("utf-8", "replace")
+    checked: list[tuple[str, str, bytes]] = [("sname", _NAME, message.sname), ("boot_file", _PATH, message.file)]
     for code, raw in message.options.items():
         if code in _SKIP:
             continue
         name, kind = UDHCPC_NAMES.get(code, (f"opt{code}", "hex"))
+        if kind in (_TEXT, _NAME, _PATH, _NAMES):
+            checked.append((name, kind, raw))
+            continue
         try:
             env[name] = raw.hex() if kind == "hex" else _value(code, raw, kind)
         except (DecodeError, ValueError):
             env[f"opt{code}"] = raw.hex()
+    for name, kind, raw in checked:
+        if not raw.rstrip(b"\0"):
+            continue
+        env[name], replaced = checked_value(kind, raw)
+        if replaced and rejected is not None:
+            rejected.append(name)
     if "subnet" in env:
         try:
             env["mask"] = str(IPv4Network(f"0.0.0.0/{env['subnet']}").prefixlen)
@@ -233,6 +288,9 @@ class HookRunner:
         argv = [self.program, action]
         full_env = dict(self.base_environment)
         full_env.update(env)
+        # execve cannot pass a NUL; a value that still has one (a caller's
+        # own) must not keep the hook from running.
+        full_env = {key: value.replace("\0", "?") for key, value in full_env.items()}
         ended: defer.Deferred = defer.Deferred()
         process = _HookProcess(f"{self.program} {action}", ended)
         try:

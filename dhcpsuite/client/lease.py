@@ -51,11 +51,22 @@ class Lease:
     reply: Message
 
     @classmethod
-    def from_ack(cls, ack: Message, acquired: float, acquired_wall: float) -> "Lease":
-        lease_time = ack.option(Option.LEASE_TIME)
+    def from_ack(cls, ack: Message, acquired: float, acquired_wall: float, minimum_lease: float = 0.0,
+                 minimum_t1: float = 0.0) -> "Lease":
+        """
+        @param minimum_lease: a shorter lease time from the server is used
+            as this long (L{Schedule.minimum_lease}).
+        @param minimum_t1: T1/T2 sooner than this are replaced by the
+            defaults (L{Schedule.minimum_t1}).
+        """
+        lease_time = _option(ack, Option.LEASE_TIME)
         if lease_time is not None and lease_time >= INFINITE:
             lease_time = None
-        t1, t2 = sanitise_times(lease_time, ack.option(Option.RENEWAL_TIME), ack.option(Option.REBINDING_TIME))
+        if lease_time is not None and lease_time < minimum_lease:
+            lease_time = int(minimum_lease)
+        t1, t2 = sanitise_times(
+            lease_time, _option(ack, Option.RENEWAL_TIME), _option(ack, Option.REBINDING_TIME), minimum_t1,
+        )
         return cls(
             address=ack.yiaddr,
             server_id=ack.option(Option.SERVER_ID),
@@ -95,10 +106,7 @@ class Lease:
     # What the lease means for the interface.
 
     def option(self, code: int, default: Any = None) -> Any:
-        try:
-            return self.reply.option(code, default)
-        except DecodeError:
-            return default
+        return _option(self.reply, code, default)
 
     @property
     def prefix_length(self) -> int:
@@ -133,7 +141,15 @@ class Lease:
         RFC 3442: when option 121 is present, options 3 and 33 are ignored.
         Otherwise option 33 (classful host/network routes) and a default
         route through the first router of option 3.
+
+        A gateway outside the lease's subnet (a /32 lease, or a provider's
+        router in another network) first gets an on-link host route, as
+        dhclient-script and systemd-networkd add: without it the kernel
+        refuses the route through it (ENETUNREACH).
         """
+        return _reach_gateways(self._requested_routes(), self.interface.network)
+
+    def _requested_routes(self) -> list[RouteSpec]:
         classless = self.option(Option.CLASSLESS_STATIC_ROUTE)
         if classless:
             return [
@@ -150,6 +166,27 @@ class Lease:
         if self.routers:
             routes.append(RouteSpec(_ANY, self.routers[0]))
         return routes
+
+
+def _option(message: Message, code: int, default: Any = None) -> Any:
+    # A malformed option is as good as absent: the rest of the lease stands.
+    try:
+        return message.option(code, default)
+    except DecodeError:
+        return default
+
+
+def _reach_gateways(routes: list[RouteSpec], subnet: IPv4Network) -> list[RouteSpec]:
+    on_link = [route.destination for route in routes if route.gateway is None]
+    added: list[RouteSpec] = []
+    for route in routes:
+        gateway = route.gateway
+        if gateway is None or gateway in subnet or any(gateway in network for network in on_link):
+            continue
+        host = RouteSpec(IPv4Network(f"{gateway}/32"), None)
+        if host not in added:
+            added.append(host)
+    return added + routes
 
 
 def _classful_prefix(address: IPv4Address) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from dhcpsuite.client.dnsnames import printable
 from dhcpsuite.client.lease import Lease
 from dhcpsuite.client.timing import (
     Schedule,
@@ -40,6 +41,7 @@ from dhcpsuite.dhcp4.constants import (
     Option,
 )
 from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.dhcp4.options import decode_value
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
 
@@ -161,11 +163,13 @@ class Deconfigure:
     Remove C{lease} from the interface and tell hooks and registry
     (C{EXPIRE}, C{NAK}, C{RELEASE} or C{DROP}). C{forget}: delete the
     persisted lease too (kept for C{DROP}, so a restart can INIT-REBOOT).
+    C{reply}: the message that took the lease away (a NAK), for the hook.
     """
 
     lease: Lease
     event: str
     forget: bool = True
+    reply: Message | None = None
 
 
 @attrs.frozen
@@ -236,6 +240,12 @@ class ClientMachine:
         bound one once its validity is in doubt).
     @ivar verified: L{False} once carrier was lost while holding a lease,
         until a server confirms it again.
+    @ivar stale: the lease persisted by the previous run, which may still
+        be on the interface (after a crash the kernel keeps the address
+        until its lifetime ends): removed when a server refuses it or
+        another lease replaces it.
+    @ivar drops: replies not taken, by reason.
+    @ivar bad_options: malformed options ignored in replies taken, by code.
     @ivar history: every transition as L{StateChanged}, for tests and the
         control API.
     """
@@ -257,6 +267,7 @@ class ClientMachine:
         self.state = S.STOPPED
         self.bound: Lease | None = None
         self.remembered = remembered
+        self.stale = remembered
         self.verified = True
         self.carrier = True
         self.deadlines: dict[str, float] = {}
@@ -272,6 +283,8 @@ class ClientMachine:
         self.probing: Lease | None = None
         self.leasefail_told = False
         self.drops: dict[str, int] = {}
+        self.bad_options: dict[int, int] = {}
+        self._told: set[Any] = set()
 
     # ---- the one place state changes ----
 
@@ -337,14 +350,27 @@ class ClientMachine:
                 getattr(self, f"_on_{name}")(now, out)
         return out
 
-    def receive(self, message: Message, now: float, wall: float | None = None) -> list:
+    def receive(self, message: Message, now: float, wall: float | None = None,
+                source: IPv4Address | None = None) -> list:
+        """
+        @param source: the IP source address of the reply: the server
+            identifier of an OFFER or ACK that has none (or a malformed one),
+            as udhcpc and dhclient use it.
+        """
         out: list = []
         self._clock(now, wall)
+        if source is not None and source != _ZERO and _server_id(message) is None and (
+                message.message_type in (MessageType.OFFER, MessageType.ACK)):
+            self._once("no-server-id", "{ifname}: reply from {source} has no server identifier; using {source}",
+                       source=source)
+            message.set_option(Option.SERVER_ID, source)
         reason = self._acceptable(message)
         if reason is not None:
             self.drops[reason] = self.drops.get(reason, 0) + 1
-            self.log.debug("{ifname}: ignoring reply: {reason}", ifname=self.ifname, reason=reason)
+            self._once(("drop", reason), "{ifname}: ignoring reply: {reason} (counted; logged once)", reason=reason,
+                       level="info")
             return out
+        self._check_options(message)
         kind = message.message_type
         if kind == MessageType.OFFER:
             self._on_offer(message, now, out)
@@ -442,9 +468,10 @@ class ClientMachine:
         if client_id is not None and client_id[:1] == b"\x01" and client_id[1:] == self.settings.mac:
             client_id = b"\x01" + mac
         self.settings = attrs.evolve(self.settings, mac=mac, client_id=client_id)
-        if self.bound is not None:
-            out.append(Deconfigure(self.bound, DROP, forget=True))
-            self.bound = None
+        lease = self.bound or self.stale
+        if lease is not None:
+            out.append(Deconfigure(lease, DROP, forget=True))
+        self.bound = self.stale = None
         self.remembered = None
         self.verified = True
         if self.state in (S.STOPPED, S.INFORMING):
@@ -672,7 +699,12 @@ class ClientMachine:
         self._arm(RESEND, now + delay)
 
     def _on_ack(self, ack: Message, now: float, out: list) -> None:
-        lease = Lease.from_ack(ack, self.sent_at, self.sent_at + self.wall_offset)
+        minimum = self.schedule.minimum_lease
+        lease = Lease.from_ack(ack, self.sent_at, self.sent_at + self.wall_offset, minimum, self.schedule.minimum_t1)
+        offered = _lease_time(ack)
+        if offered is not None and offered < minimum:
+            self._once("short-lease", "{ifname}: lease time {offered} s from {server} is below the minimum; "
+                       "using {minimum} s", offered=offered, server=lease.server_id, minimum=minimum)
         self._cancel(RESEND, COLLECT)
         if self.state in (S.SELECTING, S.REQUESTING) and self.settings.arp_probe and not lease.same_binding(self.bound):
             self.probing = lease
@@ -682,6 +714,10 @@ class ClientMachine:
 
     def _bind(self, lease: Lease, now: float, out: list) -> None:
         previous = self.bound
+        stale, self.stale = self.stale, None
+        if previous is None and stale is not None and not lease.same_binding(stale):
+            # The last run's address, maybe still on the interface: replaced.
+            out.append(Deconfigure(stale, DROP, forget=False))
         if previous is not None and not lease.same_binding(previous):
             out.append(Deconfigure(previous, DROP, forget=False))
             previous = None
@@ -708,12 +744,13 @@ class ClientMachine:
             "{ifname}: NAK from {server}: {text}",
             ifname=self.ifname, server=_server_id(nak), text=_text(nak),
         )
-        lease = self.bound
+        lease = self.bound or self.stale
         self._cancel(RESEND, COLLECT, *LEASE_TIMERS)
         self.bound = None
         self.remembered = None
+        self.stale = None
         if lease is not None:
-            out.append(Deconfigure(lease, NAK, forget=True))
+            out.append(Deconfigure(lease, NAK, forget=True, reply=nak))
         else:
             out.append(Notify(NAK, None, nak))
         out.append(TransactionDone("nak"))
@@ -797,6 +834,29 @@ class ClientMachine:
             return self.bound.server_id
         return None
 
+    def _check_options(self, message: Message) -> None:
+        """
+        Count and log (once per option) the malformed options of a reply
+        taken: each is ignored where it would be used, and the rest of the
+        lease stands (udhcpc and dhclient bind too).
+        """
+        bad = {code: "set aside by the codec" for code in message.malformed_options}
+        for code, raw in message.options.items():
+            try:
+                decode_value(code, raw)
+            except DecodeError as e:
+                bad[code] = str(e)
+        for code, error in sorted(bad.items()):
+            self.bad_options[code] = self.bad_options.get(code, 0) + 1
+            self._once(("bad-option", code), "{ifname}: ignoring malformed option {code} from {server}: {error}",
+                       code=code, server=_server_id(message), error=error)
+
+    def _once(self, key: Any, text: str, level: str = "warn", **fields: Any) -> None:
+        # A server repeats itself on every exchange; one line per kind is enough.
+        if key not in self._told:
+            self._told.add(key)
+            getattr(self.log, level)(text, ifname=self.ifname, **fields)
+
     # ---- building messages ----
 
     def _message(self, kind: int, now: float, ciaddr: IPv4Address = _ZERO) -> Message:
@@ -874,9 +934,17 @@ def _server_id(message: Message) -> Any:
         return None
 
 
-def _text(message: Message) -> str:
+def _lease_time(message: Message) -> int | None:
     try:
-        return message.option(Option.MESSAGE) or ""
+        return message.option(Option.LEASE_TIME)
+    except DecodeError:
+        return None
+
+
+def _text(message: Message) -> str:
+    # A server's text, for the log: no CR, LF or ESC to forge lines with.
+    try:
+        return printable(message.option(Option.MESSAGE) or "")
     except DecodeError:
         return ""
 

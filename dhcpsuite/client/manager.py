@@ -29,6 +29,9 @@ class ClientManager:
         self.sysfs = sysfs
         self.agents: dict[str, ClientAgent] = {i.name: agent_factory(i) for i in cfg.interfaces}
         self.stopping = False
+        # Interfaces whose agent was stopped on request (release / stop):
+        # no link event starts them again, only start_agent.
+        self.held: set[str] = set()
 
     # INetlinkListener
 
@@ -46,7 +49,7 @@ class ClientManager:
 
     def _link(self, link: Any, previous: Any) -> None:
         agent = self.agents.get(link.name)
-        if agent is None or not link.mac:
+        if agent is None or not link.mac or link.name in self.held:
             return
         mac = mac_bytes(link.mac)
         if not agent.running:
@@ -71,7 +74,7 @@ class ClientManager:
         C{/sys/class/net} (carrier and hot-plug then come from netlink events).
         """
         for name, agent in self.agents.items():
-            if agent.running or (only is not None and name != only):
+            if agent.running or (only is not None and name != only) or name in self.held:
                 continue
             link = read_link(self.sysfs, name)
             if link is None:
@@ -116,9 +119,20 @@ class ClientManager:
         Start a stopped agent again (its interface must exist).
         """
         self.stopping = False
+        self.held.discard(ifname)
         agent = self.agents[ifname]
         if not agent.running:
             self.start_from_sysfs(only=ifname)
+
+    def stop_agent(self, ifname: str, release: bool) -> defer.Deferred:
+        """
+        Stop one agent on request (RELEASE or DROP): it stays stopped
+        through link events (the MTU restore the release itself causes
+        among them) until L{start_agent}.
+        """
+        self.held.add(ifname)
+        self.log.info("{ifname}: agent stopped on request; it stays stopped until started", ifname=ifname)
+        return self.agents[ifname].stop(release=release)
 
     def status(self) -> dict:
         return {name: agent.status() for name, agent in self.agents.items()}

@@ -8,10 +8,16 @@ see. So replies are read from an C{AF_PACKET} socket bound to the one
 interface with a classic BPF filter (C{SO_ATTACH_FILTER}) that passes only
 unfragmented IPv4 UDP to port 68, as dhclient and udhcpc do.
 
-Sending: a UDP socket bound to C{0.0.0.0:68} with C{SO_BINDTODEVICE} and
-C{SO_BROADCAST}; the kernel builds the IP/UDP headers (source 0.0.0.0 until
-the interface has an address) and routes unicast RENEWING requests. Its own
-receive queue is drained and ignored.
+Sending: a broadcast from a client that holds no address (C{ciaddr} 0:
+DISCOVER, the REQUEST of SELECTING and INIT-REBOOT, DECLINE) goes out of the
+packet socket with IP and UDP headers built here (L{frames.udp_frame}) and
+source 0.0.0.0, as
+RFC 2131 section 4.1 requires and udhcpc and dhclient do: the interface may
+still carry an address (the expired lease while it is being removed, or the
+last run's after a crash) that the kernel would otherwise put as the source.
+Everything else goes through a UDP socket bound to C{0.0.0.0:68} with
+C{SO_BINDTODEVICE} and C{SO_BROADCAST}, which routes unicast RENEWING
+requests. Its own receive queue is drained and ignored.
 
 The UDP checksum of received frames is not verified: on veth and with
 checksum offload a locally generated frame reaches a packet socket with the
@@ -27,9 +33,13 @@ import struct
 from ipaddress import IPv4Address
 from typing import Any
 
+from dhcpsuite.dhcp4 import frames
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, SERVER_PORT
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
+
+_ZERO = IPv4Address(0)
+_ETHERNET_HEADER = 14
 
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
@@ -131,35 +141,53 @@ def open_sockets(ifname: str) -> tuple[socket.socket, socket.socket]:
     return receive, send
 
 
-def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None]:
+def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None, IPv4Address | None]:
     """
     A frame read from the packet socket as a DHCP message.
 
-    @return: C{(message, None)}; C{(None, reason)} for a frame to drop and
-        count; C{(None, None)} for our own outgoing frame, which the packet
-        socket also sees.
+    @return: C{(message, None, IP source)}; C{(None, reason, None)} for a
+        frame to drop and count; C{(None, None, None)} for our own outgoing
+        frame, which the packet socket also sees.
     """
     if len(address) > 2 and address[2] == PACKET_OUTGOING:
-        return None, None
+        return None, None, None
     parsed = parse_udp(data)
     if parsed is None:
-        return None, "not UDP to port 68"
+        return None, "not UDP to port 68", None
     try:
-        return decode_message(parsed[2]), None
+        return decode_message(parsed[2]), None, parsed[0]
     except DecodeError as e:
-        return None, e.reason
+        return None, e.reason, None
 
 
-def send_message(sock: Any, message: Message, server: IPv4Address | None) -> None:
+def _broadcast_packet(message: Message, data: bytes) -> bytes:
+    """
+    The IPv4 packet (from the IP header on, as a C{SOCK_DGRAM} packet socket
+    sends it; the kernel adds the link header) carrying C{data} from
+    0.0.0.0:68 to 255.255.255.255:67, checksums filled in.
+    """
+    frame = frames.udp_frame(data, message.hardware_address, frames.BROADCAST_MAC, _ZERO,
+                             IPv4Address(BROADCAST), CLIENT_PORT, SERVER_PORT)
+    return frame[_ETHERNET_HEADER:]
+
+
+def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: Any = None) -> None:
     """
     Broadcast C{message}, or unicast it to C{server}; when the unicast has
     no route (the address is not on the interface, e.g. C{configure = false}
     and no hook put it there), broadcast it instead.
 
+    @param raw: the interface's packet socket: a broadcast with C{ciaddr}
+        0 from an Ethernet client leaves through it with source 0.0.0.0.
+
     @raise OSError: the message could not be sent at all.
     """
     data = message.to_bytes()
     if server is None:
+        if raw is not None and message.ciaddr == _ZERO and len(message.hardware_address) == 6:
+            packet = _broadcast_packet(message, data)
+            raw.sendto(packet, (raw.getsockname()[0], ETH_P_IP, 0, 0, frames.BROADCAST_MAC))
+            return
         sock.sendto(data, (BROADCAST, SERVER_PORT))
         return
     try:

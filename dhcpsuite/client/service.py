@@ -139,7 +139,7 @@ class ClientService(service.Service):
         if action in ("renew", "rebind"):
             d = self.manager.renew(ifname, timeout, rebind=action == "rebind")
         elif action in ("release", "stop"):
-            d = agent.stop(release=action == "release").addCallback(lambda _: "stopped")
+            d = self.manager.stop_agent(ifname, release=action == "release").addCallback(lambda _: "stopped")
         elif action == "start":
             self.manager.start_agent(ifname)
             d = defer.succeed("started" if agent.running else "interface-absent")

@@ -83,6 +83,9 @@ class FakeSocket:
     def fileno(self) -> int:
         return self._fd
 
+    def getsockname(self) -> tuple:
+        return ("wan0", 0x0800, 0, 1, b"")
+
     def sendto(self, data: bytes, address: tuple) -> int:
         if self.fail_unicast and address[0] != "255.255.255.255":
             raise OSError(errno.ENETUNREACH, "Network is unreachable")
@@ -101,7 +104,24 @@ class FakeSocket:
         self.closed = True
 
     def messages(self) -> list[tuple[Message, tuple]]:
-        return [(decode_message(data), address) for data, address in self.sent]
+        """
+        What was sent, as C{(message, (destination, port))}; a frame sent
+        from the packet socket is unwrapped from its IP and UDP headers.
+        """
+        return [sent_message(data, address)[:2] for data, address in self.sent]
+
+
+def sent_message(data: bytes, address: tuple) -> tuple[Message, tuple, IPv4Address | None]:
+    """
+    C{(message, (destination, port), IP source)} of one C{sendto}: the IP
+    source is L{None} for a UDP socket's (the kernel chooses it).
+    """
+    if len(address) != 5:
+        return decode_message(data), address, None
+    header = (data[0] & 0x0F) * 4
+    destination_port = struct.unpack_from("!H", data, header + 2)[0]
+    return (decode_message(data[header + 8:]), (str(IPv4Address(data[16:20])), destination_port),
+            IPv4Address(data[12:16]))
 
 
 class FakeSockets:
@@ -117,6 +137,9 @@ class FakeSockets:
     def __call__(self, ifname: str) -> tuple[FakeSocket, FakeSocket]:
         self.opened += 1
         self.receive, self.send = FakeSocket(), FakeSocket()
+        # One record for both, in the order sent (broadcasts before an
+        # address leave through the packet socket).
+        self.receive.sent = self.send.sent
         return self.receive, self.send
 
 

@@ -40,6 +40,12 @@ class Schedule:
         (indexed by how many restarts in a row, last one repeated), so a
         misbehaving server cannot make us loop at wire speed.
     @ivar leasefail_after: DISCOVERs unanswered before the C{LEASEFAIL} event.
+    @ivar minimum_lease: a shorter lease time (0 included) is used as this
+        long: a server that hands out zero-second leases gets one bind and a
+        renewal every C{minimum_lease / 2} s, not a DISCOVER/REQUEST loop at
+        wire speed.
+    @ivar minimum_t1: a T1 (or T2) from the server sooner than this is
+        replaced by the RFC default.
     """
 
     initial_delay: float = 0.05
@@ -53,6 +59,8 @@ class Schedule:
     decline_delay: float = 10.0
     restart_delays: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0)
     leasefail_after: int = 3
+    minimum_lease: float = 60.0
+    minimum_t1: float = 2.0
 
 
 def retransmit_delay(schedule: Schedule, attempt: int, rng: random.Random, divisor: float = 1.0) -> float:
@@ -78,21 +86,24 @@ def restart_delay(schedule: Schedule, restarts: int) -> float:
     return schedule.restart_delays[min(restarts, len(schedule.restart_delays) - 1)]
 
 
-def sanitise_times(lease_time: int | None, t1: int | None, t2: int | None) -> tuple[float | None, float | None]:
+def sanitise_times(
+    lease_time: float | None, t1: int | None, t2: int | None, minimum_t1: float = 0.0,
+) -> tuple[float | None, float | None]:
     """
     T1 and T2 (seconds after the lease was obtained) from the server's
     options 58 and 59.
 
-    Kept when C{0 < T1 < T2 < lease}; a lone valid one is kept with the
-    default for the other; anything else becomes 0.5 and 0.875 of the lease
-    (RFC 2131 section 4.4.5). An infinite lease has neither.
+    Kept when C{minimum_t1 <= T1 < T2 < lease} (and C{0 < T1}); a lone valid
+    one is kept with the default for the other; anything else becomes 0.5
+    and 0.875 of the lease (RFC 2131 section 4.4.5). An infinite lease has
+    neither.
     """
     if lease_time is None or lease_time >= INFINITE:
         return None, None
     lease = float(lease_time)
     default_t1, default_t2 = lease * 0.5, lease * 0.875
-    good_t1 = t1 is not None and 0 < t1 < lease
-    good_t2 = t2 is not None and 0 < t2 < lease
+    good_t1 = t1 is not None and max(0, minimum_t1) <= t1 < lease and t1 > 0
+    good_t2 = t2 is not None and max(0, minimum_t1) < t2 < lease
     if good_t1 and good_t2 and t1 < t2:
         return float(t1), float(t2)
     if good_t1 and not good_t2 and t1 < default_t2:

@@ -114,7 +114,9 @@ def test_rebinds_after_server_was_away_past_t2_then_expires(tmp_path, daemons):
                                                     rebinding_time=6))
         server = daemons.start(pair.server, config)
         hooks = recorder(tmp_path / "hooks", pair.client)
-        daemon = start_client(tmp_path, pair.client, [interface(script=str(hooks.directory / "script"))])
+        # A 16 s lease is below the default minimum_lease (60 s): allow it.
+        daemon = start_client(tmp_path, pair.client, [interface(script=str(hooks.directory / "script"),
+                                                                minimum_lease=4)])
         hooks.process = daemon.process
         hooks.wait_event({"bound"})
         address = wait_address(pair.client, daemon)

@@ -47,6 +47,8 @@ initial_delay = 0
 offer_window = 0.5
 renew_minimum = 5
 request_attempts = 2
+minimum_lease = 30
+minimum_t1 = 5
 script = "/usr/share/udhcpc/default.script"
 configure = false
 route_metric = 100
@@ -68,6 +70,9 @@ client_id = "none"
         self.assertEqual(wan.schedule.offer_window, 0.5)
         self.assertEqual(wan.schedule.renew_minimum, 5.0)
         self.assertEqual(wan.schedule.request_attempts, 2)
+        self.assertEqual(wan.schedule.minimum_lease, 30.0)
+        self.assertEqual(lan.schedule.minimum_lease, 60.0)
+        self.assertEqual((wan.schedule.minimum_t1, lan.schedule.minimum_t1), (5.0, 2.0))
         self.assertEqual(wan.route_metric, 100)
         self.assertEqual(wan.script, "/usr/share/udhcpc/default.script")
         self.assertEqual(lan.inform, IPv4Interface("192.0.2.10/24"))

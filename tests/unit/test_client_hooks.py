@@ -145,3 +145,123 @@ class RunnerTests(SynchronousTestCase):
         self.spawn.processes[1].end(2)
         self.clock.advance(58)
         self.assertEqual(dict(self.runner.results), {"ok": 1, "failed": 1, "killed": 1})
+
+
+def _labels(*names):
+    return b"".join(bytes([len(label)]) + label for label in names) + b"\0"
+
+
+class HostileValueTests(SynchronousTestCase):
+    """
+    Values a rogue server sends for the hook. The reference is busybox
+    udhcpc (networking/udhcp/dhcpc.c, its fix for CVE-2011-2716): options
+    of type OPTION_STRING_HOST (hostname 12, domain 15, NIS domain 40, TFTP
+    server 66) are checked label by label with good_hostname() and an
+    invalid one is passed to the script as "bad"; tests/integration/
+    test_client_hostile.py drives udhcpc itself with the same offer.
+    """
+
+    def environment(self, options, rejected=None):
+        ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, yiaddr="10.0.0.10", lease_time=600)
+        for code, raw in options.items():
+            ack.options[code] = raw
+        return hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0), rejected=rejected)
+
+    def test_shell_and_newline_injection_become_bad(self):
+        rejected = []
+        env = self.environment({
+            Option.HOST_NAME: b"h;touch /tmp/x;$(reboot)",
+            Option.DOMAIN_NAME: b"e.x\nnameserver 6.6.6.6",
+            40: b"nis domain",
+            Option.TFTP_SERVER_NAME: b"-oProxyCommand=x",
+            Option.BOOTFILE_NAME: b"pxe`id`.0",
+            Option.ROOT_PATH: b"/srv/root;rm -rf /",
+        }, rejected)
+        for name in ("hostname", "domain", "nisdomain", "tftp", "bootfile", "rootpath"):
+            self.assertEqual(env[name], "bad", name)
+        self.assertEqual(sorted(rejected), ["bootfile", "domain", "hostname", "nisdomain", "rootpath", "tftp"])
+
+    def test_valid_names_and_paths_pass(self):
+        rejected = []
+        env = self.environment({
+            Option.HOST_NAME: b"gw-1",
+            Option.DOMAIN_NAME: b"corp.example.net.",
+            40: b"nis_dom",
+            Option.TFTP_SERVER_NAME: b"tftp.example.net",
+            Option.BOOTFILE_NAME: b"boot\\x86\\wdsnbp.com",
+            Option.ROOT_PATH: b"10.0.0.1:/srv/nfsroot",
+        }, rejected)
+        self.assertEqual(env["hostname"], "gw-1")
+        self.assertEqual(env["domain"], "corp.example.net.")
+        self.assertEqual(env["nisdomain"], "nis_dom")
+        self.assertEqual(env["tftp"], "tftp.example.net")
+        self.assertEqual(env["bootfile"], "boot\\x86\\wdsnbp.com")
+        self.assertEqual(env["rootpath"], "10.0.0.1:/srv/nfsroot")
+        self.assertEqual(rejected, [])
+
+    def test_label_rules(self):
+        for bad in (b"-leading.example", b"a..b", b"a b", b"x" * 64 + b".net", b".", b"a.b\0c", b"caf\xc3\xa9"):
+            self.assertEqual(self.environment({Option.HOST_NAME: bad})["hostname"], "bad", bad)
+        # Trailing NULs are C padding, not part of the name.
+        self.assertEqual(self.environment({Option.HOST_NAME: b"gw\0\0"})["hostname"], "gw")
+
+    def test_header_fields_checked(self):
+        ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, lease_time=600)
+        ack.sname = b"srv$(id)"
+        ack.file = b"boot\nfile"
+        env = hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0))
+        self.assertEqual((env["sname"], env["boot_file"]), ("bad", "bad"))
+
+    def test_free_text_has_no_control_bytes(self):
+        nak = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.NAK)
+        nak.options[Option.MESSAGE] = b"wrong\r\n\x1b[2Jnet\0work"
+        env = hook_environment("wan0", m.NAK, None, nak)
+        self.assertEqual(env["message"], "wrong???[2Jnet?work")
+
+    def test_no_value_has_a_nul_or_control_byte(self):
+        env = self.environment({
+            Option.HOST_NAME: b"a\0b", Option.DOMAIN_NAME: b"\x1b[31m", Option.MESSAGE: b"m\0n",
+            Option.ROOT_PATH: b"\0/x", 224: b"\0\n",
+        })
+        for key, value in env.items():
+            self.assertNotRegex(value, "[\x00-\x1f\x7f]", key)
+
+    def test_domain_search_is_udhcpc_search(self):
+        # RFC 3397 section 2's example: compression pointer to "eng.apple.com".
+        raw = _labels(b"eng", b"apple", b"com") + _labels(b"marketing")[:-1] + b"\xc0\x04"
+        env = self.environment({Option.DOMAIN_SEARCH: raw})
+        self.assertEqual(env["search"], "eng.apple.com marketing.apple.com")
+        self.assertNotIn("opt119", env)
+
+    def test_domain_search_hostile_or_malformed(self):
+        for raw in (
+            _labels(b"ok", b"net") + _labels(b"x\nnameserver 6.6.6.6"),
+            b"\xc0\x00",  # points at itself
+            b"\x03abc",  # runs past the end
+            b"\x03abc\xc0\x05",  # points forward
+        ):
+            rejected = []
+            self.assertEqual(self.environment({Option.DOMAIN_SEARCH: raw}, rejected)["search"], "bad", raw)
+            self.assertEqual(rejected, ["search"])
+
+
+class RunnerNulTests(SynchronousTestCase):
+    def test_a_nul_in_a_value_does_not_stop_the_hook(self):
+        """
+        execve refuses an environment string with a NUL ("embedded null
+        byte"); the runner replaces it so the hook still runs.
+        """
+        seen = []
+
+        def spawn(protocol, executable, args, env=None, **kw):
+            for key, value in env.items():
+                if "\0" in key or "\0" in value:
+                    raise ValueError("embedded null byte")
+            seen.append(env)
+            return FakeSpawn()(protocol, executable, args, env=env)
+
+        clock = Clock()
+        runner = HookRunner("/hook", clock, spawn=spawn)
+        runner.run("bound", {"hostname": "a\0b"})
+        self.assertEqual(seen[0]["hostname"], "a?b")
+        self.assertEqual(dict(runner.results), {})

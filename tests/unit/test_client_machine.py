@@ -407,7 +407,10 @@ class RenewTests(SynchronousTestCase):
         d = drive(State.RENEWING)
         lease = d.m.bound
         d.reply(MessageType.NAK)
-        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(lease, m.NAK, forget=True)])
+        (deconfigure,) = of(d.last, Deconfigure)
+        self.assertEqual((deconfigure.lease, deconfigure.event, deconfigure.forget), (lease, m.NAK, True))
+        # The hook's nak gets the NAK's serverid and message (item 16.20).
+        self.assertEqual(deconfigure.reply.message_type, MessageType.NAK)
         self.assertEqual(d.m.state, State.SELECTING)
         self.assertEqual(d.m.deadlines.keys() & {m.T1, m.T2, m.EXPIRY}, set())
 
@@ -473,10 +476,23 @@ class RebootTests(SynchronousTestCase):
 
     def test_rebooting_nak_goes_init(self):
         d = drive(State.REBOOTING)
+        remembered = d.m.remembered
         d.reply(MessageType.NAK)
         self.assertEqual(d.m.state, State.SELECTING)
         self.assertIsNone(d.last_request().option(Option.REQUESTED_ADDRESS))
-        self.assertEqual([n.event for n in of(d.last, Notify)], [m.NAK])
+        # The last run's lease may still be on the interface (a crash):
+        # removed, with nak then deconfig for the hook (item 16.17).
+        self.assertEqual(of(d.last, Notify), [])
+        self.assertEqual([(c.lease, c.event) for c in of(d.last, Deconfigure)], [(remembered, m.NAK)])
+
+    def test_carrier_reverify_nak_is_not_stale(self):
+        # A lease verified after a carrier bounce is the bound one: one
+        # Deconfigure, not two.
+        d = drive(State.BOUND)
+        d.feed(d.m.carrier_lost(d.now))
+        d.feed(d.m.carrier_up(d.now))
+        d.reply(MessageType.NAK)
+        self.assertEqual(len(of(d.last, Deconfigure)), 1)
 
     def test_rebooting_faster_and_gives_up(self):
         d = drive(State.REBOOTING)

@@ -101,3 +101,44 @@ class ArpTests(SynchronousTestCase):
         self.assertFalse(arp.is_conflict(arp.probe_packet(self.mac, self.address), self.mac, self.address))
         self.assertFalse(arp.is_conflict(self.packet(self.other, "10.0.0.11", "10.0.0.1"), self.mac, self.address))
         self.assertFalse(arp.is_conflict(b"short", self.mac, self.address))
+
+
+class SourceZeroSendTests(SynchronousTestCase):
+    """
+    Broadcasts before the client holds an address leave through the packet
+    socket with IP source 0.0.0.0 (RFC 2131 section 4.1) and correct IP and
+    UDP checksums (the kernel fills in neither for a packet socket, and a
+    server's UDP socket drops a datagram with a bad one).
+    """
+
+    def test_packet_checksums(self):
+        from dhcpsuite.client.rawsocket import _broadcast_packet
+        from dhcpsuite.dhcp4.frames import internet_checksum
+        from dhcpsuite.dhcp4.packet import Message
+
+        payload = bytes(range(251))  # odd length
+        packet = _broadcast_packet(Message(op=1, xid=1, chaddr=b"\x02" * 6), payload)
+        self.assertEqual(packet[0], 0x45)
+        self.assertEqual(internet_checksum(packet[:20]), 0)
+        pseudo = bytes(4) + b"\xff" * 4 + struct.pack("!BBH", 0, 17, len(packet) - 20)
+        self.assertEqual(internet_checksum(pseudo + packet[20:]), 0)
+        self.assertEqual((packet[12:16], packet[16:20]), (bytes(4), b"\xff" * 4))
+        self.assertEqual(struct.unpack_from("!HH", packet, 20), (68, 67))
+        self.assertEqual(packet[28:], payload)
+
+    def test_which_socket(self):
+        from dhcpsuite.client.rawsocket import send_message
+        from dhcpsuite.client.testing import FakeSocket, sent_message
+        from dhcpsuite.dhcp4.packet import Message
+
+        udp, raw = FakeSocket(), FakeSocket()
+        send_message(udp, Message(op=1, xid=1, chaddr=b"\x02" * 6), None, raw)
+        send_message(udp, Message(op=1, xid=2, chaddr=b"\x02" * 6, ciaddr=IPv4Address("10.0.0.10")), None, raw)
+        send_message(udp, Message(op=1, xid=3, chaddr=b"\x02" * 6, ciaddr=IPv4Address("10.0.0.10")),
+                     IPv4Address("10.0.0.1"), raw)
+        ((frame, address),) = raw.sent
+        self.assertEqual(address, ("wan0", 0x0800, 0, 0, b"\xff" * 6))
+        message, destination, source = sent_message(frame, address)
+        self.assertEqual((message.xid, destination, source), (1, ("255.255.255.255", 67), IPv4Address(0)))
+        self.assertEqual([(sent_message(*s)[0].xid, s[1]) for s in udp.sent],
+                         [(2, ("255.255.255.255", 67)), (3, ("10.0.0.1", 67))])

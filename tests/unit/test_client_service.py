@@ -151,11 +151,11 @@ class ServiceTests(SynchronousTestCase):
     def offer_and_ack(self, agent):
         from dhcpsuite.client.testing import reply_to
         from dhcpsuite.dhcp4.constants import MessageType
-        from dhcpsuite.dhcp4.packet import decode_message
+        from dhcpsuite.client.testing import sent_message
 
-        discover = decode_message(self.sockets.send.sent[-1][0])
+        discover = sent_message(*self.sockets.send.sent[-1])[0]
         agent._feed(agent.machine.receive(reply_to(discover, MessageType.OFFER), self.clock.monotonic()))
-        request = decode_message(self.sockets.send.sent[-1][0])
+        request = sent_message(*self.sockets.send.sent[-1])[0]
         return reply_to(request, MessageType.ACK)
 
     def test_socket_failure_is_logged_not_fatal(self):
@@ -190,6 +190,33 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(row[1], "SELECTING")
         self.assertIsNotNone(row[5])  # the resend timer is armed
         self.assertEqual(sorted(self.service.interface_names()), ["wan0", "wan1"])
+
+    def test_release_and_stop_through_the_api_stick(self):
+        """
+        Item 16.18: a link event (the MTU restore the release itself causes,
+        a carrier bounce, the interface coming back) used to start an agent
+        the API had stopped: RELEASE at +0.01 s, DISCOVER at +0.03 s.
+        """
+        self.netlink.emit(LinkAdded(link()))
+        for action in ("release", "stop"):
+            result = self.successResultOf(self.service.act("wan0", action, 5))
+            self.assertEqual(result["outcome"], "stopped")
+            sent = len(self.sockets.send.sent)
+            self.netlink.emit(LinkChanged(link(), previous=link()))
+            self.netlink.emit(LinkChanged(link(carrier=False), previous=link()))
+            self.netlink.emit(LinkChanged(link(), previous=link(carrier=False)))
+            self.netlink.emit(LinkRemoved(link()))
+            self.netlink.emit(LinkAdded(link()))
+            self.reactor.advance(1)
+            self.assertFalse(self.agent().running, action)
+            self.assertEqual(len(self.sockets.send.sent), sent, action)
+            # Only a start starts it again (wan0 exists in this sysfs now).
+            os.makedirs(os.path.join(self.manager.sysfs, "wan0"), exist_ok=True)
+            for name, value in (("address", "02:00:00:00:00:01"), ("mtu", "1500"), ("carrier", "1")):
+                with open(os.path.join(self.manager.sysfs, "wan0", name), "w") as f:
+                    f.write(value + "\n")
+            self.assertEqual(self.successResultOf(self.service.act("wan0", "start", 5))["outcome"], "started")
+            self.assertTrue(self.agent().running)
 
     def test_stop(self):
         self.netlink.emit(LinkAdded(link()))
