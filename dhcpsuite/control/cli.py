@@ -19,6 +19,7 @@ import urllib.parse
 from typing import Any, Sequence
 
 from dhcpsuite.control import views
+from dhcpsuite.migration import ctl as import_leases
 
 DEFAULT_URL = "http://127.0.0.1:8067"
 TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("interface")
     monitor = commands.add_parser("monitor", help="print kernel link/address/route events as JSON lines (local, needs no daemon)")
     monitor.add_argument("--dump", action="store_true", help="print the interface table and exit")
+    import_leases.register(commands)
     return parser
 
 
@@ -177,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         from dhcpsuite.netlink.__main__ import main as netlink_main
 
         return netlink_main(["dump"] if args.dump else ["monitor"])
+    if args.command == import_leases.COMMAND:
+        return import_leases.run(args)
     url = args.url or (url_from_config(args.config) if args.config else DEFAULT_URL)
     client = ApiClient(url, args.token or os.environ.get(TOKEN_VARIABLE), timeout=args.timeout + 10)
     try:
