@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from dhcpsuite.config import ConfigError
     from dhcpsuite.migration.importer import import_leases
     from dhcpsuite.migration.leasefiles import read_lease_file
-    from dhcpsuite.migration.records import LeaseFileError
+    from dhcpsuite.migration.records import InputError
     from dhcpsuite.errors import StartupError
     from dhcpsuite.tap import read_config
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if server is None:
             raise ConfigError("server", "the configuration has no [server] section to import into")
         leases = read_lease_file(Source(args.source), args.file)
-    except (ConfigError, LeaseFileError) as e:
+    except (ConfigError, InputError) as e:
         print(f"dhcpsuite-ctl: {e}", file=sys.stderr)
         return 2
     outcome: dict = {}

@@ -12,7 +12,7 @@ reads its own at start:
    row with a valid lifetime of 0 records a deleted lease (as Kea's lease
    file cleanup reads it).
 
-Each reader is pure (text in, records out) and raises L{LeaseFileError}
+Each reader is pure (text in, records out) and raises L{InputError}
 naming C{file:line} when the file is not what it claims to be. Records the
 old server itself would not count as bound are returned too, marked
 inactive, so the import reports them instead of losing them silently.
@@ -21,14 +21,14 @@ inactive, so the import reports them instead of losing them silently.
 from __future__ import annotations
 
 import calendar
-import re
 import time
 from ipaddress import IPv4Address, ip_address
-from typing import Callable, Iterator
+from typing import Callable
 
 import attrs
 
-from dhcpsuite.migration.records import ForeignLease, LeaseFileError, Source
+from dhcpsuite.migration.dhcpd_syntax import Token, statements, tokens
+from dhcpsuite.migration.records import ForeignLease, InputError, Source
 
 
 @attrs.frozen
@@ -52,21 +52,21 @@ def _hex_bytes(text: str, path: str, line: int, what: str) -> bytes:
     try:
         return bytes.fromhex(text.replace(":", "").replace("-", ""))
     except ValueError:
-        raise LeaseFileError(path, line, f"{what} {text!r} is not hex bytes like 02:00:00:00:00:01") from None
+        raise InputError(path, line, f"{what} {text!r} is not hex bytes like 02:00:00:00:00:01") from None
 
 
 def _ipv4(text: str, path: str, line: int) -> IPv4Address:
     try:
         return IPv4Address(text)
     except ValueError:
-        raise LeaseFileError(path, line, f"{text!r} is not an IPv4 address") from None
+        raise InputError(path, line, f"{text!r} is not an IPv4 address") from None
 
 
 def _integer(text: str, path: str, line: int, what: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise LeaseFileError(path, line, f"{what} {text!r} is not a number") from None
+        raise InputError(path, line, f"{what} {text!r} is not a number") from None
 
 
 # dnsmasq --------------------------------------------------------------------
@@ -82,13 +82,13 @@ def read_dnsmasq(text: str, path: str) -> LeaseFile:
         if fields[0] == "duid":
             continue
         if len(fields) < 4:
-            raise LeaseFileError(path, number, f"expected EXPIRY MAC ADDRESS HOSTNAME [CLIENT-ID], got {len(fields)} fields")
+            raise InputError(path, number, f"expected EXPIRY MAC ADDRESS HOSTNAME [CLIENT-ID], got {len(fields)} fields")
         expiry = _integer(fields[0], path, number, "expiry")
         where = f"{path}:{number}"
         try:
             address = ip_address(fields[2])
         except ValueError:
-            raise LeaseFileError(path, number, f"{fields[2]!r} is not an IP address") from None
+            raise InputError(path, number, f"{fields[2]!r} is not an IP address") from None
         if address.version == 6:
             unreadable.append(Unreadable(where, str(address), "dhcpv6-lease"))
             continue
@@ -108,95 +108,6 @@ def read_dnsmasq(text: str, path: str) -> LeaseFile:
 
 # ISC dhcpd ------------------------------------------------------------------
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{};,]|[^\s{};,"#]+|#[^\n]*|\n|[ \t\r\f\v]+')
-_ESCAPE = re.compile(r"\\([0-7]{1,3}|x[0-9a-fA-F]{1,2}|.)", re.S)
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
-
-
-@attrs.frozen
-class Token:
-    text: str
-    line: int
-    quoted: bool = False
-
-
-def unquote(body: str) -> str:
-    """
-    The value of a dhcpd/dnsmasq quoted string body (octal C{\\001},
-    hex C{\\x01} and C{\\"} escapes) as code points 0-255.
-    """
-
-    def replace(m: re.Match) -> str:
-        e = m.group(1)
-        if e[0] in "01234567":
-            return chr(int(e, 8) & 0xFF)
-        if e[0] == "x" and len(e) > 1:
-            return chr(int(e[1:], 16))
-        return _SIMPLE_ESCAPES.get(e, e)
-
-    return _ESCAPE.sub(replace, body)
-
-
-def tokens(text: str, path: str) -> Iterator[Token]:
-    """
-    The tokens of dhcpd's configuration and lease-file syntax: words,
-    quoted strings and C{{ } ; ,}, each with its line; comments dropped.
-    """
-    line = 1
-    position = 0
-    for m in _TOKEN.finditer(text):
-        if m.start() != position:
-            what = "unterminated string" if text[position] == '"' else "unexpected"
-            raise LeaseFileError(path, line, f"{what} {text[position:m.start()][:20]!r}")
-        position = m.end()
-        value = m.group()
-        if value == "\n":
-            line += 1
-        elif value[0] == '"':
-            yield Token(unquote(value[1:-1]), line, quoted=True)
-            line += value.count("\n")
-        elif value[0] == "#" or value.isspace():
-            continue
-        else:
-            yield Token(value, line)
-    if position != len(text):
-        raise LeaseFileError(path, line, f"unterminated {text[position:position + 20]!r}")
-
-
-def statements(stream: Iterator[Token], path: str, opened: Token | None = None) -> Iterator[tuple[list[Token], list | None]]:
-    """
-    C{(words, block)} for each statement: C{block} is the nested statements
-    of a C{{...}} body, L{None} for a statement ended by C{;}.
-
-    @param opened: the C{{} whose body this is; L{None} at the top level.
-    """
-    words: list[Token] = []
-    for token in stream:
-        if token.quoted:
-            words.append(token)
-        elif token.text == ";":
-            if words:
-                yield words, None
-            words = []
-        elif token.text == "{":
-            if not words:
-                raise LeaseFileError(path, token.line, "a block without a statement before it")
-            yield words, list(statements(stream, path, token))
-            words = []
-        elif token.text == "}":
-            if words:
-                raise LeaseFileError(path, words[-1].line, f"missing ';' after '{' '.join(w.text for w in words)}'")
-            if opened is None:
-                raise LeaseFileError(path, token.line, "'}' without a block to close")
-            return
-        else:
-            words.append(token)
-    if words:
-        raise LeaseFileError(path, words[-1].line, f"missing ';' after '{' '.join(w.text for w in words)}'")
-    if opened is not None:
-        raise LeaseFileError(path, opened.line, "this '{' is never closed")
-
-
 def _dhcpd_time(words: list[Token], path: str) -> float | None:
     """
     C{ends 3 2026/12/06 06:00:00} (UTC), C{ends epoch 1733480000} or
@@ -213,7 +124,7 @@ def _dhcpd_time(words: list[Token], path: str) -> float | None:
             return float(calendar.timegm(time.strptime(f"{values[1]} {values[2]}", "%Y/%m/%d %H:%M:%S")))
         except ValueError:
             pass
-    raise LeaseFileError(path, line, f"cannot read the time '{' '.join(values)}'")
+    raise InputError(path, line, f"cannot read the time '{' '.join(values)}'")
 
 
 def _dhcpd_uid(token: Token, path: str) -> bytes:
@@ -228,7 +139,7 @@ def read_isc_dhcpd(text: str, path: str) -> LeaseFile:
         if words[0].text != "lease" or block is None:
             continue
         if len(words) != 2:
-            raise LeaseFileError(path, words[0].line, "expected 'lease ADDRESS {'")
+            raise InputError(path, words[0].line, "expected 'lease ADDRESS {'")
         address = _ipv4(words[1].text, path, words[1].line)
         fields: dict = {"mac": b"", "client_id": b"", "expires": 0.0, "hostname": "", "state": "free"}
         for inner, _ in block:
@@ -267,7 +178,7 @@ def read_kea(text: str, path: str) -> LeaseFile:
     header = lines[0].strip().split(",")
     missing = [c for c in _KEA_COLUMNS if c not in header]
     if missing:
-        raise LeaseFileError(path, 1, f"not a Kea DHCPv4 memfile header (no column {', '.join(missing)})")
+        raise InputError(path, 1, f"not a Kea DHCPv4 memfile header (no column {', '.join(missing)})")
     column = {name: header.index(name) for name in _KEA_COLUMNS}
     leases: dict[IPv4Address, ForeignLease] = {}
     for number, line in enumerate(lines[1:], 2):
@@ -275,7 +186,7 @@ def read_kea(text: str, path: str) -> LeaseFile:
             continue
         row = line.split(",")
         if len(row) < len(header):
-            raise LeaseFileError(path, number, f"{len(row)} columns, the header has {len(header)}")
+            raise InputError(path, number, f"{len(row)} columns, the header has {len(header)}")
         address = _ipv4(row[column["address"]], path, number)
         lifetime = _integer(row[column["valid_lifetime"]], path, number, "valid_lifetime")
         expire = _integer(row[column["expire"]], path, number, "expire")
@@ -307,5 +218,5 @@ def read_lease_file(source: Source, path: str) -> LeaseFile:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
     except OSError as e:
-        raise LeaseFileError(path, 0, e.strerror or str(e)) from None
+        raise InputError(path, 0, e.strerror or str(e)) from None
     return READERS[source](text, path)

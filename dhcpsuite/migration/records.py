@@ -18,7 +18,7 @@ class Source(enum.Enum):
     KEA = "kea"
 
 
-class LeaseFileError(Exception):
+class InputError(Exception):
     """
     The file cannot be read as the format it claims to be.
     """

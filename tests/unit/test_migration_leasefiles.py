@@ -17,7 +17,7 @@ from ipaddress import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.migration.leasefiles import read_dnsmasq, read_isc_dhcpd, read_kea, read_lease_file
-from dhcpsuite.migration.records import LeaseFileError, Source
+from dhcpsuite.migration.records import InputError, Source
 
 A = IPv4Address
 MAC1 = bytes.fromhex("020000000001")
@@ -109,11 +109,11 @@ class DnsmasqTests(SynchronousTestCase):
             ("1 02:00:00:00:00:01 10.0.0.1\n", "got 3 fields"),
             ("\n1 zz:00 10.0.0.1 h *\n", "hardware address"),
         ):
-            with self.assertRaises(LeaseFileError) as e:
+            with self.assertRaises(InputError) as e:
                 read_dnsmasq(text, "x.leases")
             self.assertIn(problem, str(e.exception))
             self.assertTrue(str(e.exception).startswith("x.leases:2:") or str(e.exception).startswith("x.leases:1:"))
-        with self.assertRaises(LeaseFileError) as e:
+        with self.assertRaises(InputError) as e:
             read_dnsmasq("1 02:00:00:00:00:01 10.0.0.1 h *\n1 02:00:00:00:00:01 10.0.0.x h *\n", "x.leases")
         self.assertEqual(str(e.exception), "x.leases:2: '10.0.0.x' is not an IP address")
 
@@ -155,7 +155,7 @@ class IscDhcpdTests(SynchronousTestCase):
             ("lease 10.0.0.999 {\n}\n", "f:1: '10.0.0.999' is not an IPv4 address"),
             ('lease 10.0.0.1 {\n  uid "\\001\n', "f:2: unterminated"),
         ):
-            with self.assertRaises(LeaseFileError) as e:
+            with self.assertRaises(InputError) as e:
                 read_isc_dhcpd(text, "f")
             self.assertTrue(str(e.exception).startswith(expected), str(e.exception))
 
@@ -192,14 +192,14 @@ class KeaTests(SynchronousTestCase):
             (KEA_HEADER + "10.0.0.5,02:00:00:00:00:01\n", "f:2: 2 columns"),
             (KEA_HEADER + "\n10.0.0.5,02:00:00:00:00:01,,x,1,1,0,0,,0,,0\n", "f:3: valid_lifetime 'x'"),
         ):
-            with self.assertRaises(LeaseFileError) as e:
+            with self.assertRaises(InputError) as e:
                 read_kea(text, "f")
             self.assertTrue(str(e.exception).startswith(expected), str(e.exception))
 
 
 class ReadFileTests(SynchronousTestCase):
     def test_missing_file(self):
-        with self.assertRaises(LeaseFileError) as e:
+        with self.assertRaises(InputError) as e:
             read_lease_file(Source.KEA, "/nonexistent/kea-leases4.csv")
         self.assertIn("/nonexistent/kea-leases4.csv:0: No such file", str(e.exception))
 
