@@ -25,7 +25,7 @@ def register(commands) -> None:
     p = commands.add_parser(COMMAND, help="import another server's leases into the store (daemon stopped)")
     p.add_argument("--from", dest="source", required=True, choices=[s.value for s in Source])
     p.add_argument("file", help="the lease file: dnsmasq.leases, dhcpd.leases or Kea's kea-leases4.csv")
-    p.add_argument("--server-config", dest="server_config", help="dhcpsuite configuration (default: --config, else the embedded default)")
+    p.add_argument("--server-config", dest="server_config", help="the daemon's configuration file (default: --config)")
     p.add_argument("--state-dir", help="override state_dir")
     p.add_argument("--dry-run", action="store_true", help="report what would be imported; write nothing")
 
@@ -42,8 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from dhcpsuite.errors import StartupError
     from dhcpsuite.tap import read_config
 
+    path = args.server_config or args.config
+    if not path:
+        # The embedded default would import into a store the daemon may never read.
+        print("dhcpsuite-ctl: import-leases needs the daemon's configuration: --server-config FILE (or --config FILE)", file=sys.stderr)
+        return 2
     try:
-        config = read_config(args.server_config or args.config, args.state_dir)
+        config = read_config(path, args.state_dir)
         server = config.section("server")
         if server is None:
             raise ConfigError("server", "the configuration has no [server] section to import into")

@@ -252,16 +252,35 @@ class CtlTests(SynchronousTestCase):
         self.assertEqual(data["counts"], {"imported": 1, "not-active": 1})
         self.assertEqual(data["skipped"][0]["reason"], "not-active")
 
+    def capture_stderr(self) -> list[str]:
+        errors: list[str] = []
+        self.patch(ctl.sys, "stderr", type("E", (), {"write": lambda self, t: errors.append(t), "flush": lambda self: None})())
+        return errors
+
+    def write(self, data: bytes) -> str:
+        fd, path = tempfile.mkstemp()
+        self.addCleanup(os.unlink, path)
+        os.write(fd, data)
+        os.close(fd)
+        return path
+
     def test_exit_status_on_parse_error(self):
         """
         A bad lease file: exit 2 and the message names file:line.
         """
-        fd, path = tempfile.mkstemp()
-        self.addCleanup(os.unlink, path)
-        os.write(fd, b"1 02:00:00:00:00:01 10.0.0.1 h *\nbroken\n")
-        os.close(fd)
-        errors = []
-        self.patch(ctl.sys, "stderr", type("E", (), {"write": lambda self, t: errors.append(t), "flush": lambda self: None})())
-        args = build_parser().parse_args(["import-leases", "--from", "dnsmasq", path])
+        path = self.write(b"1 02:00:00:00:00:01 10.0.0.1 h *\nbroken\n")
+        config = self.write(CONFIG.encode())
+        errors = self.capture_stderr()
+        args = build_parser().parse_args(["import-leases", "--from", "dnsmasq", path, "--server-config", config])
         self.assertEqual(ctl.run(args), 2)
         self.assertIn(f"{path}:2: expected EXPIRY", "".join(errors))
+
+    def test_configuration_required(self):
+        """
+        Without the daemon's configuration there is no store to import
+        into: exit 2 rather than the embedded default's.
+        """
+        errors = self.capture_stderr()
+        args = build_parser().parse_args(["import-leases", "--from", "kea", "/nonexistent.csv"])
+        self.assertEqual(ctl.run(args), 2)
+        self.assertIn("--server-config FILE", "".join(errors))
