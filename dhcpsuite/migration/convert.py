@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import enum
 import json
+import re
 import subprocess
 import sys
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -73,6 +74,28 @@ class SubnetDraft:
     reservations: list[dict] = attrs.Factory(list)
     authoritative: bool | None = None
     server_identifier: IPv4Address | None = None
+    # Where each value came from, by the key path it gets in the subnet
+    # table (C{mtu}, C{pool[1]}, C{reservation[0]}), for the warning when
+    # our parser refuses it.
+    sources: dict[str, str] = attrs.Factory(dict)
+
+    def set(self, key: str, value: Any, where: str) -> None:
+        if key in _TIME_KEYS:
+            setattr(self, key, value)
+        else:
+            self.options[key] = value
+        self.sources[key] = where
+
+    def add(self, kind: str, value: Any, where: str) -> None:
+        """
+        Append to C{pool}, C{reservation} or C{option}.
+        """
+        items = {"pool": self.pools, "reservation": self.reservations, "option": self.extra_options}[kind]
+        self.sources[f"{kind}[{len(items)}]"] = where
+        items.append(value)
+
+
+_TIME_KEYS = ("lease_time", "min_lease_time", "max_lease_time")
 
 
 @attrs.define
@@ -109,16 +132,67 @@ def finish(draft: Draft, local: list[LocalAddress], server_address: IPv4Address 
     """
     if draft.interfaces is not None:
         local = [l for l in local if l.interface in draft.interfaces]
-    subnets = []
+    subnets: list[dict] = []
     local_subnets = [l for l in local if any(l.address.ip in s.network for s in draft.subnets)]
     for draft_subnet in draft.subnets:
         table = _subnet_table(draft, draft_subnet, local, local_subnets, server_address)
+        if table is not None:
+            table = _accepted(draft, draft_subnet, subnets, table)
         if table is not None:
             subnets.append(table)
     if not subnets:
         draft.warn("(output)", "no subnet could be converted: the output has no [server] section")
         return Conversion({}, tuple(draft.warnings))
     return Conversion({"server": {"subnet": subnets}}, tuple(draft.warnings))
+
+
+_ERROR_PATH = re.compile(r"^server\.subnet\[(\d+)\]\.([a-z_]+)(?:\[(\d+)\])?")
+
+
+def _accepted(draft: Draft, s: SubnetDraft, before: list[dict], table: dict) -> dict | None:
+    """
+    C{table} as our own parser accepts it beside the subnets C{before}: a
+    value it refuses is left out with a warning naming the line it came
+    from; a subnet it cannot take at all is left out whole.
+    """
+    for _ in range(len(s.sources) + len(table) + 1):
+        try:
+            parse_config_text(toml_document({"server": {"subnet": [*before, table]}}), "<converted>")
+            return table
+        except ConfigError as e:
+            match = _ERROR_PATH.match(e.path)
+            if match is None or int(match.group(1)) != len(before) or match.group(2) in ("subnet", "interface", "server_address"):
+                draft.warn(s.where, f"subnet {s.network}: {e.problem}; left out")
+                return None
+            key, index = match.group(2), match.group(3)
+            if key not in table:
+                draft.warn(s.where, f"subnet {s.network}: {e.problem}; left out")
+                return None
+            if index is None:
+                del table[key]
+                draft.warn(s.sources.get(key, s.where), f"{key}: {e.problem}; left out")
+            else:
+                # Later items of the same list keep their source: mark this one gone.
+                table[key][int(index)] = None
+                draft.warn(s.sources.get(f"{key}[{index}]", s.where), f"{key}: {e.problem}; left out")
+                table[key] = [item for item in table[key] if item is not None]
+                _renumber(s.sources, key, int(index))
+                if not table[key]:
+                    del table[key]
+                    if key == "pool":
+                        draft.warn(s.where, f"subnet {s.network} has no usable range left; left out")
+                        return None
+    return None
+
+
+def _renumber(sources: dict[str, str], key: str, removed: int) -> None:
+    count = sum(1 for k in sources if k.startswith(key + "["))
+    for i in range(removed, count):
+        following = sources.pop(f"{key}[{i + 1}]", None)
+        if following is not None:
+            sources[f"{key}[{i}]"] = following
+        else:
+            sources.pop(f"{key}[{i}]", None)
 
 
 def _subnet_table(

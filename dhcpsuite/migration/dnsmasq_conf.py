@@ -43,7 +43,7 @@ def read_dnsmasq_conf(text: str, path: str, local: list[LocalAddress]) -> Draft:
     draft = Draft(default_router_is_self=True, default_dns_is_self=True)
     # Hosts and options need every subnet: applied after the ranges.
     options: list[tuple[str, str, list[str]]] = []
-    domain: str | None = None
+    domain: tuple[str, str] | None = None
     authoritative = False
     interfaces: set[str] = set()
     for number, raw in enumerate(text.splitlines(), 1):
@@ -63,7 +63,7 @@ def read_dnsmasq_conf(text: str, path: str, local: list[LocalAddress]) -> Draft:
             parts = _split(value)
             if len(parts) > 1:
                 draft.warn(where, "domain for a range only: the domain is applied to every subnet")
-            domain = parts[0]
+            domain = (parts[0], where)
         elif name == "dhcp-authoritative":
             authoritative = True
         elif name == "interface":
@@ -87,7 +87,7 @@ def read_dnsmasq_conf(text: str, path: str, local: list[LocalAddress]) -> Draft:
     for subnet in draft.subnets:
         subnet.authoritative = authoritative
         if domain and "domain_name" not in subnet.options:
-            subnet.options["domain_name"] = domain
+            subnet.set("domain_name", *domain)
     return draft
 
 
@@ -146,7 +146,11 @@ def _range(draft: Draft, where: str, value: str, local: list[LocalAddress]) -> N
         if lease_time is None:
             draft.warn(where, f"'{extra}' in dhcp-range is not carried over")
     if netmask is not None:
-        network = IPv4Network(f"{start}/{netmask}", strict=False)
+        try:
+            network = IPv4Network(f"{start}/{netmask}", strict=False)
+        except ValueError:
+            draft.warn(where, f"{netmask} is not a netmask; the range is left out")
+            return
     else:
         found = next((l for l in local if start in l.address.network), None)
         if found is None:
@@ -157,16 +161,16 @@ def _range(draft: Draft, where: str, value: str, local: list[LocalAddress]) -> N
     if subnet is None or subnet.network != network:
         subnet = SubnetDraft(network, where)
         draft.subnets.append(subnet)
-    subnet.pools.append(f"{start}-{end}")
+    subnet.add("pool", f"{start}-{end}", where)
     if lease_time is not None:
         if subnet.lease_time is not None and subnet.lease_time != lease_time:
             draft.warn(where, f"a second lease time in subnet {network}: {subnet.lease_time} s is kept")
         else:
-            subnet.lease_time = lease_time
+            subnet.set("lease_time", lease_time, where)
             if lease_time > 86400:
-                subnet.max_lease_time = lease_time
+                subnet.set("max_lease_time", lease_time, where)
     if broadcast is not None:
-        subnet.options["broadcast_address"] = str(broadcast)
+        subnet.set("broadcast_address", str(broadcast), where)
 
 
 def _host(draft: Draft, where: str, value: str) -> None:
@@ -210,7 +214,7 @@ def _host(draft: Draft, where: str, value: str) -> None:
         draft.warn(where, f"dhcp-host address {address} is in no dhcp-range's subnet; left out")
         return
     reservation["address"] = str(address)
-    subnet.reservations.append(reservation)
+    subnet.add("reservation", reservation, where)
 
 
 def _option(draft: Draft, where: str, parts: list[str]) -> None:
@@ -227,17 +231,17 @@ def _option(draft: Draft, where: str, parts: list[str]) -> None:
         value = _option_value(draft, where, key, values)
         if value is not None:
             for subnet in draft.subnets:
-                subnet.options[key] = value
+                subnet.set(key, value, where)
         return
     code = _CODES.get(option, int(option) if option.isdigit() else None)
     addresses = [_ipv4(v) for v in values]
     if code is not None and values and all(a is not None for a in addresses) and code not in (1, 51, 54, 58, 59):
         for subnet in draft.subnets:
-            subnet.extra_options.append({"code": code, "ip": [str(a) for a in addresses]})
+            subnet.add("option", {"code": code, "ip": [str(a) for a in addresses]}, where)
         return
     if code is not None and len(values) == 1 and values[0].startswith('"') and values[0].endswith('"'):
         for subnet in draft.subnets:
-            subnet.extra_options.append({"code": code, "text": values[0][1:-1]})
+            subnet.add("option", {"code": code, "text": values[0][1:-1]}, where)
         return
     draft.warn(where, f"dhcp-option {option} is not carried over")
 

@@ -32,6 +32,7 @@ _BLOCKS = ("subnet", "shared-network", "group", "pool", "host")
 
 @attrs.frozen
 class Scope:
+    # Subnet key -> (value, where it was set).
     options: dict = attrs.Factory(dict)
     times: dict = attrs.Factory(dict)
     authoritative: bool = False
@@ -75,15 +76,17 @@ def _scoped(draft: Draft, body: list, parent: Scope, path: str, level: str) -> S
             elif name in _LIST_OPTIONS:
                 addresses = [_address(draft, where, v) for v in values[1:]]
                 if all(addresses):
-                    options[_LIST_OPTIONS[name]] = addresses
+                    options[_LIST_OPTIONS[name]] = (addresses, where)
+            elif name == "interface-mtu" and len(values) == 2 and not values[1].isdigit():
+                draft.warn(where, f"interface-mtu {values[1]!r} is not a number; left out")
             elif name in _SCALAR_OPTIONS and len(values) == 2:
-                options[_SCALAR_OPTIONS[name]] = int(values[1]) if name == "interface-mtu" else values[1]
+                options[_SCALAR_OPTIONS[name]] = (int(values[1]) if name == "interface-mtu" else values[1], where)
             elif name in ("subnet-mask", "host-name", "dhcp-client-identifier") or level == "host":
                 continue  # a subnet's own mask; a host's name and identity are read with the host
             else:
                 draft.warn(where, f"option {name} is not carried over")
         elif keyword in _TIMES and len(values) == 1 and values[0].isdigit():
-            times[_TIMES[keyword]] = int(values[0])
+            times[_TIMES[keyword]] = (int(values[0]), where)
         elif keyword == "authoritative":
             authoritative = True
         elif keyword == "not" and values == ["authoritative"]:
@@ -127,10 +130,11 @@ def _walk(draft: Draft, body: list, parent: Scope, path: str, subnet: SubnetDraf
 
 
 def _apply(subnet: SubnetDraft, scope: Scope) -> None:
-    subnet.options.update(scope.options)
-    subnet.lease_time = scope.times.get("lease_time", DHCPD_DEFAULT_LEASE)
-    subnet.max_lease_time = scope.times.get("max_lease_time", DHCPD_MAX_LEASE)
-    subnet.min_lease_time = scope.times.get("min_lease_time")
+    for key, (value, where) in scope.options.items():
+        subnet.set(key, value, where)
+    defaults = {"lease_time": (DHCPD_DEFAULT_LEASE, subnet.where), "max_lease_time": (DHCPD_MAX_LEASE, subnet.where)}
+    for key, (value, where) in {**defaults, **scope.times}.items():
+        subnet.set(key, value, where)
     subnet.authoritative = scope.authoritative
     subnet.server_identifier = scope.server_identifier
 
@@ -171,7 +175,7 @@ def _range(draft: Draft, where: str, values: list[str], subnet: SubnetDraft | No
     if first not in subnet.network or last not in subnet.network:
         draft.warn(where, f"range {first} {last} is not inside subnet {subnet.network}; left out")
         return
-    subnet.pools.append(f"{min(first, last)}-{max(first, last)}")
+    subnet.add("pool", f"{min(first, last)}-{max(first, last)}", where)
 
 
 def _host(draft: Draft, where: str, block: list, path: str) -> None:
@@ -189,8 +193,12 @@ def _host(draft: Draft, where: str, block: list, path: str) -> None:
         elif keyword == "option" and len(values) == 2 and values[0] == "host-name":
             reservation["hostname"] = values[1]
         elif keyword == "option" and len(values) == 2 and values[0] == "dhcp-client-identifier":
-            quoted = words[-1].quoted
-            reservation["client_id"] = (values[1].encode("latin-1") if quoted else bytes.fromhex(values[1].replace(":", ""))).hex(":")
+            try:
+                raw = values[1].encode("latin-1") if words[-1].quoted else bytes.fromhex(values[1].replace(":", ""))
+            except ValueError:
+                draft.warn(_where(path, words), f"dhcp-client-identifier {values[1]!r} is not hex bytes; left out")
+                continue
+            reservation["client_id"] = raw.hex(":")
     if "mac" not in reservation and "client_id" not in reservation:
         draft.warn(where, "a host without 'hardware ethernet' or a client identifier is not carried over")
         return
@@ -201,7 +209,7 @@ def _host(draft: Draft, where: str, block: list, path: str) -> None:
     for address in addresses:
         subnet = draft.subnet_for(address)
         if subnet is not None and not placed:
-            subnet.reservations.append(dict(reservation, address=str(address)))
+            subnet.add("reservation", dict(reservation, address=str(address)), where)
             placed = True
         elif subnet is not None:
             draft.warn(where, f"fixed-address {address}: one reservation per client; only the first address in a subnet is kept")

@@ -17,6 +17,8 @@ import os
 import tempfile
 from ipaddress import IPv4Address, IPv4Interface
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.config import parse_config_text
@@ -68,6 +70,20 @@ subnet 10.99.0.0 netmask 255.255.255.0 { }
 host laptop { hardware ethernet 02:00:00:00:00:0a; fixed-address 10.88.0.5; }
 host dyn { hardware ethernet 02:00:00:00:00:0b; }
 """
+
+
+DHCPD_WORDS = (
+    "subnet", "netmask", "10.77.0.0", "255.255.0.0", "255.0.255.0", "{", "}", ";", "range", "10.77.0.5", "10.77.0.9", "10.88.0.1",
+    "host", "h", "hardware", "ethernet", "02:00:00:00:00:01", "fixed-address", "option", "interface-mtu", "abc", "1400", "0",
+    "routers", "dhcp-client-identifier", "zz", '"q"', "pool", "group", "shared-network", "default-lease-time",
+    "max-lease-time", "min-lease-time", "5", "authoritative", "not", "server-identifier", ",", "broadcast-address",
+    "domain-name", "domain-name-servers", "dynamic-bootp", "\n", "#",
+)
+DNSMASQ_WORDS = (
+    "dhcp-range=", "dhcp-host=", "dhcp-option=", "domain=", "interface=", "port=0", "10.77.0.5", "10.77.0.300", "10.77.0.0",
+    "255.255.0.0", "255.0.255.0", "12h", "0", "infinite", "tag:x", "set:y", "id:01:02", "id:zz", "02:00:00:00:00:01",
+    "option:mtu", "26", "3", "0.0.0.0", "abc", ",", ",,", "static", "fd00::1", '"q"', "6", "44", "121", "255", "53", "x=y", "#",
+)
 
 
 def validated(conversion):
@@ -200,3 +216,68 @@ class MainTests(SynchronousTestCase):
     def test_nothing_converted_exit_1(self):
         code, out, err = self.run_main("log-dhcp\n", "--from", "dnsmasq", "--local", "srv0=10.0.0.1/8")
         self.assertEqual((code, out), (1, ""))
+
+
+class RefusedValuesTests(SynchronousTestCase):
+    """
+    A value our parser would refuse never reaches the output: it is left
+    out with a warning naming the line it came from, and the rest of the
+    subnet is kept.
+    """
+
+    CASES = (
+        (ConfigSource.ISC_DHCPD, "option interface-mtu abc;\nsubnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.5 10.77.0.9; }", 1, "interface-mtu 'abc'"),
+        (ConfigSource.ISC_DHCPD, "option interface-mtu 20;\nsubnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.5 10.77.0.9; }", 1, "mtu: 20 is less than 68"),
+        (ConfigSource.ISC_DHCPD, "subnet 10.77.0.0 netmask 255.255.0.0 {\n range 10.77.0.5 10.77.0.9;\n"
+         " host a { hardware ethernet 02:00:00:00:00:01; option dhcp-client-identifier zz; fixed-address 10.77.0.7; } }", 3, "'zz' is not hex"),
+        (ConfigSource.ISC_DHCPD, "subnet 10.77.0.0 netmask 255.255.0.0 {\n range 10.77.0.0 10.77.0.9;\n range 10.77.0.20 10.77.0.29; }", 2, "network address"),
+        (ConfigSource.ISC_DHCPD, "subnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.5 10.77.0.9;\n"
+         " host a { hardware ethernet 02:00:00:00:00:01; fixed-address 10.77.0.7; }\n"
+         " host b { hardware ethernet 02:00:00:00:00:01; fixed-address 10.77.0.8; } }", 3, "already reserved"),
+        (ConfigSource.ISC_DHCPD, "default-lease-time 0;\nsubnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.5 10.77.0.9; }", 1, "lease_time: 0"),
+        (ConfigSource.DNSMASQ, "dhcp-range=10.77.0.5,10.77.0.9\ndhcp-option=26,20", 2, "mtu: 20"),
+        (ConfigSource.DNSMASQ, "dhcp-range=10.77.0.5,10.77.0.9\n\ndhcp-option=255,1.2.3.4\ndhcp-option=53,1.2.3.4", 3, "255 is more than 254"),
+        (ConfigSource.DNSMASQ, "dhcp-range=10.77.0.5,10.77.0.9\ndhcp-range=10.77.0.0,10.77.0.3", 2, "network address"),
+    )
+
+    def test_refused_values_left_out(self):
+        for source, text, line, problem in self.CASES:
+            conversion = convert(source, text, "f", LOCAL)
+            subnets = validated(conversion)
+            self.assertEqual(list(subnets), ["10.77.0.0/16"], text)
+            self.assertIn(problem, lines(conversion).get(line, ""), (text, conversion.warnings))
+
+    def test_unusable_subnets_left_out(self):
+        for source, text, problem in (
+            (ConfigSource.DNSMASQ, "dhcp-range=10.77.0.5,10.77.0.9,255.0.255.0", "not a netmask"),
+            (ConfigSource.DNSMASQ, "dhcp-range=10.77.0.9,10.77.0.5", "no usable range"),
+            (ConfigSource.ISC_DHCPD, "subnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.5 10.77.0.9; }\n"
+             "subnet 10.77.1.0 netmask 255.255.255.0 { range 10.77.1.5 10.77.1.9; }", "overlap"),
+        ):
+            conversion = convert(source, text, "f", LOCAL)
+            self.assertTrue(any(problem in w.message for w in conversion.warnings), conversion.warnings)
+            if conversion.document:
+                validated(conversion)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(DHCPD_WORDS), max_size=60))
+    def test_any_dhcpd_text(self, words):
+        """
+        Any sequence of dhcpd.conf words: an InputError naming the line, or
+        an output our parser accepts.
+        """
+        self.converts_or_names_line(ConfigSource.ISC_DHCPD, " ".join(words))
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.lists(st.sampled_from(DNSMASQ_WORDS), max_size=8).map("".join), max_size=8))
+    def test_any_dnsmasq_text(self, lines_):
+        self.converts_or_names_line(ConfigSource.DNSMASQ, "\n".join(lines_))
+
+    def converts_or_names_line(self, source, text):
+        try:
+            conversion = convert(source, text, "f", LOCAL)
+        except InputError as e:
+            self.assertRegex(str(e), r"^f:\d+: ")
+            return
+        if conversion.document:
+            validated(conversion)

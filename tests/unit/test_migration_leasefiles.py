@@ -14,9 +14,11 @@ import os
 import tempfile
 from ipaddress import IPv4Address
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.migration.leasefiles import read_dnsmasq, read_isc_dhcpd, read_kea, read_lease_file
+from dhcpsuite.migration.leasefiles import READERS, read_dnsmasq, read_isc_dhcpd, read_kea, read_lease_file
 from dhcpsuite.migration.records import InputError, Source
 
 A = IPv4Address
@@ -209,3 +211,28 @@ class ReadFileTests(SynchronousTestCase):
         os.write(fd, KEA.encode())
         os.close(fd)
         self.assertEqual(len(read_lease_file(Source.KEA, path).leases), 4)
+
+
+class HostileFileTests(SynchronousTestCase):
+    """
+    Whatever a lease file holds, a reader returns records or raises
+    L{InputError} naming the file and line; nothing else escapes.
+    """
+
+    def check(self, text: str) -> None:
+        for source, reader in READERS.items():
+            try:
+                reader(text, "f")
+            except InputError as e:
+                self.assertRegex(str(e), r"^f:\d+: ", source)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.text(max_size=300))
+    def test_any_text(self, text):
+        self.check(text)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(DHCPD.split() + KEA.replace(",", " , ").split() + ["{", "}", ";", '"', "\n", "never", "epoch", "#"]), max_size=80))
+    def test_shuffled_records(self, words):
+        self.check(" ".join(words))
+        self.check(",".join(words))
