@@ -13,7 +13,9 @@ servers and real clients in namespaces:
     old address; dhclient, run again with its lease file, asks for it in
     INIT-REBOOT and is ACKed it; a new client gets a free address.
 
-What the old servers do with the same input: each of them, restarted on
+The new client is given the same subnet mask, router, DNS server, lease
+time and server identifier as the old server gave udhcpc. What the old
+servers do with the same input: each of them, restarted on
 its own lease file, ACKs these clients their addresses the same way (that
 is what a lease file is for); without the import dhcpsuite would NAK the
 INIT-REBOOT (authoritative, unknown binding) and offer udhcpc whatever it
@@ -39,6 +41,8 @@ CTL = str(BIN / "dhcpsuite-ctl")
 CONVERT = str(BIN / "dhcpsuite-convert")
 POOL = ("10.77.0.100", "10.77.0.199")
 LEASE = 600
+# What udhcpc was given (its script's environment) that both servers must agree on.
+SERVED = ("subnet", "router", "dns", "lease", "serverid")
 
 
 class OldServer:
@@ -85,7 +89,8 @@ def start_kea(ns: Namespace, workdir: Path) -> OldServer:
         "lease-database": {"type": "memfile", "persist": True, "name": str(leases), "lfc-interval": 0},
         "valid-lifetime": LEASE, "renew-timer": LEASE // 2, "rebind-timer": LEASE * 7 // 8,
         "subnet4": [{"id": 1, "subnet": "10.77.0.0/16", "pools": [{"pool": f"{POOL[0]} - {POOL[1]}"}],
-                     "option-data": [{"name": "routers", "data": "10.77.0.1"}]}],
+                     "option-data": [{"name": "routers", "data": "10.77.0.1"},
+                                     {"name": "domain-name-servers", "data": "10.77.0.53"}]}],
         "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": str(workdir / "kea.log")}], "severity": "INFO"}],
     }}))
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "KEA_PIDFILE_DIR": str(workdir), "KEA_LOCKFILE_DIR": str(workdir)}
@@ -139,7 +144,8 @@ def switch_over(tmp_path: Path, daemons, clients, start_old, source: str, lease_
         udhcpc = clients.udhcpc(first)
         dhclient = clients.dhclient(second)
         index, _ = udhcpc.wait_event({"bound"})
-        udhcpc_address = udhcpc.environment(index)["ip"]
+        old_offer = udhcpc.environment(index)
+        udhcpc_address = old_offer["ip"]
         index, _ = dhclient.wait_event({"BOUND"})
         dhclient_address = dhclient.environment(index)["new_ip_address"]
         assert udhcpc_address != dhclient_address
@@ -182,6 +188,10 @@ def switch_over(tmp_path: Path, daemons, clients, start_old, source: str, lease_
         fresh = IPv4Address(newcomer.environment(index)["ip"])
         assert IPv4Address(POOL[0]) <= fresh <= IPv4Address(POOL[1])
         assert str(fresh) not in (udhcpc_address, dhclient_address)
+        # Compare: the new client is told what the old server told udhcpc.
+        offered = newcomer.environment(index)
+        assert all(old_offer.get(k) for k in SERVED), old_offer
+        assert {k: offered.get(k) for k in SERVED} == {k: old_offer.get(k) for k in SERVED}
         udhcpc.stop()
 
 
