@@ -14,12 +14,11 @@ servers and real clients in namespaces:
     INIT-REBOOT and is ACKed it; a new client gets a free address.
 
 The new client is given the same subnet mask, router, DNS server, lease
-time and server identifier as the old server gave udhcpc. What the old
-servers do with the same input: each of them, restarted on
-its own lease file, ACKs these clients their addresses the same way (that
-is what a lease file is for); without the import dhcpsuite would NAK the
-INIT-REBOOT (authoritative, unknown binding) and offer udhcpc whatever it
-likes after its renewal went unanswered.
+time and server identifier as the old server gave udhcpc: the converted
+configuration serves what the old one did. Without the import (checked by
+running the import with --dry-run) dhcpsuite NAKs both: udhcpc's RENEW
+(no-binding-to-renew) and dhclient's INIT-REBOOT (authoritative, unknown
+binding), and each client starts over, possibly with another address.
 """
 
 from __future__ import annotations
