@@ -59,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     outcome: dict = {}
 
     def refused(failure):
-        outcome["error"] = failure.trap(StartupError) and failure.value
+        # Anything else is a bug: react() prints its traceback, exit 1.
+        failure.trap(StartupError)
+        outcome["error"] = failure.value
 
     def main(reactor):
         d = import_leases(leases, server, config.state_dir, reactor, time.time(), dry_run=args.dry_run)
