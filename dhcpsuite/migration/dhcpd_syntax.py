@@ -8,20 +8,20 @@ blocks in C{{ }}.
 from __future__ import annotations
 
 import re
-from typing import Iterator
-
-import attrs
+from typing import Iterator, NamedTuple
 
 from dhcpsuite.migration.records import InputError
 
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{};,]|[^\s{};,"#]+|#[^\n]*|\n|[ \t\r\f\v]+')
+# One token after optional blanks: a quoted string, punctuation, a comment
+# (to the end of the line) or a word.
+_TOKEN = re.compile(r'[ \t\r\f\v]*(?:("(?:[^"\\]|\\.)*")|([{};,])|(#.*)|([^\s{};,"#]+))')
 _ESCAPE = re.compile(r"\\([0-7]{1,3}|x[0-9a-fA-F]{1,2}|.)", re.S)
 _SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
-@attrs.frozen
-class Token:
+class Token(NamedTuple):
+    # A tuple rather than an attrs class: a large lease file has millions.
     text: str
     line: int
     quoted: bool = False
@@ -48,26 +48,27 @@ def tokens(text: str, path: str) -> Iterator[Token]:
     """
     The tokens of dhcpd's configuration and lease-file syntax: words,
     quoted strings and C{{ } ; ,}, each with its line; comments dropped.
+    Neither file has a string that spans lines (dhcpd writes a newline in
+    one as C{\\012}).
     """
-    line = 1
-    position = 0
-    for m in _TOKEN.finditer(text):
-        if m.start() != position:
-            what = "unterminated string" if text[position] == '"' else "unexpected"
-            raise InputError(path, line, f"{what} {text[position:m.start()][:20]!r}")
-        position = m.end()
-        value = m.group()
-        if value == "\n":
-            line += 1
-        elif value[0] == '"':
-            yield Token(unquote(value[1:-1]), line, quoted=True)
-            line += value.count("\n")
-        elif value[0] == "#" or value.isspace():
-            continue
-        else:
-            yield Token(value, line)
-    if position != len(text):
-        raise InputError(path, line, f"unterminated {text[position:position + 20]!r}")
+    for number, line in enumerate(text.split("\n"), 1):
+        position = 0
+        for m in _TOKEN.finditer(line):
+            if m.start() != position:
+                break
+            position = m.end()
+            quoted, punctuation, comment, word = m.groups()
+            if word is not None:
+                yield Token(word, number)
+            elif punctuation is not None:
+                yield Token(punctuation, number)
+            elif quoted is not None:
+                body = quoted[1:-1]
+                yield Token(unquote(body) if "\\" in body else body, number, True)
+        rest = line[position:]
+        if rest.strip():
+            what = "unterminated string" if rest.lstrip().startswith('"') else "unexpected"
+            raise InputError(path, number, f"{what} {rest.strip()[:20]!r}")
 
 
 def statements(stream: Iterator[Token], path: str, opened: Token | None = None) -> Iterator[tuple[list[Token], list | None]]:

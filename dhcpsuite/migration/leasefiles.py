@@ -21,7 +21,7 @@ inactive, so the import reports them instead of losing them silently.
 from __future__ import annotations
 
 import calendar
-import time
+import re
 from ipaddress import IPv4Address, ip_address
 from typing import Callable
 
@@ -108,6 +108,9 @@ def read_dnsmasq(text: str, path: str) -> LeaseFile:
 
 # ISC dhcpd ------------------------------------------------------------------
 
+_DHCPD_TIME = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2}):(\d{2})$")
+
+
 def _dhcpd_time(words: list[Token], path: str) -> float | None:
     """
     C{ends 3 2026/12/06 06:00:00} (UTC), C{ends epoch 1733480000} or
@@ -120,10 +123,12 @@ def _dhcpd_time(words: list[Token], path: str) -> float | None:
     if len(values) == 2 and values[0] == "epoch":
         return float(_integer(values[1], path, line, "time"))
     if len(values) == 3:
-        try:
-            return float(calendar.timegm(time.strptime(f"{values[1]} {values[2]}", "%Y/%m/%d %H:%M:%S")))
-        except ValueError:
-            pass
+        # By hand rather than strptime: a large lease file has one per lease.
+        match = _DHCPD_TIME.match(f"{values[1]} {values[2]}")
+        if match is not None:
+            year, month, day, hour, minute, second = map(int, match.groups())
+            if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60 and second < 61:
+                return float(calendar.timegm((year, month, day, hour, minute, second)))
     raise InputError(path, line, f"cannot read the time '{' '.join(values)}'")
 
 
