@@ -118,7 +118,7 @@ def import_leases(
         )
     store = kind.open(config, state_dir, reactor)
     try:
-        plan = plan_import(source, config, store.get, now)
+        plan = plan_import(source, config, store, now)
         if not dry_run:
             for entry in plan.imported:
                 store.put(entry.lease)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import enum
 from ipaddress import IPv4Address
-from typing import Callable, Iterable
+from typing import Iterable
 
 import attrs
 
+from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.migration.leasefiles import LeaseFile
 from dhcpsuite.migration.records import ForeignLease
@@ -43,6 +44,7 @@ class SkipReason(enum.Enum):
     BOUND_TO_ANOTHER = "bound-to-another-client-in-store"
     CLIENT_HAS_LATER_LEASE = "client-has-a-later-lease"
     ALREADY_IN_STORE = "already-in-store"
+    CLIENT_BOUND_ELSEWHERE = "client-bound-elsewhere-in-store"
 
 
 @attrs.frozen
@@ -96,14 +98,10 @@ def _reservation_of(subnet: SubnetConfig, lease: ForeignLease):
     return next((r for r in subnet.reservations if r.mac is not None and r.mac == lease.mac), None)
 
 
-def plan_import(
-    source: LeaseFile,
-    config: ServerConfig,
-    existing: Callable[[IPv4Address], Lease | None],
-    now: float,
-) -> ImportPlan:
+def plan_import(source: LeaseFile, config: ServerConfig, existing: ILeaseStore, now: float) -> ImportPlan:
     """
-    @param existing: the store's C{get}: what it holds for an address.
+    @param existing: the store the bindings will go to; only read here
+        (C{get}, C{find_by_client}).
     @param now: wall-clock seconds.
     """
     skipped = [Skipped(u.where, u.address, "", SkipReason.NOT_IPV4, u.reason) for u in source.unreadable]
@@ -142,7 +140,7 @@ def _skip(lease: ForeignLease, reason: SkipReason, detail: str) -> Skipped:
 
 
 def _judge(
-    lease: ForeignLease, config: ServerConfig, existing: Callable[[IPv4Address], Lease | None], now: float
+    lease: ForeignLease, config: ServerConfig, existing: ILeaseStore, now: float
 ) -> tuple[SkipReason | None, str, SubnetConfig | None]:
     if not lease.active:
         return SkipReason.NOT_ACTIVE, f"state {lease.state}", None
@@ -162,12 +160,18 @@ def _judge(
         return SkipReason.CLIENT_RESERVED_ELSEWHERE, f"reserved {mine.address}", subnet
     if mine is None and not any(lease.address in pool for pool in subnet.pools):
         return SkipReason.OUTSIDE_POOLS, f"subnet {subnet.name}", subnet
-    held = existing(lease.address)
+    held = existing.get(lease.address)
     if held is not None and held.holds(now):
         if held.client_key != key:
             return SkipReason.BOUND_TO_ANOTHER, f"held by {held.mac.hex(':')} until {int(held.expires)}", subnet
         if held.state is LeaseState.BOUND and (lease.expires is None or held.expires >= lease.expires):
             return SkipReason.ALREADY_IN_STORE, "", subnet
+    # The client already has an address from us in this subnet: keep it, one binding per client.
+    other = next(
+        (l for l in existing.find_by_client(key) if l.address != lease.address and l.address in subnet.network and l.holds(now)), None
+    )
+    if other is not None:
+        return SkipReason.CLIENT_BOUND_ELSEWHERE, f"holds {other.address}", subnet
     return None, "", subnet
 
 

@@ -17,6 +17,7 @@ import os
 import tempfile
 from ipaddress import IPv4Address
 
+import attrs
 from twisted.internet.defer import succeed
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -61,6 +62,13 @@ def foreign(n: int, address: str, expires: float | None = NOW + 600, **kw) -> Fo
     return ForeignLease(**fields)
 
 
+def store_with(*leases: Lease) -> MemoryLeaseStore:
+    store = MemoryLeaseStore()
+    for lease in leases:
+        store.put(lease)
+    return store
+
+
 def reasons(plan) -> dict[str, str]:
     return {s.address: s.reason for s in plan.skipped}
 
@@ -74,7 +82,7 @@ class PlanTests(SynchronousTestCase):
         """
         plan = plan_import(
             LeaseFile((foreign(1, "10.77.0.100"), foreign(2, "10.77.0.101", client_id=b"\x01abc"))),
-            server_config(), lambda a: None, NOW,
+            server_config(), MemoryLeaseStore(), NOW,
         )
         self.assertEqual(plan.skipped, ())
         leases = {i.lease.address: i.lease for i in plan.imported}
@@ -86,7 +94,7 @@ class PlanTests(SynchronousTestCase):
         self.assertEqual(plan.counts(), {"imported": 2})
 
     def test_infinite_lease_capped(self):
-        plan = plan_import(LeaseFile((foreign(1, "10.77.0.100", expires=None),)), server_config(), lambda a: None, NOW)
+        plan = plan_import(LeaseFile((foreign(1, "10.77.0.100", expires=None),)), server_config(), MemoryLeaseStore(), NOW)
         self.assertEqual(plan.imported[0].lease.expires, NOW + 7200)
 
     def test_each_skip_reason(self):
@@ -108,7 +116,7 @@ class PlanTests(SynchronousTestCase):
             ),
             (Unreadable("f:99", "fd00::1", "dhcpv6-lease"),),
         )
-        plan = plan_import(source, server_config(), {held.address: held}.get, NOW)
+        plan = plan_import(source, server_config(), store_with(held), NOW)
         self.assertEqual(plan.imported, ())
         self.assertEqual(
             reasons(plan),
@@ -134,7 +142,7 @@ class PlanTests(SynchronousTestCase):
         """
         plan = plan_import(
             LeaseFile((foreign(9, "10.77.0.9"), foreign(1, "10.77.0.8", client_id=b"\xff\x00\x01"))),
-            server_config(), lambda a: None, NOW,
+            server_config(), MemoryLeaseStore(), NOW,
         )
         self.assertEqual(sorted(str(i.lease.address) for i in plan.imported), ["10.77.0.8", "10.77.0.9"])
 
@@ -144,7 +152,7 @@ class PlanTests(SynchronousTestCase):
         """
         plan = plan_import(
             LeaseFile((foreign(1, "10.77.0.100", expires=NOW + 900), foreign(1, "10.77.0.101", expires=NOW + 60))),
-            server_config(), lambda a: None, NOW,
+            server_config(), MemoryLeaseStore(), NOW,
         )
         self.assertEqual([str(i.lease.address) for i in plan.imported], ["10.77.0.100"])
         self.assertEqual(reasons(plan), {"10.77.0.101": SkipReason.CLIENT_HAS_LATER_LEASE})
@@ -155,10 +163,21 @@ class PlanTests(SynchronousTestCase):
         """
         store = MemoryLeaseStore()
         source = LeaseFile((foreign(1, "10.77.0.100"),))
-        for entry in plan_import(source, server_config(), store.get, NOW).imported:
+        for entry in plan_import(source, server_config(), store, NOW).imported:
             store.put(entry.lease)
-        again = plan_import(source, server_config(), store.get, NOW)
+        again = plan_import(source, server_config(), store, NOW)
         self.assertEqual((again.imported, reasons(again)), ((), {"10.77.0.100": SkipReason.ALREADY_IN_STORE}))
+
+    def test_client_already_bound_elsewhere(self):
+        """
+        A client that already holds another address from us keeps that one:
+        one binding per client.
+        """
+        mine = Lease(A("10.77.0.150"), LeaseState.BOUND, b"\x01\x02\x00\x00\x00\x00\x01", bytes.fromhex("020000000001"), NOW + 60)
+        plan = plan_import(LeaseFile((foreign(1, "10.77.0.100"),)), server_config(), store_with(mine), NOW)
+        self.assertEqual(reasons(plan), {"10.77.0.100": SkipReason.CLIENT_BOUND_ELSEWHERE})
+        lapsed = attrs.evolve(mine, expires=NOW - 1)
+        self.assertEqual(len(plan_import(LeaseFile((foreign(1, "10.77.0.100"),)), server_config(), store_with(lapsed), NOW).imported), 1)
 
     def test_hostname_cleaned(self):
         self.assertEqual(clean_hostname("evil\x1b[31mhost<b>;rm -rf"), "evil31mhostbrm-rf")
@@ -237,7 +256,7 @@ class CtlTests(SynchronousTestCase):
         """
         plan = plan_import(
             LeaseFile((foreign(1, "10.77.0.100"), foreign(2, "10.77.0.101", active=False, state="\x1b[2Jgone"))),
-            server_config(), lambda a: None, NOW,
+            server_config(), MemoryLeaseStore(), NOW,
         )
         text = ctl.render(plan, "dhcpd.leases", False, False)
         self.assertEqual(
