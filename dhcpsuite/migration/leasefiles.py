@@ -21,6 +21,7 @@ inactive, so the import reports them instead of losing them silently.
 from __future__ import annotations
 
 import calendar
+import os
 import re
 from ipaddress import IPv4Address, ip_address
 from typing import Callable
@@ -218,10 +219,37 @@ READERS: dict[Source, Callable[[str, str], LeaseFile]] = {
 }
 
 
+def kea_generations(path: str) -> list[str]:
+    """
+    The files Kea reads at start for the memfile C{path}, oldest first
+    (its C{loadLeasesFromFiles}): what a finished lease file cleanup wrote
+    (C{.completed}), else the previous generation (C{.2}) and the file a
+    cleanup was reading (C{.1}); then the current one. Reading only the
+    current file after a cleanup would miss every lease not renewed since.
+    """
+    if os.path.exists(path + ".completed"):
+        return [path + ".completed", path]
+    return [p for p in (path + ".2", path + ".1") if os.path.exists(p)] + [path]
+
+
+# Which files make up the old server's lease database, given the one named.
+_GENERATIONS: dict[Source, Callable[[str], list[str]]] = {Source.KEA: kea_generations}
+
+
 def read_lease_file(source: Source, path: str) -> LeaseFile:
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
-    except OSError as e:
-        raise InputError(path, 0, e.strerror or str(e)) from None
-    return READERS[source](text, path)
+    """
+    The leases in C{path} (with, for Kea, the older generations beside
+    it), the later record for an address winning across files as within one.
+    """
+    merged: dict = {}
+    unreadable: list[Unreadable] = []
+    for name in _GENERATIONS.get(source, lambda p: [p])(path):
+        try:
+            with open(name, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as e:
+            raise InputError(name, 0, e.strerror or str(e)) from None
+        part = READERS[source](text, name)
+        merged.update((lease.address, lease) for lease in part.leases)
+        unreadable += part.unreadable
+    return LeaseFile(tuple(merged.values()), tuple(unreadable))

@@ -236,3 +236,29 @@ class HostileFileTests(SynchronousTestCase):
     def test_shuffled_records(self, words):
         self.check(" ".join(words))
         self.check(",".join(words))
+
+
+class KeaGenerationsTests(SynchronousTestCase):
+    def test_older_files_read_first(self):
+        """
+        After Kea's lease file cleanup the current file holds only what
+        changed since; Kea reads .2 (or .completed) and .1 before it, and so
+        does the import: a lease only in .2 is kept, a later row wins.
+        """
+        directory = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, directory)
+        path = os.path.join(directory, "kea-leases4.csv")
+        row = "{address},02:00:00:00:00:0{n},,3600,{expire},1,0,0,,0,,0\n"
+        with open(path + ".2", "w") as f:
+            f.write(KEA_HEADER + row.format(address="10.0.0.1", n=1, expire=1796540000) + row.format(address="10.0.0.2", n=2, expire=1))
+        with open(path + ".1", "w") as f:
+            f.write(KEA_HEADER + row.format(address="10.0.0.2", n=2, expire=1796540002))
+        with open(path, "w") as f:
+            f.write(KEA_HEADER + row.format(address="10.0.0.3", n=3, expire=1796540003))
+        leases = {str(l.address): l for l in read_lease_file(Source.KEA, path).leases}
+        self.assertEqual(sorted(leases), ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        self.assertEqual((leases["10.0.0.2"].expires, leases["10.0.0.2"].where), (1796540002.0, path + ".1:2"))
+        # A finished cleanup's .completed stands for both .2 and .1.
+        with open(path + ".completed", "w") as f:
+            f.write(KEA_HEADER + row.format(address="10.0.0.4", n=4, expire=1796540004))
+        self.assertEqual(sorted(str(l.address) for l in read_lease_file(Source.KEA, path).leases), ["10.0.0.3", "10.0.0.4"])
