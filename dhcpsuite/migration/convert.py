@@ -69,8 +69,9 @@ class SubnetDraft:
     min_lease_time: int | None = None
     # Named option keys of [[server.subnet]] (router, dns_servers, ...).
     options: dict[str, Any] = attrs.Factory(dict)
-    # [[server.subnet.option]] tables.
+    # [[server.subnet.option]] and [[server.subnet.classless_route]] tables.
     extra_options: list[dict] = attrs.Factory(list)
+    classless_routes: list[dict] = attrs.Factory(list)
     reservations: list[dict] = attrs.Factory(list)
     authoritative: bool | None = None
     server_identifier: IPv4Address | None = None
@@ -88,9 +89,14 @@ class SubnetDraft:
 
     def add(self, kind: str, value: Any, where: str) -> None:
         """
-        Append to C{pool}, C{reservation} or C{option}.
+        Append to C{pool}, C{reservation}, C{option} or C{classless_route}.
         """
-        items = {"pool": self.pools, "reservation": self.reservations, "option": self.extra_options}[kind]
+        items = {
+            "pool": self.pools,
+            "reservation": self.reservations,
+            "option": self.extra_options,
+            "classless_route": self.classless_routes,
+        }[kind]
         self.sources[f"{kind}[{len(items)}]"] = where
         items.append(value)
 
@@ -230,6 +236,8 @@ def _subnet_table(
         table["authoritative"] = s.authoritative
     if s.extra_options:
         table["option"] = list(s.extra_options)
+    if s.classless_routes:
+        table["classless_route"] = list(s.classless_routes)
     if s.reservations:
         table["reservation"] = list(s.reservations)
     return table

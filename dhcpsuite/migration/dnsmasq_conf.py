@@ -35,6 +35,13 @@ _CODES = {"netmask": 1, "time-offset": 2, "log-server": 7, "lpr-server": 9, "hos
           "nis-domain": 40, "nis-server": 41, "netbios-ns": 44, "netbios-dd": 45, "netbios-nodetype": 46,
           "tftp-server": 66, "bootfile-name": 67, "smtp-server": 69, "pop3-server": 70, "domain-search": 119,
           "classless-static-route": 121, "T1": 58, "T2": 59, "lease-time": 51, "server-identifier": 54}
+_CLASSLESS_ROUTES = 121
+# Options whose values are numbers or the server's own, never address lists.
+_NOT_ADDRESSES = {1, 2, 13, 22, 23, 24, 26, 51, 53, 54, 57, 58, 59}
+# Options whose value is one string (RFC 2132): host name, merit dump file,
+# root path, extensions path, NIS domain, NetBIOS scope, NIS+ domain, TFTP
+# server, boot file.
+_TEXT_CODES = {12, 14, 17, 18, 40, 47, 64, 66, 67}
 # Directives with no DHCPv4 server meaning here, taken without a warning.
 _QUIET = {"bind-interfaces", "bind-dynamic", "except-interface", "listen-address"}
 
@@ -234,16 +241,38 @@ def _option(draft: Draft, where: str, parts: list[str]) -> None:
                 subnet.set(key, value, where)
         return
     code = _CODES.get(option, int(option) if option.isdigit() else None)
+    if code == _CLASSLESS_ROUTES:
+        _classless_routes(draft, where, values)
+        return
     addresses = [_ipv4(v) for v in values]
-    if code is not None and values and all(a is not None for a in addresses) and code not in (1, 51, 54, 58, 59):
+    if code is not None and values and all(a is not None for a in addresses) and code not in _NOT_ADDRESSES:
         for subnet in draft.subnets:
             subnet.add("option", {"code": code, "ip": [str(a) for a in addresses]}, where)
         return
-    if code is not None and len(values) == 1 and values[0].startswith('"') and values[0].endswith('"'):
+    if code in _TEXT_CODES and values:
+        text = ",".join(values)
         for subnet in draft.subnets:
-            subnet.add("option", {"code": code, "text": values[0][1:-1]}, where)
+            subnet.add("option", {"code": code, "text": text[1:-1] if text[:1] == text[-1:] == '"' else text}, where)
         return
     draft.warn(where, f"dhcp-option {option} is not carried over")
+
+
+def _classless_routes(draft: Draft, where: str, values: list[str]) -> None:
+    """
+    C{121,DESTINATION/PREFIX,GATEWAY,...}: RFC 3442 routes, in pairs.
+    """
+    routes = []
+    for destination, gateway in zip(values[::2], values[1::2]):
+        try:
+            routes.append({"destination": str(IPv4Network(destination, strict=True)), "gateway": str(IPv4Address(gateway))})
+        except ValueError:
+            break
+    if not values or len(values) != 2 * len(routes):
+        draft.warn(where, f"classless routes {values} are not DESTINATION/PREFIX,GATEWAY pairs; left out")
+        return
+    for subnet in draft.subnets:
+        for route in routes:
+            subnet.add("classless_route", dict(route), where)
 
 
 def _option_value(draft: Draft, where: str, key: str, values: list[str]):

@@ -137,6 +137,31 @@ class DnsmasqTests(SynchronousTestCase):
         table = conversion.document["server"]["subnet"][0]
         self.assertEqual((table["dns_servers"], table["router"], table["authoritative"]), (["10.77.0.1"], ["10.77.0.1"], True))
 
+    def test_classless_routes_and_text_options(self):
+        """
+        Option 121 pairs become classless_route tables; string options
+        (boot file, TFTP server) text options; an option whose encoding is
+        not a plain string (domain-search) is not guessed at.
+        """
+        text = (
+            "dhcp-range=10.77.0.5,10.77.0.9\n"
+            "dhcp-option=121,192.168.1.0/24,10.77.0.2,10.0.0.0/8,10.77.0.3\n"
+            "dhcp-option=option:classless-static-route,1.2.3.0/24\n"
+            "dhcp-option=67,pxelinux.0\n"
+            'dhcp-option=66,"tftp.example"\n'
+            "dhcp-option=option:domain-search,example.com\n"
+        )
+        conversion = convert(ConfigSource.DNSMASQ, text, "f", LOCAL)
+        subnet = validated(conversion)["10.77.0.0/16"]
+        table = conversion.document["server"]["subnet"][0]
+        self.assertEqual(
+            table["classless_route"],
+            [{"destination": "192.168.1.0/24", "gateway": "10.77.0.2"}, {"destination": "10.0.0.0/8", "gateway": "10.77.0.3"}],
+        )
+        self.assertEqual(table["option"], [{"code": 67, "text": "pxelinux.0"}, {"code": 66, "text": "tftp.example"}])
+        self.assertIn(121, dict(subnet.options))
+        self.assertEqual(sorted(lines(conversion)), [3, 6])
+
     def test_range_without_netmask_or_interface(self):
         conversion = convert(ConfigSource.DNSMASQ, "dhcp-range=10.5.0.10,10.5.0.20\n", "f", LOCAL)
         self.assertEqual(conversion.document, {})
