@@ -119,8 +119,9 @@ def _walk(draft: Draft, body: list, parent: Scope, path: str, subnet: SubnetDraf
         elif keyword in ("shared-network", "group"):
             _walk(draft, block, scope, path, subnet, hosts, keyword)
         elif keyword == "pool":
-            if subnet is None:
-                draft.warn(where, "a pool outside a subnet is not carried over")
+            # A shared network's pool serves whichever of its subnets holds the range.
+            if subnet is None and level != "shared-network":
+                draft.warn(where, "a pool outside a subnet or shared-network is not carried over")
             else:
                 _walk(draft, block, scope, path, subnet, hosts, "pool")
         elif keyword == "host":
@@ -165,12 +166,16 @@ def _range(draft: Draft, where: str, values: list[str], subnet: SubnetDraft | No
     if values and values[0] == "dynamic-bootp":
         draft.warn(where, "dynamic-bootp: dhcpsuite does not answer BOOTP; the range is used for DHCP")
         values = values[1:]
-    if subnet is None or not 1 <= len(values) <= 2:
-        draft.warn(where, "a range outside a subnet, or not 'range FIRST [LAST]'; left out")
+    if not 1 <= len(values) <= 2:
+        draft.warn(where, "not 'range FIRST [LAST]'; left out")
         return
     first = _address(draft, where, values[0])
     last = _address(draft, where, values[-1])
     if first is None or last is None:
+        return
+    subnet = subnet or draft.subnet_for(first)
+    if subnet is None:
+        draft.warn(where, f"range {first} {last} is in no subnet; left out")
         return
     if first not in subnet.network or last not in subnet.network:
         draft.warn(where, f"range {first} {last} is not inside subnet {subnet.network}; left out")

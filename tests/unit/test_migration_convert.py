@@ -195,6 +195,25 @@ class IscDhcpdTests(SynchronousTestCase):
         self.assertIn("no dynamic range", warned[20])
         self.assertIn("without a fixed-address", warned[22])
 
+    def test_shared_network_pool(self):
+        """
+        A pool at shared-network level (dhcpd.conf(5)'s own example) serves
+        the subnet of the network that holds its range.
+        """
+        text = (
+            "shared-network 224-29 {\n"
+            "  subnet 10.17.224.0 netmask 255.255.255.0 { option routers 10.17.224.1; }\n"
+            "  subnet 10.0.29.0 netmask 255.255.255.0 { option routers 10.0.29.1; }\n"
+            "  pool { allow members of \"foo\"; range 10.17.224.10 10.17.224.250; }\n"
+            "  pool { range 10.0.29.10 10.0.29.230; }\n"
+            "}\n"
+        )
+        conversion = convert(ConfigSource.ISC_DHCPD, text, "f", [], IPv4Address("10.5.5.1"))
+        subnets = validated(conversion)
+        self.assertEqual({name: [f"{p.first}-{p.last}" for p in s.pools] for name, s in subnets.items()},
+                         {"10.17.224.0/24": ["10.17.224.10-10.17.224.250"], "10.0.29.0/24": ["10.0.29.10-10.0.29.230"]})
+        self.assertIn("allow members of foo", lines(conversion)[4])
+
     def test_dhcpd_defaults_written_out(self):
         conversion = convert(ConfigSource.ISC_DHCPD, "subnet 10.77.0.0 netmask 255.255.0.0 { range 10.77.0.100 10.77.0.110; }\n", "f", LOCAL)
         table = conversion.document["server"]["subnet"][0]
