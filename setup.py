@@ -39,6 +39,7 @@ setup(
     entry_points={
         "console_scripts": [
             "dhcpsuite-check-config=dhcpsuite.checkconfig:main",
+            "dhcpsuite-convert=dhcpsuite.migration.convert:main",
             "dhcpsuite-ctl=dhcpsuite.control.cli:main",
             "dhcpsuite-udhcpc-plugin=dhcpsuite.ingest.plugins.udhcpc:main",
             "dhcpsuite-dibbler-plugin=dhcpsuite.ingest.plugins.dibbler:main",

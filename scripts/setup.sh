@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(dnsmasq udhcpc isc-dhcp-client kea-admin nanomsg-utils nng-utils dibbler-client
-                 tcpdump ethtool iproute2 procps python3-venv python3-pip chromium)
-NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat dibbler-client tcpdump ethtool ip chromium)
+                 tcpdump ethtool iproute2 procps python3-venv python3-pip chromium prometheus)
+NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat dibbler-client tcpdump ethtool ip chromium promtool)
 
 missing=()
 for p in "${NEEDED_PROGRAMS[@]}"; do

@@ -9,7 +9,9 @@ time would be felt). Readable tables by default, C{--json} for scripts.
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
+import io
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from typing import Any, Sequence
 
 from dhcpsuite.control import views
 from dhcpsuite.printable import printable
+from dhcpsuite.migration import ctl as import_leases
 
 DEFAULT_URL = "http://127.0.0.1:8067"
 TOKEN_VARIABLE = "DHCPSUITE_TOKEN"
@@ -133,6 +136,20 @@ def _show_leases(data: dict) -> str:
     return format_table(views.LEASE_COLUMNS, rows) + f"\n({shown})"
 
 
+def _csv_leases(data: dict) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(views.LEASE_COLUMNS)
+    writer.writerows([[_csv_cell(views.as_text(c)) for c in row] for row in views.lease_rows(data["leases"])])
+    return out.getvalue().rstrip("\n")
+
+
+def _csv_cell(text: str) -> str:
+    # A hostname comes from the network: one starting like a formula must
+    # stay text when the file is opened in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _show_interfaces(data: dict) -> str:
     return format_table(views.INTERFACE_COLUMNS, views.interface_rows(data["interfaces"]))
 
@@ -151,11 +168,7 @@ def _show_ingest(data: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dhcpsuite-ctl", description="Inspect and steer a running dhcpsuite daemon.")
-    parser.add_argument("--url", help=f"the API (default {DEFAULT_URL}; unix:/path for a UNIX socket)")
-    parser.add_argument("--config", help="read the API address from this configuration file's [control] listen")
-    parser.add_argument("--token", help=f"bearer token (default ${TOKEN_VARIABLE})")
-    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an action (the agent keeps trying after)")
+    _add_global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="version, uptime, component health")
     commands.add_parser("interfaces", help="the kernel's interfaces and their readiness")
@@ -165,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     leases.add_argument("--state", help="active, offered, bound, released, expired or declined")
     leases.add_argument("--limit", type=int, default=100)
     leases.add_argument("--offset", type=int, default=0)
+    leases.add_argument("--csv", action="store_true", help="print CSV (a header line, then one line per lease)")
     revoke = commands.add_parser("revoke", help="delete a server lease")
     revoke.add_argument("address")
     commands.add_parser("clients", help="the DHCP client agents")
@@ -174,7 +188,29 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("interface")
     monitor = commands.add_parser("monitor", help="print kernel link/address/route events as JSON lines (local, needs no daemon)")
     monitor.add_argument("--dump", action="store_true", help="print the interface table and exit")
+    import_leases.register(commands)
+    for subparser in commands.choices.values():
+        _add_global_options(subparser, defaults=False)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """
+    The options every verb takes, before or after it (C{dhcpsuite-ctl
+    status --json}). After the verb they have no default of their own, so
+    one given before the verb is not overwritten.
+    """
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--url", default=default(None), help=f"the API (default {DEFAULT_URL}; unix:/path for a UNIX socket)")
+    parser.add_argument("--config", default=default(None), help="read the API address from this configuration file's [control] listen")
+    parser.add_argument("--token", default=default(None), help=f"bearer token (default ${TOKEN_VARIABLE})")
+    parser.add_argument("--json", action="store_true", default=default(False), help="print the API's JSON instead of a table")
+    parser.add_argument(
+        "--timeout", type=float, default=default(30.0), help="seconds to wait for an action (the agent keeps trying after)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         from dhcpsuite.netlink.__main__ import main as netlink_main
 
         return netlink_main(["dump"] if args.dump else ["monitor"])
+    if args.command == import_leases.COMMAND:
+        return import_leases.run(args)
     url = args.url or (url_from_config(args.config) if args.config else DEFAULT_URL)
     client = ApiClient(url, args.token or os.environ.get(TOKEN_VARIABLE), timeout=args.timeout + 10)
     try:
         if args.command == "leases":
             query = {"subnet": args.subnet, "mac": args.mac, "state": args.state, "limit": args.limit, "offset": args.offset}
-            data, show = client.request("GET", "leases", query), _show_leases
+            data, show = client.request("GET", "leases", query), (_csv_leases if args.csv else _show_leases)
         elif args.command == "revoke":
             data, show = client.request("DELETE", f"leases/{urllib.parse.quote(args.address)}"), None
         elif args.command in ("renew", "rebind", "release", "start", "stop"):
