@@ -71,6 +71,20 @@ class CsvTests(SynchronousTestCase):
         self.assertEqual(rows[2], ["10.0.0.6", "bound", "02:00:00:00:00:06", 'a,b "c"', "forever"])
         self.assertEqual(len(rows), 3)
 
+    def test_csv_escapes_control_characters(self):
+        """
+        A hostname from the network cannot send terminal escapes or forge a
+        line through the CSV either: control characters are shown escaped,
+        as in the tables.
+        """
+        hostile = {"leases": [dict(LEASES["leases"][0], hostname="x\x1b[2J\r\ny")], "offset": 0, "total": 1}
+        self.patch(cli.ApiClient, "request", lambda *a, **k: hostile)
+        out = io.StringIO()
+        self.patch(cli.sys, "stdout", out)
+        self.assertEqual(cli.main(["leases", "--csv"]), 0)
+        self.assertNotIn("\x1b", out.getvalue())
+        self.assertEqual(list(csv.reader(io.StringIO(out.getvalue())))[1][3], "x\\x1b[2J\\x0d\\x0ay")
+
     def test_json_wins(self):
         code, text = self.run_ctl("leases", "--csv", "--json")
         self.assertEqual((code, text.lstrip()[:1]), (0, "{"))
