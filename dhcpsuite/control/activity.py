@@ -173,6 +173,8 @@ class Activity:
         self.interval = interval
         self.rates = ExchangeRates()
         self.transitions = TransitionLog(lambda: self.reactor.seconds())
+        # Also called on every sample: work the page batches off the packet path.
+        self.listeners: list[Callable[[], None]] = []
         self._timer: task.LoopingCall | None = None
         self._follow_clients()
 
@@ -191,6 +193,8 @@ class Activity:
         if server is not None:
             self.rates.sample(self.reactor.seconds(), exchange_totals(server.counters))
         self._follow_clients()
+        for listener in self.listeners:
+            listener()
 
     def start(self) -> None:
         if self._timer is None:

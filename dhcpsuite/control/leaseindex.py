@@ -35,6 +35,10 @@ _WORD = re.compile(r"[^0-9a-z]+")
 _HEX = frozenset("0123456789abcdef")
 _MAC_SEPARATORS = str.maketrans("", "", ":-.")
 _OCTETS = re.compile(r"^\d{1,3}(\.\d{1,3}){0,3}\.?$")
+# Changed addresses waiting before the keys catch up at once.
+FLUSH_AT = 4096
+# Up to this many key changes go in one by one; more rebuild the list.
+_FEW = 32
 # After a key, before the address: sorts below every character of a name.
 _SEP = "\x00"
 
@@ -62,14 +66,23 @@ def _name_keys(hostname: str) -> set[str]:
     return keys
 
 
-def _insert(keys: list[str], key: str) -> None:
-    insort(keys, key)
-
-
-def _remove(keys: list[str], key: str) -> None:
-    index = bisect_left(keys, key)
-    if index < len(keys) and keys[index] == key:
-        del keys[index]
+def _merge(keys: list, gone: set, new: list) -> list:
+    """
+    C{keys} (sorted) without C{gone} and with C{new}, sorted: in place for
+    a few, else rebuilt (Timsort merges the sorted run with the new tail).
+    """
+    if len(gone) + len(new) <= _FEW:
+        for key in gone:
+            index = bisect_left(keys, key)
+            if index < len(keys) and keys[index] == key:
+                del keys[index]
+        for key in new:
+            insort(keys, key)
+        return keys
+    kept = [key for key in keys if key not in gone] if gone else keys
+    kept.extend(new)
+    kept.sort()
+    return kept
 
 
 def _prefixed(keys: list[str], prefix: str) -> Iterable[int]:
@@ -83,6 +96,12 @@ def _prefixed(keys: list[str], prefix: str) -> Iterable[int]:
 class LeaseIndex:
     """
     Keys of every lease in C{store}, kept current by its observer.
+
+    The observer only notes which addresses changed (a renewal, same MAC
+    and hostname, not even that), so the server's write path pays about a
+    microsecond; the sorted keys catch up in one batch (L{flush}) before a
+    search, on the status page's sampling timer, and whenever
+    L{FLUSH_AT} addresses are waiting, which bounds the memory held.
     """
 
     def __init__(self, store: ILeaseStore) -> None:
@@ -102,40 +121,64 @@ class LeaseIndex:
         self._addresses: list[int] = addresses
         self._macs: list[str] = macs
         self._names: list[str] = names
+        # Address -> the lease the sorted keys still describe (None: none).
+        self._pending: dict[int, Lease | None] = {}
         store.add_observer(self.lease_changed)
 
     def close(self) -> None:
         self.store.remove_observer(self.lease_changed)
+        self._pending.clear()
 
     def __len__(self) -> int:
+        self.flush()
         return len(self._addresses)
 
     def lease_changed(self, old: Lease | None, new: Lease | None) -> None:
         if old is not None and new is not None and old.mac == new.mac and old.hostname == new.hostname:
             return
-        lease = new if new is not None else old
-        assert lease is not None
-        address = int(lease.address)
-        suffix = _suffix(address)
-        if old is None:
-            insort(self._addresses, address)
-        elif new is None:
-            index = bisect_left(self._addresses, address)
-            if index < len(self._addresses) and self._addresses[index] == address:
-                del self._addresses[index]
-        old_mac = _mac_key(old) if old is not None else None
-        new_mac = _mac_key(new) if new is not None else None
-        if old_mac != new_mac:
-            if old_mac is not None:
-                _remove(self._macs, old_mac + suffix)
-            if new_mac is not None:
-                _insert(self._macs, new_mac + suffix)
-        old_names = _name_keys(old.hostname) if old is not None else set()
-        new_names = _name_keys(new.hostname) if new is not None else set()
-        for name in old_names - new_names:
-            _remove(self._names, name + suffix)
-        for name in new_names - old_names:
-            _insert(self._names, name + suffix)
+        address = int(new.address if new is not None else old.address)  # type: ignore[union-attr]
+        pending = self._pending
+        if address not in pending:
+            pending[address] = old
+            if len(pending) >= FLUSH_AT:
+                self.flush()
+
+    def flush(self) -> None:
+        """
+        Bring the sorted keys up to the store: one insertion per key for a
+        few changes, one merge per list for many.
+        """
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        get = self.store.get
+        gone_addresses: set[int] = set()
+        new_addresses: list[int] = []
+        gone_macs: set[str] = set()
+        new_macs: list[str] = []
+        gone_names: set[str] = set()
+        new_names: list[str] = []
+        for address, was in pending.items():
+            now = get(IPv4Address(address))
+            if was is None and now is not None:
+                new_addresses.append(address)
+            elif was is not None and now is None:
+                gone_addresses.add(address)
+            suffix = _suffix(address)
+            was_mac = _mac_key(was) if was is not None else None
+            now_mac = _mac_key(now) if now is not None else None
+            if was_mac != now_mac:
+                if was_mac is not None:
+                    gone_macs.add(was_mac + suffix)
+                if now_mac is not None:
+                    new_macs.append(now_mac + suffix)
+            was_names = _name_keys(was.hostname) if was is not None else set()
+            now_names = _name_keys(now.hostname) if now is not None else set()
+            gone_names.update(name + suffix for name in was_names - now_names)
+            new_names.extend(name + suffix for name in now_names - was_names)
+        self._addresses = _merge(self._addresses, gone_addresses, new_addresses)
+        self._macs = _merge(self._macs, gone_macs, new_macs)
+        self._names = _merge(self._names, gone_names, new_names)
 
     def search(self, query: str, offset: int = 0, limit: int = 50) -> SearchResult:
         """
@@ -146,6 +189,7 @@ class LeaseIndex:
         or the start of one of its words. Where a query could be several
         of these, the leases matching any of them are shown.
         """
+        self.flush()
         addresses = self._matching(query.strip().lower())
         total = len(addresses)
         get = self.store.get

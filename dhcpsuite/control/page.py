@@ -141,6 +141,7 @@ class StatusPage:
         self.reactor = reactor
         self.refresh = refresh
         self.activity = Activity(daemon, reactor)
+        self.activity.listeners.append(self._catch_up)
         self._index: LeaseIndex | None = None
 
     def start(self) -> None:
@@ -152,6 +153,11 @@ class StatusPage:
         if self._index is not None:
             self._index.close()
             self._index = None
+
+    def _catch_up(self) -> None:
+        index = self.lease_index()
+        if index is not None:
+            index.flush()
 
     def lease_index(self) -> LeaseIndex | None:
         """
