@@ -215,7 +215,11 @@ class StatusPage:
         for lease in found.leases:
             record = api.lease_json(lease, now)
             state = record["state"] + ("" if record["active"] or record["state"] not in ("bound", "offered") else " (lapsed)")
-            rows.append((_e(record["address"]), _e(state), f"<code>{_e(record['mac'])}</code>", _e(record["hostname"]), _e(views.lease_time(record, now))))
+            client_id = bytes.fromhex(record["client_id"]).hex(":")
+            rows.append((
+                _e(record["address"]), _e(state), f"<code>{_e(record['mac'])}</code>", f"<code>{_e(client_id)}</code>",
+                _e(record["hostname"]), _e(views.lease_time(record, now)),
+            ))
         first = (page - 1) * LEASES_PER_PAGE + 1
         shown = f"{first}–{first + len(rows) - 1} of {found.total}" if rows else f"0 of {found.total}"
         what = f"matching <code>{_e(text)}</code>" if text else "in address order"
@@ -228,7 +232,7 @@ class StatusPage:
         body = (
             form
             + f'<p id="lease-count">Leases {what}: {shown}</p>'
-            + _table(("address", "state", "MAC", "hostname", "time"), rows, "no lease matches" if text else "no leases")
+            + _table(("address", "state", "MAC", "client id", "hostname", "time"), rows, "no lease matches" if text else "no leases")
             + self._pager(text, page, pages)
         )
         return self._head(status, now, refresh=False, title="leases") + _section("DHCP server leases", "leases", body) + self._foot(now)

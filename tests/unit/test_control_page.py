@@ -468,3 +468,38 @@ class ScaleTests(SynchronousTestCase):
         self.assertIn("02:00:00:00:9c:3f", get(site, "leases", {"q": "02:00:00:00:9c:3f"})[2])
         print(f"\nindex build {built * 1000:.0f} ms; first overview (the server counts its pools) {first * 1000:.0f} ms; " + "; ".join(f"{k} {v * 1000:.1f} ms" for k, v in timings.items()))
         self.assertLess(max(timings.values()), 0.5, timings)
+
+
+class RealClientTests(SynchronousTestCase):
+    """
+    The page follows the real client service's agents (the same set-up as
+    test_client_service): transitions appear as they happen, with their time.
+    """
+
+    from tests.unit.test_client_service import ServiceTests as _Service
+
+    setUp = _Service.setUp
+    tearDown = _Service.tearDown
+    sysfs = _Service.sysfs
+
+    def test_transitions_on_the_page(self) -> None:
+        from tests.unit.test_client_service import link
+        from dhcpsuite.netlink.events import LinkAdded
+
+        config = parse_config_text("[control]\n")
+        daemon = Daemon(config, started=self.reactor.seconds(), client=self.service)
+        status = page.StatusPage(daemon, self.reactor)
+        self.reactor.advance(125)
+        self.netlink.emit(LinkAdded(link()))
+        self.reactor.advance(61)
+        html = status.overview()
+        section = html.split('id="clients"')[1].split("</section>")[0]
+        row = next(r for r in section.split("<tr>") if r.startswith("<td>wan0</td>"))
+        self.assertIn("<strong>SELECTING</strong>", row)
+        self.assertRegex(row, r"INIT → SELECTING <span class='muted'>1 min ago \([^)]*\)</span>")
+        self.assertRegex(row, r"STOPPED → INIT <span class='muted'>1 min ago")
+        # wan1 started before the page followed it: only what came after.
+        self.assertNotIn("STOPPED → INIT", section.split("<td>wan1</td>")[1].split("</tr>")[0])
+        self.assertNotRegex(html, r"True|False|\{'|None")
+        status.activity.transitions.detach()
+        self.assertEqual([o for a in self.service.manager.agents.values() for o in a.observers], [])
