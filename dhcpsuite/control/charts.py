@@ -112,7 +112,9 @@ def exchanges_chart(series: Sequence[Sequence[int]], lines: Sequence[tuple[str, 
             parts.append(f'<line class="tick" x1="{tx:.1f}" x2="{tx:.1f}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 4}"/>')
             parts.append(f'<text class="axis" x="{tx:.1f}" y="{HEIGHT - 6}" text-anchor="middle">−{ago} min</text>')
         parts.append(f'<text class="axis" x="{x(minutes - 1):.1f}" y="{HEIGHT - 6}" text-anchor="end">now</text>')
-    for line, (key, label) in enumerate(lines):
+    # The first line is drawn last, on top: where lines coincide (every
+    # offer acked) the first stays visible, dashed over the second.
+    for line, (key, label) in reversed(list(enumerate(lines))):
         points = " ".join(f"{x(i):.1f},{y(row[line]):.1f}" for i, row in enumerate(series))
         parts.append(f'<polyline class="line line-{html.escape(key)}" points="{points}"><title>{html.escape(label)}</title></polyline>')
     parts.append("</svg>")

@@ -61,7 +61,7 @@ code{font-size:.95em}ul.plain{list-style:none;margin:0;padding:0}ul.plain li{whi
 .chart{background:#fff;box-shadow:0 1px 2px #0001;max-width:100%;height:auto}
 .chart .grid{stroke:#e6e9ee}.chart .tick{stroke:#8a929c}.chart .axis{font-size:11px;fill:#5b636d}
 .chart .line{fill:none;stroke-width:2}
-.line-offer{stroke:#1f6fd1}.line-ack{stroke:#2f8f46}.line-nak{stroke:#d98e04}.line-drop{stroke:#c62828}
+.line-offer{stroke:#1f6fd1;stroke-dasharray:7 5}.line-ack{stroke:#2f8f46}.line-nak{stroke:#d98e04}.line-drop{stroke:#c62828}
 .legend{display:flex;gap:1.2em;margin:.4em 0;padding:0;list-style:none}
 .legend span{display:inline-block;width:1.2em;height:.3em;margin-right:.35em;vertical-align:middle}
 .key-offer{background:#1f6fd1}.key-ack{background:#2f8f46}.key-nak{background:#d98e04}.key-drop{background:#c62828}

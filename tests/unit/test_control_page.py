@@ -159,8 +159,8 @@ class ChartTests(SynchronousTestCase):
         root = ET.fromstring(svg)
         ns = "{http://www.w3.org/2000/svg}"
         lines = root.findall(f"{ns}polyline")
-        self.assertEqual([l.get("class") for l in lines], ["line line-offer", "line line-ack", "line line-nak", "line line-drop"])
-        points = [tuple(map(float, p.split(","))) for p in lines[0].get("points").split()]
+        self.assertEqual([l.get("class") for l in lines], ["line line-drop", "line line-nak", "line line-ack", "line line-offer"])
+        points = [tuple(map(float, p.split(","))) for p in lines[-1].get("points").split()]
         self.assertEqual(len(points), 60)
         # The y axis goes to 40 (four steps of 10) for a peak of 37.
         labels = [t.text for t in root.findall(f"{ns}text")]
@@ -382,6 +382,28 @@ class PageTests(SynchronousTestCase):
         # The search box echoes a hostile query escaped too.
         code, headers, html = get(self.site, "leases", {"q": '"><script>x</script>\x1b'})
         self.assertIn('value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;\\x1b"', html)
+        self.assertNotIn("<script", html)
+
+    def test_hostile_wan_lease_fields_escaped(self) -> None:
+        """
+        Ingested leases come from plugins on the host, their fields from
+        the WAN server: shown escaped like hostnames.
+        """
+        from dhcpsuite.client.lease import Lease as ClientLease
+        from dhcpsuite.client.testing import reply_to
+        from dhcpsuite.dhcp4.constants import MessageType
+        from dhcpsuite.dhcp4.packet import Message
+        from dhcpsuite.leases.registry import LeaseRegistry
+
+        registry = LeaseRegistry(now=lambda: NOW - 300)
+        ack = reply_to(Message(op=1, xid=1, chaddr=bytes(6)), MessageType.ACK, yiaddr="192.0.2.7", lease_time=600)
+        registry.set_lease("erouter0", 4, ClientLease.from_ack(ack, 0.0, NOW), HOSTILE)
+        self.daemon.registry = registry
+        code, headers, html = get(self.site, "")
+        section = html.split('id="ingest"')[1].split("</section>")[0]
+        self.assertIn(r"&lt;script&gt;alert(1)&lt;/script&gt;\x1b[2J\x0d\x0aforged-row\u202e", section)
+        self.assertIn("192.0.2.7", section)
+        self.assertIn("5 min ago", section)
         self.assertNotIn("<script", html)
 
     def test_leases_page_search_and_pages(self) -> None:
