@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.unit.test_control -*-
 """
 The control plane over HTTP (twisted.web): JSON under C{/api/v1/},
-Prometheus text at C{/metrics}, and a small self-refreshing status page at
-C{/}. Errors are JSON C{{"error": message}} with the right status code.
+Prometheus text at C{/metrics}, a self-refreshing status page at C{/} and
+the lease search at C{/leases} (L{page}). Errors are JSON C{{"error": message}} with the right status code.
 
 The site bounds what a client can hold: connections (the oldest idle one
 gives way to a newcomer), the time to send a request, and the body, which
