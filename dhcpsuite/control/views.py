@@ -8,7 +8,7 @@ the same thing. Standard library only (the CLI imports it and must start fast).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from dhcpsuite.printable import printable
 
@@ -49,9 +49,12 @@ def _record_address(record: dict) -> str:
     return " ".join(str(p) for p in parts if p)
 
 
-def registry_rows(registry: dict[str, dict]) -> list[tuple]:
+def registry_rows(registry: dict[str, dict], when: Callable[[float | None], str] = _when) -> list[tuple]:
+    """
+    One row per interface and family; C{when} shows the time it was learned.
+    """
     return [
-        (ifname, family, _record_address(record), record.get("cause"), _when(record.get("learned")))
+        (ifname, family, _record_address(record), record.get("cause"), when(record.get("learned")))
         for ifname, families in sorted(registry.items())
         for family, record in sorted((families or {}).items())
         if record
@@ -72,3 +75,64 @@ def as_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(printable(str(v)) for v in value)
     return printable(str(value))
+
+
+def duration(seconds: float) -> str:
+    """
+    A span of time as an operator says it, to its two largest units:
+    C{45 s}, C{59 min}, C{3 h 2 min}, C{2 d 5 h}. Rounded down, so a lease
+    is never shown with more time left than it has.
+    """
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+def lease_time(lease: dict, now: float) -> str:
+    """
+    What a lease's C{expires} means in its state: time left while it holds
+    the address, or how long ago it ended.
+    """
+    expires = lease.get("expires")
+    if expires is None:
+        return "never expires"
+    if lease.get("active"):
+        return f"{duration(expires - now)} left"
+    verb = {"released": "released", "declined": "probation ended"}.get(lease.get("state", ""), "expired")
+    return f"{verb} {duration(now - expires)} ago"
+
+
+def readable(value: Any) -> str:
+    """
+    A value from a component's health or the API as words, never a Python
+    repr: yes/no, a dash for nothing, C{key: value} pairs, lists joined.
+    Control characters are escaped (see L{as_text}).
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, dict):
+        if not value:
+            return "—"
+        return ", ".join(f"{label(k)}: {readable(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(readable(v) for v in value) if value else "—"
+    return printable(str(value))
+
+
+def label(key: Any) -> str:
+    """
+    A field name as a label: C{next_timer_in} reads C{next timer in}.
+    """
+    return printable(str(key)).replace("_", " ")

@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.unit.test_control -*-
 """
 The control plane over HTTP (twisted.web): JSON under C{/api/v1/},
-Prometheus text at C{/metrics}, and a small self-refreshing status page at
-C{/}. Errors are JSON C{{"error": message}} with the right status code.
+Prometheus text at C{/metrics}, a self-refreshing status page at C{/} and
+the lease search at C{/leases} (L{page}). Errors are JSON C{{"error": message}} with the right status code.
 
 The site bounds what a client can hold: connections (the oldest idle one
 gives way to a newcomer), the time to send a request, and the body, which
@@ -26,7 +26,7 @@ from dhcpsuite.control import api
 from dhcpsuite.control.admission import AdmissionPolicy, Refused, admit
 from dhcpsuite.control.config import ControlConfig
 from dhcpsuite.control.metrics import render_metrics
-from dhcpsuite.control.page import STYLE_SOURCE, render_status_page
+from dhcpsuite.control.page import STYLE_SOURCE, StatusPage
 from dhcpsuite.daemon import Daemon
 
 API_PREFIX = (b"api", b"v1")
@@ -37,7 +37,7 @@ LINGER_SECONDS = 2.0
 SECURITY_HEADERS = (
     (
         b"content-security-policy",
-        f"default-src 'none'; style-src {STYLE_SOURCE}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'".encode("ascii"),
+        f"default-src 'none'; style-src {STYLE_SOURCE}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'".encode("ascii"),
     ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -60,10 +60,13 @@ class ControlResource(resource.Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, daemon: Daemon, config: ControlConfig) -> None:
+    def __init__(self, daemon: Daemon, config: ControlConfig, reactor: Any = None) -> None:
         super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
         self.daemon = daemon
         self.config = config
+        self.page = StatusPage(daemon, reactor, config.refresh)
         self.policy = policy_of(config)
         # Refusals by reason; the site counts its connection limits here too.
         self.refusals: collections.Counter = collections.Counter()
@@ -88,7 +91,10 @@ class ControlResource(resource.Resource):
         try:
             if path == [] and method == "GET":
                 request.setHeader(b"content-type", b"text/html; charset=utf-8")
-                return render_status_page(self.daemon, self.config.refresh).encode("utf-8")
+                return self.page.overview().encode("utf-8")
+            if path == [b"leases"] and method == "GET":
+                request.setHeader(b"content-type", b"text/html; charset=utf-8")
+                return self.page.leases(self._query(request)).encode("utf-8")
             if path == [b"metrics"] and method == "GET":
                 request.setHeader(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")
                 return render_metrics(self.daemon, self.refusals, self.open_connections())
@@ -335,6 +341,15 @@ class ControlSite(server.Site):
         self.channels: dict[ControlChannel, None] = {}
         resource.open_connections = lambda: len(self.channels)
         self.displayTracebacks = False
+        self.page = resource.page
+
+    def startFactory(self) -> None:
+        super().startFactory()
+        self.page.start()
+
+    def stopFactory(self) -> None:
+        self.page.stop()
+        super().stopFactory()
 
     def log(self, request: server.Request) -> None:
         # Per-request access lines would drown the DHCP log; errors still log.
@@ -358,4 +373,4 @@ class ControlSite(server.Site):
 
 
 def make_site(daemon: Daemon, config: ControlConfig, reactor: Any = None) -> ControlSite:
-    return ControlSite(ControlResource(daemon, config), config, reactor)
+    return ControlSite(ControlResource(daemon, config, reactor), config, reactor)

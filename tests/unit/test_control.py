@@ -224,10 +224,11 @@ class MetricsAndPageTests(SynchronousTestCase):
         request = call(resource, "GET", "")
         page = b"".join(request.written).decode()
         self.assertIn("http-equiv='refresh'", page)
-        self.assertIn("10.0.0.10", page)
+        self.assertIn("10.0.0.10-10.0.0.19", page)
         self.assertIn("wan0", page)
         self.assertIn("BOUND", page)
-        self.assertNotIn("10.0.0.11", page.split('id="leases"')[1])
+        leases = b"".join(call(resource, "GET", "leases").written).decode()
+        self.assertIn("10.0.0.10", leases.split('id="leases"')[1])
 
 
 class ViewTests(SynchronousTestCase):
@@ -306,7 +307,7 @@ class EscapingTests(SynchronousTestCase):
     def test_status_page_shows_the_escape(self) -> None:
         daemon, resource = make_daemon()
         daemon.server.store.put(Lease(IPv4Address("10.0.0.12"), LeaseState.BOUND, b"\x01" + bytes([2] * 6), bytes([2] * 6), NOW + 50, self.HOSTILE, NOW))
-        page = b"".join(call(resource, "GET", "").written).decode()
+        page = b"".join(call(resource, "GET", "leases").written).decode()
         self.assertIn(r"pc\x1b[2J", page)
         self.assertNotIn("\x1b", page)
 
