@@ -11,7 +11,7 @@ sockets, the same codec and the same configurator requests (blocking, on
 rtnetlink) until each interface is bound with its address and routes
 applied, or needs something only the reactor does (ARP probing, removing an
 address), or the time budget ends. The agents then adopt each machine where
-it stands (L{dhcpsuite.client.agent.ClientAgent.adopt}) and carry out what is
+it stands (L{dhcpsuite.client.shell.agent.ClientAgent.adopt}) and carry out what is
 left: hooks, the registry, the lease file, and every later timer.
 
 Nothing here may import Twisted (L{dhcpsuite.lazylog} keeps the log events
@@ -26,11 +26,11 @@ from typing import Any, Callable
 
 import attrs
 
-from dhcpsuite.client import rawsocket
-from dhcpsuite.client.clock import BoottimeClock
+from dhcpsuite.client.system import rawsocket
+from dhcpsuite.client.system.boottime import BoottimeClock
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
-from dhcpsuite.client.configure import lease_calls
-from dhcpsuite.client.machine import (
+from dhcpsuite.client.core.lease_calls import lease_calls
+from dhcpsuite.client.core.machine import (
     LEASED,
     ClientMachine,
     Configure,
@@ -39,8 +39,8 @@ from dhcpsuite.client.machine import (
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.persist import LeaseFile
-from dhcpsuite.client.sysfs import read_link
+from dhcpsuite.client.system.persist import LeaseFile
+from dhcpsuite.client.system.sysfs import read_link
 from dhcpsuite.lazylog import LazyLogger
 
 log = LazyLogger(__name__)
@@ -106,7 +106,7 @@ def acquire(
     @param wait: C{wait(sockets, timeout)} returns the readable ones
         (C{select} by default).
     @return: the started interfaces by name, for
-        L{dhcpsuite.client.manager.ClientManager.adopt}. Interfaces not in it
+        L{dhcpsuite.client.shell.manager.ClientManager.adopt}. Interfaces not in it
         (absent, no carrier, INFORM, a socket error) start under the reactor
         as usual.
     """

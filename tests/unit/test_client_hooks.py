@@ -8,9 +8,9 @@ from ipaddress import IPv4Address, IPv4Network
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client import machine as m
-from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
-from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.core import machine as m
+from dhcpsuite.client.shell.hooks import HookRunner, hook_environment, udhcpc_actions
+from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.client.testing import FakeSpawn, reply_to
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from dhcpsuite.dhcp4.options import ClasslessRoute

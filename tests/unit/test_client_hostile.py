@@ -12,9 +12,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client.machine import State
+from dhcpsuite.client.core.machine import State
 from dhcpsuite.client.testing import ip_udp, reply_to, sent_message
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from tests.unit.test_client_agent import AgentHarness
 

@@ -10,9 +10,9 @@ from ipaddress import IPv4Address, IPv4Network
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client import machine as m
-from dhcpsuite.client.lease import Lease, RouteSpec
-from dhcpsuite.client.machine import (
+from dhcpsuite.client.core import machine as m
+from dhcpsuite.client.core.lease import Lease, RouteSpec
+from dhcpsuite.client.core.machine import (
     TRANSITIONS,
     ClientMachine,
     Configure,
@@ -26,7 +26,7 @@ from dhcpsuite.client.machine import (
     TransactionDone,
 )
 from dhcpsuite.client.testing import reply_to
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.options import ClasslessRoute
 from dhcpsuite.dhcp4.packet import Message

@@ -14,11 +14,11 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from dhcpsuite.client.agent import ClientAgent
-from dhcpsuite.client.timers import ReactorTimer, SystemClock, timerfd_create, timerfd_settime
+from dhcpsuite.client.shell.agent import ClientAgent
+from dhcpsuite.client.shell.deadline_timers import ReactorTimer, SystemClock, timerfd_create, timerfd_settime
 from dhcpsuite.client.config import parse_client_config
-from dhcpsuite.client.machine import State
-from dhcpsuite.client.service import ClientService, make_client_service
+from dhcpsuite.client.core.machine import State
+from dhcpsuite.client.shell.service import ClientService, make_client_service
 from dhcpsuite.client.testing import FakeClock, FakeSockets, FakeSpawn
 from dhcpsuite.config import Section
 from dhcpsuite.interfaces import IClock, IComponentHealth, INetlinkListener

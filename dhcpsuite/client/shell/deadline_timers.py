@@ -24,7 +24,7 @@ from twisted.internet import abstract
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.clock import CLOCK_BOOTTIME, EPSILON, BoottimeClock
+from dhcpsuite.client.system.boottime import CLOCK_BOOTTIME, EPSILON, BoottimeClock
 from dhcpsuite.interfaces import IClock
 
 TFD_NONBLOCK = os.O_NONBLOCK

@@ -18,7 +18,7 @@ import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from dhcpsuite.client.reader import SocketReader
+from dhcpsuite.client.shell.reader import SocketReader
 
 ETH_P_ARP = 0x0806
 _ARP = struct.Struct("!HHBBH6s4s6s4s")

@@ -15,10 +15,10 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig
-from dhcpsuite.client.manager import ClientManager
-from dhcpsuite.client.timers import SystemClock
+from dhcpsuite.client.shell.manager import ClientManager
+from dhcpsuite.client.shell.deadline_timers import SystemClock
 from dhcpsuite.interfaces import IClock, IComponentHealth
 
 

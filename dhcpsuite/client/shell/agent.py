@@ -5,7 +5,7 @@ One interface's client agent: the Twisted shell around L{ClientMachine}.
 It turns socket reads, timer expiries, carrier changes and control requests
 into machine inputs, and the machine's actions into packets, configurator
 calls, hook runs, registry writes and the persisted lease. Deadlines are kept
-on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.clock}).
+on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.system.boottime}).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any, Callable
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from dhcpsuite.client import rawsocket
-from dhcpsuite.client.arp import ArpProber
+from dhcpsuite.client.system import rawsocket
+from dhcpsuite.client.shell.arp import ArpProber
 from dhcpsuite.client.config import InterfaceConfig
-from dhcpsuite.client.configure import lease_calls
-from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.machine import (
+from dhcpsuite.client.core.lease_calls import lease_calls
+from dhcpsuite.client.shell.hooks import HookRunner, hook_environment, udhcpc_actions
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.machine import (
     NAK,
     ClientMachine,
     Configure,
@@ -34,9 +34,9 @@ from dhcpsuite.client.machine import (
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.persist import LeaseFile
-from dhcpsuite.client.reader import SocketReader
-from dhcpsuite.client.timers import SystemClock, make_timer
+from dhcpsuite.client.system.persist import LeaseFile
+from dhcpsuite.client.shell.reader import SocketReader
+from dhcpsuite.client.shell.deadline_timers import SystemClock, make_timer
 from dhcpsuite.interfaces import IClock
 
 FAMILY_V4 = 4

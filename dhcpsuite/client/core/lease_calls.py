@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.core.lease import Lease
 
 
 @attrs.frozen

@@ -13,9 +13,9 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig
-from dhcpsuite.client.sysfs import mac_bytes, read_link
+from dhcpsuite.client.system.sysfs import mac_bytes, read_link
 from dhcpsuite.interfaces import INetlinkListener
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import attrs
 
-from dhcpsuite.client.dnsnames import printable
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.timing import (
+from dhcpsuite.client.core.dnsnames import printable
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.schedule import (
     Schedule,
     renew_resend_delay,
     restart_delay,

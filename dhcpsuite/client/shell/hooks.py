@@ -19,9 +19,9 @@ from typing import Any, Callable
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
-from dhcpsuite.client.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.machine import BOUND, DROP, EXPIRE, EXTEND, INFORM, LEASEFAIL, NAK, RELEASE
+from dhcpsuite.client.core.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.machine import BOUND, DROP, EXPIRE, EXTEND, INFORM, LEASEFAIL, NAK, RELEASE
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import decode_classless_routes
