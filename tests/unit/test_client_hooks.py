@@ -27,7 +27,7 @@ def lease(options=None):
 
 class EnvironmentTests(SynchronousTestCase):
     def test_udhcpc_variables(self):
-        env = hook_environment("wan0", m.BOUND, lease({
+        env = hook_environment("wan0", m.Event.BOUND, lease({
             Option.ROUTER: [IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")],
             Option.DOMAIN_NAME_SERVER: [IPv4Address("10.0.0.53"), IPv4Address("10.0.0.54")],
             Option.DOMAIN_NAME: "example.net",
@@ -61,18 +61,18 @@ class EnvironmentTests(SynchronousTestCase):
 
     def test_nak_environment(self):
         nak = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.NAK, options={Option.MESSAGE: "wrong network"})
-        env = hook_environment("wan0", m.NAK, None, nak)
+        env = hook_environment("wan0", m.Event.NAK, None, nak)
         self.assertEqual(env["message"], "wrong network")
         self.assertNotIn("ip", env)
 
     def test_udhcpc_actions(self):
-        self.assertEqual(udhcpc_actions(m.BOUND), ("bound",))
-        self.assertEqual(udhcpc_actions(m.EXTEND), ("renew",))
-        for event in (m.EXPIRE, m.DROP, m.RELEASE):
+        self.assertEqual(udhcpc_actions(m.Event.BOUND), ("bound",))
+        self.assertEqual(udhcpc_actions(m.Event.EXTEND), ("renew",))
+        for event in (m.Event.EXPIRE, m.Event.DROP, m.Event.RELEASE):
             self.assertEqual(udhcpc_actions(event), ("deconfig",))
-        self.assertEqual(udhcpc_actions(m.NAK), ("nak",))
-        self.assertEqual(udhcpc_actions(m.NAK, lease_removed=True), ("nak", "deconfig"))
-        self.assertEqual(udhcpc_actions(m.LEASEFAIL), ("leasefail",))
+        self.assertEqual(udhcpc_actions(m.Event.NAK), ("nak",))
+        self.assertEqual(udhcpc_actions(m.Event.NAK, lease_removed=True), ("nak", "deconfig"))
+        self.assertEqual(udhcpc_actions(m.Event.LEASEFAIL), ("leasefail",))
 
 
 class RunnerTests(SynchronousTestCase):
@@ -165,7 +165,7 @@ class HostileValueTests(SynchronousTestCase):
         ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, yiaddr="10.0.0.10", lease_time=600)
         for code, raw in options.items():
             ack.options[code] = raw
-        return hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0), rejected=rejected)
+        return hook_environment("wan0", m.Event.BOUND, Lease.from_ack(ack, 0.0, 0.0), rejected=rejected)
 
     def test_shell_and_newline_injection_become_bad(self):
         rejected = []
@@ -209,13 +209,13 @@ class HostileValueTests(SynchronousTestCase):
         ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, lease_time=600)
         ack.sname = b"srv$(id)"
         ack.file = b"boot\nfile"
-        env = hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0))
+        env = hook_environment("wan0", m.Event.BOUND, Lease.from_ack(ack, 0.0, 0.0))
         self.assertEqual((env["sname"], env["boot_file"]), ("bad", "bad"))
 
     def test_free_text_has_no_control_bytes(self):
         nak = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.NAK)
         nak.options[Option.MESSAGE] = b"wrong\r\n\x1b[2Jnet\0work"
-        env = hook_environment("wan0", m.NAK, None, nak)
+        env = hook_environment("wan0", m.Event.NAK, None, nak)
         self.assertEqual(env["message"], "wrong???[2Jnet?work")
 
     def test_no_value_has_a_nul_or_control_byte(self):

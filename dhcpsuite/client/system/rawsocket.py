@@ -171,7 +171,8 @@ def _broadcast_packet(message: Message, data: bytes) -> bytes:
     return frame[_ETHERNET_HEADER:]
 
 
-def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: Any = None) -> None:
+def send_message(sock: socket.socket, message: Message, server: IPv4Address | None,
+                 raw: socket.socket | None = None) -> None:
     """
     Broadcast C{message}, or unicast it to C{server}; when the unicast has
     no route (the address is not on the interface, e.g. C{configure = false}
