@@ -97,9 +97,9 @@ class ZeroLeaseTests(SynchronousTestCase):
 
 class BadOptionTests(SynchronousTestCase):
     """
-    Item 16. One malformed option used to discard the whole OFFER and the
-    client DISCOVERed forever; udhcpc and dhclient bind in all three cases
-    below. The bad option is ignored (counted in the API's drops, logged
+    Item 16. One malformed option must not discard the whole OFFER (the
+    client would DISCOVER forever); udhcpc and dhclient bind in all three
+    cases below. The bad option is ignored (counted in the API's drops, logged
     once) and the rest of the lease stands.
     """
 

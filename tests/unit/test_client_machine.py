@@ -190,15 +190,22 @@ class AcquisitionTests(SynchronousTestCase):
         self.assertEqual(d.last_request().flags, FLAG_BROADCAST)
 
     def test_retransmission_schedule(self):
+        """
+        RFC 2131 section 4.1: 4, 8, 16, 32, 64, 64 s between DISCOVERs, and
+        each retransmission keeps the xid of the first (udhcpc and dhclient
+        keep it too, so a late OFFER to an earlier copy is still taken).
+        """
         d = drive(State.SELECTING)
         times = [d.now]
+        discovers = [d.last_request()]
         for _ in range(6):
             d.fire()
             times.append(d.now)
+            discovers.append(d.last_request())
         gaps = [round(b - a, 6) for a, b in zip(times, times[1:])]
         self.assertEqual(gaps, [4.0, 8.0, 16.0, 32.0, 64.0, 64.0])
-        xids = {d.m.xid}
-        self.assertEqual(len(xids), 1)
+        self.assertEqual([m.message_type for m in discovers], [MessageType.DISCOVER] * 7)
+        self.assertEqual({m.xid for m in discovers}, {d.m.xid})
 
     def test_retransmission_fuzz(self):
         machine = make(schedule=Schedule(initial_delay=0.5, fuzz=1.0))
