@@ -11,6 +11,7 @@ import shutil
 import tempfile
 
 from twisted.internet import defer
+from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
@@ -20,8 +21,12 @@ from dhcpsuite.client.shell.deadline_timers import ReactorTimer, SystemClock, ti
 from dhcpsuite.client.config import parse_client_config
 from dhcpsuite.client.core.machine import State
 from dhcpsuite.client.shell.service import ClientService, make_client_service
-from dhcpsuite.client.testing import FakeClock, FakeSockets, FakeSpawn
+from dhcpsuite.client.testing import FakeClock, FakeSockets, FakeSpawn, ip_udp, reply_to
 from dhcpsuite.config import Section
+from dhcpsuite.control.metrics import render_metrics
+from dhcpsuite.daemon import Daemon
+from dhcpsuite.dhcp4.constants import MessageType
+from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.interfaces import IClock, IComponentHealth, INetlinkListener
 from dhcpsuite.netlink.events import Link, LinkAdded, LinkChanged, LinkRemoved
 from dhcpsuite.netlink.testing import RecordingConfigurator
@@ -167,6 +172,26 @@ class ServiceTests(SynchronousTestCase):
         self.netlink.emit(LinkAdded(link()))
         self.assertFalse(self.agent().running)
         self.assertEqual(len(self.flushLoggedErrors()), 0)
+
+    def test_drops_in_metrics_by_interface_and_reason(self):
+        """
+        Issue 16 item 20: what the client drops (frames the agent cannot
+        decode, replies its machine does not take) is in /metrics by
+        interface and reason, the same counts as the API's C{drops}.
+        """
+        self.netlink.emit(LinkAdded(link()))
+        agent = self.agent()
+        frame = ("wan0", 0x0800, 0, 1, b"")
+        for _ in range(2):
+            agent._packet_received(b"\x45" + b"\0" * 10, frame)
+        stray = Message(op=1, xid=agent.machine.xid ^ 1, chaddr=agent.machine.settings.mac)
+        agent._packet_received(ip_udp(reply_to(stray, MessageType.OFFER).to_bytes()), frame)
+        text = render_metrics(Daemon(config=None, client=self.service)).decode()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        drops = {(s.labels["interface"], s.labels["reason"]): s.value
+                 for s in families["dhcpsuite_client_drops"].samples if s.name.endswith("_total")}
+        self.assertEqual(drops, {("wan0", "not UDP to port 68"): 2.0, ("wan0", "xid mismatch"): 1.0})
+        self.assertEqual(self.service.agents_json()[0]["drops"], {"not UDP to port 68": 2, "xid mismatch": 1})
 
     def test_renew_and_status(self):
         self.netlink.emit(LinkAdded(link()))
