@@ -66,6 +66,7 @@ class MachineDriver:
     @ivar sent: packets handed to the kernel.
     """
 
+    # A twisted.logger.Logger in the agent; lazy here, for the early path.
     log: Any = LazyLogger()
 
     def __init__(self, ifname: str, clock: MachineClock) -> None:
@@ -104,7 +105,7 @@ class MachineDriver:
     def feed(self, actions: list[Action]) -> None:
         raise NotImplementedError
 
-    def frame_received(self, data: bytes, address: Any) -> None:
+    def frame_received(self, data: bytes, address: rawsocket.PacketAddress) -> None:
         """
         A frame from the packet socket: to the machine, or dropped and
         counted.

@@ -31,7 +31,6 @@ from dhcpsuite.client.core.lease_calls import lease_calls
 from dhcpsuite.client.core.machine import (
     LEASED,
     Action,
-    ClientMachine,
     Configure,
     Deconfigure,
     Notify,

@@ -11,11 +11,13 @@ on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.system.boottime}).
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from dhcpsuite.client.config import InterfaceConfig
 from dhcpsuite.client.core.lease import Lease
@@ -126,7 +128,7 @@ class ClientAgent(MachineDriver):
         self.running = True
         self._feed(early.pending)
 
-    def _attach(self, receive: Any, send: Any, mtu: int | None) -> None:
+    def _attach(self, receive: socket.socket, send: socket.socket, mtu: int | None) -> None:
         self._link_mtu = mtu
         self._configurator_off = False
         self._receiver = SocketReader(receive, self._packet_received, self.reactor)
@@ -226,7 +228,7 @@ class ClientAgent(MachineDriver):
             self._waiters.remove(waiter)
             waiter.errback(defer.TimeoutError(f"{self.ifname}: no outcome within {timeout:g} s"))
 
-    def _packet_received(self, data: bytes, address: Any) -> None:
+    def _packet_received(self, data: bytes, address: rawsocket.PacketAddress) -> None:
         if self.running:
             self.frame_received(data, address)
 
@@ -296,7 +298,7 @@ class ClientAgent(MachineDriver):
         def run(_: Any) -> Any:
             return defer.maybeDeferred(operation)
 
-        def failed(f: Any) -> None:
+        def failed(f: Failure) -> None:
             self.log.error("{ifname}: {what} failed: {error}", ifname=self.ifname, what=what, error=f.getErrorMessage())
 
         self._chain.addBoth(run).addErrback(failed)

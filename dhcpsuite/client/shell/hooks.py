@@ -17,7 +17,9 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
 
 from twisted.internet import defer, error, protocol
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from dhcpsuite.client.core.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
 from dhcpsuite.client.core.lease import Lease
@@ -172,7 +174,7 @@ class _HookProcess(protocol.ProcessProtocol):
 
     errReceived = outReceived
 
-    def processEnded(self, reason: Any) -> None:
+    def processEnded(self, reason: Failure) -> None:
         code = None
         if isinstance(reason.value, error.ProcessTerminated):
             code = reason.value.exitCode if reason.value.exitCode is not None else -(reason.value.signal or 0)
@@ -211,7 +213,7 @@ class HookRunner:
         self.kill_after = kill_after
         self.base_environment = dict(base_environment or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         self._queue: deque = deque()
-        self._running: Any = None
+        self._running: tuple[IProcessTransport, IDelayedCall, IDelayedCall] | None = None
         self._idle_waiters: list[defer.Deferred] = []
         self.runs: deque = deque(maxlen=64)
         # Runs by result, for metrics: ok, failed (non-zero), killed (by a
@@ -276,7 +278,7 @@ class HookRunner:
         kill = self.reactor.callLater(self.kill_after, self._signal, transport, "KILL")
         self._running = (transport, term, kill)
 
-        def finished(code: Any) -> None:
+        def finished(code: int | None) -> None:
             for call in (term, kill):
                 if call.active():
                     call.cancel()
@@ -290,7 +292,7 @@ class HookRunner:
 
         ended.addCallback(finished)
 
-    def _signal(self, transport: Any, name: str) -> None:
+    def _signal(self, transport: IProcessTransport, name: str) -> None:
         self.log.warn("hook {program} still running; sending SIG{name}", program=self.program, name=name)
         try:
             transport.signalProcess(name)
