@@ -26,6 +26,8 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
 from dhcpsuite.client.core.lease_calls import lease_calls
 from dhcpsuite.client.core.machine import (
@@ -70,8 +72,7 @@ class EarlyInterface(MachineDriver):
     """
 
     def __init__(self, cfg: InterfaceConfig, mtu: int | None, receive: socket.socket, send: socket.socket,
-                 clock: MachineClock,
-                 configurator: BlockingConfigurator | None = None) -> None:
+                 clock: MachineClock, configurator: BlockingConfigurator | None = None) -> None:
         MachineDriver.__init__(self, cfg.name, clock)
         self.cfg = cfg
         self.mtu = mtu
@@ -130,7 +131,7 @@ class EarlyInterface(MachineDriver):
     def _configure(self, action: Configure) -> None:
         if self.cfg.configure and self.configurator is not None:
             self._apply(action)
-            action = Configure(action.lease, action.event, applied=True)
+            action = attrs.evolve(action, applied=True)
         self.pending.append(action)
 
     def _hand_over(self, action: Action) -> None:
