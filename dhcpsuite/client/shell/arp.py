@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_client_arp -*-
+# -*- test-case-name: tests.unit.test_client_rawsocket -*-
 """
 IPv4 address conflict detection (RFC 5227) before a new lease is bound:
 ARP probes (sender address 0.0.0.0) for the offered address; any ARP packet

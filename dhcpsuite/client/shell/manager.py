@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_client_manager -*-
+# -*- test-case-name: tests.unit.test_client_service -*-
 """
 The interface manager: one L{ClientAgent} per configured interface, driven
 by netlink link events (an agent starts when its interface exists, follows
