@@ -199,6 +199,26 @@ class HostileValueTests(SynchronousTestCase):
         self.assertEqual(env["rootpath"], "10.0.0.1:/srv/nfsroot")
         self.assertEqual(rejected, [])
 
+    def test_udhcpc_names_for_options_the_codec_has_no_type_for(self):
+        """
+        busybox udhcpc (networking/udhcp/common.c) exports options 9, 16,
+        40, 41 and 249 by name though our codec has no value type for them;
+        so do we (the names live in dhcp4.options.UDHCPC_NAMES), and an
+        option in neither table goes as opt<code>=<hex>, as udhcpc's does.
+        """
+        env = self.environment({
+            Option.LPR_SERVER: bytes([10, 0, 0, 9]),
+            Option.SWAP_SERVER: bytes([10, 0, 0, 16]),
+            Option.NIS_DOMAIN: b"nis.example",
+            Option.NIS_SERVERS: bytes([10, 0, 0, 41, 10, 0, 0, 42]),
+            Option.MS_CLASSLESS_STATIC_ROUTE: bytes([8, 10, 10, 0, 0, 1]),
+            224: b"\x01\x02",
+        })
+        self.assertEqual(
+            (env["lprsrv"], env["swapsrv"], env["nisdomain"], env["nissrv"], env["msstaticroutes"], env["opt224"]),
+            ("10.0.0.9", "10.0.0.16", "nis.example", "10.0.0.41 10.0.0.42", "10.0.0.0/8 10.0.0.1", "0102"),
+        )
+
     def test_label_rules(self):
         for bad in (b"-leading.example", b"a..b", b"a b", b"x" * 64 + b".net", b".", b"a.b\0c", b"caf\xc3\xa9"):
             self.assertEqual(self.environment({Option.HOST_NAME: bad})["hostname"], "bad", bad)
