@@ -142,7 +142,7 @@ def makeService(options) -> service.MultiService:
         daemon.registry = LeaseRegistry()
 
     if client_config is not None:
-        from dhcpsuite.client.service import make_client_service
+        from dhcpsuite.client.shell.service import make_client_service
 
         daemon.client = make_client_service(
             client_config,

@@ -58,7 +58,7 @@ def _main(argv: list[str] | None) -> int:
     from twisted.internet import reactor
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
-    from dhcpsuite.client.service import make_client_service
+    from dhcpsuite.client.shell.service import make_client_service
 
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     lazylog.release()

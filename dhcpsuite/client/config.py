@@ -34,9 +34,9 @@ from ipaddress import IPv4Interface
 
 import attrs
 
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.config import ConfigError, Section
 
 _HEX = re.compile(r"^[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2})+$")

@@ -11,7 +11,7 @@ sockets, the same codec and the same configurator requests (blocking, on
 rtnetlink) until each interface is bound with its address and routes
 applied, or needs something only the reactor does (ARP probing, removing an
 address), or the time budget ends. The agents then adopt each machine where
-it stands (L{dhcpsuite.client.agent.ClientAgent.adopt}) and carry out what is
+it stands (L{dhcpsuite.client.shell.agent.ClientAgent.adopt}) and carry out what is
 left: hooks, the registry, the lease file, and every later timer.
 
 Nothing here may import Twisted (L{dhcpsuite.lazylog} keeps the log events
@@ -22,62 +22,130 @@ from __future__ import annotations
 
 import random
 import select
-from typing import Any, Callable
+import socket
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from dhcpsuite.client import rawsocket
-from dhcpsuite.client.clock import BoottimeClock
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
-from dhcpsuite.client.configure import lease_calls
-from dhcpsuite.client.machine import (
+from dhcpsuite.client.core.lease_calls import lease_calls
+from dhcpsuite.client.core.machine import (
     LEASED,
-    ClientMachine,
+    Action,
     Configure,
+    Deconfigure,
     Notify,
+    Probe,
     Send,
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.persist import LeaseFile
-from dhcpsuite.client.sysfs import read_link
+from dhcpsuite.client.driver import MachineClock, MachineDriver
+from dhcpsuite.client.system import rawsocket
+from dhcpsuite.client.system.boottime import BoottimeClock
+from dhcpsuite.client.system.persist import LeaseFile
+from dhcpsuite.client.system.sysfs import read_link
 from dhcpsuite.lazylog import LazyLogger
+
+if TYPE_CHECKING:
+    from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 log = LazyLogger(__name__)
 
-# Actions that can wait in order for the agent; any other (Probe, Deconfigure)
-# needs the reactor at once, so the interface is handed over there.
-_DEFERRABLE = (StateChanged, Notify, TransactionDone)
 # Packets read from one socket per wake-up, as the reactor's reader does.
 _MAX_READS = 64
 
 
-@attrs.define(eq=False)
-class EarlyInterface:
+class EarlyInterface(MachineDriver):
     """
-    An interface at the hand-over.
+    An interface on the early path, and at the hand-over.
+
+    Sends, and applies a lease through the blocking configurator; every
+    other action waits in C{pending}, in order, for the agent. An action
+    only the reactor can carry out (L{Probe}, L{Deconfigure}) ends the early
+    path for this interface.
 
     @ivar pending: the machine's actions the agent still has to carry out,
         in order.
-    @ivar applied: the L{Configure} among C{pending} whose configurator calls
-        were made here, or L{None}.
     @ivar done: the early loop stops serving this interface.
     """
 
-    ifname: str
-    mtu: int | None
-    machine: ClientMachine
-    receive: Any
-    send: Any
-    pending: list = attrs.Factory(list)
-    applied: Configure | None = None
-    done: bool = False
-    sent: int = 0
-    drops: dict[str, int] = attrs.Factory(dict)
+    def __init__(self, cfg: InterfaceConfig, mtu: int | None, receive: socket.socket, send: socket.socket,
+                 clock: MachineClock, configurator: BlockingConfigurator | None = None) -> None:
+        MachineDriver.__init__(self, cfg.name, clock)
+        self.cfg = cfg
+        self.mtu = mtu
+        self.receive_socket = receive
+        self.send_socket = send
+        self.configurator = configurator
+        self.pending: list[Action] = []
+        self.done = False
+
+    @property
+    def applied(self) -> Configure | None:
+        """
+        The L{Configure} among C{pending} whose configurator calls were made
+        here, or L{None}.
+        """
+        return next((a for a in self.pending if isinstance(a, Configure) and a.applied), None)
 
     def close(self) -> None:
-        self.receive.close()
-        self.send.close()
+        self.receive_socket.close()
+        self.send_socket.close()
+
+    def handlers(self) -> Mapping[type, Callable[[Any], None]]:
+        return {
+            Send: self.send,
+            Configure: self._configure,
+            Deconfigure: self._hand_over,
+            Probe: self._hand_over,
+            Notify: self.pending.append,
+            TransactionDone: self.pending.append,
+            StateChanged: self.pending.append,
+        }
+
+    def feed(self, actions: list[Action]) -> None:
+        """
+        Carry out what the early path can of C{actions}; keep the rest, in
+        order, for the agent.
+        """
+        for action in actions:
+            if self.done:
+                self.pending.append(action)
+            else:
+                self.carry_out(action)
+        if self.machine.state in LEASED:
+            self.done = True
+
+    def read(self) -> None:
+        for _ in range(_MAX_READS):
+            if self.done:
+                return  # the rest stays queued for the agent
+            try:
+                data, address = self.receive_socket.recvfrom(65535)
+            except BlockingIOError:
+                return
+            self.frame_received(data, address)
+
+    def _configure(self, action: Configure) -> None:
+        if self.cfg.configure and self.configurator is not None:
+            self._apply(action)
+            action = attrs.evolve(action, applied=True)
+        self.pending.append(action)
+
+    def _hand_over(self, action: Action) -> None:
+        self.pending.append(action)
+        self.done = True
+
+    def _apply(self, action: Configure) -> None:
+        calls = lease_calls(self.ifname, action.lease, self.clock.monotonic(), self.mtu, self.cfg.route_metric)
+        for call in calls:
+            try:
+                call.apply(self.configurator)
+            except Exception as e:
+                # As the agent does: say so, and carry on with the next call.
+                log.error("{ifname}: {what} failed: {error}", ifname=self.ifname, what=call.what, error=e)
 
 
 def eligible(cfg: InterfaceConfig) -> bool:
@@ -92,11 +160,11 @@ def acquire(
     cfg: ClientConfig,
     state_dir: str | None,
     budget: float,
-    clock: Any = None,
+    clock: MachineClock | None = None,
     rng: random.Random | None = None,
     sysfs: str = "/sys/class/net",
-    open_sockets: Callable[[str], tuple[Any, Any]] = rawsocket.open_sockets,
-    configurator_factory: Callable[[], Any] | None = None,
+    open_sockets: Callable[[str], tuple[socket.socket, socket.socket]] = rawsocket.open_sockets,
+    configurator_factory: Callable[[], BlockingConfigurator] | None = None,
     wait: Callable[[list, float], list] | None = None,
 ) -> dict[str, EarlyInterface]:
     """
@@ -106,7 +174,7 @@ def acquire(
     @param wait: C{wait(sockets, timeout)} returns the readable ones
         (C{select} by default).
     @return: the started interfaces by name, for
-        L{dhcpsuite.client.manager.ClientManager.adopt}. Interfaces not in it
+        L{dhcpsuite.client.shell.manager.ClientManager.adopt}. Interfaces not in it
         (absent, no carrier, INFORM, a socket error) start under the reactor
         as usual.
     """
@@ -128,20 +196,18 @@ def acquire(
             except OSError as e:
                 log.warn("{ifname}: early start skipped: {error}", ifname=interface_cfg.name, error=e)
                 continue
-            now, wall = clock.monotonic(), clock.wall()
+            interface = EarlyInterface(interface_cfg, link.mtu, receive, send, clock)
             lease_file = LeaseFile(state_dir, interface_cfg.name) if state_dir and interface_cfg.persist else None
-            remembered = lease_file.load(now, wall) if lease_file is not None else None
-            machine = interface_cfg.new_machine(link.mac, link.mtu, rng, remembered)
-            interface = EarlyInterface(interface_cfg.name, link.mtu, machine, receive, send)
+            interface.build_machine(interface_cfg, link.mac, link.mtu, rng, lease_file)
             interfaces[interface.ifname] = interface
         if not interfaces:
             return interfaces
         if any(i.configure for i in cfg.interfaces if i.name in interfaces):
             configurator = (configurator_factory or _blocking_configurator)()
         for interface in interfaces.values():
-            _run(interface, cfg.interface(interface.ifname), configurator, clock,
-                 interface.machine.start(clock.monotonic(), clock.wall()))
-        _loop(interfaces, cfg, configurator, clock, started + budget, wait)
+            interface.configurator = configurator
+            interface.feed(interface.machine.start(clock.monotonic(), clock.wall()))
+        _loop(interfaces, clock, started + budget, wait)
     except Exception as e:
         # The reactor path must still start every interface: give up early.
         log.error("early start failed, the reactor starts every interface: {error!r}", error=e)
@@ -157,8 +223,8 @@ def acquire(
     return interfaces
 
 
-def _loop(interfaces: dict[str, EarlyInterface], cfg: ClientConfig, configurator: Any, clock: Any,
-          end: float, wait: Callable[[list, float], list]) -> None:
+def _loop(interfaces: dict[str, EarlyInterface], clock: MachineClock, end: float,
+          wait: Callable[[list, float], list]) -> None:
     while True:
         active = [i for i in interfaces.values() if not i.done]
         now = clock.monotonic()
@@ -166,70 +232,18 @@ def _loop(interfaces: dict[str, EarlyInterface], cfg: ClientConfig, configurator
             return
         deadlines = [d for d in (i.machine.next_deadline() for i in active) if d is not None]
         timeout = max(0.0, min([end, *deadlines]) - now)
-        readable = wait([i.receive for i in active], timeout)
+        readable = wait([i.receive_socket for i in active], timeout)
         for interface in active:
-            if interface.receive in readable:
-                _read(interface, cfg.interface(interface.ifname), configurator, clock)
+            if interface.receive_socket in readable:
+                interface.read()
         now = clock.monotonic()
         for interface in active:
             deadline = interface.machine.next_deadline()
             if not interface.done and deadline is not None and deadline <= now:
-                _run(interface, cfg.interface(interface.ifname), configurator, clock,
-                     interface.machine.tick(now, clock.wall()))
+                interface.feed(interface.machine.tick(now, clock.wall()))
 
 
-def _read(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clock: Any) -> None:
-    for _ in range(_MAX_READS):
-        if interface.done:
-            return  # the rest stays queued for the agent
-        try:
-            data, address = interface.receive.recvfrom(65535)
-        except BlockingIOError:
-            return
-        message, drop, source = rawsocket.decode_reply(data, address)
-        if message is None:
-            if drop is not None:
-                interface.drops[drop] = interface.drops.get(drop, 0) + 1
-            continue
-        _run(interface, cfg, configurator, clock, interface.machine.receive(message, clock.monotonic(), clock.wall(), source))
-
-
-def _run(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clock: Any, actions: list) -> None:
-    """
-    Carry out what the early path can of C{actions}; keep the rest, in
-    order, for the agent.
-    """
-    for action in actions:
-        if interface.done:
-            interface.pending.append(action)
-        elif isinstance(action, Send):
-            try:
-                rawsocket.send_message(interface.send, action.message, action.server, interface.receive)
-                interface.sent += 1
-            except OSError as e:
-                log.warn("{ifname}: send failed: {error}", ifname=interface.ifname, error=e)
-        elif isinstance(action, Configure):
-            if cfg.configure and configurator is not None:
-                _apply(interface, cfg, configurator, clock, action)
-                interface.applied = action
-            interface.pending.append(action)
-        else:
-            interface.pending.append(action)
-            interface.done = not isinstance(action, _DEFERRABLE)
-    if interface.machine.state in LEASED:
-        interface.done = True
-
-
-def _apply(interface: EarlyInterface, cfg: InterfaceConfig, configurator: Any, clock: Any, action: Configure) -> None:
-    for call in lease_calls(interface.ifname, action.lease, clock.monotonic(), interface.mtu, cfg.route_metric):
-        try:
-            call.apply(configurator)
-        except Exception as e:
-            # As the agent does: say so, and carry on with the next call.
-            log.error("{ifname}: {what} failed: {error}", ifname=interface.ifname, what=call.what, error=e)
-
-
-def _blocking_configurator() -> Any:
+def _blocking_configurator() -> BlockingConfigurator:
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
     return BlockingConfigurator()

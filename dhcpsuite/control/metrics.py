@@ -112,9 +112,19 @@ class DaemonCollector:
 
     def _client(self, client) -> Iterator[Metric]:
         states = GaugeMetricFamily("dhcpsuite_client_state", "1 for the state each client agent is in.", labels=["interface", "state"])
+        drops = CounterMetricFamily(
+            "dhcpsuite_client_drops",
+            "Replies the client dropped, by interface and reason: frames not decoded, replies its state machine "
+            "did not take, malformed options it ignored (the API's drops).",
+            labels=["interface", "reason"],
+        )
         for agent in client.agents_json():
-            states.add_metric([agent.get("interface", "?"), str(agent.get("state", "?"))], 1)
+            interface = agent.get("interface", "?")
+            states.add_metric([interface, str(agent.get("state", "?"))], 1)
+            for reason, value in sorted((agent.get("drops") or {}).items()):
+                drops.add_metric([interface, str(reason)], value)
         yield states
+        yield drops
         hooks = getattr(client, "hook_counters", None)
         if hooks is not None:
             runs = CounterMetricFamily("dhcpsuite_hook_runs", "Event hook runs by result.", labels=["result"])

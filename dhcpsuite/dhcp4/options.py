@@ -10,6 +10,7 @@ back. Every decode checks lengths and raises L{DecodeError}, nothing else.
 
 from __future__ import annotations
 
+import enum
 import struct
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
@@ -303,3 +304,53 @@ def encode_value(code: int, value: Any) -> bytes:
     except (DecodeError, struct.error, OverflowError, TypeError) as e:
         raise ValueError(f"option {code}: cannot encode {value!r}: {e}") from None
     return raw
+
+
+class HookFormat(enum.Enum):
+    """
+    How a client hook (a busybox udhcpc script) is given an option's value.
+    """
+
+    IPS = "ips"  # addresses, space separated
+    NUMBER = "number"
+    TEXT = "text"  # free text: control bytes replaced
+    NAME = "name"  # a domain name, checked label by label (udhcpc's OPTION_STRING_HOST)
+    PATH = "path"  # a file path (root path, boot file)
+    NAMES = "names"  # option 119, a list of names (udhcpc's OPTION_DNS_STRING)
+    CLASSLESS = "classless"  # "destination gateway" pairs
+
+
+# The variable busybox udhcpc exports each option as to its script
+# (networking/udhcp/common.c), and in which format; an option not here goes
+# to the script as "opt<code>=<hex>".
+UDHCPC_NAMES: dict[Option, tuple[str, HookFormat]] = {
+    Option.SUBNET_MASK: ("subnet", HookFormat.IPS),
+    Option.TIME_OFFSET: ("timezone", HookFormat.NUMBER),
+    Option.ROUTER: ("router", HookFormat.IPS),
+    Option.TIME_SERVER: ("timesrv", HookFormat.IPS),
+    Option.NAME_SERVER: ("namesrv", HookFormat.IPS),
+    Option.DOMAIN_NAME_SERVER: ("dns", HookFormat.IPS),
+    Option.LOG_SERVER: ("logsrv", HookFormat.IPS),
+    Option.LPR_SERVER: ("lprsrv", HookFormat.IPS),
+    Option.HOST_NAME: ("hostname", HookFormat.NAME),
+    Option.BOOT_FILE_SIZE: ("bootsize", HookFormat.NUMBER),
+    Option.DOMAIN_NAME: ("domain", HookFormat.NAME),
+    Option.SWAP_SERVER: ("swapsrv", HookFormat.IPS),
+    Option.ROOT_PATH: ("rootpath", HookFormat.PATH),
+    Option.DEFAULT_TTL: ("ipttl", HookFormat.NUMBER),
+    Option.INTERFACE_MTU: ("mtu", HookFormat.NUMBER),
+    Option.BROADCAST_ADDRESS: ("broadcast", HookFormat.IPS),
+    Option.STATIC_ROUTE: ("routes", HookFormat.IPS),
+    Option.NIS_DOMAIN: ("nisdomain", HookFormat.NAME),
+    Option.NIS_SERVERS: ("nissrv", HookFormat.IPS),
+    Option.NTP_SERVERS: ("ntpsrv", HookFormat.IPS),
+    Option.NETBIOS_NAME_SERVER: ("wins", HookFormat.IPS),
+    Option.LEASE_TIME: ("lease", HookFormat.NUMBER),
+    Option.SERVER_ID: ("serverid", HookFormat.IPS),
+    Option.MESSAGE: ("message", HookFormat.TEXT),
+    Option.TFTP_SERVER_NAME: ("tftp", HookFormat.NAME),
+    Option.BOOTFILE_NAME: ("bootfile", HookFormat.PATH),
+    Option.CLASSLESS_STATIC_ROUTE: ("staticroutes", HookFormat.CLASSLESS),
+    Option.DOMAIN_SEARCH: ("search", HookFormat.NAMES),
+    Option.MS_CLASSLESS_STATIC_ROUTE: ("msstaticroutes", HookFormat.CLASSLESS),
+}

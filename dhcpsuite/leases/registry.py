@@ -25,8 +25,8 @@ FAMILY_V4 = 4
 FAMILY_V6 = 6
 FAMILIES = (FAMILY_V4, FAMILY_V6)
 
-# Causes the ingest handlers use; other writers may use their own words
-# (e.g. the DHCP client's BOUND/EXTEND/EXPIRE/RELEASE).
+# Causes the ingest handlers use; the DHCP client's are its hook events
+# (dhcpsuite.client.core.machine.Event: BOUND, EXTEND, EXPIRE, DROP, RELEASE, NAK).
 CAUSE_UPDATED = "updated"
 CAUSE_RENEWED = "renewed"
 CAUSE_EXPIRED = "expired"

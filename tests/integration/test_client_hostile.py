@@ -186,8 +186,8 @@ def test_hook_values_compared_with_udhcpc(tmp_path, search, ours):
 
 def test_lease_time_zero_is_no_wire_speed_loop(tmp_path, clients):
     """
-    Item 15. A server that ACKs with lease time 0: today's client sent 770
-    DISCOVERs and 796 REQUESTs in 3 s. The references, driven first against
+    Item 15. A server that ACKs with lease time 0: without a minimum lease
+    the client sent 770 DISCOVERs and 796 REQUESTs in 3 s. The references, driven first against
     the same server: busybox udhcpc 1.35 sends one DISCOVER and one REQUEST
     in 5 s ("lease time 0"), binds and stays quiet; ISC dhclient 4.4 says
     "no expiry time on offered lease", never binds, rejects that server and
@@ -277,7 +277,7 @@ def test_crash_and_move_removes_the_old_address_and_reboots_from_source_zero(tmp
     Items 17 and 19. The client binds 10.77.0.50, is killed (SIGKILL: the
     address stays on the interface), the link moves to 10.88.0.0/16, and
     the client restarts: its INIT-REBOOT REQUEST leaves with source 0.0.0.0
-    (RFC 2131 section 4.1; today it carried 10.77.0.50), the new server NAKs
+    (RFC 2131 section 4.1; without the packet socket it carried 10.77.0.50), the new server NAKs
     it, the old address and its route go, the hook runs nak and deconfig,
     and the new lease is bound.
     """
@@ -318,8 +318,8 @@ def test_crash_and_move_removes_the_old_address_and_reboots_from_source_zero(tmp
 
 def test_router_outside_the_subnet_gets_an_on_link_route(tmp_path):
     """
-    Item 20. A /32 lease with its router outside it: today the default
-    route failed with ENETUNREACH. dhclient-script and systemd-networkd add
+    Item 20. A /32 lease with its router outside it: without an on-link
+    route the default route fails with ENETUNREACH. dhclient-script and systemd-networkd add
     an on-link host route to the router first; so do we.
     """
     with VethPair(prefix="tho") as pair:
@@ -338,9 +338,9 @@ def test_router_outside_the_subnet_gets_an_on_link_route(tmp_path):
 
 def test_release_through_the_api_sticks(tmp_path):
     """
-    Item 18. Today a link event restarted an agent the API had released:
-    the release restores the link MTU, that netlink event started the agent
-    again (RELEASE at +0.01 s, DISCOVER at +0.03 s). Released, it stays
+    Item 18. A link event must not restart an agent the API released:
+    the release restores the link MTU, and that netlink event once started
+    the agent again (RELEASE at +0.01 s, DISCOVER at +0.03 s). Released, it stays
     stopped through that and a carrier bounce until it is started.
     """
     port = 8167
@@ -386,8 +386,8 @@ def test_discover_at_expiry_leaves_from_source_zero(tmp_path):
     allowed by C{minimum_lease = 4}) and then stays silent: the renewal
     (unicast) and the rebinding (broadcast, C{ciaddr} set) carry the leased
     address, as they should; the DISCOVER after expiry must carry 0.0.0.0
-    (RFC 2131 section 4.1). Today it left with the expired address, which
-    was still being removed.
+    (RFC 2131 section 4.1), not the expired address, which may still be
+    being removed.
     """
     with VethPair(prefix="the") as pair:
         server = RogueServer(pair.server, tmp_path / "received.jsonl", "--lease-time", "8", "--max-replies", "2")

@@ -18,7 +18,7 @@ KILLS = 100
 
 WRITER = r"""
 import json, sys
-from dhcpsuite.client.persist import write_atomic
+from dhcpsuite.client.system.persist import write_atomic
 path = sys.argv[1]
 n = 0
 while True:

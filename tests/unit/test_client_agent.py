@@ -19,12 +19,12 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import InterfaceConfig
-from dhcpsuite.client.machine import State
-from dhcpsuite.client.persist import lease_path
+from dhcpsuite.client.core.machine import State
+from dhcpsuite.client.system.persist import lease_path
 from dhcpsuite.client.testing import FakeClock, FakeProber, FakeSockets, FakeSpawn, ip_udp, reply_to
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from dhcpsuite.interfaces import IClock, IInterfaceConfigurator
 from dhcpsuite.leases.registry import LeaseRegistry, RecordingLeaseListener

@@ -19,13 +19,13 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.client import early
-from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
-from dhcpsuite.client.configure import lease_calls
-from dhcpsuite.client.machine import Configure, Probe, State, TransactionDone
-from dhcpsuite.client.persist import lease_path
+from dhcpsuite.client.core.lease_calls import lease_calls
+from dhcpsuite.client.core.machine import Configure, Probe, State, TransactionDone
+from dhcpsuite.client.system.persist import lease_path
 from dhcpsuite.client.testing import FakeClock, FakeSockets, FakeSpawn, ip_udp, reply_to
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from dhcpsuite.leases.registry import LeaseRegistry
 from dhcpsuite.netlink.testing import RecordingConfigurator

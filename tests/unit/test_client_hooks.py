@@ -8,9 +8,9 @@ from ipaddress import IPv4Address, IPv4Network
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client import machine as m
-from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
-from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.core import machine as m
+from dhcpsuite.client.shell.hooks import HookRunner, hook_environment, udhcpc_actions
+from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.client.testing import FakeSpawn, reply_to
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from dhcpsuite.dhcp4.options import ClasslessRoute
@@ -27,7 +27,7 @@ def lease(options=None):
 
 class EnvironmentTests(SynchronousTestCase):
     def test_udhcpc_variables(self):
-        env = hook_environment("wan0", m.BOUND, lease({
+        env = hook_environment("wan0", m.Event.BOUND, lease({
             Option.ROUTER: [IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")],
             Option.DOMAIN_NAME_SERVER: [IPv4Address("10.0.0.53"), IPv4Address("10.0.0.54")],
             Option.DOMAIN_NAME: "example.net",
@@ -61,18 +61,18 @@ class EnvironmentTests(SynchronousTestCase):
 
     def test_nak_environment(self):
         nak = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.NAK, options={Option.MESSAGE: "wrong network"})
-        env = hook_environment("wan0", m.NAK, None, nak)
+        env = hook_environment("wan0", m.Event.NAK, None, nak)
         self.assertEqual(env["message"], "wrong network")
         self.assertNotIn("ip", env)
 
     def test_udhcpc_actions(self):
-        self.assertEqual(udhcpc_actions(m.BOUND), ("bound",))
-        self.assertEqual(udhcpc_actions(m.EXTEND), ("renew",))
-        for event in (m.EXPIRE, m.DROP, m.RELEASE):
+        self.assertEqual(udhcpc_actions(m.Event.BOUND), ("bound",))
+        self.assertEqual(udhcpc_actions(m.Event.EXTEND), ("renew",))
+        for event in (m.Event.EXPIRE, m.Event.DROP, m.Event.RELEASE):
             self.assertEqual(udhcpc_actions(event), ("deconfig",))
-        self.assertEqual(udhcpc_actions(m.NAK), ("nak",))
-        self.assertEqual(udhcpc_actions(m.NAK, lease_removed=True), ("nak", "deconfig"))
-        self.assertEqual(udhcpc_actions(m.LEASEFAIL), ("leasefail",))
+        self.assertEqual(udhcpc_actions(m.Event.NAK), ("nak",))
+        self.assertEqual(udhcpc_actions(m.Event.NAK, lease_removed=True), ("nak", "deconfig"))
+        self.assertEqual(udhcpc_actions(m.Event.LEASEFAIL), ("leasefail",))
 
 
 class RunnerTests(SynchronousTestCase):
@@ -165,7 +165,7 @@ class HostileValueTests(SynchronousTestCase):
         ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, yiaddr="10.0.0.10", lease_time=600)
         for code, raw in options.items():
             ack.options[code] = raw
-        return hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0), rejected=rejected)
+        return hook_environment("wan0", m.Event.BOUND, Lease.from_ack(ack, 0.0, 0.0), rejected=rejected)
 
     def test_shell_and_newline_injection_become_bad(self):
         rejected = []
@@ -199,6 +199,26 @@ class HostileValueTests(SynchronousTestCase):
         self.assertEqual(env["rootpath"], "10.0.0.1:/srv/nfsroot")
         self.assertEqual(rejected, [])
 
+    def test_udhcpc_names_for_options_the_codec_has_no_type_for(self):
+        """
+        busybox udhcpc (networking/udhcp/common.c) exports options 9, 16,
+        40, 41 and 249 by name though our codec has no value type for them;
+        so do we (the names live in dhcp4.options.UDHCPC_NAMES), and an
+        option in neither table goes as opt<code>=<hex>, as udhcpc's does.
+        """
+        env = self.environment({
+            Option.LPR_SERVER: bytes([10, 0, 0, 9]),
+            Option.SWAP_SERVER: bytes([10, 0, 0, 16]),
+            Option.NIS_DOMAIN: b"nis.example",
+            Option.NIS_SERVERS: bytes([10, 0, 0, 41, 10, 0, 0, 42]),
+            Option.MS_CLASSLESS_STATIC_ROUTE: bytes([8, 10, 10, 0, 0, 1]),
+            224: b"\x01\x02",
+        })
+        self.assertEqual(
+            (env["lprsrv"], env["swapsrv"], env["nisdomain"], env["nissrv"], env["msstaticroutes"], env["opt224"]),
+            ("10.0.0.9", "10.0.0.16", "nis.example", "10.0.0.41 10.0.0.42", "10.0.0.0/8 10.0.0.1", "0102"),
+        )
+
     def test_label_rules(self):
         for bad in (b"-leading.example", b"a..b", b"a b", b"x" * 64 + b".net", b".", b"a.b\0c", b"caf\xc3\xa9"):
             self.assertEqual(self.environment({Option.HOST_NAME: bad})["hostname"], "bad", bad)
@@ -209,13 +229,13 @@ class HostileValueTests(SynchronousTestCase):
         ack = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.ACK, lease_time=600)
         ack.sname = b"srv$(id)"
         ack.file = b"boot\nfile"
-        env = hook_environment("wan0", m.BOUND, Lease.from_ack(ack, 0.0, 0.0))
+        env = hook_environment("wan0", m.Event.BOUND, Lease.from_ack(ack, 0.0, 0.0))
         self.assertEqual((env["sname"], env["boot_file"]), ("bad", "bad"))
 
     def test_free_text_has_no_control_bytes(self):
         nak = reply_to(Message(op=1, xid=5, chaddr=MAC), MessageType.NAK)
         nak.options[Option.MESSAGE] = b"wrong\r\n\x1b[2Jnet\0work"
-        env = hook_environment("wan0", m.NAK, None, nak)
+        env = hook_environment("wan0", m.Event.NAK, None, nak)
         self.assertEqual(env["message"], "wrong???[2Jnet?work")
 
     def test_no_value_has_a_nul_or_control_byte(self):

@@ -12,9 +12,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client.machine import State
+from dhcpsuite.client.core.machine import State
 from dhcpsuite.client.testing import ip_udp, reply_to, sent_message
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import MessageType, Option
 from tests.unit.test_client_agent import AgentHarness
 
@@ -97,9 +97,9 @@ class ZeroLeaseTests(SynchronousTestCase):
 
 class BadOptionTests(SynchronousTestCase):
     """
-    Item 16. One malformed option used to discard the whole OFFER and the
-    client DISCOVERed forever; udhcpc and dhclient bind in all three cases
-    below. The bad option is ignored (counted in the API's drops, logged
+    Item 16. One malformed option must not discard the whole OFFER (the
+    client would DISCOVER forever); udhcpc and dhclient bind in all three
+    cases below. The bad option is ignored (counted in the API's drops, logged
     once) and the rest of the lease stands.
     """
 

@@ -10,9 +10,9 @@ from ipaddress import IPv4Address, IPv4Network
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client import machine as m
-from dhcpsuite.client.lease import Lease, RouteSpec
-from dhcpsuite.client.machine import (
+from dhcpsuite.client.core import machine as m
+from dhcpsuite.client.core.lease import Lease, RouteSpec
+from dhcpsuite.client.core.machine import (
     TRANSITIONS,
     ClientMachine,
     Configure,
@@ -26,7 +26,7 @@ from dhcpsuite.client.machine import (
     TransactionDone,
 )
 from dhcpsuite.client.testing import reply_to
-from dhcpsuite.client.timing import Schedule
+from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.options import ClasslessRoute
 from dhcpsuite.dhcp4.packet import Message
@@ -157,7 +157,7 @@ class AcquisitionTests(SynchronousTestCase):
     def test_initial_delay_then_discover(self):
         d = drive(State.INIT)
         self.assertEqual(sends(d.last), [])
-        self.assertTrue(T0 <= d.m.deadlines[m.START] <= T0 + 1.0)
+        self.assertTrue(T0 <= d.m.deadlines[m.Deadline.START] <= T0 + 1.0)
         d.fire()
         (send,) = sends(d.last)
         self.assertEqual(send.message.message_type, MessageType.DISCOVER)
@@ -190,15 +190,22 @@ class AcquisitionTests(SynchronousTestCase):
         self.assertEqual(d.last_request().flags, FLAG_BROADCAST)
 
     def test_retransmission_schedule(self):
+        """
+        RFC 2131 section 4.1: 4, 8, 16, 32, 64, 64 s between DISCOVERs, and
+        each retransmission keeps the xid of the first (udhcpc and dhclient
+        keep it too, so a late OFFER to an earlier copy is still taken).
+        """
         d = drive(State.SELECTING)
         times = [d.now]
+        discovers = [d.last_request()]
         for _ in range(6):
             d.fire()
             times.append(d.now)
+            discovers.append(d.last_request())
         gaps = [round(b - a, 6) for a, b in zip(times, times[1:])]
         self.assertEqual(gaps, [4.0, 8.0, 16.0, 32.0, 64.0, 64.0])
-        xids = {d.m.xid}
-        self.assertEqual(len(xids), 1)
+        self.assertEqual([m.message_type for m in discovers], [MessageType.DISCOVER] * 7)
+        self.assertEqual({m.xid for m in discovers}, {d.m.xid})
 
     def test_retransmission_fuzz(self):
         machine = make(schedule=Schedule(initial_delay=0.5, fuzz=1.0))
@@ -212,7 +219,7 @@ class AcquisitionTests(SynchronousTestCase):
         told = []
         for _ in range(5):
             told += of(d.fire(), Notify)
-        self.assertEqual([n.event for n in told], [m.LEASEFAIL])
+        self.assertEqual([n.event for n in told], [m.Event.LEASEFAIL])
 
     def test_request_after_offer(self):
         d = drive(State.REQUESTING)
@@ -250,11 +257,11 @@ class AcquisitionTests(SynchronousTestCase):
     def test_ack_binds(self):
         d = drive(State.BOUND)
         (configure,) = of(d.last, Configure)
-        self.assertEqual(configure.event, m.BOUND)
+        self.assertEqual(configure.event, m.Event.BOUND)
         self.assertEqual(configure.lease.interface.with_prefixlen, "10.0.0.10/24")
-        self.assertEqual(d.m.deadlines[m.T1], configure.lease.acquired + 1800)
-        self.assertEqual(d.m.deadlines[m.T2], configure.lease.acquired + 3150)
-        self.assertEqual(d.m.deadlines[m.EXPIRY], configure.lease.acquired + 3600)
+        self.assertEqual(d.m.deadlines[m.Deadline.T1], configure.lease.acquired + 1800)
+        self.assertEqual(d.m.deadlines[m.Deadline.T2], configure.lease.acquired + 3150)
+        self.assertEqual(d.m.deadlines[m.Deadline.EXPIRY], configure.lease.acquired + 3600)
         self.assertIn(TransactionDone("bound", configure.lease), d.last)
 
     def test_lease_counts_from_request(self):
@@ -371,9 +378,9 @@ class RenewTests(SynchronousTestCase):
         d = drive(State.RENEWING)
         d.reply(MessageType.ACK)
         (configure,) = of(d.last, Configure)
-        self.assertEqual(configure.event, m.EXTEND)
+        self.assertEqual(configure.event, m.Event.EXTEND)
         self.assertEqual(d.m.state, State.BOUND)
-        self.assertEqual(d.m.deadlines[m.EXPIRY], d.now + 3600)
+        self.assertEqual(d.m.deadlines[m.Deadline.EXPIRY], d.now + 3600)
 
     def test_renewing_resend_half_of_time_to_t2(self):
         d = drive(State.RENEWING)
@@ -384,7 +391,7 @@ class RenewTests(SynchronousTestCase):
     def test_renewing_resend_at_least_60s(self):
         d = drive(State.RENEWING, lease_time=100)
         # T1 50, T2 87.5: half of 37.5 is 18.75 -> 60, which is past T2.
-        self.assertEqual(d.m.deadlines[m.RESEND] - d.now, 60.0)
+        self.assertEqual(d.m.deadlines[m.Deadline.RESEND] - d.now, 60.0)
         d.fire()
         self.assertEqual(d.m.state, State.REBINDING)
 
@@ -393,13 +400,13 @@ class RenewTests(SynchronousTestCase):
         (send,) = sends(d.last)
         self.assertIsNone(send.server)
         self.assertEqual(send.message.ciaddr, IPv4Address("10.0.0.10"))
-        self.assertEqual(d.m.deadlines[m.RESEND] - d.now, (3600 - 3150) / 2)
+        self.assertEqual(d.m.deadlines[m.Deadline.RESEND] - d.now, (3600 - 3150) / 2)
 
     def test_expiry_deconfigures_and_restarts(self):
         d = drive(State.REBINDING)
         lease = d.m.bound
         d.at(lease.expires_at)
-        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(lease, m.EXPIRE, forget=True)])
+        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(lease, m.Event.EXPIRE, forget=True)])
         self.assertEqual(d.m.state, State.SELECTING)
         self.assertIsNone(d.m.bound)
 
@@ -408,11 +415,11 @@ class RenewTests(SynchronousTestCase):
         lease = d.m.bound
         d.reply(MessageType.NAK)
         (deconfigure,) = of(d.last, Deconfigure)
-        self.assertEqual((deconfigure.lease, deconfigure.event, deconfigure.forget), (lease, m.NAK, True))
+        self.assertEqual((deconfigure.lease, deconfigure.event, deconfigure.forget), (lease, m.Event.NAK, True))
         # The hook's nak gets the NAK's serverid and message (item 16.20).
         self.assertEqual(deconfigure.reply.message_type, MessageType.NAK)
         self.assertEqual(d.m.state, State.SELECTING)
-        self.assertEqual(d.m.deadlines.keys() & {m.T1, m.T2, m.EXPIRY}, set())
+        self.assertEqual(d.m.deadlines.keys() & {m.Deadline.T1, m.Deadline.T2, m.Deadline.EXPIRY}, set())
 
     def test_nak_restart_backs_off(self):
         d = drive(State.REQUESTING)
@@ -421,14 +428,14 @@ class RenewTests(SynchronousTestCase):
         d.reply(MessageType.OFFER)
         d.reply(MessageType.NAK)
         self.assertEqual(d.m.state, State.INIT)
-        self.assertEqual(d.m.deadlines[m.START] - d.now, 1.0)
+        self.assertEqual(d.m.deadlines[m.Deadline.START] - d.now, 1.0)
 
     def test_ack_with_new_address_drops_old(self):
         d = drive(State.REBINDING)
         old = d.m.bound
         d.reply(MessageType.ACK, yiaddr="10.0.0.11")
-        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(old, m.DROP, forget=False)])
-        self.assertEqual([c.event for c in of(d.last, Configure)], [m.BOUND])
+        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(old, m.Event.DROP, forget=False)])
+        self.assertEqual([c.event for c in of(d.last, Configure)], [m.Event.BOUND])
 
 
 class TransactionTests(SynchronousTestCase):
@@ -472,7 +479,7 @@ class RebootTests(SynchronousTestCase):
     def test_rebooting_ack_binds(self):
         d = drive(State.REBOOTING)
         d.reply(MessageType.ACK)
-        self.assertEqual([c.event for c in of(d.last, Configure)], [m.BOUND])
+        self.assertEqual([c.event for c in of(d.last, Configure)], [m.Event.BOUND])
 
     def test_rebooting_nak_goes_init(self):
         d = drive(State.REBOOTING)
@@ -483,7 +490,7 @@ class RebootTests(SynchronousTestCase):
         # The last run's lease may still be on the interface (a crash):
         # removed, with nak then deconfig for the hook (item 16.17).
         self.assertEqual(of(d.last, Notify), [])
-        self.assertEqual([(c.lease, c.event) for c in of(d.last, Deconfigure)], [(remembered, m.NAK)])
+        self.assertEqual([(c.lease, c.event) for c in of(d.last, Deconfigure)], [(remembered, m.Event.NAK)])
 
     def test_carrier_reverify_nak_is_not_stale(self):
         # A lease verified after a carrier bounce is the bound one: one
@@ -524,7 +531,7 @@ class CarrierTests(SynchronousTestCase):
         (send,) = sends(actions)
         self.assertEqual(send.message.option(Option.REQUESTED_ADDRESS), lease.address)
         d.reply(MessageType.ACK)
-        self.assertEqual([c.event for c in of(d.last, Configure)], [m.EXTEND])
+        self.assertEqual([c.event for c in of(d.last, Configure)], [m.Event.EXTEND])
         self.assertTrue(d.m.verified)
 
     def test_carrier_up_no_reply_keeps_unexpired_lease(self):
@@ -535,7 +542,7 @@ class CarrierTests(SynchronousTestCase):
             d.fire()
         self.assertEqual(d.m.state, State.BOUND)
         self.assertFalse(d.m.verified)
-        self.assertIn(m.T1, d.m.deadlines)
+        self.assertIn(m.Deadline.T1, d.m.deadlines)
 
     def test_carrier_up_without_lease_restarts_discover(self):
         d = drive(State.SELECTING)
@@ -553,7 +560,7 @@ class CarrierTests(SynchronousTestCase):
         lease = d.m.bound
         new_mac = bytes.fromhex("020000000002")
         actions = d.m.hardware_changed(new_mac, d.now)
-        self.assertIn(Deconfigure(lease, m.DROP, forget=True), actions)
+        self.assertIn(Deconfigure(lease, m.Event.DROP, forget=True), actions)
         self.assertEqual(d.m.state, State.SELECTING)
         request = sends(actions)[0].message
         self.assertEqual(request.chaddr[:6], new_mac)
@@ -570,7 +577,7 @@ class SuspendTests(SynchronousTestCase):
         d = drive(State.BOUND)
         lease = d.m.bound
         d.at(lease.expires_at + 600)
-        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(lease, m.EXPIRE, forget=False)])
+        self.assertEqual(of(d.last, Deconfigure), [Deconfigure(lease, m.Event.EXPIRE, forget=False)])
         self.assertEqual(d.m.state, State.REBOOTING)
         self.assertEqual(d.last_request().option(Option.REQUESTED_ADDRESS), lease.address)
 
@@ -581,7 +588,7 @@ class ProbeTests(SynchronousTestCase):
         d.reply(MessageType.ACK)
         self.assertEqual(d.m.state, State.REQUESTING)
         actions = d.m.probe_result(False, d.now + 2)
-        self.assertEqual([c.event for c in of(actions, Configure)], [m.BOUND])
+        self.assertEqual([c.event for c in of(actions, Configure)], [m.Event.BOUND])
 
     def test_conflict_declines_and_waits(self):
         d = drive(State.REQUESTING, make(Settings(mac=MAC, arp_probe=True)))
@@ -592,7 +599,7 @@ class ProbeTests(SynchronousTestCase):
         self.assertEqual(send.message.option(Option.REQUESTED_ADDRESS), IPv4Address("10.0.0.10"))
         self.assertEqual(send.message.option(Option.SERVER_ID), IPv4Address("10.0.0.1"))
         self.assertEqual(d.m.state, State.INIT)
-        self.assertEqual(d.m.deadlines[m.START] - d.now, SCHEDULE.decline_delay)
+        self.assertEqual(d.m.deadlines[m.Deadline.START] - d.now, SCHEDULE.decline_delay)
 
     def test_renew_does_not_probe(self):
         d = drive(State.RENEWING, make(Settings(mac=MAC, arp_probe=False)))
@@ -611,7 +618,7 @@ class StopTests(SynchronousTestCase):
         self.assertEqual(send.server, lease.server_id)
         self.assertEqual(send.message.ciaddr, lease.address)
         self.assertEqual(send.message.option(Option.SERVER_ID), lease.server_id)
-        self.assertEqual(of(actions, Deconfigure), [Deconfigure(lease, m.RELEASE, forget=True)])
+        self.assertEqual(of(actions, Deconfigure), [Deconfigure(lease, m.Event.RELEASE, forget=True)])
         self.assertEqual(actions.index(send) < actions.index(of(actions, Deconfigure)[0]), True)
         self.assertEqual(d.m.deadlines, {})
 
@@ -620,7 +627,7 @@ class StopTests(SynchronousTestCase):
         lease = d.m.bound
         actions = d.m.stop(d.now, release=False)
         self.assertEqual(sends(actions), [])
-        self.assertEqual(of(actions, Deconfigure), [Deconfigure(lease, m.DROP, forget=False)])
+        self.assertEqual(of(actions, Deconfigure), [Deconfigure(lease, m.Event.DROP, forget=False)])
         self.assertIs(d.m.remembered, lease)
 
 
@@ -635,9 +642,9 @@ class InformTests(SynchronousTestCase):
                        options={Option.DOMAIN_NAME_SERVER: [IPv4Address("10.0.0.53")]})
         actions = d.m.receive(ack, d.now)
         (notify,) = of(actions, Notify)
-        self.assertEqual(notify.event, m.INFORM)
+        self.assertEqual(notify.event, m.Event.INFORM)
         self.assertIn(TransactionDone("informed"), actions)
-        self.assertNotIn(m.RESEND, d.m.deadlines)
+        self.assertNotIn(m.Deadline.RESEND, d.m.deadlines)
 
 
 class LeaseTests(SynchronousTestCase):

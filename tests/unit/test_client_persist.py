@@ -9,8 +9,8 @@ import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.persist import LeaseFile, lease_path, write_atomic
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.system.persist import LeaseFile, lease_path, write_atomic
 from dhcpsuite.client.testing import reply_to
 from dhcpsuite.dhcp4.constants import MessageType
 from dhcpsuite.dhcp4.packet import Message

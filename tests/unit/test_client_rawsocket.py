@@ -8,8 +8,8 @@ from ipaddress import IPv4Address
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client import arp
-from dhcpsuite.client.rawsocket import _BPF, bpf_program, parse_udp
+from dhcpsuite.client.shell import arp
+from dhcpsuite.client.system.rawsocket import _BPF, bpf_program, parse_udp
 from dhcpsuite.client.testing import ip_udp
 
 
@@ -112,7 +112,7 @@ class SourceZeroSendTests(SynchronousTestCase):
     """
 
     def test_packet_checksums(self):
-        from dhcpsuite.client.rawsocket import _broadcast_packet
+        from dhcpsuite.client.system.rawsocket import _broadcast_packet
         from dhcpsuite.dhcp4.frames import internet_checksum
         from dhcpsuite.dhcp4.packet import Message
 
@@ -127,7 +127,7 @@ class SourceZeroSendTests(SynchronousTestCase):
         self.assertEqual(packet[28:], payload)
 
     def test_which_socket(self):
-        from dhcpsuite.client.rawsocket import send_message
+        from dhcpsuite.client.system.rawsocket import send_message
         from dhcpsuite.client.testing import FakeSocket, sent_message
         from dhcpsuite.dhcp4.packet import Message
 

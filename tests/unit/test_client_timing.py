@@ -6,7 +6,7 @@ import random
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client.timing import (
+from dhcpsuite.client.core.schedule import (
     INFINITE,
     Schedule,
     renew_resend_delay,

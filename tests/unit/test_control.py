@@ -260,7 +260,7 @@ class ViewTests(SynchronousTestCase):
 
     def test_registry_rows_for_client_and_ingested_leases(self) -> None:
         from dhcpsuite.client.testing import reply_to
-        from dhcpsuite.client.lease import Lease as ClientLease
+        from dhcpsuite.client.core.lease import Lease as ClientLease
         from dhcpsuite.dhcp4.constants import MessageType
         from dhcpsuite.dhcp4.packet import Message
         from dhcpsuite.ingest.pluginmsg import IANA, IAPD, Lease6

@@ -14,7 +14,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from twisted.trial.unittest import SynchronousTestCase
 
-from dhcpsuite.client.rawsocket import parse_udp
+from dhcpsuite.client.system.rawsocket import parse_udp
 from dhcpsuite.dhcp4.frames import BROADCAST_MAC, internet_checksum, udp_frame
 
 A = IPv4Address

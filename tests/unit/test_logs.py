@@ -60,7 +60,7 @@ class TextLogTests(SynchronousTestCase):
         self.patch(sys, "stdout", out)
         observer = logs.text_stdout()
         verifyObject(ILogObserver, observer)
-        log = Logger(observer=observer, namespace="dhcpsuite.client.agent")
+        log = Logger(observer=observer, namespace="dhcpsuite.client.shell.agent")
         message = "bye\r\n2026-01-01T00:00:00+0000 [dhcpsuite#info] forged\x1b[2J\x1b]0;title\x07\x9b1m\u202e"
         log.info("NAK from {server}: {message} ({error!r})", server="192.0.2.1", message=message, error=ValueError("a\nb"))
         text = out.getvalue()

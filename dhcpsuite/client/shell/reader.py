@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.unit.test_client_agent -*-
 """
-A client socket (L{dhcpsuite.client.rawsocket}) read by the reactor.
+A client socket (L{dhcpsuite.client.system.rawsocket}) read by the reactor.
 """
 
 from __future__ import annotations

@@ -21,10 +21,11 @@ import os
 from typing import Any, Callable
 
 from twisted.internet import abstract
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.clock import CLOCK_BOOTTIME, EPSILON, BoottimeClock
+from dhcpsuite.client.system.boottime import CLOCK_BOOTTIME, EPSILON, BoottimeClock
 from dhcpsuite.interfaces import IClock
 
 TFD_NONBLOCK = os.O_NONBLOCK
@@ -145,7 +146,7 @@ class ReactorTimer:
         self._callback = callback
         self._reactor = reactor
         self._clock = clock
-        self._call: Any = None
+        self._call: IDelayedCall | None = None
         self.deadline: float | None = None
 
     def arm(self, deadline: float) -> None:
@@ -176,7 +177,7 @@ class ReactorTimer:
         self.cancel()
 
 
-def make_timer(callback: Callable[[], None], reactor: Any, clock: IClock) -> Any:
+def make_timer(callback: Callable[[], None], reactor: Any, clock: IClock) -> BoottimeTimer | ReactorTimer:
     """
     A L{BoottimeTimer} when the clock is the system's and timerfd works,
     else a L{ReactorTimer}.

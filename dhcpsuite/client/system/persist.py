@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any
 
-from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import decode_message
 from dhcpsuite.lazylog import LazyLogger

@@ -3,7 +3,7 @@
 Time for the client: the wall clock and C{CLOCK_BOOTTIME} together. Leases
 are timed on the boottime clock, which neither jumps when the wall clock is
 set nor stops in suspend. The reactor's timers on it, and the L{IClock}
-declaration, are in L{dhcpsuite.client.timers}; this module imports neither
+declaration, are in L{dhcpsuite.client.shell.deadline_timers}; this module imports neither
 Twisted nor zope, so the early path (L{dhcpsuite.client.early}) can use it.
 """
 

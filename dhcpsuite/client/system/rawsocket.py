@@ -124,7 +124,12 @@ def parse_udp(packet: bytes) -> tuple[IPv4Address, int, bytes] | None:
     return IPv4Address(packet[12:16]), source_port, payload
 
 
-def discard(data: bytes, address: Any) -> None:
+# What recvfrom on an AF_PACKET socket gives as the address: interface
+# name, protocol, packet type, hardware type, hardware address.
+PacketAddress = tuple[str, int, int, int, bytes]
+
+
+def discard(data: bytes, address: PacketAddress) -> None:
     pass
 
 
@@ -141,7 +146,7 @@ def open_sockets(ifname: str) -> tuple[socket.socket, socket.socket]:
     return receive, send
 
 
-def decode_reply(data: bytes, address: Any) -> tuple[Message | None, str | None, IPv4Address | None]:
+def decode_reply(data: bytes, address: PacketAddress) -> tuple[Message | None, str | None, IPv4Address | None]:
     """
     A frame read from the packet socket as a DHCP message.
 
@@ -171,7 +176,8 @@ def _broadcast_packet(message: Message, data: bytes) -> bytes:
     return frame[_ETHERNET_HEADER:]
 
 
-def send_message(sock: Any, message: Message, server: IPv4Address | None, raw: Any = None) -> None:
+def send_message(sock: socket.socket, message: Message, server: IPv4Address | None,
+                 raw: socket.socket | None = None) -> None:
     """
     Broadcast C{message}, or unicast it to C{server}; when the unicast has
     no route (the address is not on the interface, e.g. C{configure = false}

@@ -5,48 +5,56 @@ One interface's client agent: the Twisted shell around L{ClientMachine}.
 It turns socket reads, timer expiries, carrier changes and control requests
 into machine inputs, and the machine's actions into packets, configurator
 calls, hook runs, registry writes and the persisted lease. Deadlines are kept
-on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.clock}).
+on C{CLOCK_BOOTTIME} (L{dhcpsuite.client.system.boottime}).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+import socket
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from dhcpsuite.client import rawsocket
-from dhcpsuite.client.arp import ArpProber
 from dhcpsuite.client.config import InterfaceConfig
-from dhcpsuite.client.configure import lease_calls
-from dhcpsuite.client.hooks import HookRunner, hook_environment, udhcpc_actions
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.machine import (
-    NAK,
-    ClientMachine,
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.lease_calls import lease_calls
+from dhcpsuite.client.core.machine import (
+    Action,
     Configure,
     Deconfigure,
+    Event,
     Notify,
+    Outcome,
     Probe,
     Send,
     State,
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.persist import LeaseFile
-from dhcpsuite.client.reader import SocketReader
-from dhcpsuite.client.timers import SystemClock, make_timer
-from dhcpsuite.interfaces import IClock
+from dhcpsuite.client.driver import MachineDriver
+from dhcpsuite.client.shell.arp import ArpProber
+from dhcpsuite.client.shell.deadline_timers import BoottimeTimer, ReactorTimer, SystemClock, make_timer
+from dhcpsuite.client.shell.hooks import HookRunner, hook_environment, udhcpc_actions
+from dhcpsuite.client.shell.reader import SocketReader
+from dhcpsuite.client.system import rawsocket
+from dhcpsuite.client.system.persist import LeaseFile
+from dhcpsuite.dhcp4.packet import Message
+from dhcpsuite.interfaces import IClock, IInterfaceConfigurator
+from dhcpsuite.leases.registry import FAMILY_V4, LeaseRegistry
 
-FAMILY_V4 = 4
+if TYPE_CHECKING:
+    from dhcpsuite.client.early import EarlyInterface
 
 
 def _deconfig_environment(env: dict[str, str]) -> dict[str, str]:
     return {key: env[key] for key in ("interface", "reason", "DHCPSUITE_EVENT")}
 
 
-class ClientAgent:
+class ClientAgent(MachineDriver):
     """
     @ivar machine: the L{ClientMachine} (after L{start}).
     @ivar drops: packets dropped before the machine, by reason.
@@ -60,8 +68,8 @@ class ClientAgent:
         cfg: InterfaceConfig,
         reactor: Any,
         clock: IClock | None = None,
-        configurator: Any = None,
-        registry: Any = None,
+        configurator: IInterfaceConfigurator | None = None,
+        registry: LeaseRegistry | None = None,
         state_dir: str | None = None,
         rng: random.Random | None = None,
         open_sockets: Callable[[str], tuple[Any, Any]] = rawsocket.open_sockets,
@@ -69,10 +77,9 @@ class ClientAgent:
         prober_factory: Callable[..., Any] | None = None,
         timer_factory: Callable[..., Any] | None = None,
     ) -> None:
+        MachineDriver.__init__(self, cfg.name, clock if clock is not None else SystemClock())
         self.cfg = cfg
-        self.ifname = cfg.name
         self.reactor = reactor
-        self.clock = clock if clock is not None else SystemClock()
         self.configurator = configurator if cfg.configure else None
         self.registry = registry
         self.rng = rng if rng is not None else random.SystemRandom()
@@ -81,16 +88,11 @@ class ClientAgent:
         self.lease_file = LeaseFile(state_dir, cfg.name) if state_dir and cfg.persist else None
         self._prober_factory = prober_factory or ArpProber
         self._timer_factory = timer_factory or make_timer
-        self.machine: ClientMachine | None = None
         self.observers: list[Callable[[StateChanged], None]] = []
-        self.drops: dict[str, int] = {}
-        self.sent = 0
-        self._receiver: Any = None
-        self._raw: Any = None
-        self._sender: Any = None
-        self._drain: Any = None
-        self._timer: Any = None
-        self._prober: Any = None
+        self._receiver: SocketReader | None = None
+        self._drain: SocketReader | None = None
+        self._timer: BoottimeTimer | ReactorTimer | None = None
+        self._prober: ArpProber | None = None
         self._chain: defer.Deferred = defer.succeed(None)
         self._waiters: list[defer.Deferred] = []
         self._link_mtu: int | None = None
@@ -106,35 +108,33 @@ class ClientAgent:
             return
         receive, send = self._open_sockets(self.ifname)
         self._attach(receive, send, mtu)
-        now, wall = self.clock.monotonic(), self.clock.wall()
-        remembered = self.lease_file.load(now, wall) if self.lease_file is not None else None
-        self.machine = self.cfg.new_machine(mac, mtu, self.rng, remembered)
+        self.build_machine(self.cfg, mac, mtu, self.rng, self.lease_file)
         self.machine.carrier = carrier
         self.running = True
-        self._feed(self.machine.start(now, wall))
+        self._feed(self.machine.start(self.clock.monotonic(), self.clock.wall()))
 
-    def adopt(self, early: Any) -> None:
+    def adopt(self, early: EarlyInterface) -> None:
         """
         Carry on from the early path (L{dhcpsuite.client.early.EarlyInterface}):
         its machine, its sockets, and the actions it left for the reactor.
         """
         if self.running:
             raise RuntimeError(f"{self.ifname}: the agent is already running")
-        self._attach(early.receive, early.send, early.mtu)
+        self._attach(early.receive_socket, early.send_socket, early.mtu)
         self.machine = early.machine
         self.sent += early.sent
         for reason, count in early.drops.items():
             self.drops[reason] = self.drops.get(reason, 0) + count
         self.running = True
-        self._feed(early.pending, applied=early.applied)
+        self._feed(early.pending)
 
-    def _attach(self, receive: Any, send: Any, mtu: int | None) -> None:
+    def _attach(self, receive: socket.socket, send: socket.socket, mtu: int | None) -> None:
         self._link_mtu = mtu
         self._configurator_off = False
         self._receiver = SocketReader(receive, self._packet_received, self.reactor)
         self._drain = SocketReader(send, rawsocket.discard, self.reactor)
-        self._sender = send
-        self._raw = receive
+        self.send_socket = send
+        self.receive_socket = receive
         self._receiver.startReading()
         self._drain.startReading()
         self._timer = self._timer_factory(self._timer_fired, self.reactor, self.clock)
@@ -154,7 +154,7 @@ class ClientAgent:
         if release is None:
             release = self.cfg.release_on_stop and not interface_gone
         if interface_gone:
-            self._sender = None
+            self.send_socket = None
             self._configurator_off = True
         self._feed(self.machine.stop(self.clock.monotonic(), release, self.clock.wall()))
         self.running = False
@@ -164,12 +164,12 @@ class ClientAgent:
         for reader in (self._receiver, self._drain):
             if reader is not None:
                 reader.close()
-        self._receiver = self._drain = self._sender = self._raw = None
+        self._receiver = self._drain = self.send_socket = self.receive_socket = None
         if self._timer is not None:
             self._timer.close()
             self._timer = None
         for waiter in self._waiters:
-            waiter.callback("stopped")
+            waiter.callback(Outcome.STOPPED)
         self._waiters = []
         return self._settled()
 
@@ -205,7 +205,7 @@ class ClientAgent:
             C{"stopped"}).
         """
         if not self.running:
-            return defer.succeed("stopped")
+            return defer.succeed(Outcome.STOPPED)
         waiter: defer.Deferred = defer.Deferred()
         self._waiters.append(waiter)
         actions, joined = self.machine.renew(self.clock.monotonic(), self.clock.wall(), rebind=rebind)
@@ -228,21 +228,9 @@ class ClientAgent:
             self._waiters.remove(waiter)
             waiter.errback(defer.TimeoutError(f"{self.ifname}: no outcome within {timeout:g} s"))
 
-    def _packet_received(self, data: bytes, address: Any) -> None:
-        if not self.running:
-            return
-        message, drop, source = rawsocket.decode_reply(data, address)
-        if message is None:
-            if drop is not None:
-                self._drop(drop)
-            return
-        self._feed(self.machine.receive(message, self.clock.monotonic(), self.clock.wall(), source))
-
-    def _drop(self, reason: str) -> None:
-        self.drops[reason] = self.drops.get(reason, 0) + 1
-        if self.drops[reason] == 1:
-            self.log.info("{ifname}: dropping a malformed reply: {reason} (counted; logged once)",
-                          ifname=self.ifname, reason=reason)
+    def _packet_received(self, data: bytes, address: rawsocket.PacketAddress) -> None:
+        if self.running:
+            self.frame_received(data, address)
 
     def _timer_fired(self) -> None:
         if self.running:
@@ -250,20 +238,17 @@ class ClientAgent:
 
     # ---- actions ----
 
-    def _feed(self, actions: list, applied: Configure | None = None) -> None:
+    def feed(self, actions: list[Action]) -> None:
+        self._feed(actions)
+
+    def _feed(self, actions: list[Action]) -> None:
         """
         Carry out the machine's actions, then arm the timer for its next
         deadline.
-
-        @param applied: a L{Configure} among C{actions} whose configurator
-            calls the early path already made.
         """
         for action in actions:
             try:
-                if action is applied:
-                    self._configure(action.lease, action.event, applied=True)
-                else:
-                    self._do(action)
+                self.carry_out(action)
             except Exception:
                 self.log.failure("{ifname}: action {action!r} failed", ifname=self.ifname, action=action)
         if self._timer is not None:
@@ -273,34 +258,25 @@ class ClientAgent:
             elif deadline != self._timer.deadline:
                 self._timer.arm(deadline)
 
-    def _do(self, action: Any) -> None:
-        if isinstance(action, Send):
-            self._send(action)
-        elif isinstance(action, Configure):
-            self._configure(action.lease, action.event)
-        elif isinstance(action, Deconfigure):
-            self._deconfigure(action.lease, action.event, action.forget, action.reply)
-        elif isinstance(action, Notify):
-            self._hook(action.event, action.lease, action.reply)
-        elif isinstance(action, Probe):
-            self._probe(action)
-        elif isinstance(action, TransactionDone):
-            waiters, self._waiters = self._waiters, []
-            for waiter in waiters:
-                waiter.callback(action.outcome)
-        elif isinstance(action, StateChanged):
-            for observer in list(self.observers):
-                observer(action)
+    def handlers(self) -> Mapping[type, Callable[[Any], None]]:
+        return {
+            Send: self.send,
+            Configure: lambda a: self._configure(a.lease, a.event, applied=a.applied),
+            Deconfigure: lambda a: self._deconfigure(a.lease, a.event, a.forget, a.reply),
+            Notify: lambda a: self._hook(a.event, a.lease, a.reply),
+            Probe: self._probe,
+            TransactionDone: self._transaction_done,
+            StateChanged: self._state_changed,
+        }
 
-    def _send(self, action: Send) -> None:
-        if self._sender is None:
-            return
-        try:
-            rawsocket.send_message(self._sender, action.message, action.server, self._raw)
-        except OSError as e:
-            self.log.warn("{ifname}: send failed: {error}", ifname=self.ifname, error=e)
-            return
-        self.sent += 1
+    def _transaction_done(self, action: TransactionDone) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(action.outcome)
+
+    def _state_changed(self, action: StateChanged) -> None:
+        for observer in list(self.observers):
+            observer(action)
 
     def _probe(self, action: Probe) -> None:
         self._prober = self._prober_factory(self.ifname, self.machine.settings.mac, self.reactor, rng=self.rng)
@@ -322,12 +298,12 @@ class ClientAgent:
         def run(_: Any) -> Any:
             return defer.maybeDeferred(operation)
 
-        def failed(f: Any) -> None:
+        def failed(f: Failure) -> None:
             self.log.error("{ifname}: {what} failed: {error}", ifname=self.ifname, what=what, error=f.getErrorMessage())
 
         self._chain.addBoth(run).addErrback(failed)
 
-    def _configure(self, lease: Lease, event: str, applied: bool = False) -> None:
+    def _configure(self, lease: Lease, event: Event, applied: bool = False) -> None:
         self.log.info(
             "{ifname}: {event} {address} from {server}, lease {lease_time} s",
             ifname=self.ifname, event=event, address=lease.interface, server=lease.server_id,
@@ -347,7 +323,7 @@ class ClientAgent:
             self._serial(lambda: self.lease_file.save(lease), "saving the lease")
         self._serial(lambda: self._hook(event, lease), "running the hook")
 
-    def _deconfigure(self, lease: Lease, event: str, forget: bool, reply: Any = None) -> None:
+    def _deconfigure(self, lease: Lease, event: Event, forget: bool, reply: Message | None = None) -> None:
         self.log.info("{ifname}: {event} {address}", ifname=self.ifname, event=event, address=lease.interface)
         configurator = None if self._configurator_off else self.configurator
         if configurator is not None:
@@ -369,12 +345,12 @@ class ClientAgent:
                 self._serial(lambda: self.lease_file.save(lease), "saving the lease")
         self._serial(lambda: self._hook(event, lease, reply, lease_removed=True), "running the hook")
 
-    def _hook(self, event: str, lease: Lease | None, reply: Any = None, lease_removed: bool = False) -> None:
+    def _hook(self, event: Event, lease: Lease | None, reply: Message | None = None, lease_removed: bool = False) -> None:
         if self.hooks is None:
             return
         # A NAK's variables are the NAK's (message, serverid), not the lost lease's.
         rejected: list[str] = []
-        env = hook_environment(self.ifname, event, None if event == NAK else lease, reply, rejected)
+        env = hook_environment(self.ifname, event, None if event is Event.NAK else lease, reply, rejected)
         for name in rejected:
             if name not in self._rejected_logged:
                 # Once per variable: a rogue server repeats itself every renewal.
@@ -395,12 +371,5 @@ class ClientAgent:
 
     def status(self) -> dict:
         status = self.machine.status() if self.machine is not None else {"state": State.STOPPED.value}
-        drops = dict(self.drops)
-        if self.machine is not None:
-            # Replies the machine did not take count as drops too.
-            for reason, count in self.machine.drops.items():
-                drops[reason] = drops.get(reason, 0) + count
-            for code, count in self.machine.bad_options.items():
-                drops[f"malformed option {code} (ignored)"] = count
-        status.update(interface=self.ifname, running=self.running, drops=drops, sent=self.sent)
+        status.update(interface=self.ifname, running=self.running, drops=self.all_drops(), sent=self.sent)
         return status

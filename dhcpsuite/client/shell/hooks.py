@@ -17,26 +17,28 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
 
 from twisted.internet import defer, error, protocol
+from twisted.internet.interfaces import IDelayedCall, IProcessTransport
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from dhcpsuite.client.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.machine import BOUND, DROP, EXPIRE, EXTEND, INFORM, LEASEFAIL, NAK, RELEASE
+from dhcpsuite.client.core.dnsnames import BAD, decode_name_list, printable, valid_name, valid_path
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.machine import Event
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.options import decode_classless_routes
+from dhcpsuite.dhcp4.options import UDHCPC_NAMES, HookFormat, decode_classless_routes
 from dhcpsuite.dhcp4.packet import Message
 
 # Our event -> udhcpc's argv[1] values, in the order they are run.
-UDHCPC_ACTIONS: dict[str, tuple[str, ...]] = {
-    BOUND: ("bound",),
-    EXTEND: ("renew",),
-    EXPIRE: ("deconfig",),
-    DROP: ("deconfig",),
-    RELEASE: ("deconfig",),
-    NAK: ("nak",),
-    LEASEFAIL: ("leasefail",),
-    INFORM: ("bound",),
+UDHCPC_ACTIONS: dict[Event, tuple[str, ...]] = {
+    Event.BOUND: ("bound",),
+    Event.EXTEND: ("renew",),
+    Event.EXPIRE: ("deconfig",),
+    Event.DROP: ("deconfig",),
+    Event.RELEASE: ("deconfig",),
+    Event.NAK: ("nak",),
+    Event.LEASEFAIL: ("leasefail",),
+    Event.INFORM: ("bound",),
 }
 # A NAK that takes a configured lease away: udhcpc runs "nak" then "deconfig".
 NAK_WITH_LEASE = ("nak", "deconfig")
@@ -44,47 +46,10 @@ NAK_WITH_LEASE = ("nak", "deconfig")
 TERM_AFTER = 55.0
 KILL_AFTER = 58.0
 
-# udhcpc's names for options (busybox networking/udhcp/common.c), ours too.
-_IPS = "ips"
-_TEXT = "text"  # free text: control bytes replaced
-_NAME = "name"  # a domain name, checked label by label (udhcpc's OPTION_STRING_HOST)
-_PATH = "path"  # a file path (root path, boot file)
-_NAMES = "names"  # option 119, a list of names (udhcpc's OPTION_DNS_STRING)
-_NUMBER = "number"
-UDHCPC_NAMES: dict[int, tuple[str, str]] = {
-    Option.SUBNET_MASK: ("subnet", _IPS),
-    Option.TIME_OFFSET: ("timezone", _NUMBER),
-    Option.ROUTER: ("router", _IPS),
-    Option.TIME_SERVER: ("timesrv", _IPS),
-    Option.NAME_SERVER: ("namesrv", _IPS),
-    Option.DOMAIN_NAME_SERVER: ("dns", _IPS),
-    Option.LOG_SERVER: ("logsrv", _IPS),
-    9: ("lprsrv", _IPS),
-    Option.HOST_NAME: ("hostname", _NAME),
-    Option.BOOT_FILE_SIZE: ("bootsize", _NUMBER),
-    Option.DOMAIN_NAME: ("domain", _NAME),
-    16: ("swapsrv", _IPS),
-    Option.ROOT_PATH: ("rootpath", _PATH),
-    Option.DEFAULT_TTL: ("ipttl", _NUMBER),
-    Option.INTERFACE_MTU: ("mtu", _NUMBER),
-    Option.BROADCAST_ADDRESS: ("broadcast", _IPS),
-    Option.STATIC_ROUTE: ("routes", _IPS),
-    40: ("nisdomain", _NAME),
-    41: ("nissrv", _IPS),
-    Option.NTP_SERVERS: ("ntpsrv", _IPS),
-    Option.NETBIOS_NAME_SERVER: ("wins", _IPS),
-    Option.LEASE_TIME: ("lease", _NUMBER),
-    Option.SERVER_ID: ("serverid", _IPS),
-    Option.MESSAGE: ("message", _TEXT),
-    Option.TFTP_SERVER_NAME: ("tftp", _NAME),
-    Option.BOOTFILE_NAME: ("bootfile", _PATH),
-    Option.CLASSLESS_STATIC_ROUTE: ("staticroutes", "classless"),
-    Option.DOMAIN_SEARCH: ("search", _NAMES),
-    249: ("msstaticroutes", "classless"),
-}
 # What each kind of checked value must be; a value that is not is replaced
 # by udhcpc's "bad".
-_VALID = {_NAME: valid_name, _PATH: valid_path}
+_VALID = {HookFormat.NAME: valid_name, HookFormat.PATH: valid_path}
+_CHECKED = frozenset({HookFormat.TEXT, HookFormat.NAME, HookFormat.PATH, HookFormat.NAMES})
 # Options udhcpc never exports (protocol machinery); it does export opt53.
 _SKIP = frozenset(int(o) for o in (Option.PARAMETER_REQUEST_LIST, Option.MAX_MESSAGE_SIZE, Option.OVERLOAD,
                                    Option.PAD, Option.END))
@@ -96,7 +61,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").rstrip("\0")
 
 
-def checked_value(kind: str, raw: bytes) -> tuple[str, bool]:
+def checked_value(kind: HookFormat, raw: bytes) -> tuple[str, bool]:
     """
     A name, path or text value for a hook.
 
@@ -104,9 +69,9 @@ def checked_value(kind: str, raw: bytes) -> tuple[str, bool]:
         whether it was replaced.
     """
     text = _text(raw)
-    if kind == _TEXT:
+    if kind is HookFormat.TEXT:
         return printable(text), False
-    if kind == _NAMES:
+    if kind is HookFormat.NAMES:
         try:
             names = decode_name_list(raw)
         except ValueError:
@@ -119,10 +84,10 @@ def checked_value(kind: str, raw: bytes) -> tuple[str, bool]:
     return BAD, True
 
 
-def _value(code: int, raw: bytes, kind: str) -> str:
-    if kind == _IPS:
+def _value(code: int, raw: bytes, kind: HookFormat) -> str:
+    if kind is HookFormat.IPS:
         return " ".join(str(IPv4Address(raw[i:i + 4])) for i in range(0, len(raw) - len(raw) % 4, 4))
-    if kind == _NUMBER:
+    if kind is HookFormat.NUMBER:
         value = int.from_bytes(raw, "big", signed=(code == Option.TIME_OFFSET))
         return str(value)
     routes = decode_classless_routes(raw)
@@ -131,7 +96,7 @@ def _value(code: int, raw: bytes, kind: str) -> str:
 
 def hook_environment(
     ifname: str,
-    event: str,
+    event: Event,
     lease: Lease | None = None,
     reply: Message | None = None,
     rejected: list[str] | None = None,
@@ -156,16 +121,22 @@ def hook_environment(
         env["ip"] = str(message.yiaddr)
     if message.siaddr != IPv4Address(0):
         env["siaddr"] = str(message.siaddr)
-    checked: list[tuple[str, str, bytes]] = [("sname", _NAME, message.sname), ("boot_file", _PATH, message.file)]
+    checked: list[tuple[str, HookFormat, bytes]] = [
+        ("sname", HookFormat.NAME, message.sname), ("boot_file", HookFormat.PATH, message.file),
+    ]
     for code, raw in message.options.items():
         if code in _SKIP:
             continue
-        name, kind = UDHCPC_NAMES.get(code, (f"opt{code}", "hex"))
-        if kind in (_TEXT, _NAME, _PATH, _NAMES):
+        exported = UDHCPC_NAMES.get(code)
+        if exported is None:
+            env[f"opt{code}"] = raw.hex()
+            continue
+        name, kind = exported
+        if kind in _CHECKED:
             checked.append((name, kind, raw))
             continue
         try:
-            env[name] = raw.hex() if kind == "hex" else _value(code, raw, kind)
+            env[name] = _value(code, raw, kind)
         except (DecodeError, ValueError):
             env[f"opt{code}"] = raw.hex()
     for name, kind, raw in checked:
@@ -184,8 +155,8 @@ def hook_environment(
     return env
 
 
-def udhcpc_actions(event: str, lease_removed: bool = False) -> tuple[str, ...]:
-    if event == NAK and lease_removed:
+def udhcpc_actions(event: Event, lease_removed: bool = False) -> tuple[str, ...]:
+    if event is Event.NAK and lease_removed:
         return NAK_WITH_LEASE
     return UDHCPC_ACTIONS[event]
 
@@ -203,7 +174,7 @@ class _HookProcess(protocol.ProcessProtocol):
 
     errReceived = outReceived
 
-    def processEnded(self, reason: Any) -> None:
+    def processEnded(self, reason: Failure) -> None:
         code = None
         if isinstance(reason.value, error.ProcessTerminated):
             code = reason.value.exitCode if reason.value.exitCode is not None else -(reason.value.signal or 0)
@@ -242,7 +213,7 @@ class HookRunner:
         self.kill_after = kill_after
         self.base_environment = dict(base_environment or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         self._queue: deque = deque()
-        self._running: Any = None
+        self._running: tuple[IProcessTransport, IDelayedCall, IDelayedCall] | None = None
         self._idle_waiters: list[defer.Deferred] = []
         self.runs: deque = deque(maxlen=64)
         # Runs by result, for metrics: ok, failed (non-zero), killed (by a
@@ -307,7 +278,7 @@ class HookRunner:
         kill = self.reactor.callLater(self.kill_after, self._signal, transport, "KILL")
         self._running = (transport, term, kill)
 
-        def finished(code: Any) -> None:
+        def finished(code: int | None) -> None:
             for call in (term, kill):
                 if call.active():
                     call.cancel()
@@ -321,7 +292,7 @@ class HookRunner:
 
         ended.addCallback(finished)
 
-    def _signal(self, transport: Any, name: str) -> None:
+    def _signal(self, transport: IProcessTransport, name: str) -> None:
         self.log.warn("hook {program} still running; sending SIG{name}", program=self.program, name=name)
         try:
             transport.signalProcess(name)

@@ -9,11 +9,16 @@ through the blocking one before Twisted is imported.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from dhcpsuite.client.lease import Lease
+from dhcpsuite.client.core.lease import Lease
+
+if TYPE_CHECKING:
+    # Types only: this module is on the early path, which imports no zope.
+    from dhcpsuite.interfaces import IInterfaceConfigurator
+    from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 
 @attrs.frozen
@@ -28,7 +33,7 @@ class ConfiguratorCall:
     arguments: dict[str, Any]
     what: str
 
-    def apply(self, configurator: Any) -> Any:
+    def apply(self, configurator: IInterfaceConfigurator | BlockingConfigurator) -> Any:
         return getattr(configurator, self.method)(**self.arguments)
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_client_arp -*-
+# -*- test-case-name: tests.unit.test_client_rawsocket -*-
 """
 IPv4 address conflict detection (RFC 5227) before a new lease is bound:
 ARP probes (sender address 0.0.0.0) for the offered address; any ARP packet
@@ -16,9 +16,11 @@ from typing import Any, Callable
 
 import attrs
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
-from dhcpsuite.client.reader import SocketReader
+from dhcpsuite.client.shell.reader import SocketReader
+from dhcpsuite.client.system.rawsocket import PacketAddress
 
 ETH_P_ARP = 0x0806
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
@@ -85,7 +87,7 @@ class ArpProber:
         self.rng = rng or random.Random()
         self._open = open_socket or open_arp_socket
         self._reader: SocketReader | None = None
-        self._call: Any = None
+        self._call: IDelayedCall | None = None
         self._result: defer.Deferred | None = None
 
     def probe(self, address: IPv4Address) -> defer.Deferred:
@@ -121,7 +123,7 @@ class ArpProber:
         else:
             self._call = self.reactor.callLater(self.timing.announce_wait, self._finish, False)
 
-    def _received(self, data: bytes, address: Any) -> None:
+    def _received(self, data: bytes, address: PacketAddress) -> None:
         if self._result is not None and is_conflict(data, self.mac, self._address):
             self._finish(True)
 

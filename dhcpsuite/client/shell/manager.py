@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_client_manager -*-
+# -*- test-case-name: tests.unit.test_client_service -*-
 """
 The interface manager: one L{ClientAgent} per configured interface, driven
 by netlink link events (an agent starts when its interface exists, follows
@@ -7,23 +7,29 @@ its carrier and MAC, and stops when it is removed).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.agent import ClientAgent
-from dhcpsuite.client.config import ClientConfig
-from dhcpsuite.client.sysfs import mac_bytes, read_link
+from dhcpsuite.client.config import ClientConfig, InterfaceConfig
+from dhcpsuite.client.shell.agent import ClientAgent
+from dhcpsuite.client.system.sysfs import mac_bytes, read_link
 from dhcpsuite.interfaces import INetlinkListener
+from dhcpsuite.netlink.events import Event as NetlinkEvent
+from dhcpsuite.netlink.events import Link, LinkAdded, LinkChanged, LinkRemoved
+
+if TYPE_CHECKING:
+    from dhcpsuite.client.early import EarlyInterface
 
 
 @implementer(INetlinkListener)
 class ClientManager:
     log = Logger()
 
-    def __init__(self, cfg: ClientConfig, agent_factory: Callable[[Any], ClientAgent],
+    def __init__(self, cfg: ClientConfig, agent_factory: Callable[[InterfaceConfig], ClientAgent],
                  sysfs: str = "/sys/class/net") -> None:
         self.cfg = cfg
         self.sysfs = sysfs
@@ -32,22 +38,29 @@ class ClientManager:
         # Interfaces whose agent was stopped on request (release / stop):
         # no link event starts them again, only start_agent.
         self.held: set[str] = set()
+        # The netlink events the client follows, by type; others are ignored.
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            LinkAdded: lambda event: self._link(event.link, None),
+            LinkChanged: lambda event: self._link(event.link, event.previous),
+            LinkRemoved: self._link_removed,
+        }
 
     # INetlinkListener
 
-    def netlink_event(self, event: Any) -> None:
+    def netlink_event(self, event: NetlinkEvent) -> None:
         if self.stopping:
             return
-        kind = type(event).__name__
-        if kind in ("LinkAdded", "LinkChanged"):
-            self._link(event.link, getattr(event, "previous", None))
-        elif kind == "LinkRemoved":
-            agent = self.agents.get(event.link.name)
-            if agent is not None and agent.running:
-                self.log.info("{ifname}: interface removed; agent stops", ifname=agent.ifname)
-                agent.stop(release=False, interface_gone=True)
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
 
-    def _link(self, link: Any, previous: Any) -> None:
+    def _link_removed(self, event: LinkRemoved) -> None:
+        agent = self.agents.get(event.link.name)
+        if agent is not None and agent.running:
+            self.log.info("{ifname}: interface removed; agent stops", ifname=agent.ifname)
+            agent.stop(release=False, interface_gone=True)
+
+    def _link(self, link: Link, previous: Link | None) -> None:
         agent = self.agents.get(link.name)
         if agent is None or not link.mac or link.name in self.held:
             return
@@ -82,7 +95,7 @@ class ClientManager:
                 continue
             self._start(agent, link.mac, link.carrier, link.mtu)
 
-    def adopt(self, early: dict[str, Any]) -> None:
+    def adopt(self, early: dict[str, EarlyInterface]) -> None:
         """
         Hand each interface the early path started
         (L{dhcpsuite.client.early.acquire}) to its agent.

@@ -8,18 +8,24 @@ given, opened and closed by this service.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.client.agent import ClientAgent
+from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig
-from dhcpsuite.client.manager import ClientManager
-from dhcpsuite.client.timers import SystemClock
-from dhcpsuite.interfaces import IClock, IComponentHealth
+from dhcpsuite.client.shell.manager import ClientManager
+from dhcpsuite.client.shell.deadline_timers import SystemClock
+from dhcpsuite.interfaces import IClock, IComponentHealth, IInterfaceConfigurator
+from dhcpsuite.leases.registry import LeaseRegistry
+
+if TYPE_CHECKING:
+    from dhcpsuite.client.early import EarlyInterface
+    from dhcpsuite.netlink.reader import NetlinkReader
 
 
 @implementer(IComponentHealth)
@@ -35,7 +41,7 @@ class ClientService(service.Service):
         self,
         cfg: ClientConfig,
         manager: ClientManager,
-        netlink: Any = None,
+        netlink: NetlinkReader | None = None,
         owned: tuple = (),
     ) -> None:
         self.cfg = cfg
@@ -43,9 +49,9 @@ class ClientService(service.Service):
         self.netlink = netlink
         # Reader / configurator this service opened itself and must close.
         self._owned = owned
-        self._early: dict[str, Any] = {}
+        self._early: dict[str, EarlyInterface] = {}
 
-    def hand_over(self, early: dict[str, Any]) -> None:
+    def hand_over(self, early: dict[str, EarlyInterface]) -> None:
         """
         Interfaces the early path started (L{dhcpsuite.client.early.acquire}):
         their agents adopt them when the service starts.
@@ -155,9 +161,9 @@ class ClientService(service.Service):
 def make_client_service(
     cfg: ClientConfig,
     state_dir: str,
-    configurator: Any = None,
-    registry: Any = None,
-    netlink: Any = None,
+    configurator: IInterfaceConfigurator | None = None,
+    registry: LeaseRegistry | None = None,
+    netlink: NetlinkReader | None = None,
     reactor: Any = None,
     clock: IClock | None = None,
     agent_factory: Callable[..., ClientAgent] = ClientAgent,

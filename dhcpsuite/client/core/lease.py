@@ -15,7 +15,7 @@ import attrs
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message
-from dhcpsuite.client.timing import INFINITE, sanitise_times
+from dhcpsuite.client.core.schedule import INFINITE, sanitise_times
 
 _ANY = IPv4Network("0.0.0.0/0")
 _ZERO = IPv4Address(0)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import enum
 import random
 from ipaddress import IPv4Address
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import attrs
 
-from dhcpsuite.client.dnsnames import printable
-from dhcpsuite.client.lease import Lease
-from dhcpsuite.client.timing import (
+from dhcpsuite.client.core.dnsnames import printable
+from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.client.core.schedule import (
     Schedule,
     renew_resend_delay,
     restart_delay,
@@ -92,24 +93,54 @@ BUSY = frozenset({S.SELECTING, S.REQUESTING, S.RENEWING, S.REBINDING, S.REBOOTIN
 # States that hold a lease the interface may be using.
 LEASED = frozenset({S.BOUND, S.RENEWING, S.REBINDING})
 
-# Hook / observer events (dhcpagent's and the issue's names).
-BOUND = "BOUND"
-EXTEND = "EXTEND"
-EXPIRE = "EXPIRE"
-DROP = "DROP"
-RELEASE = "RELEASE"
-NAK = "NAK"
-LEASEFAIL = "LEASEFAIL"
-INFORM = "INFORM"
 
-# Deadline names.
-START = "start"
-RESEND = "resend"
-COLLECT = "collect"
-T1 = "t1"
-T2 = "t2"
-EXPIRY = "expiry"
-LEASE_TIMERS = (T1, T2, EXPIRY)
+class Event(enum.StrEnum):
+    """
+    What happened to the lease, as hooks, the lease registry (its C{cause})
+    and observers are told (dhcpagent's names); each hook's udhcpc action
+    is in L{dhcpsuite.client.shell.hooks.UDHCPC_ACTIONS}.
+    """
+
+    BOUND = "BOUND"
+    EXTEND = "EXTEND"
+    EXPIRE = "EXPIRE"
+    DROP = "DROP"
+    RELEASE = "RELEASE"
+    NAK = "NAK"
+    LEASEFAIL = "LEASEFAIL"
+    INFORM = "INFORM"
+
+
+class Outcome(enum.StrEnum):
+    """
+    How a transaction ended (L{TransactionDone}; what a control API caller
+    waiting on a renewal is told).
+    """
+
+    BOUND = "bound"
+    EXTENDED = "extended"
+    NAK = "nak"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INFORMED = "informed"
+
+
+class Deadline(enum.StrEnum):
+    """
+    The machine's timers (L{ClientMachine.deadlines}); the values are what
+    the control API shows as C{next_timer}.
+    """
+
+    START = "start"
+    RESEND = "resend"
+    COLLECT = "collect"
+    T1 = "t1"
+    T2 = "t2"
+    EXPIRY = "expiry"
+
+
+D = Deadline
+LEASE_TIMERS = (D.T1, D.T2, D.EXPIRY)
 
 # A timer that fires this much after its deadline was slept through (suspend).
 SUSPEND_SLACK = 2.0
@@ -151,10 +182,13 @@ class Configure:
     """
     Apply C{lease} (address, routes, MTU), then run hooks for C{event}
     (C{BOUND} or C{EXTEND}), record it in the registry and persist it.
+    C{applied}: the configurator calls were already made (by the early
+    path), only the rest is left to do.
     """
 
     lease: Lease
-    event: str
+    event: Event
+    applied: bool = False
 
 
 @attrs.frozen
@@ -167,7 +201,7 @@ class Deconfigure:
     """
 
     lease: Lease
-    event: str
+    event: Event
     forget: bool = True
     reply: Message | None = None
 
@@ -179,7 +213,7 @@ class Notify:
     C{INFORM}): hooks only. C{reply} is the message that caused it, if any.
     """
 
-    event: str
+    event: Event
     lease: Lease | None = None
     reply: Message | None = None
 
@@ -197,11 +231,10 @@ class Probe:
 @attrs.frozen
 class TransactionDone:
     """
-    The current transaction ended: C{outcome} is C{"bound"}, C{"extended"},
-    C{"nak"}, C{"failed"}, C{"stopped"} or C{"informed"}.
+    The current transaction ended, with C{outcome}.
     """
 
-    outcome: str
+    outcome: Outcome
     lease: Lease | None = None
 
 
@@ -210,6 +243,10 @@ class StateChanged:
     old: State
     new: State
     cause: str
+
+
+# What the machine asks of its driver (L{dhcpsuite.client.driver}).
+Action = Send | Configure | Deconfigure | Notify | Probe | TransactionDone | StateChanged
 
 
 @attrs.frozen
@@ -270,7 +307,7 @@ class ClientMachine:
         self.stale = remembered
         self.verified = True
         self.carrier = True
-        self.deadlines: dict[str, float] = {}
+        self.deadlines: dict[Deadline, float] = {}
         self.history: list[StateChanged] = []
         self.xid = 0
         self.attempt = 0
@@ -284,7 +321,7 @@ class ClientMachine:
         self.leasefail_told = False
         self.drops: dict[str, int] = {}
         self.bad_options: dict[int, int] = {}
-        self._told: set[Any] = set()
+        self._told: set[Hashable] = set()
 
     # ---- the one place state changes ----
 
@@ -315,7 +352,7 @@ class ClientMachine:
             return out
         if self.settings.inform_address is not None:
             self._set_state(S.INFORMING, "start", out)
-            self._arm(START, now + self._initial_delay())
+            self._arm(D.START, now + self._initial_delay())
             return out
         if self.remembered is not None and self._remembered_valid(now):
             self._set_state(S.INIT_REBOOT, "start with remembered lease", out)
@@ -325,7 +362,7 @@ class ClientMachine:
         if delay <= 0 and self.carrier:
             self._on_start(now, out)
         else:
-            self._arm(START, now + delay)
+            self._arm(D.START, now + delay)
         return out
 
     def tick(self, now: float, wall: float | None = None) -> list:
@@ -336,18 +373,18 @@ class ClientMachine:
         self._clock(now, wall)
         # Lease deadlines first, latest due one only: after a long suspend
         # T1, T2 and expiry may all be due, and only the last one matters.
-        for name in (EXPIRY, T2, T1):
+        for name in (D.EXPIRY, D.T2, D.T1):
             deadline = self.deadlines.get(name)
             if deadline is not None and deadline <= now:
                 for lease_timer in LEASE_TIMERS[: LEASE_TIMERS.index(name) + 1]:
                     self.deadlines.pop(lease_timer, None)
                 self._lease_timer(name, deadline, now, out)
                 break
-        for name in (START, COLLECT, RESEND):
+        for name in (D.START, D.COLLECT, D.RESEND):
             deadline = self.deadlines.get(name)
             if deadline is not None and deadline <= now:
                 del self.deadlines[name]
-                getattr(self, f"_on_{name}")(now, out)
+                self._TRANSACTION_TIMERS[name](self, now, out)
         return out
 
     def receive(self, message: Message, now: float, wall: float | None = None,
@@ -396,23 +433,20 @@ class ClientMachine:
         self._clock(now, wall)
         if rebind and self.state in (S.BOUND, S.RENEWING):
             was_renewing = self.state is S.RENEWING
-            self._set_state(S.REBINDING, "rebind requested", out)
-            self.xid = self._new_xid()
-            self.started_at = now
-            self._send_request(now, out)
+            self._begin(S.REBINDING, "rebind requested", now, out)
             return out, was_renewing
-        if self.state in (S.INIT, S.INIT_REBOOT) and START in self.deadlines:
+        if self.state in (S.INIT, S.INIT_REBOOT) and D.START in self.deadlines:
             # Waiting out the initial delay or a restart backoff: go now.
-            del self.deadlines[START]
+            del self.deadlines[D.START]
             self._on_start(now, out)
             return out, True
         if self.state in BUSY:
             return out, True
         if self.state is S.BOUND:
-            self._enter_renewing(now, "renew requested", out)
+            self._begin(S.RENEWING, "renew requested", now, out)
             return out, False
         if self.state is S.INFORMING:
-            self.deadlines.pop(START, None)
+            self.deadlines.pop(D.START, None)
             self._send_inform(now, out, new_transaction=True)
             return out, False
         return out, False
@@ -441,10 +475,10 @@ class ClientMachine:
         if self.state is S.STOPPED or not was_down:
             return out
         if self.state is S.INFORMING:
-            self.deadlines.pop(START, None)
+            self.deadlines.pop(D.START, None)
             self._send_inform(now, out, new_transaction=True)
             return out
-        self._cancel(START, RESEND, COLLECT)
+        self._cancel(D.START, D.RESEND, D.COLLECT)
         self.restarts = 0
         if self.bound is not None:
             self.remembered = self.bound
@@ -470,13 +504,13 @@ class ClientMachine:
         self.settings = attrs.evolve(self.settings, mac=mac, client_id=client_id)
         lease = self.bound or self.stale
         if lease is not None:
-            out.append(Deconfigure(lease, DROP, forget=True))
+            out.append(Deconfigure(lease, Event.DROP, forget=True))
         self.bound = self.stale = None
         self.remembered = None
         self.verified = True
         if self.state in (S.STOPPED, S.INFORMING):
             return out
-        self._cancel(START, RESEND, COLLECT, *LEASE_TIMERS)
+        self._cancel(D.START, D.RESEND, D.COLLECT, *LEASE_TIMERS)
         self._set_state(S.INIT, "hardware address changed", out)
         if self.carrier:
             self._on_start(now, out)
@@ -496,12 +530,10 @@ class ClientMachine:
         decline.set_option(Option.REQUESTED_ADDRESS, lease.address)
         decline.set_option(Option.SERVER_ID, lease.server_id)
         decline.set_option(Option.MESSAGE, "address in use")
-        decline.options.pop(Option.PARAMETER_REQUEST_LIST, None)
-        decline.options.pop(Option.MAX_MESSAGE_SIZE, None)
         decline.options.pop(Option.HOST_NAME, None)
         self._emit_send(decline, None, out)
         self.remembered = None
-        out.append(TransactionDone("failed"))
+        out.append(TransactionDone(Outcome.FAILED))
         self._restart(S.INIT, "address conflict", now, out, delay=self.schedule.decline_delay)
         return out
 
@@ -515,20 +547,20 @@ class ClientMachine:
         if self.state is S.STOPPED:
             return out
         if self.state in BUSY:
-            out.append(TransactionDone("stopped"))
+            out.append(TransactionDone(Outcome.STOPPED))
         self.probing = None
         lease = self.bound
         if lease is not None:
             if release:
                 message = self._message(MessageType.RELEASE, now, ciaddr=lease.address)
-                for code in (Option.PARAMETER_REQUEST_LIST, Option.MAX_MESSAGE_SIZE, Option.HOST_NAME, Option.VENDOR_CLASS_ID):
+                for code in (Option.HOST_NAME, Option.VENDOR_CLASS_ID):
                     message.options.pop(int(code), None)
                 message.set_option(Option.SERVER_ID, lease.server_id)
                 self._emit_send(message, lease.server_id, out)
-                out.append(Deconfigure(lease, RELEASE, forget=True))
+                out.append(Deconfigure(lease, Event.RELEASE, forget=True))
                 self.remembered = None
             else:
-                out.append(Deconfigure(lease, DROP, forget=False))
+                out.append(Deconfigure(lease, Event.DROP, forget=False))
                 self.remembered = lease
             self.bound = None
         self.deadlines.clear()
@@ -539,9 +571,9 @@ class ClientMachine:
 
     def _on_start(self, now: float, out: list) -> None:
         if self.state is S.INIT:
-            self._begin_selecting(now, out)
+            self._begin(S.SELECTING, "sending DISCOVER", now, out)
         elif self.state is S.INIT_REBOOT:
-            self._begin_rebooting(now, out)
+            self._begin(S.REBOOTING, f"verifying {self.remembered.address}", now, out)
         elif self.state is S.INFORMING:
             self._send_inform(now, out, new_transaction=True)
 
@@ -555,11 +587,11 @@ class ClientMachine:
         if state is S.SELECTING:
             if self.attempt >= self.schedule.leasefail_after and not self.leasefail_told:
                 self.leasefail_told = True
-                out.append(Notify(LEASEFAIL))
+                out.append(Notify(Event.LEASEFAIL))
             self._send_discover(now, out)
         elif state is S.REQUESTING:
             if self.attempt >= self.schedule.request_attempts:
-                out.append(TransactionDone("failed"))
+                out.append(TransactionDone(Outcome.FAILED))
                 self._restart(S.INIT, "no reply to REQUEST", now, out)
                 return
             self._send_request(now, out)
@@ -573,27 +605,24 @@ class ClientMachine:
         elif state is S.INFORMING:
             self._send_inform(now, out, new_transaction=False)
 
-    def _lease_timer(self, name: str, deadline: float, now: float, out: list) -> None:
+    def _lease_timer(self, name: Deadline, deadline: float, now: float, out: list) -> None:
         lease = self.bound
         if lease is None:
             return
-        if name == EXPIRY:
+        if name == D.EXPIRY:
             slept = now - deadline > SUSPEND_SLACK
             self._expire(lease, now, out, slept)
-        elif name == T2 and self.state in (S.BOUND, S.RENEWING):
-            self._set_state(S.REBINDING, "T2", out)
-            self.started_at = now
-            self.xid = self._new_xid()
-            self._send_request(now, out)
-        elif name == T1 and self.state is S.BOUND:
-            self._enter_renewing(now, "T1", out)
+        elif name == D.T2 and self.state in (S.BOUND, S.RENEWING):
+            self._begin(S.REBINDING, "T2", now, out)
+        elif name == D.T1 and self.state is S.BOUND:
+            self._begin(S.RENEWING, "T1", now, out)
 
     def _expire(self, lease: Lease, now: float, out: list, slept: bool) -> None:
         self.bound = None
-        self._cancel(RESEND, COLLECT, START)
+        self._cancel(D.RESEND, D.COLLECT, D.START)
         if self.state in BUSY:
-            out.append(TransactionDone("failed"))
-        out.append(Deconfigure(lease, EXPIRE, forget=not slept))
+            out.append(TransactionDone(Outcome.FAILED))
+        out.append(Deconfigure(lease, Event.EXPIRE, forget=not slept))
         if slept:
             # The lease ran out while we were suspended: it is not to be
             # trusted, but the server may well still hold it for us.
@@ -605,15 +634,22 @@ class ClientMachine:
 
     # ---- acquisition ----
 
-    def _begin_selecting(self, now: float, out: list) -> None:
-        self._set_state(S.SELECTING, "sending DISCOVER", out)
+    def _begin(self, state: State, cause: str, now: float, out: list[Action]) -> None:
+        """
+        Start a transaction in C{state}: a new xid, C{secs} and the lease's
+        start counted from now, and its first message sent.
+        """
+        self._set_state(state, cause, out)
         self.xid = self._new_xid()
         self.started_at = now
         self.sent_at = now
-        self.offers = []
-        self.selected = None
-        self.leasefail_told = False
-        self._send_discover(now, out)
+        if state is S.SELECTING:
+            self.offers = []
+            self.selected = None
+            self.leasefail_told = False
+            self._send_discover(now, out)
+        else:
+            self._send_request(now, out)
 
     def _send_discover(self, now: float, out: list) -> None:
         message = self._message(MessageType.DISCOVER, now)
@@ -622,14 +658,14 @@ class ClientMachine:
         if self.settings.rapid_commit:
             message.set_option(Option.RAPID_COMMIT, True)
         self._emit_send(message, None, out)
-        self._arm(RESEND, now + retransmit_delay(self.schedule, self.attempt, self.rng))
+        self._arm(D.RESEND, now + retransmit_delay(self.schedule, self.attempt, self.rng))
 
     def _on_offer(self, offer: Message, now: float, out: list) -> None:
         self.offers.append(offer)
         if self.schedule.offer_window <= 0:
             self._select(offer, now, out)
-        elif COLLECT not in self.deadlines:
-            self._arm(COLLECT, now + self.schedule.offer_window)
+        elif D.COLLECT not in self.deadlines:
+            self._arm(D.COLLECT, now + self.schedule.offer_window)
 
     def _best_offer(self) -> Message:
         # The address we had before, if offered; else the first offer.
@@ -642,15 +678,8 @@ class ClientMachine:
     def _select(self, offer: Message, now: float, out: list) -> None:
         self.selected = offer
         self.offers = []
-        self._cancel(COLLECT, RESEND)
+        self._cancel(D.COLLECT, D.RESEND)
         self._set_state(S.REQUESTING, f"OFFER of {offer.yiaddr} from {offer.option(Option.SERVER_ID)}", out)
-        self.sent_at = now
-        self._send_request(now, out)
-
-    def _begin_rebooting(self, now: float, out: list) -> None:
-        self._set_state(S.REBOOTING, f"verifying {self.remembered.address}", out)
-        self.xid = self._new_xid()
-        self.started_at = now
         self.sent_at = now
         self._send_request(now, out)
 
@@ -660,18 +689,11 @@ class ClientMachine:
             # RFC 2131 section 3.2 step 5 allows using the lease for the rest
             # of its time; it stays unverified.
             self._set_state(S.BOUND, "no reply to INIT-REBOOT; keeping the unexpired lease", out)
-            out.append(TransactionDone("failed", lease))
+            out.append(TransactionDone(Outcome.FAILED, lease))
             self._arm_lease_timers(lease, now)
             return
-        out.append(TransactionDone("failed"))
+        out.append(TransactionDone(Outcome.FAILED))
         self._restart(S.INIT, "no reply to INIT-REBOOT", now, out, delay=0.0)
-
-    def _enter_renewing(self, now: float, cause: str, out: list) -> None:
-        self._set_state(S.RENEWING, cause, out)
-        self.xid = self._new_xid()
-        self.started_at = now
-        self.sent_at = now
-        self._send_request(now, out)
 
     def _send_request(self, now: float, out: list) -> None:
         state = self.state
@@ -696,7 +718,7 @@ class ClientMachine:
             delay = renew_resend_delay(self.schedule, now, deadline)
             self.sent_at = now
         self._emit_send(message, server, out)
-        self._arm(RESEND, now + delay)
+        self._arm(D.RESEND, now + delay)
 
     def _on_ack(self, ack: Message, now: float, out: list) -> None:
         minimum = self.schedule.minimum_lease
@@ -705,7 +727,7 @@ class ClientMachine:
         if offered is not None and offered < minimum:
             self._once("short-lease", "{ifname}: lease time {offered} s from {server} is below the minimum; "
                        "using {minimum} s", offered=offered, server=lease.server_id, minimum=minimum)
-        self._cancel(RESEND, COLLECT)
+        self._cancel(D.RESEND, D.COLLECT)
         if self.state in (S.SELECTING, S.REQUESTING) and self.settings.arp_probe and not lease.same_binding(self.bound):
             self.probing = lease
             out.append(Probe(lease.address))
@@ -717,27 +739,27 @@ class ClientMachine:
         stale, self.stale = self.stale, None
         if previous is None and stale is not None and not lease.same_binding(stale):
             # The last run's address, maybe still on the interface: replaced.
-            out.append(Deconfigure(stale, DROP, forget=False))
+            out.append(Deconfigure(stale, Event.DROP, forget=False))
         if previous is not None and not lease.same_binding(previous):
-            out.append(Deconfigure(previous, DROP, forget=False))
+            out.append(Deconfigure(previous, Event.DROP, forget=False))
             previous = None
-        event = EXTEND if previous is not None else BOUND
+        event = Event.EXTEND if previous is not None else Event.BOUND
         self.bound = lease
         self.remembered = None
         self.verified = True
         self.restarts = 0
         self._set_state(S.BOUND, f"ACK {lease.address} from {lease.server_id}, lease {lease.lease_time}", out)
         out.append(Configure(lease, event))
-        out.append(TransactionDone("extended" if event == EXTEND else "bound", lease))
+        out.append(TransactionDone(Outcome.EXTENDED if event is Event.EXTEND else Outcome.BOUND, lease))
         self._arm_lease_timers(lease, now)
 
     def _arm_lease_timers(self, lease: Lease, now: float) -> None:
         self._cancel(*LEASE_TIMERS)
         if lease.expires_at is None:
             return
-        self._arm(T1, lease.renew_at)
-        self._arm(T2, lease.rebind_at)
-        self._arm(EXPIRY, lease.expires_at)
+        self._arm(D.T1, lease.renew_at)
+        self._arm(D.T2, lease.rebind_at)
+        self._arm(D.EXPIRY, lease.expires_at)
 
     def _on_nak(self, nak: Message, now: float, out: list) -> None:
         self.log.info(
@@ -745,27 +767,27 @@ class ClientMachine:
             ifname=self.ifname, server=_server_id(nak), text=_text(nak),
         )
         lease = self.bound or self.stale
-        self._cancel(RESEND, COLLECT, *LEASE_TIMERS)
+        self._cancel(D.RESEND, D.COLLECT, *LEASE_TIMERS)
         self.bound = None
         self.remembered = None
         self.stale = None
         if lease is not None:
-            out.append(Deconfigure(lease, NAK, forget=True, reply=nak))
+            out.append(Deconfigure(lease, Event.NAK, forget=True, reply=nak))
         else:
-            out.append(Notify(NAK, None, nak))
-        out.append(TransactionDone("nak"))
+            out.append(Notify(Event.NAK, None, nak))
+        out.append(TransactionDone(Outcome.NAK))
         self._restart(S.INIT, "NAK", now, out)
 
     def _restart(self, state: State, cause: str, now: float, out: list, delay: float | None = None) -> None:
         if delay is None:
             delay = restart_delay(self.schedule, self.restarts)
         self.restarts += 1
-        self._cancel(RESEND, COLLECT)
+        self._cancel(D.RESEND, D.COLLECT)
         self._set_state(state, cause, out)
         if delay <= 0 and self.carrier:
             self._on_start(now, out)
         else:
-            self._arm(START, now + delay)
+            self._arm(D.START, now + delay)
 
     # ---- INFORM ----
 
@@ -776,12 +798,12 @@ class ClientMachine:
             self.attempt = 0
         message = self._message(MessageType.INFORM, now, ciaddr=self.settings.inform_address)
         self._emit_send(message, None, out)
-        self._arm(RESEND, now + retransmit_delay(self.schedule, self.attempt, self.rng))
+        self._arm(D.RESEND, now + retransmit_delay(self.schedule, self.attempt, self.rng))
 
     def _on_inform_ack(self, ack: Message, now: float, out: list) -> None:
-        self._cancel(RESEND)
-        out.append(Notify(INFORM, None, ack))
-        out.append(TransactionDone("informed"))
+        self._cancel(D.RESEND)
+        out.append(Notify(Event.INFORM, None, ack))
+        out.append(TransactionDone(Outcome.INFORMED))
 
     # ---- acceptance: the one place ----
 
@@ -851,7 +873,7 @@ class ClientMachine:
             self._once(("bad-option", code), "{ifname}: ignoring malformed option {code} from {server}: {error}",
                        code=code, server=_server_id(message), error=error)
 
-    def _once(self, key: Any, text: str, level: str = "warn", **fields: Any) -> None:
+    def _once(self, key: Hashable, text: str, level: str = "warn", **fields: Any) -> None:
         # A server repeats itself on every exchange; one line per kind is enough.
         if key not in self._told:
             self._told.add(key)
@@ -904,11 +926,11 @@ class ClientMachine:
     def _new_xid(self) -> int:
         return self.rng.getrandbits(32)
 
-    def _arm(self, name: str, deadline: float | None) -> None:
+    def _arm(self, name: Deadline, deadline: float | None) -> None:
         if deadline is not None:
             self.deadlines[name] = deadline
 
-    def _cancel(self, *names: str) -> None:
+    def _cancel(self, *names: Deadline) -> None:
         for name in names:
             self.deadlines.pop(name, None)
 
@@ -926,8 +948,16 @@ class ClientMachine:
             "deadlines": dict(self.deadlines),
         }
 
+    # The transaction timers L{tick} runs, by name (the lease timers go
+    # through L{_lease_timer}).
+    _TRANSACTION_TIMERS: dict[Deadline, Callable[[ClientMachine, float, list[Action]], None]] = {
+        D.START: _on_start,
+        D.COLLECT: _on_collect,
+        D.RESEND: _on_resend,
+    }
 
-def _server_id(message: Message) -> Any:
+
+def _server_id(message: Message) -> IPv4Address | None:
     try:
         return message.option(Option.SERVER_ID)
     except DecodeError:
