@@ -25,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
-from dhcpsuite.client.machine import State, StateChanged
+from dhcpsuite.client.core.machine import State, StateChanged
 from dhcpsuite.config import parse_config_text
 from dhcpsuite.control import charts, page, views
 from dhcpsuite.control.activity import MINUTES, Exchange, ExchangeRates, TransitionLog, exchange_totals
@@ -389,7 +389,7 @@ class PageTests(SynchronousTestCase):
         Ingested leases come from plugins on the host, their fields from
         the WAN server: shown escaped like hostnames.
         """
-        from dhcpsuite.client.lease import Lease as ClientLease
+        from dhcpsuite.client.core.lease import Lease as ClientLease
         from dhcpsuite.client.testing import reply_to
         from dhcpsuite.dhcp4.constants import MessageType
         from dhcpsuite.dhcp4.packet import Message
