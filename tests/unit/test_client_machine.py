@@ -818,3 +818,21 @@ class RebindRequestTests(SynchronousTestCase):
         actions, joined = d.m.renew(d.now, WALL + d.now, rebind=True)
         self.assertTrue(joined)
         self.assertEqual(d.m.state, State.SELECTING)
+
+
+class HistoryBoundTests(SynchronousTestCase):
+    def test_history_keeps_only_the_latest_transitions(self) -> None:
+        """
+        A client agent runs for months: its transition history is bounded
+        to the last HISTORY_LENGTH entries, newest last.
+        """
+        from dhcpsuite.client.core.machine import HISTORY_LENGTH
+
+        d = Driver(make())
+        d.start()
+        for _ in range(HISTORY_LENGTH):
+            # stop/start cycles each add transitions through the one setter.
+            d.m.stop(d.now, release=False)
+            d.start()
+        self.assertEqual(len(d.m.history), HISTORY_LENGTH)
+        self.assertEqual(d.m.history[-1].new, d.m.state)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import random
 from ipaddress import IPv4Address
+from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -47,6 +48,10 @@ from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
 
 _ZERO = IPv4Address(0)
+
+
+# Transitions kept per machine for the API and the status page.
+HISTORY_LENGTH = 64
 
 
 class State(enum.Enum):
@@ -283,8 +288,8 @@ class ClientMachine:
         another lease replaces it.
     @ivar drops: replies not taken, by reason.
     @ivar bad_options: malformed options ignored in replies taken, by code.
-    @ivar history: every transition as L{StateChanged}, for tests and the
-        control API.
+    @ivar history: the last L{HISTORY_LENGTH} transitions as L{StateChanged},
+        for tests and the control API (bounded: an agent runs for months).
     """
 
     log = LazyLogger()
@@ -308,7 +313,7 @@ class ClientMachine:
         self.verified = True
         self.carrier = True
         self.deadlines: dict[Deadline, float] = {}
-        self.history: list[StateChanged] = []
+        self.history: deque[StateChanged] = deque(maxlen=HISTORY_LENGTH)
         self.xid = 0
         self.attempt = 0
         self.restarts = 0
