@@ -15,7 +15,7 @@ import attrs
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from dhcpsuite.daemon import Daemon
-from dhcpsuite.dhcp4.packet import mac_text
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.leases.lease import Lease, LeaseState
 
 

@@ -23,6 +23,7 @@ import socket
 import struct
 from typing import Callable, Iterator, Mapping, NamedTuple
 
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.netlink.events import IFF_LOWER_UP, IFF_UP, Address, Link, Route
 from dhcpsuite.netlink.constants import (
     HEADER, HEADER_SIZE, IFA_ADDRESS, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFLA_ADDRESS,
@@ -89,11 +90,7 @@ def _prefixed(family: int, raw: bytes, length: int, which: int):
 def _mac(raw: bytes | None) -> str | None:
     if not raw:
         return None
-    return ":".join(f"{b:02x}" for b in raw)
-
-
-def mac_text(raw: bytes) -> str:
-    return _mac(raw) or ""
+    return mac_text(raw)
 
 
 def _link(data: bytes, offset: int, end: int) -> Link | None:

@@ -22,7 +22,8 @@ from zope.interface import implementer
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
 from dhcpsuite.dhcp4.frames import BROADCAST_MAC
 from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
+from dhcpsuite.dhcp4.packet import Message, decode_message
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore

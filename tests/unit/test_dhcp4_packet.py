@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MAGIC_COOKIE, MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import OPTION_TYPES
-from dhcpsuite.dhcp4.packet import Message, decode_message, encode_message, mac_text
+from dhcpsuite.dhcp4.packet import Message, decode_message, encode_message
 
 A = IPv4Address
 MAC = b"\x02\x00\x00\x00\x00\x01"
@@ -373,9 +373,6 @@ class EncodeTests(SynchronousTestCase):
     def test_hardware_address_cut_to_hlen(self) -> None:
         m = Message(op=1, xid=1, chaddr=b"\x01\x02\x03\x04\x05\x06\x07\x08", hlen=4)
         self.assertEqual(m.hardware_address, b"\x01\x02\x03\x04")
-
-    def test_mac_text(self) -> None:
-        self.assertEqual(mac_text(b"\x02\x00\xab\x00\x00\x01"), "02:00:ab:00:00:01")
 
 
 class MaxSizeTests(SynchronousTestCase):

@@ -15,7 +15,6 @@ from dhcpsuite.server.config import (
     AddressRange,
     Reservation,
     ServerConfig,
-    parse_hex_bytes,
     parse_mac,
     parse_range,
 )
@@ -400,10 +399,6 @@ class ParserHelperTests(SynchronousTestCase):
         for bad in ("02:ab:00:00:00", "02:ab:00:00:00:01:02", "0g:00:00:00:00:00", ""):
             with self.subTest(bad=bad):
                 self.assertRaises(ValueError, parse_mac, bad)
-
-    def test_parse_hex_bytes(self) -> None:
-        self.assertEqual(parse_hex_bytes("01:02 03-04"), b"\x01\x02\x03\x04")
-        self.assertRaises(ValueError, parse_hex_bytes, "123")
 
     def test_parse_range(self) -> None:
         r = parse_range("10.0.0.1 - 10.0.0.4")
