@@ -4,7 +4,7 @@ Decoding RDK-B C{PLUGIN_MSG}s into typed, immutable lease records (pure).
 
 L{decode} takes the message bytes (or a buffer, an offset and a size, so the
 framer never copies a message out of what it read) and returns a L{Lease4} or
-L{Lease6}, or raises L{DecodeError} whose C{reason} is one of L{REASONS}.
+L{Lease6}, or raises L{PluginMessageError} whose C{reason} is one of L{REASONS}.
 
 Speed matters (the endpoint must keep up with C senders), so: a repeat of
 an interface's previous message is not decoded again (L{RepeatDecoder}); one
@@ -40,7 +40,7 @@ REASONS = (REASON_SIZE, REASON_VERSION, REASON_ADDRESS, REASON_NETMASK, REASON_P
 INFINITE_LIFETIME = 0xFFFFFFFF
 
 
-class DecodeError(ValueError):
+class PluginMessageError(ValueError):
     """
     A message that is not a valid C{PLUGIN_MSG}.
 
@@ -262,7 +262,7 @@ def _v4_list(raw: bytes, field: str) -> tuple[ipaddress.IPv4Address, ...]:
         try:
             addresses.append(_IPv4Address(_inet_pton(_AF_INET, token)))
         except (OSError, ValueError):
-            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
+            raise PluginMessageError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
     return _remember(_v4_cache, raw, tuple(addresses))
 
 
@@ -271,7 +271,7 @@ def _v4_one(raw: bytes, field: str) -> ipaddress.IPv4Address | None:
         return None
     addresses = _v4_list(raw, field)
     if len(addresses) != 1:
-        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
+        raise PluginMessageError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
     return addresses[0]
 
 
@@ -284,7 +284,7 @@ def _netmask(raw: bytes) -> ipaddress.IPv4Address | None:
     mask = _v4_one(raw, "netmask")
     inverted = ~int(mask) & 0xFFFFFFFF
     if inverted & (inverted + 1):
-        raise DecodeError(REASON_NETMASK, f"netmask: {str(mask)!r} is not a contiguous mask")
+        raise PluginMessageError(REASON_NETMASK, f"netmask: {str(mask)!r} is not a contiguous mask")
     return _remember(_mask_cache, raw, mask)
 
 
@@ -297,14 +297,14 @@ def _v6_list(raw: bytes, field: str) -> tuple[ipaddress.IPv6Address, ...]:
         try:
             addresses.append(_IPv6Address(_inet_pton(_AF_INET6, token)))
         except (OSError, ValueError):
-            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv6 address") from None
+            raise PluginMessageError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv6 address") from None
     return _remember(_v6_cache, raw, tuple(addresses))
 
 
 def _v6_one(raw: bytes, field: str) -> ipaddress.IPv6Address:
     addresses = _v6_list(raw, field)
     if len(addresses) != 1:
-        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv6 address")
+        raise PluginMessageError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv6 address")
     return addresses[0]
 
 
@@ -312,17 +312,17 @@ def _v6_one(raw: bytes, field: str) -> ipaddress.IPv6Address:
 
 def choose_layout(size: int, pinned: Layout | None = None) -> Layout:
     """
-    @raise DecodeError: C{unknown-size} when no known layout (or not the
+    @raise PluginMessageError: C{unknown-size} when no known layout (or not the
         pinned one) has this size.
     """
     if pinned is not None:
         if size != pinned.size:
-            raise DecodeError(REASON_SIZE, f"{size} bytes, but the layout is pinned to {pinned.name} ({pinned.size} bytes)")
+            raise PluginMessageError(REASON_SIZE, f"{size} bytes, but the layout is pinned to {pinned.name} ({pinned.size} bytes)")
         return pinned
     layout = BY_SIZE.get(size)
     if layout is None:
         known = ", ".join(f"{l.size} ({l.name})" for l in _layout.LAYOUTS)
-        raise DecodeError(REASON_SIZE, f"{size} bytes is not a known PLUGIN_MSG size ({known})")
+        raise PluginMessageError(REASON_SIZE, f"{size} bytes is not a known PLUGIN_MSG size ({known})")
     return layout
 
 
@@ -334,7 +334,7 @@ def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None
     @param size: the message's size; by default the rest of C{data}.
     @param layout: pin the layout (then any other size is rejected);
         by default it is chosen by size.
-    @raise DecodeError: with a C{reason} from L{REASONS}.
+    @raise PluginMessageError: with a C{reason} from L{REASONS}.
     """
     if size is None:
         size = len(data) - offset
@@ -348,7 +348,7 @@ def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None
         return _decode_v4(reader, f)
     if version == VERSION_V6:
         return _decode_v6(reader, reader.layout.v6.unpack_from(data, offset))
-    raise DecodeError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
+    raise PluginMessageError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
 
 
 # How many (interface, version) last messages a L{RepeatDecoder} keeps (at
@@ -389,7 +389,7 @@ class RepeatDecoder:
         """
         As L{decode}.
 
-        @raise DecodeError: with a C{reason} from L{REASONS}.
+        @raise PluginMessageError: with a C{reason} from L{REASONS}.
         """
         if size is None:
             size = len(data) - offset
@@ -414,7 +414,7 @@ class RepeatDecoder:
 
 def _outer_ifname(raw: bytes) -> str:
     if not raw[0]:
-        raise DecodeError(REASON_IFNAME, "the message names no interface")
+        raise PluginMessageError(REASON_IFNAME, "the message names no interface")
     return _text(raw)
 
 
@@ -578,7 +578,7 @@ def _decode_v6(reader: _Reader, f: tuple) -> Lease6:
     ia_pd = None
     if pd_assigned:
         if pd_length > 128:
-            raise DecodeError(REASON_PREFIX_LENGTH, f"ia_pd.PrefixLength {pd_length} is more than 128")
+            raise PluginMessageError(REASON_PREFIX_LENGTH, f"ia_pd.PrefixLength {pd_length} is more than 128")
         prefix = _v6_one(pd_prefix, "ia_pd.Prefix")
         ia_pd = IAPD(ipaddress.IPv6Network((int(prefix), pd_length), strict=False), pd_iaid, pd_preferred,
                      pd_valid, pd_t1, pd_t2)

@@ -2,7 +2,7 @@
 """
 Netlink bytes to L{dhcpsuite.netlink.events} records.
 
-Two decoders yield the same L{Message}s:
+Two decoders yield the same L{NetlinkMessage}s:
 
  - L{decode_pyroute2}: pyroute2's C{MarshalRtnl} as a pure parser, then its
    fields mapped onto our records;
@@ -46,7 +46,7 @@ _i32 = struct.Struct("=i")
 _cacheinfo = struct.Struct("=II")
 
 
-class Message(NamedTuple):
+class NetlinkMessage(NamedTuple):
     """
     One netlink message: its header and, for the types we understand, the
     record it describes (L{Link}, L{Address}, L{Route}), or for
@@ -60,7 +60,7 @@ class Message(NamedTuple):
     body: object
 
 
-Decoder = Callable[[bytes, Mapping[int, str]], Iterator[Message]]
+Decoder = Callable[[bytes, Mapping[int, str]], Iterator[NetlinkMessage]]
 
 
 _CLASSES = {
@@ -191,7 +191,7 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
-def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
+def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
     """
     Decode every message in one datagram; truncated trailing bytes are
     ignored (the kernel never sends them).
@@ -213,11 +213,11 @@ def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]
             body = _link(data, body_offset, end)
         elif kind == NLMSG_ERROR and length >= 20:
             body = error_body(data, body_offset, end, flags)
-        yield Message(kind, flags, seq, pid, body)
+        yield NetlinkMessage(kind, flags, seq, pid, body)
         offset += (length + 3) & ~3
 
 
-def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
+def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
     """
     The same as L{decode_fast}, parsed by pyroute2's marshal.
     """
@@ -235,7 +235,7 @@ def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Mess
             error = header.get("error")
             code = (getattr(error, "code", None) or getattr(error, "errno", 0)) if error is not None else 0
             body = ErrorBody(abs(code), None)
-        yield Message(kind, header["flags"], header["sequence_number"], header["pid"], body)
+        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body)
 
 
 _marshal_instance = None
