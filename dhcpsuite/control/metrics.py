@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.server.outcomes import EXCHANGE_EVENTS, OutcomeEvent
 
-_SERVER_EVENTS = ("offer", "ack", "nak", "release", "decline", "inform", "ignore")
 
 
 class DaemonCollector:
@@ -75,13 +75,13 @@ class DaemonCollector:
             kind, _, detail = key.partition(":")
             if kind == "received" and detail:
                 received.add_metric([detail], value)
-            elif kind == "drop":
+            elif kind == OutcomeEvent.DROP:
                 dropped.add_metric([detail], value)
             elif kind == "send-failure":
                 send_failures.add_metric([detail], value)
             elif kind == "malformed-option":
                 malformed.add_metric([detail], value)
-            elif kind in _SERVER_EVENTS:
+            elif kind in EXCHANGE_EVENTS:
                 exchanges.add_metric([kind, detail], value)
         yield received
         yield dropped
