@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.interfaces import ICommitTimings
 from dhcpsuite.server.outcomes import EXCHANGE_EVENTS, OutcomeEvent
 
 
@@ -94,20 +95,17 @@ class DaemonCollector:
             leases.add_metric([pool["subnet"], pool["pool"], "active"], pool["active"])
             leases.add_metric([pool["subnet"], pool["pool"], "free"], pool["free"])
         yield leases
-        store = server.store
-        buckets = getattr(store, "commit_buckets", None)
-        if buckets is not None:
-            from dhcpsuite.leases.sqlite import COMMIT_BUCKETS
-
+        timings = ICommitTimings(server.store, None)
+        if timings is not None:
             cumulative, total = [], 0
-            for bound, count in zip(COMMIT_BUCKETS, list(buckets)):
+            for bound, count in zip(timings.commit_bucket_bounds, list(timings.commit_buckets)):
                 total += count
                 cumulative.append(("+Inf" if bound == float("inf") else repr(bound), total))
             yield HistogramMetricFamily(
                 "dhcpsuite_lease_store_commit_seconds",
                 "Time to commit one batch of lease changes to disk.",
                 buckets=cumulative,
-                sum_value=store.commit_seconds_total,
+                sum_value=timings.commit_seconds_total,
             )
 
     def _client(self, client) -> Iterator[Metric]:

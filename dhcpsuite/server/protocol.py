@@ -15,6 +15,7 @@ import collections
 from ipaddress import IPv4Address
 from typing import Any, Callable, Hashable, Mapping
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -80,7 +81,7 @@ class ServerProtocol(DatagramProtocol):
         counters: collections.Counter,
         log_exchanges: bool = True,
         neighbour: Callable | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
         link: ILinkSender | None = None,
     ) -> None:
         if clock is None:

@@ -11,7 +11,7 @@ import collections
 import os
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.application import service
 from twisted.internet import task
@@ -31,6 +31,10 @@ from dhcpsuite.server.packetsocket import open_packet_sender
 from dhcpsuite.server.protocol import ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
+
+if TYPE_CHECKING:
+    from dhcpsuite.netlink.readiness import ReadinessTracker
+    from dhcpsuite.netlink.service import NetlinkService
 
 # Seconds between housekeeping steps (see _open_everything).
 HOUSEKEEPING_TICK = 1.0
@@ -58,7 +62,7 @@ class ServerService(service.Service):
         open_socket: Callable[[str, int], socket.socket] = sockets.open_interface_socket,
         interface_address: Callable[[str], IPv4Address | None] = sockets.interface_ipv4_address,
         port: int = SERVER_PORT,
-        readiness: Any = None,
+        readiness: ReadinessTracker | None = None,
         addresses_of: Callable[[str], list] | None = None,
         link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
     ) -> None:
@@ -364,7 +368,9 @@ def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
         sockets.add_arp_entry(s.fileno(), ifname, address, mac)
 
 
-def make_server_service(config: ServerConfig, state_dir: str, reactor: Any = None, netlink: Any = None) -> ServerService:
+def make_server_service(
+    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None
+) -> ServerService:
     """
     @param netlink: the netlink service; when given, interfaces are served
         only while ready (see L{ServerService}).
