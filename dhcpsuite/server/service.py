@@ -144,8 +144,9 @@ class ServerService(service.Service):
         # Housekeeping in small steps, every tick: a slice of the reclaim
         # sweep (every lease once per reclaim interval) and the usage's due
         # entries (taken off even when nobody reads the figures, so its heap
-        # does not grow). Done in one go once a minute, at 4,000 new clients
-        # a second, each held the reactor for tenths of a second and cost drops.
+        # does not grow). Small steps because each whole pass holds the
+        # reactor for tenths of a second at 4,000 new clients a second, long
+        # enough to drop requests.
         self._sweep = SlicedSweep(self.store.leases, round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
         self._housekeeping = task.LoopingCall(self._housekeep)
         self._housekeeping.clock = self.reactor
@@ -308,7 +309,8 @@ class ServerService(service.Service):
 
     def _usage_of(self, store: ILeaseStore) -> PoolUsage:
         # Also before start and after stop with a store that was given to
-        # us: the figures then describe that store, as they always have.
+        # us: the figures then describe that store, so the API and /metrics
+        # show the same pools whether or not the service is running.
         if self._usage is None or self._usage.store is not store:
             self._forget_usage()
             # The pools, then each subnet with max_leases as a whole range.
