@@ -354,3 +354,22 @@ class RepeatDecoderTests(SynchronousTestCase):
             self.decoder.decode(encode_lease(v4_lease(ifname=f"wan{i}")))
         self.assertLessEqual(len(self.decoder._last), pluginmsg.REPEAT_LIMIT)
         self.assertEqual(self.decoder.decode(encode_lease(v4_lease(ifname="wan3"))).ifname, "wan3")
+
+
+class DecoderTableTests(SynchronousTestCase):
+    def test_every_layout_is_in_the_decoders_order(self):
+        """
+        Every layout's v4 block values come in the order the decoder unpacks
+        them, so a field the table moves cannot be read from the wrong bytes.
+        """
+        for lay in layout.LAYOUTS:
+            self.assertEqual(pluginmsg._reader(lay).layout, lay)
+
+    def test_a_moved_field_is_refused(self):
+        fields = list(layout._V4_COMMON)
+        i, j = fields.index(("lease_time", "I")), fields.index(("rebinding_time", "I"))
+        fields[i], fields[j] = fields[j], fields[i]
+        v6 = layout._V6_HEAD + ((None, "2x"),) + layout._V6_TAIL
+        moved = layout.Layout("moved", "32sI4x", layout._body(fields, "6xQ"), layout._body(v6, "Q"),
+                              has_mape=False, has_v4_extras=False, v4_blocks=layout._blocks(fields, layout.V4_BLOCKS))
+        self.assertRaises(ImportError, pluginmsg._reader, moved)
