@@ -8,7 +8,6 @@ them on stop.
 from __future__ import annotations
 
 import collections
-import os
 import socket
 from ipaddress import IPv4Address
 from typing import Any, Callable
@@ -23,7 +22,7 @@ from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, IReadinessListener
-from dhcpsuite.leases.memory import MemoryLeaseStore
+from dhcpsuite.leases.stores import LEASE_DB_NAME, make_store
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
@@ -33,8 +32,6 @@ from dhcpsuite.server.usage import PoolUsage
 
 # Seconds between housekeeping steps (see _open_everything).
 HOUSEKEEPING_TICK = 1.0
-
-LEASE_DB_NAME = "server-leases.sqlite3"
 
 
 class ServerStartError(StartupError):
@@ -237,11 +234,7 @@ class ServerService(service.Service):
         self.log.info("DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number)
 
     def _make_store(self) -> ILeaseStore:
-        if self.config.lease_store == "memory":
-            return MemoryLeaseStore()
-        from dhcpsuite.leases.sqlite import SQLiteLeaseStore
-
-        return SQLiteLeaseStore(os.path.join(self.state_dir, LEASE_DB_NAME), reactor=self.reactor)
+        return make_store(self.config, self.state_dir, self.reactor)
 
     def _close_ports(self) -> list:
         results = [maybeDeferred(port.stopListening) for port in self._ports.values()]

@@ -1,0 +1,249 @@
+# -*- test-case-name: tests.unit.test_lease_store_postgresql -*-
+"""
+The lease store on a PostgreSQL database several servers may share: the
+in-memory index, written behind (L{dhcpsuite.leases.writebehind}) by writer
+threads, each with its own psycopg connection.
+
+A batch is one transaction of at most two statements, whatever its size:
+one conditional upsert over arrays (C{unnest}) and one delete. The database
+is the arbiter of who holds an address: the upsert replaces a row only when
+it is the same client's, free, lapsed, or a quarantine (DECLINE), so two
+servers with stale caches can never both commit one address to different
+clients; the put that loses is handed back with the row that won.
+
+Why a writer thread and a blocking connection rather than psycopg's asyncio
+side or a pool: Twisted here runs its own reactor, not asyncio; group commit
+wants one ordered stream of batches per connection anyway, and a thread per
+connection keeps the reactor thread free of any database work.
+"""
+
+from __future__ import annotations
+
+import math
+from ipaddress import IPv4Address
+from typing import Any, Iterator, Sequence
+
+import psycopg
+
+from dhcpsuite.leases.lease import Lease
+from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore, lease_from_row, one_line
+from dhcpsuite.server.config import PostgreSQLConfig
+
+# The schema version this code writes; see MIGRATIONS.
+SCHEMA_VERSION = 1
+# version -> statements that bring the schema from version - 1 to it.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """
+        CREATE TABLE leases (
+            address inet PRIMARY KEY,
+            state text NOT NULL
+                CHECK (state IN ('offered', 'bound', 'released', 'expired', 'declined')),
+            client_key bytea NOT NULL,
+            mac bytea NOT NULL,
+            -- Seconds since the epoch (the servers' clocks), as in memory.
+            expires double precision NOT NULL,
+            hostname text NOT NULL DEFAULT '',
+            updated double precision NOT NULL
+        )
+        """,
+        "CREATE INDEX leases_client_key ON leases (client_key)",
+    ),
+}
+# Any constant: serialises schema creation between servers starting at once.
+_SCHEMA_LOCK = 0x64686370
+
+_UPSERT = """
+INSERT INTO leases AS l (address, state, client_key, mac, expires, hostname, updated)
+SELECT * FROM unnest(%s::inet[], %s::text[], %s::bytea[], %s::bytea[], %s::float8[], %s::text[], %s::float8[])
+ON CONFLICT (address) DO UPDATE SET
+    state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
+    expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
+WHERE l.client_key = EXCLUDED.client_key
+   OR EXCLUDED.state = 'declined'
+   OR l.state NOT IN ('offered', 'bound', 'declined')
+   OR l.expires <= EXCLUDED.updated
+RETURNING host(l.address)
+"""
+_DELETE = "DELETE FROM leases WHERE address = ANY(%s::inet[])"
+_SELECT = "SELECT host(address), state, client_key, mac, expires, hostname, updated FROM leases"
+
+
+class SchemaError(LeaseStoreError):
+    """
+    The database's schema is missing, older or newer than this code wants.
+    """
+
+
+def connect_arguments(config: PostgreSQLConfig) -> dict[str, Any]:
+    """
+    libpq connection parameters for C{config}; the password is read from
+    its file now, so a rotated password is picked up at the next connect.
+    """
+    arguments: dict[str, Any] = dict(
+        host=config.host,
+        port=config.port,
+        dbname=config.dbname,
+        user=config.user,
+        # libpq takes whole seconds (and treats 1 as 2).
+        connect_timeout=max(2, math.ceil(config.connect_timeout)),
+        application_name="dhcpsuite",
+        # Over TCP: notice a dead server or path in seconds, not the kernel's hours.
+        keepalives=1,
+        keepalives_idle=5,
+        keepalives_interval=2,
+        keepalives_count=3,
+        tcp_user_timeout=int(config.connect_timeout * 1000),
+        # A batch stuck behind another server's row lock gives up and retries.
+        options=f"-c statement_timeout={int(max(5.0, 2 * config.connect_timeout) * 1000)}",
+    )
+    if config.password_file is not None:
+        with open(config.password_file, encoding="utf-8") as f:
+            arguments["password"] = f.readline().rstrip("\r\n")
+    return arguments
+
+
+def describe(config: PostgreSQLConfig) -> str:
+    return f"postgresql://{config.user}@{config.host}:{config.port}/{config.dbname}"
+
+
+def open_connection(config: PostgreSQLConfig) -> psycopg.Connection:
+    """
+    A connection for the operator-facing paths (start, C{dhcpsuite-db}):
+    every failure becomes one L{LeaseStoreError} line.
+    """
+    try:
+        return psycopg.connect(**connect_arguments(config))
+    except OSError as e:
+        raise LeaseStoreError(
+            f"cannot read server.postgresql.password_file {config.password_file}: {e.strerror or e}"
+        ) from None
+    except psycopg.Error as e:
+        raise LeaseStoreError(f"cannot connect to the lease database {describe(config)}: {one_line(e)}") from None
+
+
+def schema_version(connection: psycopg.Connection) -> int:
+    """
+    The database's schema version; 0 when it has no dhcpsuite schema.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('schema_version') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute("SELECT max(version) FROM schema_version")
+        return cursor.fetchone()[0] or 0
+
+
+def ensure_schema(connection: psycopg.Connection, description: str, create: bool = True, upgrade: bool = False) -> int:
+    """
+    Check the schema; create it in an empty database when C{create}, bring
+    an older one up to date when C{upgrade}. Returns the version found.
+
+    @raise SchemaError: newer than this code, or older and not upgraded.
+    """
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        found = schema_version(connection)
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"lease database {description} has schema version {found}, newer than this dhcpsuite's "
+                f"{SCHEMA_VERSION}; upgrade dhcpsuite"
+            )
+        if found == SCHEMA_VERSION:
+            return found
+        if (found == 0 and not create) or (found > 0 and not upgrade):
+            action = "init" if found == 0 else "upgrade"
+            raise SchemaError(
+                f"lease database {description} has schema version {found}, this dhcpsuite needs "
+                f"{SCHEMA_VERSION}; run dhcpsuite-db {action}"
+            )
+        if found == 0:
+            connection.execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                "applied timestamptz NOT NULL DEFAULT now())"
+            )
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                connection.execute(statement)
+            connection.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+    return found
+
+
+class PostgreSQLBackend:
+    """
+    A PostgreSQL database for L{WriteBehindStore}.
+    """
+
+    # OSError: the password file went away between connects.
+    transient_errors = (psycopg.Error, OSError)
+    retry_first = 0.1
+    # A restarting server is back in seconds; a failover of the database
+    # takes longer, and every retry costs the database a connection attempt.
+    retry_most = 5.0
+
+    def __init__(self, config: PostgreSQLConfig) -> None:
+        self.config = config
+        self.description = describe(config)
+
+    def load(self) -> Iterator[Lease]:
+        connection = open_connection(self.config)
+        try:
+            try:
+                ensure_schema(connection, self.description)
+                with connection.transaction(), connection.cursor(name="dhcpsuite_load") as cursor:
+                    cursor.itersize = 10000
+                    cursor.execute(_SELECT)
+                    for row in cursor:
+                        lease = lease_from_row(*row)
+                        if lease is not None:
+                            yield lease
+            except psycopg.Error as e:
+                raise LeaseStoreError(f"cannot read the lease database {self.description}: {one_line(e)}") from None
+        finally:
+            connection.close()
+
+    def connect(self) -> psycopg.Connection:
+        # prepare_threshold 0: the two statements are prepared at their
+        # first use on each connection, so a batch is parsed and planned once.
+        return psycopg.connect(**connect_arguments(self.config), prepare_threshold=0)
+
+    def write(self, connection: psycopg.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
+        conflicts: list[Conflict] = []
+        # In address order: two servers' batches then lock shared rows in
+        # the same order and cannot deadlock.
+        upserts = sorted(upserts, key=lambda lease: int(lease.address))
+        with connection.transaction(), connection.cursor() as cursor:
+            if upserts:
+                cursor.execute(
+                    _UPSERT,
+                    (
+                        [str(lease.address) for lease in upserts],
+                        [lease.state.value for lease in upserts],
+                        [lease.client_key for lease in upserts],
+                        [lease.mac for lease in upserts],
+                        [lease.expires for lease in upserts],
+                        [lease.hostname for lease in upserts],
+                        [lease.updated for lease in upserts],
+                    ),
+                )
+                written = {row[0] for row in cursor.fetchall()}
+                if len(written) < len(upserts):
+                    lost = [lease for lease in upserts if str(lease.address) not in written]
+                    cursor.execute(_SELECT + " WHERE address = ANY(%s::inet[])", ([str(l.address) for l in lost],))
+                    winners = {row[0]: lease_from_row(*row) for row in cursor.fetchall()}
+                    conflicts = [Conflict(lease, winners.get(str(lease.address))) for lease in lost]
+            if deletes:
+                cursor.execute(_DELETE, ([str(address) for address in deletes],))
+        return conflicts
+
+    def close(self, connection: psycopg.Connection) -> None:
+        try:
+            connection.close()
+        except psycopg.Error:
+            pass
+
+
+class PostgreSQLLeaseStore(WriteBehindStore):
+    def __init__(self, config: PostgreSQLConfig, reactor: Any = None) -> None:
+        self.config = config
+        super().__init__(PostgreSQLBackend(config), reactor=reactor, lanes=config.pool_size)
