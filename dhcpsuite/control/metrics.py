@@ -69,7 +69,7 @@ class DaemonCollector:
         store = server.store
         buckets = getattr(store, "commit_buckets", None)
         if buckets is not None:
-            from dhcpsuite.leases.sqlite import COMMIT_BUCKETS
+            from dhcpsuite.leases.writebehind import COMMIT_BUCKETS
 
             cumulative, total = [], 0
             for bound, count in zip(COMMIT_BUCKETS, list(buckets)):
@@ -81,6 +81,7 @@ class DaemonCollector:
                 buckets=cumulative,
                 sum_value=store.commit_seconds_total,
             )
+            yield from _store_faults(store)
 
     def _client(self, client) -> Iterator[Metric]:
         states = GaugeMetricFamily("dhcpsuite_client_state", "1 for the state each client agent is in.", labels=["interface", "state"])
@@ -93,6 +94,25 @@ class DaemonCollector:
             for key, value in sorted(dict(hooks).items()):
                 runs.add_metric([str(key)], value)
             yield runs
+
+
+def _store_faults(store) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_commit_failures", "Lease commit attempts that failed (each retried; no ACK meanwhile).",
+        value=store.commit_failures,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_conflicts_lost",
+        "Bindings the shared lease database gave to another server's client at commit (answered with a NAK).",
+        value=store.conflicts_lost,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_reconnects", "New database connections after a failure.", value=store.reconnects,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_unreachable_seconds", "Seconds the lease database has failed commits, in total.",
+        value=store.unreachable_seconds,
+    )
 
 
 def render_metrics(daemon: Daemon) -> bytes:

@@ -23,7 +23,7 @@ from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
 from dhcpsuite.interfaces import IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
-from dhcpsuite.server.decide import Outcome, Reply, ServerCore
+from dhcpsuite.server.decide import Outcome, Reply, ServerCore, client_key
 from dhcpsuite.server.destination import BROADCAST, Destination
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
@@ -88,6 +88,10 @@ class ServerProtocol(DatagramProtocol):
                     source=addr, interface=self.interface, error=str(e), reason=e.reason,
                 )
             return
+        self._answer(message, addr)
+
+    def _answer(self, message: Message, addr: tuple, retry: bool = True) -> None:
+        counters = self.counters
         try:
             outcome = self.core.handle(message, self.interface)
         except DecodeError as e:
@@ -99,12 +103,13 @@ class ServerProtocol(DatagramProtocol):
             counters["drop:internal-error"] += 1
             self.log.failure("Server failed on a packet from {source}", source=addr)
             return
-        counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
+        if retry:
+            counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
         counters[f"{outcome.event}:{outcome.reason}" if outcome.reason else outcome.event] += 1
         if self.log_exchanges:
             self._log(message, outcome)
         if outcome.reply is not None:
-            self._deliver(message, outcome.reply)
+            self._deliver(message, outcome.reply, addr, retry)
 
     def _log_malformed_summary(self, counts: Mapping[Hashable, int], seconds: float) -> None:
         self.log.warn(
@@ -126,7 +131,7 @@ class ServerProtocol(DatagramProtocol):
             xid=message.xid,
         )
 
-    def _deliver(self, request: Message, reply: Reply) -> None:
+    def _deliver(self, request: Message, reply: Reply, addr: tuple = ("", 0), retry: bool = False) -> None:
         max_size = request.options.get(_MAX_SIZE)
         try:
             data = reply.message.to_bytes(int.from_bytes(max_size, "big") if max_size else None)
@@ -142,8 +147,23 @@ class ServerProtocol(DatagramProtocol):
             self.send_reply(data, reply.destination)
             return
         d = self.core.store.committed()
-        d.addCallback(lambda _: self.send_reply(data, reply.destination))
+        d.addCallback(self._committed, request, reply, data, addr, retry)
         d.addErrback(self._commit_failed, reply)
+
+    def _committed(self, _: None, request: Message, reply: Reply, data: bytes, addr: tuple, retry: bool) -> None:
+        """
+        Committed: send, unless the database gave the address to another
+        server's client (the store's index then shows that client). The
+        core then decides again on the corrected index (a NAK for a
+        REQUEST, another address under rapid commit), once.
+        """
+        lease = self.core.store.get(reply.message.yiaddr)
+        if lease is not None and lease.client_key == client_key(request):
+            self.send_reply(data, reply.destination)
+            return
+        self.counters["drop:commit-conflict-lost"] += 1
+        if retry:
+            self._answer(request, addr, retry=False)
 
     def _commit_failed(self, failure, reply: Reply) -> None:
         self.counters["drop:commit-failed"] += 1
