@@ -39,8 +39,8 @@ def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseS
 
 
 STORES: dict[str, StoreFactory] = {
-    "memory": _memory,
     "sqlite": _sqlite,
+    "memory": _memory,
     "postgresql": _postgresql,
 }
 

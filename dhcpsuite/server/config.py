@@ -15,6 +15,7 @@ import attrs
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
+from dhcpsuite.leases.stores import STORES
 
 
 @attrs.frozen
@@ -158,7 +159,7 @@ _IP_LIST_OPTIONS = {
 
 
 def parse_server_config(section: Section) -> ServerConfig:
-    lease_store = section.choice("lease_store", ("sqlite", "memory", "postgresql"), "sqlite")
+    lease_store = section.choice("lease_store", tuple(STORES), "sqlite")
     postgresql_section = section.table("postgresql", None)
     postgresql = PostgreSQLConfig() if postgresql_section is None else _parse_postgresql(postgresql_section)
     listen = tuple(section.string_list("listen", []))
