@@ -13,8 +13,6 @@ address; here the database itself refuses the second binding.
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
 import time
 from ipaddress import IPv4Address
@@ -23,35 +21,20 @@ import pytest
 
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.writebehind import LeaseStoreError
-from tests.support.environment import require_module
+from tests.support.postgres import cluster, fresh_database  # noqa: F401 (a fixture)
 from tests.unit.test_lease_stores import ThreadCallReactor
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 A = IPv4Address
 NOW = 1_800_000_000.0
-_databases = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    require_module("psycopg")
-    from tests.support.postgres import start_cluster
-
-    cluster = start_cluster()
-    yield cluster
-    cluster.destroy()
-
-
 @pytest.fixture
 def db(cluster):
     """
     A fresh database's name; the stores opened through C{open_store} are
     closed at the end.
     """
-    name = f"leases_{os.getpid()}_{next(_databases)}"
-    cluster.create_database(name)
-    return name
+    return fresh_database(cluster)
 
 
 class Stores:

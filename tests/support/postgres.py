@@ -12,12 +12,15 @@ to run as root); otherwise as the user running the tests.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 from typing import Any
+
+import pytest
 
 from tests.support.environment import missing, require_module
 
@@ -156,6 +159,28 @@ class PostgresCluster:
             self.stop()
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """
+    One started cluster per test module (import this fixture by name).
+    """
+    cluster = start_cluster()
+    yield cluster
+    cluster.destroy()
+
+
+_databases = itertools.count(1)
+
+
+def fresh_database(cluster: PostgresCluster) -> str:
+    """
+    A new empty database's name, unique in this process.
+    """
+    name = f"leases_{os.getpid()}_{next(_databases)}"
+    cluster.create_database(name)
+    return name
 
 
 def start_cluster() -> PostgresCluster:
