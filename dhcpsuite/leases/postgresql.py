@@ -4,8 +4,8 @@ The lease store on a PostgreSQL database several servers may share: the
 in-memory index, written behind (L{dhcpsuite.leases.writebehind}) by writer
 threads, each with its own psycopg connection.
 
-A batch is one transaction of at most two statements, whatever its size:
-one conditional upsert over arrays (C{unnest}) and one delete. The database
+A batch is one transaction of a few statements, whatever its size: a binary
+C{COPY} into a temporary table, one conditional upsert from it, one delete. The database
 is the arbiter of who holds an address: the upsert replaces a row only when
 it is the same client's, free, lapsed, or a quarantine (DECLINE), so two
 servers with stale caches can never both commit one address to different
@@ -20,6 +20,7 @@ connection keeps the reactor thread free of any database work.
 from __future__ import annotations
 
 import math
+import struct
 from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
 
@@ -53,9 +54,25 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 # Any constant: serialises schema creation between servers starting at once.
 _SCHEMA_LOCK = 0x64686370
 
+# A batch is copied (binary COPY: formatted in C, nothing to escape) into a
+# temporary table, then moved into the leases in one statement.
+_BATCH_TABLE = """
+CREATE TEMPORARY TABLE IF NOT EXISTS lease_batch (
+    address inet, state text, client_key bytea, mac bytea, expires float8, hostname text, updated float8
+) ON COMMIT DELETE ROWS
+"""
+# PostgreSQL's binary COPY stream: signature, flags, header extension.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+# Per row: 7 fields; the address as inet (family AF_INET=2, 32 bits, not
+# cidr, 4 bytes) then the state's length; the rest follow.
+_ROW_START = struct.Struct(">hiBBBB4si")
+_FLOAT_FIELD = struct.Struct(">id")
+_LENGTH = struct.Struct(">i")
+_COPY = "COPY lease_batch FROM STDIN (FORMAT BINARY)"
 _UPSERT = """
 INSERT INTO leases AS l (address, state, client_key, mac, expires, hostname, updated)
-SELECT * FROM unnest(%s::inet[], %s::text[], %s::bytea[], %s::bytea[], %s::float8[], %s::text[], %s::float8[])
+SELECT * FROM lease_batch ORDER BY address
 ON CONFLICT (address) DO UPDATE SET
     state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
     expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
@@ -203,29 +220,27 @@ class PostgreSQLBackend:
             connection.close()
 
     def connect(self) -> psycopg.Connection:
-        # prepare_threshold 0: the two statements are prepared at their
-        # first use on each connection, so a batch is parsed and planned once.
-        return psycopg.connect(**connect_arguments(self.config), prepare_threshold=0)
+        # prepare_threshold 0: the statements are prepared at their first
+        # use on each connection, so a batch is parsed and planned once.
+        connection = psycopg.connect(**connect_arguments(self.config), prepare_threshold=0, autocommit=True)
+        try:
+            connection.execute(_BATCH_TABLE)
+            connection.autocommit = False
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def write(self, connection: psycopg.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
         conflicts: list[Conflict] = []
-        # In address order: two servers' batches then lock shared rows in
-        # the same order and cannot deadlock.
-        upserts = sorted(upserts, key=lambda lease: int(lease.address))
         with connection.transaction(), connection.cursor() as cursor:
             if upserts:
-                cursor.execute(
-                    _UPSERT,
-                    (
-                        [str(lease.address) for lease in upserts],
-                        [lease.state.value for lease in upserts],
-                        [lease.client_key for lease in upserts],
-                        [lease.mac for lease in upserts],
-                        [lease.expires for lease in upserts],
-                        [lease.hostname for lease in upserts],
-                        [lease.updated for lease in upserts],
-                    ),
-                )
+                # Into the leases in address order (ORDER BY): two servers'
+                # batches then lock shared rows in the same order and
+                # cannot deadlock.
+                with cursor.copy(_COPY) as copy:
+                    copy.write(_copy_stream(upserts))
+                cursor.execute(_UPSERT)
                 written = {row[0] for row in cursor.fetchall()}
                 if len(written) < len(upserts):
                     lost = [lease for lease in upserts if str(lease.address) not in written]
@@ -241,6 +256,34 @@ class PostgreSQLBackend:
             connection.close()
         except psycopg.Error:
             pass
+
+
+def _copy_stream(leases: Sequence[Lease]) -> bytes:
+    """
+    C{leases} as one binary COPY stream for C{lease_batch}: built with
+    C{struct} in one pass, several times faster than the driver's per-value
+    dumpers, and nothing from the network needs escaping.
+    """
+    parts = [_COPY_HEADER]
+    append = parts.append
+    start, float_field, length = _ROW_START.pack, _FLOAT_FIELD.pack, _LENGTH.pack
+    for lease in leases:
+        state = lease.state.value.encode()
+        # PostgreSQL text holds no NUL and only valid UTF-8: a client's
+        # hostname carrying either must not make every later batch fail.
+        hostname = lease.hostname.replace("\x00", "").encode("utf-8", "replace")
+        append(start(7, 8, 2, 32, 0, 4, lease.address.packed, len(state)))
+        append(state)
+        append(length(len(lease.client_key)))
+        append(lease.client_key)
+        append(length(len(lease.mac)))
+        append(lease.mac)
+        append(float_field(8, lease.expires))
+        append(length(len(hostname)))
+        append(hostname)
+        append(float_field(8, lease.updated))
+    append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 class PostgreSQLLeaseStore(WriteBehindStore):

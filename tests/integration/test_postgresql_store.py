@@ -87,14 +87,30 @@ def test_put_commit_reload(stores, db) -> None:
               for i, state in zip(range(5), [LeaseState.BOUND, LeaseState.RELEASED, LeaseState.EXPIRED,
                                              LeaseState.DECLINED, LeaseState.BOUND])]
     infinite = Lease(A("10.1.9.9"), LeaseState.BOUND, b"\x01\xff\x00binary", b"", float("inf"), "", 0.0)
-    for one in leases + [infinite]:
+    # A hostname is whatever the client sent: nothing in it may break the COPY.
+    odd = Lease(A("10.1.9.10"), LeaseState.BOUND, b"\x01odd", b"\x00" * 16, NOW, "tab\there\nnew\\line \"q\" ü,;", NOW)
+    for one in leases + [infinite, odd]:
         store.put(one)
     store.put(lease(7, state=LeaseState.OFFERED), durable=False)
     assert stores.wait(store.committed()) is None
     store.remove(leases[4].address)
     assert stores.wait(store.committed()) is None
     reopened = stores.open(db)
-    assert sorted(reopened.leases(), key=lambda l: l.address) == leases[:4] + [infinite]
+    assert sorted(reopened.leases(), key=lambda l: l.address) == leases[:4] + [infinite, odd]
+
+
+def test_hostile_hostname_does_not_poison_the_batch(stores, db) -> None:
+    """
+    PostgreSQL text takes no NUL and no lone surrogate; a hostname with them
+    is stored without them instead of failing this and every later batch.
+    """
+    store = stores.open(db)
+    store.put(Lease(A("10.1.0.1"), LeaseState.BOUND, b"\x01a", b"\x02" * 6, NOW, "nul\x00in\udcffside", NOW))
+    store.put(lease(2))
+    assert stores.wait(store.committed()) is None
+    reopened = stores.open(db)
+    assert reopened.get(A("10.1.0.1")).hostname == "nulin?side"
+    assert reopened.get(lease(2).address) == lease(2)
 
 
 def test_group_commit_many_per_transaction(stores, db) -> None:
