@@ -20,6 +20,9 @@ connection keeps the reactor thread free of any database work.
 from __future__ import annotations
 
 import math
+import os
+import threading
+import time
 import struct
 from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
@@ -82,6 +85,11 @@ WHERE l.client_key = EXCLUDED.client_key
    OR l.expires <= EXCLUDED.updated
 RETURNING host(l.address)
 """
+# Other servers learn a batch's addresses from one notification per chunk
+# (a payload must stay under 8,000 bytes).
+CHANNEL = "dhcpsuite_leases"
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', payload) FROM unnest(%s::text[]) AS payload"
+_PAYLOAD_ADDRESSES = 400
 _DELETE = "DELETE FROM leases WHERE address = ANY(%s::inet[])"
 _SELECT = "SELECT host(address), state, client_key, mac, expires, hostname, updated FROM leases"
 
@@ -201,6 +209,8 @@ class PostgreSQLBackend:
     def __init__(self, config: PostgreSQLConfig) -> None:
         self.config = config
         self.description = describe(config)
+        # Names this server in its notifications, so it skips its own.
+        self.token = os.urandom(6).hex()
 
     def load(self) -> Iterator[Lease]:
         connection = open_connection(self.config)
@@ -233,6 +243,7 @@ class PostgreSQLBackend:
 
     def write(self, connection: psycopg.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
         conflicts: list[Conflict] = []
+        changed: list[str] = []
         with connection.transaction(), connection.cursor() as cursor:
             if upserts:
                 # Into the leases in address order (ORDER BY): two servers'
@@ -241,14 +252,21 @@ class PostgreSQLBackend:
                 with cursor.copy(_COPY) as copy:
                     copy.write(_copy_stream(upserts))
                 cursor.execute(_UPSERT)
-                written = {row[0] for row in cursor.fetchall()}
+                written = [row[0] for row in cursor.fetchall()]
+                changed = written
                 if len(written) < len(upserts):
-                    lost = [lease for lease in upserts if str(lease.address) not in written]
+                    won = set(written)
+                    lost = [lease for lease in upserts if str(lease.address) not in won]
                     cursor.execute(_SELECT + " WHERE address = ANY(%s::inet[])", ([str(l.address) for l in lost],))
                     winners = {row[0]: lease_from_row(*row) for row in cursor.fetchall()}
                     conflicts = [Conflict(lease, winners.get(str(lease.address))) for lease in lost]
             if deletes:
-                cursor.execute(_DELETE, ([str(address) for address in deletes],))
+                removed = [str(address) for address in deletes]
+                cursor.execute(_DELETE, (removed,))
+                changed = changed + removed
+            if changed:
+                # Delivered to the other servers when (and only if) this commits.
+                cursor.execute(_NOTIFY, (list(_payloads(self.token, changed)),))
         return conflicts
 
     def close(self, connection: psycopg.Connection) -> None:
@@ -256,6 +274,11 @@ class PostgreSQLBackend:
             connection.close()
         except psycopg.Error:
             pass
+
+
+def _payloads(token: str, addresses: Sequence[str]) -> Iterator[str]:
+    for i in range(0, len(addresses), _PAYLOAD_ADDRESSES):
+        yield token + " " + ",".join(addresses[i : i + _PAYLOAD_ADDRESSES])
 
 
 def _copy_stream(leases: Sequence[Lease]) -> bytes:
@@ -286,7 +309,108 @@ def _copy_stream(leases: Sequence[Lease]) -> bytes:
     return b"".join(parts)
 
 
+class _Listener:
+    """
+    A thread with its own connection that LISTENs for other servers'
+    commits, reads the rows they name and hands them to the store's
+    L{WriteBehindStore.learn} in the reactor thread. At every connect (the
+    first, and after a lost connection, with backoff) it reads every row
+    once more: what was committed while it was not listening sent its
+    notifications to nobody.
+    """
+
+    # Rows handed to the reactor at a time (a full reload is sliced).
+    CHUNK = 5000
+
+    def __init__(self, store: "PostgreSQLLeaseStore") -> None:
+        self.store = store
+        self.backend: PostgreSQLBackend = store.backend
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=f"lease-listener {self.backend.description}", daemon=True)
+
+    def run(self) -> None:
+        backend = self.backend
+        delay = backend.retry_first
+        while not self.stopping.is_set():
+            connection = None
+            try:
+                connection = psycopg.connect(**connect_arguments(backend.config), autocommit=True)
+                connection.execute(f"LISTEN {CHANNEL}")
+                # What was committed while nobody listened: since the store
+                # loaded, or while the connection was lost.
+                self._hand_over(self._rows(connection, None))
+                delay = backend.retry_first
+                self._listen(connection)
+            except backend.transient_errors as e:
+                if not self.stopping.is_set():
+                    self.store.log.warn(
+                        "Lease listener on {store} lost its connection ({error}); reconnecting",
+                        store=backend.description, error=one_line(e),
+                    )
+                    self.stopping.wait(delay)
+                    delay = min(delay * 2, backend.retry_most)
+            finally:
+                if connection is not None:
+                    backend.close(connection)
+
+    def _listen(self, connection: psycopg.Connection) -> None:
+        token = self.backend.token
+        while not self.stopping.is_set():
+            addresses: list[str] = []
+            for notify in connection.notifies(timeout=0.5, stop_after=1000):
+                sender, _, names = notify.payload.partition(" ")
+                if sender != token and names:
+                    addresses.extend(names.split(","))
+            if addresses:
+                self._hand_over(self._rows(connection, list(dict.fromkeys(addresses))))
+
+    @staticmethod
+    def _rows(connection: psycopg.Connection, addresses: list[str] | None) -> list[tuple[IPv4Address, Lease | None]]:
+        with connection.cursor() as cursor:
+            if addresses is None:
+                cursor.execute(_SELECT)
+            else:
+                cursor.execute(_SELECT + " WHERE address = ANY(%s::inet[])", (addresses,))
+            found = {}
+            for row in cursor:
+                lease = lease_from_row(*row)
+                if lease is not None:
+                    found[lease.address] = lease
+        rows: list[tuple[IPv4Address, Lease | None]] = list(found.items())
+        for name in addresses or ():
+            address = IPv4Address(name)
+            if address not in found:
+                rows.append((address, None))
+        return rows
+
+    def _hand_over(self, rows: list) -> None:
+        for i in range(0, len(rows), self.CHUNK):
+            self.store._reactor.callFromThread(self.store.learn, rows[i : i + self.CHUNK])
+
+
 class PostgreSQLLeaseStore(WriteBehindStore):
-    def __init__(self, config: PostgreSQLConfig, reactor: Any = None) -> None:
+    """
+    Also learns what other servers on the same database commit (a
+    listener thread: L{_Listener}), so any server can answer a client that
+    another one bound.
+    """
+
+    def __init__(self, config: PostgreSQLConfig, reactor: Any = None, listen: bool = True) -> None:
+        """
+        @param listen: learn other servers' commits; off only in tests that
+            need a server with a stale view.
+        """
         self.config = config
         super().__init__(PostgreSQLBackend(config), reactor=reactor, lanes=config.pool_size)
+        self._listener = _Listener(self)
+        if listen:
+            self._listener.thread.start()
+
+    def close(self):
+        self._listener.stopping.set()
+        return super().close()
+
+    def join(self, timeout: float) -> bool:
+        if self._listener.thread.ident is not None:
+            self._listener.thread.join(timeout)
+        return super().join(timeout) and not self._listener.thread.is_alive()

@@ -133,6 +133,8 @@ class _Lane:
         connection = None
         # address -> the lease to write, or None to delete; kept across failures.
         pending: dict[IPv4Address, Lease | None] = {}
+        # How many queued changes each pending address stands for.
+        changes: dict[IPv4Address, int] = {}
         delay = backend.retry_first
         stop = False
         try:
@@ -154,8 +156,10 @@ class _Lane:
                         waiting.append(item)
                     else:
                         pending[item[0]] = item[1]
+                        changes[item[0]] = changes.get(item[0], 0) + 1
                 conflicts: list[Conflict] = []
                 error: BaseException | None = None
+                committed: dict[IPv4Address, int] = {}
                 if pending:
                     if connection is None:
                         connection, error = self._connect()
@@ -169,13 +173,14 @@ class _Lane:
                             connection = self.connection = None
                 if error is None:
                     pending.clear()
+                    committed, changes = changes, {}
                     delay = backend.retry_first
                     store._succeeded()
                 else:
                     delay = min(delay * 2, backend.retry_most)
                     store._failed(error, len(pending))
-                if waiting or conflicts:
-                    store._reactor.callFromThread(store._fire, waiting, conflicts, error)
+                if waiting or conflicts or committed:
+                    store._reactor.callFromThread(store._fire, waiting, conflicts, error, committed)
             if pending:
                 store._lost_at_close(len(pending))
         finally:
@@ -241,6 +246,10 @@ class WriteBehindStore(MemoryLeaseStore):
         self.commit_failures = 0
         self.conflicts_lost = 0
         self.connects = 0
+        self.learned = 0
+        # Address -> changes queued here and not yet committed (reactor
+        # thread only): what another server's row must not overwrite.
+        self._unconfirmed: dict[IPv4Address, int] = {}
         # Failure bookkeeping, shared by the lanes.
         self._failure_lock = threading.Lock()
         self._failing_since: float | None = None
@@ -282,6 +291,8 @@ class WriteBehindStore(MemoryLeaseStore):
     def _enqueue(self, address: IPv4Address, lease: Lease | None) -> None:
         if self._closed:
             raise LeaseStoreError("lease store is closed")
+        unconfirmed = self._unconfirmed
+        unconfirmed[address] = unconfirmed.get(address, 0) + 1
         lanes = self._lanes
         lane = lanes[0] if len(lanes) == 1 else lanes[int(address) % len(lanes)]
         lane.queue.put((address, lease))
@@ -330,7 +341,36 @@ class WriteBehindStore(MemoryLeaseStore):
 
     # In the reactor thread:
 
-    def _fire(self, waiting: list[Deferred], conflicts: list[Conflict], error: BaseException | None) -> None:
+    def learn(self, rows: Iterable[tuple[IPv4Address, Lease | None]]) -> None:
+        """
+        Take what another server committed (C{None}: the row is gone),
+        except where this server has a change of its own on the way: that
+        change either wins in the database, or loses and brings the winner
+        back as a conflict. In the reactor thread.
+        """
+        unconfirmed = self._unconfirmed
+        for address, lease in rows:
+            if address in unconfirmed:
+                continue
+            current = self.get(address)
+            if lease is None:
+                if current is not None and current.state is not LeaseState.OFFERED:
+                    self._unindex(address)
+                    self.learned += 1
+            elif current != lease:
+                self._index(lease)
+                self.learned += 1
+
+    def _fire(self, waiting: list[Deferred], conflicts: list[Conflict], error: BaseException | None,
+              committed: dict[IPv4Address, int] | None = None) -> None:
+        if committed:
+            unconfirmed = self._unconfirmed
+            for address, count in committed.items():
+                left = unconfirmed.get(address, 0) - count
+                if left > 0:
+                    unconfirmed[address] = left
+                else:
+                    unconfirmed.pop(address, None)
         # The index takes what the database holds before anyone waiting
         # looks at it, unless this store has changed the address since.
         for conflict in conflicts:

@@ -43,16 +43,32 @@ class Stores:
         self.reactor = ThreadCallReactor()
         self.opened: list = []
 
-    def open(self, dbname: str, **changes):
+    def open(self, dbname: str, listen: bool = True, **changes):
         from dhcpsuite.leases.postgresql import PostgreSQLLeaseStore
 
-        store = PostgreSQLLeaseStore(self.cluster.config(dbname, **changes), reactor=self.reactor)
+        store = PostgreSQLLeaseStore(self.cluster.config(dbname, **changes), reactor=self.reactor, listen=listen)
         self.opened.append(store)
         return store
 
     def wait(self, d, timeout: float = 30.0):
         [result] = self.reactor.run_until(d, timeout)
         return result
+
+    def run_until(self, condition, what: str, timeout: float = 10.0) -> None:
+        """
+        Run the stores' calls into the reactor until C{condition()} holds.
+        """
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while not condition():
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out waiting for {what}"
+            try:
+                f, args, kwargs = self.reactor.thread_calls.get(timeout=min(remaining, 0.1))
+            except queue.Empty:
+                continue
+            f(*args, **kwargs)
 
     def close_all(self) -> None:
         for store in self.opened:
@@ -136,11 +152,11 @@ def test_several_writer_lanes(stores, db) -> None:
     for i in range(600):
         store.put(lease(i, client=b"c%d" % i))
     # The last change to an address wins, whichever lane it went through.
-    store.put(lease(5, client=b"last"))
+    store.put(lease(5, client=b"c5", state=LeaseState.RELEASED))
     stores.wait(store.committed())
     found = rows(stores.cluster, db)
     assert len(found) == 600
-    assert found[str(lease(5).address)] == ("bound", b"last")
+    assert found[str(lease(5).address)] == ("released", b"c5")
     assert store.connects == 3
 
 
@@ -151,7 +167,7 @@ def test_second_server_with_stale_cache_loses(stores, db) -> None:
     binding, B's index takes it before B's committed() fires, and B counts
     the loss.
     """
-    a, b = stores.open(db), stores.open(db)
+    a, b = stores.open(db), stores.open(db, listen=False)
     a.put(lease(1, client=b"a"))
     stores.wait(a.committed())
     assert b.get(lease(1).address) is None
@@ -169,7 +185,7 @@ def test_who_may_replace_a_row(stores, db) -> None:
     Replaced: the same client's row, a lapsed one, a freed one, or by a
     DECLINE (a quarantine binds nobody). Kept: another client's live binding.
     """
-    a, b = stores.open(db), stores.open(db)
+    a, b = stores.open(db, listen=False), stores.open(db, listen=False)
     a.put(lease(1, client=b"a", expires=NOW - 1))          # lapsed by b's clock
     a.put(lease(2, client=b"a", state=LeaseState.RELEASED))
     a.put(lease(3, client=b"a"))                           # live: b must lose
@@ -216,6 +232,63 @@ def test_two_servers_racing_never_share_an_address(stores, db) -> None:
         assert found[str(address)][1].startswith(b"a")
     for address in won_b:
         assert found[str(address)][1].startswith(b"b")
+
+
+def test_servers_learn_each_others_commits(stores, db) -> None:
+    """
+    What one server commits reaches the other's index within a moment
+    (LISTEN/NOTIFY, then a read of the rows named), revokes included, and
+    the observers (pool usage) see it as a change like any other.
+    """
+    a, b = stores.open(db), stores.open(db)
+    seen = []
+    b.add_observer(lambda old, new: seen.append((old, new)))
+    started = time.monotonic()
+    for i in range(300):
+        a.put(lease(i, client=b"a%d" % i))
+    stores.wait(a.committed())
+    stores.run_until(lambda: len(b) == 300, "b to learn a's 300 bindings")
+    learned_after = time.monotonic() - started
+    assert sorted(b.leases(), key=lambda l: l.address) == sorted(a.leases(), key=lambda l: l.address)
+    assert len(seen) == 300 and all(old is None for old, _ in seen)
+    a.remove(lease(7).address)
+    stores.wait(a.committed())
+    stores.run_until(lambda: b.get(lease(7).address) is None, "b to learn the revoke")
+    # A's own notifications are not read back into a.
+    assert a.learned == 0 and b.learned == 301
+    print(f"300 bindings learned by the other server {learned_after * 1000:.0f} ms after the first put")
+
+
+def test_learning_does_not_overwrite_an_unconfirmed_change(stores, db) -> None:
+    a, b = stores.open(db), stores.open(db)
+    mine = lease(1, client=b"b")
+    b.put(mine)
+    # a's row for the same address arrives while b's put is still unconfirmed.
+    b.learn([(mine.address, lease(1, client=b"a"))])
+    assert b.get(mine.address) == mine
+    stores.wait(b.committed())
+    b.learn([(mine.address, lease(1, client=b"a", expires=NOW + 1))])
+    assert b.get(mine.address) == lease(1, client=b"a", expires=NOW + 1)
+
+
+def test_listener_catches_up_after_a_restart(stores, db) -> None:
+    """
+    Notifications sent while a listener is disconnected are lost; after it
+    reconnects it reads every row again, so nothing committed meanwhile is
+    missed.
+    """
+    a, b = stores.open(db), stores.open(db)
+    cluster = stores.cluster
+    cluster.stop("fast")
+    cluster.start()
+    # Straight after the restart: a's writer reconnects, b's listener may not yet have.
+    for i in range(50):
+        a.put(lease(i, client=b"a%d" % i))
+    deadline = time.monotonic() + 30
+    while stores.wait(a.committed()) is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stores.run_until(lambda: len(b) == 50, "b to catch up after the restart", timeout=30)
 
 
 def test_newer_schema_refused(stores, db) -> None:

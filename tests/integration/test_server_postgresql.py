@@ -18,6 +18,7 @@ dhcpsuite} in server namespaces, PostgreSQL from L{tests.support.postgres}
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import sys
@@ -118,6 +119,50 @@ def test_postgresql_restart_under_load_loses_no_ack(tmp_path, daemons, cluster) 
     print(f"{len(acked)} ACKs across a PostgreSQL restart, {len(after)} after it; all in the database")
     assert len(acked) > 500, f"too little traffic to mean anything: {len(acked)}"
     assert not lost, f"{len(lost)} of {len(everything)} ACKed bindings not in the database, e.g. {lost[:5]}"
+
+
+def test_init_reboot_of_another_servers_client_is_acked(tmp_path, daemons, cluster) -> None:
+    """
+    Server A binds 100 relayed clients and is killed (SIGKILL). Each
+    client's INIT-REBOOT (RFC 2131 4.3.2: REQUEST with option 50, no server
+    id, no ciaddr) then reaches server B, which learned the bindings from the
+    database while A was alive, and is ACKed with the same address. New
+    clients are served by B meanwhile. (isc-dhcpd failover answers the
+    partner's clients the same way; Kea HA only once the partner is
+    declared down.)
+    """
+    require_root()
+    from tests.integration.test_server import ACK, REQUEST, dhcp_message, relay
+
+    db = fresh_database(cluster)
+    config = pg_config(tmp_path / "state", cluster, db, subnet_config(pool=["10.77.1.0-10.77.2.255"], lease_time=3600),
+                       log_exchanges=False)
+    with VethPair(prefix="tpe", client_address="10.77.0.2/16") as one, \
+            VethPair(prefix="tpf", client_address="10.77.0.2/16") as two:
+        a = daemons.start(one.server, config)
+        b = daemons.start(two.server, config)
+        out = tmp_path / "a.json"
+        acked = finish(relay_load(one, out, 100, 20.0), out)
+        assert len(acked) == 100
+        a.stop(signal.SIGKILL)
+        killed = time.monotonic()
+        first_ack = None
+        for n, (mac, address) in enumerate(acked.items()):
+            mac_text = ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+            replies = relay(two, dhcp_message(REQUEST, mac_text, 0x5000 + n, giaddr="10.77.0.2",
+                                              options=[(50, ipaddress.IPv4Address(address).packed)]))
+            acks = [r for r in replies if r.xid == 0x5000 + n]
+            assert acks and acks[0].message_type == ACK, (mac, address, [r.message_type for r in acks])
+            assert str(acks[0].yiaddr) == address
+            if first_ack is None:
+                first_ack = time.monotonic() - killed
+        out2 = tmp_path / "new.json"
+        new = finish(relay_load(two, out2, 50, 20.0, first=2_000_000), out2)
+        b.stop()
+    assert len(new) == 50 and not set(new.values()) & set(acked.values())
+    rows = bound_rows(cluster, db)
+    assert all(rows[a] == ("bound", mac) for mac, a in acked.items())
+    print(f"100 clients of the killed server re-verified on the survivor; first ACK {first_ack * 1000:.0f} ms after the kill")
 
 
 def test_two_daemons_one_database_never_share_an_address(tmp_path, daemons, cluster) -> None:
