@@ -18,6 +18,7 @@ dhcpsuite} in server namespaces, PostgreSQL from L{tests.support.postgres}
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import signal
@@ -57,6 +58,21 @@ def relay_load(pair: VethPair, out, count: int, seconds: float, first: int = 0):
          str(out), str(first)],
         cwd=str(REPOSITORY),
     )
+
+
+@contextlib.contextmanager
+def two_servers(tmp_path, daemons, cluster, pool: str, prefixes: tuple[str, str]):
+    """
+    Two daemons on one fresh database, each in its own namespace pair with a
+    relay agent at 10.77.0.2; yields (database, pair one, daemon one, pair
+    two, daemon two).
+    """
+    db = fresh_database(cluster)
+    config = pg_config(tmp_path / "state", cluster, db, subnet_config(pool=[pool], lease_time=3600),
+                       log_exchanges=False)
+    with VethPair(prefix=prefixes[0], client_address="10.77.0.2/16") as one, \
+            VethPair(prefix=prefixes[1], client_address="10.77.0.2/16") as two:
+        yield db, one, daemons.start(one.server, config), two, daemons.start(two.server, config)
 
 
 def finish(process, out, timeout: float = 40) -> dict[str, str]:
@@ -134,13 +150,7 @@ def test_init_reboot_of_another_servers_client_is_acked(tmp_path, daemons, clust
     require_root()
     from tests.integration.test_server import ACK, REQUEST, dhcp_message, relay
 
-    db = fresh_database(cluster)
-    config = pg_config(tmp_path / "state", cluster, db, subnet_config(pool=["10.77.1.0-10.77.2.255"], lease_time=3600),
-                       log_exchanges=False)
-    with VethPair(prefix="tpe", client_address="10.77.0.2/16") as one, \
-            VethPair(prefix="tpf", client_address="10.77.0.2/16") as two:
-        a = daemons.start(one.server, config)
-        b = daemons.start(two.server, config)
+    with two_servers(tmp_path, daemons, cluster, "10.77.1.0-10.77.2.255", ("tpe", "tpf")) as (db, one, a, two, b):
         out = tmp_path / "a.json"
         acked = finish(relay_load(one, out, 100, 20.0), out)
         assert len(acked) == 100
@@ -167,15 +177,9 @@ def test_init_reboot_of_another_servers_client_is_acked(tmp_path, daemons, clust
 
 def test_two_daemons_one_database_never_share_an_address(tmp_path, daemons, cluster) -> None:
     require_root()
-    db = fresh_database(cluster)
     # 400 addresses for 2 x 150 clients: both servers start from the same
     # free addresses, so their offers collide all the time.
-    config = pg_config(tmp_path / "state", cluster, db, subnet_config(pool=["10.77.1.0-10.77.2.143"], lease_time=3600),
-                       log_exchanges=False)
-    with VethPair(prefix="tpc", client_address="10.77.0.2/16") as one, \
-            VethPair(prefix="tpd", client_address="10.77.0.2/16") as two:
-        first = daemons.start(one.server, config)
-        second = daemons.start(two.server, config)
+    with two_servers(tmp_path, daemons, cluster, "10.77.1.0-10.77.2.143", ("tpc", "tpd")) as (db, one, first, two, second):
         out_a, out_b = tmp_path / "a.json", tmp_path / "b.json"
         relay_a = relay_load(one, out_a, 150, 30.0, first=0)
         relay_b = relay_load(two, out_b, 150, 30.0, first=1_000_000)
