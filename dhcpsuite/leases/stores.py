@@ -33,7 +33,14 @@ def _sqlite(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore
 
 def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore:
     # Imported here: psycopg is needed only by those who choose this store.
-    from dhcpsuite.leases.postgresql import PostgreSQLLeaseStore
+    try:
+        from dhcpsuite.leases.postgresql import PostgreSQLLeaseStore
+    except ImportError as e:
+        from dhcpsuite.leases.writebehind import LeaseStoreError
+
+        raise LeaseStoreError(
+            f"lease_store = \"postgresql\" needs psycopg 3 ({e}); pip install 'dhcpsuite[postgresql]'"
+        ) from None
 
     return PostgreSQLLeaseStore(config.postgresql, reactor=reactor)
 

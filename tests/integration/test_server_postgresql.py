@@ -199,3 +199,40 @@ def test_two_daemons_one_database_never_share_an_address(tmp_path, daemons, clus
     conflicts = outputs.count("Lost 10.77.")
     print(f"300 clients on two servers sharing one pool: {conflicts} races lost at commit and answered with a NAK")
     assert conflicts > 0, "the two servers never raced: the test proves nothing"
+
+
+def test_daemon_refuses_to_start_in_one_line(tmp_path, cluster) -> None:
+    """
+    PostgreSQL unreachable, wrong password: one line and exit 3; a password
+    file others can read: a configuration error naming the key, exit 2.
+    (Kea logs the connection failure and exits; it takes the password
+    inline in its configuration.)
+    """
+    require_root()
+    from tests.integration.conftest import TWISTD, toml_document
+
+    db = fresh_database(cluster)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("nope\n")
+    wrong.chmod(0o600)
+    readable = tmp_path / "readable-password"
+    readable.write_text("x\n")
+    readable.chmod(0o644)
+    cases = [
+        ({"host": str(tmp_path)}, 3, f"cannot start: cannot connect to the lease database postgresql://dhcpsuite@{tmp_path}:"),
+        ({"password_file": str(wrong)}, 3, "password authentication failed"),
+        ({"password_file": str(readable)}, 2,
+         f"server.postgresql.password_file: {readable} is readable by group or others (mode 0644); chmod 600 it"),
+    ]
+    with VethPair(prefix="tpg") as pair:
+        for n, (change, status, text) in enumerate(cases):
+            config = pg_config(tmp_path / "state", cluster, db)
+            config["server"]["postgresql"].update(change)
+            path = tmp_path / f"dhcpsuite-{n}.toml"
+            path.write_text(toml_document(config))
+            result = pair.server.run([TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(path)],
+                                     check=False, timeout=60)
+            output = result.stdout + result.stderr
+            assert result.returncode == status, output
+            assert text in output, output
+            assert "Traceback" not in output, output

@@ -305,3 +305,26 @@ class PostgreSQLConfigTests(SynchronousTestCase):
         self.assertEqual(arguments["password"], "secret")
         self.assertEqual(arguments["connect_timeout"], 2)
         self.assertNotIn("password", connect_arguments(PostgreSQLConfig()))
+
+
+class MissingDriverTests(SynchronousTestCase):
+    def test_postgresql_without_psycopg_is_one_line(self) -> None:
+        import sys
+
+        saved = {name: sys.modules.get(name) for name in ("psycopg", "dhcpsuite.leases.postgresql")}
+
+        def restore() -> None:
+            for name, module in saved.items():
+                if module is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = module
+
+        self.addCleanup(restore)
+        # None in sys.modules: "import psycopg" raises ImportError.
+        sys.modules["psycopg"] = None
+        sys.modules.pop("dhcpsuite.leases.postgresql", None)
+        config = parse_config_text(SERVER).section("server")
+        e = self.assertRaises(LeaseStoreError, stores.make_store, config, "/nonexistent", None)
+        self.assertIn("needs psycopg 3", str(e))
+        self.assertIn("pip install 'dhcpsuite[postgresql]'", str(e))
