@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import threading
 import time
 import struct
@@ -34,7 +35,7 @@ from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindS
 from dhcpsuite.server.config import PostgreSQLConfig
 
 # The schema version this code writes; see MIGRATIONS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # version -> statements that bring the schema from version - 1 to it.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -53,7 +54,24 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
         "CREATE INDEX leases_client_key ON leases (client_key)",
     ),
+    2: (
+        # The servers sharing the database: each one's pools (to refuse a
+        # pair whose pools overlap but differ) and a heartbeat.
+        """
+        CREATE TABLE members (
+            name text PRIMARY KEY,
+            pools text NOT NULL,
+            started timestamptz NOT NULL DEFAULT now(),
+            heartbeat timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+    ),
 }
+# Seconds between heartbeats, and without one after which a member is gone.
+HEARTBEAT_INTERVAL = 1.0
+MEMBER_TIMEOUT = 10.0
+# Rows of members gone this long are deleted when a server joins.
+MEMBER_FORGET = 86400
 # Any constant: serialises schema creation between servers starting at once.
 _SCHEMA_LOCK = 0x64686370
 
@@ -206,17 +224,26 @@ class PostgreSQLBackend:
     # takes longer, and every retry costs the database a connection attempt.
     retry_most = 5.0
 
-    def __init__(self, config: PostgreSQLConfig) -> None:
+    def __init__(self, config: PostgreSQLConfig, pools: Sequence[tuple[str, str]] = (), name: str | None = None) -> None:
+        """
+        @param pools: this server's pools as (first, last) address texts,
+            compared with the other members' at start.
+        @param name: this server in the members table (default: host and
+            process id).
+        """
         self.config = config
         self.description = describe(config)
         # Names this server in its notifications, so it skips its own.
         self.token = os.urandom(6).hex()
+        self.pools = ",".join(f"{first}-{last}" for first, last in sorted(pools, key=lambda p: IPv4Address(p[0])))
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{self.token}"
 
     def load(self) -> Iterator[Lease]:
         connection = open_connection(self.config)
         try:
             try:
                 ensure_schema(connection, self.description)
+                self._join(connection)
                 with connection.transaction(), connection.cursor(name="dhcpsuite_load") as cursor:
                     cursor.itersize = 10000
                     cursor.execute(_SELECT)
@@ -228,6 +255,58 @@ class PostgreSQLBackend:
                 raise LeaseStoreError(f"cannot read the lease database {self.description}: {one_line(e)}") from None
         finally:
             connection.close()
+
+    def _join(self, connection: psycopg.Connection) -> None:
+        """
+        Refuse to serve pools that overlap a live member's but differ from
+        them (the two would hand out addresses the other never considers);
+        else enter this server in the members table.
+        """
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            connection.execute(
+                "DELETE FROM members WHERE heartbeat < now() - make_interval(secs => %s)", (MEMBER_FORGET,)
+            )
+            live = connection.execute(
+                "SELECT name, pools FROM members WHERE heartbeat >= now() - make_interval(secs => %s) ORDER BY name",
+                (MEMBER_TIMEOUT,),
+            ).fetchall()
+            ours = _ranges(self.pools)
+            for name, pools in live:
+                if pools != self.pools and _overlap(ours, _ranges(pools)):
+                    raise LeaseStoreError(
+                        f"lease database {self.description}: server {name} serves pools {pools or '(none)'}, "
+                        f"which overlap but differ from this server's {self.pools or '(none)'}; "
+                        "give every server sharing a pool the same pools"
+                    )
+            connection.execute(
+                "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+                "SET pools = EXCLUDED.pools, started = now(), heartbeat = now()",
+                (self.name, self.pools),
+            )
+
+    def heartbeat(self, connection: psycopg.Connection) -> None:
+        connection.execute(
+            "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET heartbeat = now()",
+            (self.name, self.pools),
+        )
+
+    def leave(self) -> None:
+        try:
+            with psycopg.connect(**connect_arguments(self.config), autocommit=True) as connection:
+                connection.execute("DELETE FROM members WHERE name = %s", (self.name,))
+        except (psycopg.Error, OSError):
+            pass  # Its heartbeat stops anyway; the others see it gone in MEMBER_TIMEOUT.
+
+    def members(self, connection: psycopg.Connection) -> list[dict]:
+        rows = connection.execute(
+            "SELECT name, pools, started, extract(epoch FROM now() - heartbeat) FROM members ORDER BY name"
+        ).fetchall()
+        return [
+            {"name": name, "pools": pools, "started": started.isoformat(), "heartbeat_age": float(age),
+             "live": float(age) <= MEMBER_TIMEOUT}
+            for name, pools, started, age in rows
+        ]
 
     def connect(self) -> psycopg.Connection:
         # prepare_threshold 0: the statements are prepared at their first
@@ -274,6 +353,18 @@ class PostgreSQLBackend:
             connection.close()
         except psycopg.Error:
             pass
+
+
+def _ranges(pools: str) -> list[tuple[int, int]]:
+    ranges = []
+    for text in filter(None, pools.split(",")):
+        first, _, last = text.partition("-")
+        ranges.append((int(IPv4Address(first)), int(IPv4Address(last))))
+    return ranges
+
+
+def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    return any(first <= other_last and other_first <= last for first, last in a for other_first, other_last in b)
 
 
 def _payloads(token: str, addresses: Sequence[str]) -> Iterator[str]:
@@ -355,7 +446,11 @@ class _Listener:
 
     def _listen(self, connection: psycopg.Connection) -> None:
         token = self.backend.token
+        beat = 0.0
         while not self.stopping.is_set():
+            if time.monotonic() - beat >= HEARTBEAT_INTERVAL:
+                self.backend.heartbeat(connection)
+                beat = time.monotonic()
             addresses: list[str] = []
             for notify in connection.notifies(timeout=0.5, stop_after=1000):
                 sender, _, names = notify.payload.partition(" ")
@@ -395,19 +490,23 @@ class PostgreSQLLeaseStore(WriteBehindStore):
     another one bound.
     """
 
-    def __init__(self, config: PostgreSQLConfig, reactor: Any = None, listen: bool = True) -> None:
+    def __init__(self, config: PostgreSQLConfig, reactor: Any = None, listen: bool = True,
+                 pools: Sequence[tuple[str, str]] = (), name: str | None = None) -> None:
         """
-        @param listen: learn other servers' commits; off only in tests that
-            need a server with a stale view.
+        @param listen: learn other servers' commits and send heartbeats;
+            off only in tests that need a server with a stale view.
+        @param pools: see L{PostgreSQLBackend}.
         """
         self.config = config
-        super().__init__(PostgreSQLBackend(config), reactor=reactor, lanes=config.pool_size)
+        super().__init__(PostgreSQLBackend(config, pools, name), reactor=reactor, lanes=config.pool_size)
         self._listener = _Listener(self)
         if listen:
             self._listener.thread.start()
 
     def close(self):
-        self._listener.stopping.set()
+        if not self._listener.stopping.is_set():
+            self._listener.stopping.set()
+            self.backend.leave()
         return super().close()
 
     def join(self, timeout: float) -> bool:

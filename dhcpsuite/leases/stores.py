@@ -42,7 +42,8 @@ def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseS
             f"lease_store = \"postgresql\" needs psycopg 3 ({e}); pip install 'dhcpsuite[postgresql]'"
         ) from None
 
-    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor)
+    pools = [(str(pool.first), str(pool.last)) for subnet in config.subnets for pool in subnet.pools]
+    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor, pools=pools)
 
 
 STORES: dict[str, StoreFactory] = {

@@ -297,7 +297,7 @@ def test_newer_schema_refused(stores, db) -> None:
         connection.execute("INSERT INTO schema_version (version) VALUES (99)")
     with pytest.raises(LeaseStoreError) as e:
         stores.open(db)
-    assert "schema version 99, newer than this dhcpsuite's 1; upgrade dhcpsuite" in str(e.value)
+    assert "schema version 99, newer than this dhcpsuite's 2; upgrade dhcpsuite" in str(e.value)
     assert "\n" not in str(e.value)
 
 
@@ -332,14 +332,100 @@ def test_dhcpsuite_db(cluster, db, tmp_path, capsys) -> None:
     assert main(["-c", str(config), "upgrade"]) == 3
     assert "run dhcpsuite-db init" in capsys.readouterr().err
     assert main(["-c", str(config), "init"]) == 0
-    assert "schema version 0 -> 1" in capsys.readouterr().out
+    assert "schema version 0 -> 2" in capsys.readouterr().out
     assert main(["-c", str(config), "check"]) == 0
     assert main(["-c", str(config), "upgrade"]) == 0
     with cluster.connect(db) as connection:
-        connection.execute("INSERT INTO schema_version (version) VALUES (2)")
+        connection.execute("INSERT INTO schema_version (version) VALUES (3)")
     capsys.readouterr()
     assert main(["-c", str(config), "check"]) == 3
-    assert "newer than this dhcpsuite's 1" in capsys.readouterr().err
+    assert "newer than this dhcpsuite's 2" in capsys.readouterr().err
+
+
+def test_version_1_database_upgraded_in_place(stores, db, tmp_path, capsys) -> None:
+    """
+    A database made by the first schema (leases only) is refused by the
+    server with the command to run; dhcpsuite-db upgrade brings it to the
+    current version in one transaction and keeps every lease.
+    """
+    from dhcpsuite.leases.admin import main
+    from dhcpsuite.leases.postgresql import MIGRATIONS
+    from tests.integration.conftest import toml_document
+
+    with stores.cluster.connect(db) as connection:
+        connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
+        for statement in MIGRATIONS[1]:
+            connection.execute(statement)
+        connection.execute("INSERT INTO schema_version (version) VALUES (1)")
+        connection.execute("INSERT INTO leases VALUES ('10.1.0.1', 'bound', '\\x01aa', '\\x02', 2e9, 'h', 1.8e9)")
+    with pytest.raises(LeaseStoreError) as e:
+        stores.open(db)
+    assert str(e.value).endswith("has schema version 1, this dhcpsuite needs 2; run dhcpsuite-db upgrade")
+    config = tmp_path / "dhcpsuite.toml"
+    cluster = stores.cluster
+    config.write_text(toml_document({
+        "server": {
+            "lease_store": "postgresql",
+            "postgresql": {"host": cluster.socket_dir, "port": cluster.port, "dbname": db,
+                           "user": "dhcpsuite", "password_file": cluster.password_file},
+            "subnet": [{"subnet": "10.1.0.0/16", "server_address": "10.1.0.1", "pool": "10.1.0.10-10.1.0.20"}],
+        },
+    }))
+    assert main(["-c", str(config), "check"]) == 1
+    assert "schema version 1 (old: run upgrade)" in capsys.readouterr().out
+    assert main(["-c", str(config), "upgrade"]) == 0
+    assert "schema version 1 -> 2" in capsys.readouterr().out
+    store = stores.open(db)
+    assert store.get(A("10.1.0.1")).client_key == b"\x01\xaa"
+
+
+def test_pools_that_overlap_but_differ_are_refused(stores, db) -> None:
+    """
+    A second server whose pools overlap a live member's but differ is
+    refused in one line (isc-dhcpd failover refuses a peer whose pool
+    definitions do not match); the same pools or disjoint ones join; a
+    member without a heartbeat for MEMBER_TIMEOUT no longer counts; a closed
+    store leaves.
+    """
+    from dhcpsuite.leases.postgresql import PostgreSQLLeaseStore
+
+    def open_with(pools, name):
+        store = PostgreSQLLeaseStore(stores.cluster.config(db), reactor=stores.reactor, pools=pools, name=name)
+        stores.opened.append(store)
+        return store
+
+    first = open_with([("10.1.0.10", "10.1.0.99")], "first")
+    same = open_with([("10.1.0.10", "10.1.0.99")], "same")
+    open_with([("10.2.0.10", "10.2.0.99")], "elsewhere")
+    with pytest.raises(LeaseStoreError) as e:
+        open_with([("10.1.0.50", "10.1.0.150")], "different")
+    assert str(e.value).endswith(
+        "server first serves pools 10.1.0.10-10.1.0.99, which overlap but differ from this server's "
+        "10.1.0.50-10.1.0.150; give every server sharing a pool the same pools"
+    )
+    assert "\n" not in str(e.value)
+    with stores.cluster.connect(db) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM members")}
+        assert names == {"first", "same", "elsewhere"}
+    # Gone: closed cleanly (first), or silent for longer than the timeout (same).
+    stores.wait(first.close())
+    same._listener.stopping.set()
+    same._listener.thread.join(10)
+    with stores.cluster.connect(db) as connection:
+        connection.execute("UPDATE members SET heartbeat = now() - interval '1 hour' WHERE name = 'same'")
+    open_with([("10.1.0.50", "10.1.0.150")], "different")
+
+
+def test_heartbeat(stores, db) -> None:
+    from dhcpsuite.leases.postgresql import HEARTBEAT_INTERVAL
+
+    store = stores.open(db)
+    with stores.cluster.connect(db) as connection:
+        connection.execute("UPDATE members SET heartbeat = now() - interval '1 hour'")
+    time.sleep(HEARTBEAT_INTERVAL * 2.5)
+    with stores.cluster.connect(db) as connection:
+        [age] = connection.execute("SELECT extract(epoch FROM now() - heartbeat) FROM members").fetchone()
+    assert float(age) < HEARTBEAT_INTERVAL * 2, age
 
 
 def test_restart_under_load_loses_no_committed_binding(stores, db) -> None:

@@ -236,3 +236,35 @@ def test_daemon_refuses_to_start_in_one_line(tmp_path, cluster) -> None:
             assert result.returncode == status, output
             assert text in output, output
             assert "Traceback" not in output, output
+
+
+def test_daemon_with_overlapping_different_pools_refused(tmp_path, cluster) -> None:
+    """
+    Another live server on the database serves 10.77.0.150-10.77.0.250;
+    this daemon's pool 10.77.0.100-10.77.0.199 overlaps it but differs: it
+    refuses to start, naming the other server, instead of serving addresses
+    the other never considers.
+    """
+    require_root()
+    from dhcpsuite.leases.postgresql import PostgreSQLLeaseStore
+    from tests.integration.conftest import TWISTD, toml_document
+    from tests.unit.test_lease_stores import ThreadCallReactor
+
+    db = fresh_database(cluster)
+    reactor = ThreadCallReactor()
+    other = PostgreSQLLeaseStore(cluster.config(db), reactor=reactor, pools=[("10.77.0.150", "10.77.0.250")],
+                                 name="other-server")
+    try:
+        path = tmp_path / "dhcpsuite.toml"
+        path.write_text(toml_document(pg_config(tmp_path / "state", cluster, db)))
+        with VethPair(prefix="tph") as pair:
+            result = pair.server.run([TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(path)],
+                                     check=False, timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode == 3, output
+        assert ("server other-server serves pools 10.77.0.150-10.77.0.250, which overlap but differ from this "
+                "server's 10.77.0.100-10.77.0.199") in output, output
+        assert "Traceback" not in output, output
+    finally:
+        reactor.run_until(other.close())
+        other.join(10)
