@@ -314,8 +314,10 @@ def test_unreachable_and_wrong_password_are_one_line(stores, db, tmp_path) -> No
     assert "password authentication failed" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_dhcpsuite_db(cluster, db, tmp_path, capsys) -> None:
-    from dhcpsuite.leases.admin import main
+def db_tool_config(cluster, db: str, tmp_path):
+    """
+    A configuration file for dhcpsuite-db naming database C{db}.
+    """
     from tests.integration.conftest import toml_document
 
     config = tmp_path / "dhcpsuite.toml"
@@ -327,6 +329,13 @@ def test_dhcpsuite_db(cluster, db, tmp_path, capsys) -> None:
             "subnet": [{"subnet": "10.1.0.0/16", "server_address": "10.1.0.1", "pool": "10.1.0.10-10.1.0.20"}],
         },
     }))
+    return config
+
+
+def test_dhcpsuite_db(cluster, db, tmp_path, capsys) -> None:
+    from dhcpsuite.leases.admin import main
+
+    config = db_tool_config(cluster, db, tmp_path)
     assert main(["-c", str(config), "check"]) == 1
     assert "schema version 0 (empty: run init)" in capsys.readouterr().out
     assert main(["-c", str(config), "upgrade"]) == 3
@@ -350,7 +359,6 @@ def test_version_1_database_upgraded_in_place(stores, db, tmp_path, capsys) -> N
     """
     from dhcpsuite.leases.admin import main
     from dhcpsuite.leases.postgresql import MIGRATIONS
-    from tests.integration.conftest import toml_document
 
     with stores.cluster.connect(db) as connection:
         connection.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())")
@@ -361,16 +369,7 @@ def test_version_1_database_upgraded_in_place(stores, db, tmp_path, capsys) -> N
     with pytest.raises(LeaseStoreError) as e:
         stores.open(db)
     assert str(e.value).endswith("has schema version 1, this dhcpsuite needs 2; run dhcpsuite-db upgrade")
-    config = tmp_path / "dhcpsuite.toml"
-    cluster = stores.cluster
-    config.write_text(toml_document({
-        "server": {
-            "lease_store": "postgresql",
-            "postgresql": {"host": cluster.socket_dir, "port": cluster.port, "dbname": db,
-                           "user": "dhcpsuite", "password_file": cluster.password_file},
-            "subnet": [{"subnet": "10.1.0.0/16", "server_address": "10.1.0.1", "pool": "10.1.0.10-10.1.0.20"}],
-        },
-    }))
+    config = db_tool_config(stores.cluster, db, tmp_path)
     assert main(["-c", str(config), "check"]) == 1
     assert "schema version 1 (old: run upgrade)" in capsys.readouterr().out
     assert main(["-c", str(config), "upgrade"]) == 0
