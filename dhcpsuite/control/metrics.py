@@ -110,6 +110,11 @@ def _store_faults(store) -> Iterator[Metric]:
         "dhcpsuite_lease_store_reconnects", "New database connections after a failure.", value=store.reconnects,
     )
     yield CounterMetricFamily(
+        "dhcpsuite_lease_store_learned",
+        "Bindings taken into the index from other servers' commits on a shared database.",
+        value=store.learned,
+    )
+    yield CounterMetricFamily(
         "dhcpsuite_lease_store_unreachable_seconds", "Seconds the lease database has failed commits, in total.",
         value=store.unreachable_seconds,
     )
