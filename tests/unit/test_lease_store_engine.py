@@ -328,3 +328,42 @@ class MissingDriverTests(SynchronousTestCase):
         e = self.assertRaises(LeaseStoreError, stores.make_store, config, "/nonexistent", None)
         self.assertIn("needs psycopg 3", str(e))
         self.assertIn("pip install 'dhcpsuite[postgresql]'", str(e))
+
+
+class StoreMetricsTests(SynchronousTestCase):
+    def test_store_faults_in_metrics(self) -> None:
+        """
+        The store's failure, conflict, reconnect, learning and outage
+        figures reach /metrics beside the commit-latency histogram.
+        """
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from dhcpsuite.control.metrics import render_metrics
+        from tests.unit.test_control import make_daemon
+
+        reactor = ThreadCallReactor()
+        backend = ScriptedBackend()
+        backend.taken[A("10.0.0.2")] = lease(2, client=b"winner")
+        store = WriteBehindStore(backend, reactor=reactor)
+        self.addCleanup(lambda: (reactor.run_until(store.close()), store.join(WAIT)))
+        backend.down.set()
+        store.put(lease(1))
+        reactor.run_until(store.committed())
+        backend.down.clear()
+        store.put(lease(2))
+        reactor.run_until(store.committed())
+        store.learn([(A("10.0.0.3"), lease(3, client=b"other"))])
+        daemon, _ = make_daemon()
+        daemon.server.store = store
+        families = {f.name: f for f in text_string_to_metric_families(render_metrics(daemon).decode())}
+
+        def value(name: str) -> float:
+            [sample] = [s for s in families[name].samples if s.name.endswith("_total")]
+            return sample.value
+
+        self.assertGreaterEqual(value("dhcpsuite_lease_store_commit_failures"), 1)
+        self.assertEqual(value("dhcpsuite_lease_store_conflicts_lost"), 1)
+        self.assertEqual(value("dhcpsuite_lease_store_reconnects"), 0)
+        self.assertEqual(value("dhcpsuite_lease_store_learned"), 1)
+        self.assertGreater(value("dhcpsuite_lease_store_unreachable_seconds"), 0)
+        self.assertIn("dhcpsuite_lease_store_commit_seconds", families)
