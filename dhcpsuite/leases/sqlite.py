@@ -88,7 +88,7 @@ class SQLiteBackend:
         try:
             connection = self.connect()
         except (sqlite3.Error, OSError) as e:
-            raise LeaseStoreError(f"cannot open lease database {self.path}: {_reason(e)}") from None
+            raise self._open_error(e) from None
         try:
             check = connection.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
@@ -105,14 +105,22 @@ class SQLiteBackend:
                 lease = lease_from_row(*row)
                 if lease is not None:
                     yield lease
-        except sqlite3.DatabaseError as e:
-            raise LeaseStoreError(
-                f"cannot open lease database {self.path}: {e}; move it aside to start with an empty one"
-            ) from None
         except (sqlite3.Error, OSError) as e:
-            raise LeaseStoreError(f"cannot open lease database {self.path}: {_reason(e)}") from None
+            raise self._open_error(e) from None
         finally:
             connection.close()
+
+    def _open_error(self, error: BaseException) -> LeaseStoreError:
+        """
+        One line for the operator: a file that is not (or no longer) a
+        database is to be moved aside; the rest (read-only, no space, no
+        such directory) is the filesystem's to fix.
+        """
+        if isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError):
+            return LeaseStoreError(
+                f"cannot open lease database {self.path}: {error}; move it aside to start with an empty one"
+            )
+        return LeaseStoreError(f"cannot open lease database {self.path}: {_reason(error)}")
 
     def write(self, connection: sqlite3.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
         step = self.rows_per_statement

@@ -366,6 +366,7 @@ class SQLiteDurabilityTests(SQLiteTestsMixin, SynchronousTestCase):
         e = self.assertRaises(LeaseStoreError, SQLiteLeaseStore, self.path, self.reactor)
         self.assertIn(self.path, str(e))
         self.assertIn("not a database", str(e))
+        self.assertIn("move it aside", str(e))
 
     def test_unreadable_row_skipped(self) -> None:
         store = self.open_store()
