@@ -291,11 +291,10 @@ class PostgreSQLBackend:
             (self.name, self.pools),
         )
 
-    def leave(self) -> None:
+    def leave(self, connection: psycopg.Connection) -> None:
         try:
-            with psycopg.connect(**connect_arguments(self.config), autocommit=True) as connection:
-                connection.execute("DELETE FROM members WHERE name = %s", (self.name,))
-        except (psycopg.Error, OSError):
+            connection.execute("DELETE FROM members WHERE name = %s", (self.name,))
+        except psycopg.Error:
             pass  # Its heartbeat stops anyway; the others see it gone in MEMBER_TIMEOUT.
 
     def members(self, connection: psycopg.Connection) -> list[dict]:
@@ -458,6 +457,7 @@ class _Listener:
                     addresses.extend(names.split(","))
             if addresses:
                 self._hand_over(self._rows(connection, list(dict.fromkeys(addresses))))
+        self.backend.leave(connection)
 
     @staticmethod
     def _rows(connection: psycopg.Connection, addresses: list[str] | None) -> list[tuple[IPv4Address, Lease | None]]:
@@ -504,9 +504,8 @@ class PostgreSQLLeaseStore(WriteBehindStore):
             self._listener.thread.start()
 
     def close(self):
-        if not self._listener.stopping.is_set():
-            self._listener.stopping.set()
-            self.backend.leave()
+        # The listener leaves the members table on its way out.
+        self._listener.stopping.set()
         return super().close()
 
     def join(self, timeout: float) -> bool:

@@ -408,10 +408,14 @@ def test_pools_that_overlap_but_differ_are_refused(stores, db) -> None:
         assert names == {"first", "same", "elsewhere"}
     # Gone: closed cleanly (first), or silent for longer than the timeout (same).
     stores.wait(first.close())
+    assert first.join(10)
     same._listener.stopping.set()
     same._listener.thread.join(10)
     with stores.cluster.connect(db) as connection:
-        connection.execute("UPDATE members SET heartbeat = now() - interval '1 hour' WHERE name = 'same'")
+        assert {row[0] for row in connection.execute("SELECT name FROM members")} == {"elsewhere"}
+        connection.execute(
+            "INSERT INTO members (name, pools, heartbeat) VALUES ('same', '10.1.0.10-10.1.0.99', now() - interval '1 hour')"
+        )
     open_with([("10.1.0.50", "10.1.0.150")], "different")
 
 
