@@ -136,12 +136,19 @@ class _Lane:
         # How many queued changes each pending address stands for.
         changes: dict[IPv4Address, int] = {}
         delay = backend.retry_first
+        # While failing: the last error, and when the next attempt is due.
+        # Changes and waiters arriving before then do not trigger one (a
+        # dead database is not hammered at packet rate): the waiters wait
+        # for that attempt and learn its outcome.
+        last_error: BaseException | None = None
+        retry_at = 0.0
+        waiting: list[Deferred] = []
         stop = False
         try:
             while not stop:
-                waiting: list[Deferred] = []
+                timeout = max(0.0, retry_at - time.monotonic()) if pending else None
                 try:
-                    items = [self.queue.get(timeout=delay if pending else None)]
+                    items = [self.queue.get(timeout=timeout)]
                 except queue.Empty:
                     items = []
                 while len(items) < BATCH_LIMIT:
@@ -161,26 +168,33 @@ class _Lane:
                 error: BaseException | None = None
                 committed: dict[IPv4Address, int] = {}
                 if pending:
-                    if connection is None:
-                        connection, error = self._connect()
-                        self.connection = connection
-                    if connection is not None:
-                        conflicts, error = self._write(connection, pending)
-                        if error is not None:
-                            # A fresh connection for the retry: after a lost
-                            # server or a remounted disk the old one is useless.
-                            backend.close(connection)
-                            connection = self.connection = None
-                if error is None:
-                    pending.clear()
-                    committed, changes = changes, {}
-                    delay = backend.retry_first
-                    store._succeeded()
-                else:
-                    delay = min(delay * 2, backend.retry_most)
-                    store._failed(error, len(pending))
+                    if last_error is not None and time.monotonic() < retry_at and not stop:
+                        continue
+                    else:
+                        if connection is None:
+                            connection, error = self._connect()
+                            self.connection = connection
+                        if connection is not None:
+                            conflicts, error = self._write(connection, pending)
+                            if error is not None:
+                                # A fresh connection for the retry: after a lost
+                                # server or a remounted disk the old one is useless.
+                                backend.close(connection)
+                                connection = self.connection = None
+                        if error is None:
+                            pending.clear()
+                            committed, changes = changes, {}
+                            delay = backend.retry_first
+                            last_error = None
+                            store._succeeded()
+                        else:
+                            last_error = error
+                            retry_at = time.monotonic() + delay
+                            delay = min(delay * 2, backend.retry_most)
+                            store._failed(error, len(pending))
                 if waiting or conflicts or committed:
                     store._reactor.callFromThread(store._fire, waiting, conflicts, error, committed)
+                    waiting = []
             if pending:
                 store._lost_at_close(len(pending))
         finally:

@@ -44,12 +44,14 @@ class ScriptedBackend:
         self.down = threading.Event()
         self.taken: dict = {}
         self.connects = 0
+        self.attempts = 0
         self.batches: list[tuple[list, list]] = []
 
     def load(self):
         return iter(list(self.rows.values()))
 
     def connect(self):
+        self.attempts += 1
         if self.down.is_set():
             raise Unavailable("connection refused")
         self.connects += 1
@@ -140,6 +142,30 @@ class EngineTests(SynchronousTestCase):
         while A("10.0.0.1") not in backend.rows and time.monotonic() < deadline:
             time.sleep(0.01)
         self.assertIn(A("10.0.0.1"), backend.rows)
+
+    def test_outage_not_hammered_at_packet_rate(self) -> None:
+        """
+        While the database is down, a stream of ACKs waiting for commits
+        does not make one connect attempt each: attempts follow the
+        backoff, and every waiter still learns the outcome of one.
+        """
+        backend = ScriptedBackend()
+        backend.retry_first, backend.retry_most = 0.2, 0.2
+        store = self.open(backend)
+        backend.down.set()
+        waiters = []
+        import time
+
+        # ACKs arriving over half a second, one a millisecond.
+        for i in range(500):
+            store.put(lease(i % 250 + 1, client=b"c%d" % i))
+            waiters.append(store.committed())
+            time.sleep(0.001)
+        for d in waiters:
+            self.assertTrue(self.wait(d).check(LeaseStoreError))
+        self.assertLessEqual(backend.attempts, 8)
+        backend.down.clear()
+        self.assertIsNone(self.wait(store.committed()))
 
     def test_conflict_corrects_the_index_before_waiters(self) -> None:
         backend = ScriptedBackend()
