@@ -4,8 +4,9 @@ The lease store on a PostgreSQL database several servers may share: the
 in-memory index, written behind (L{dhcpsuite.leases.writebehind}) by writer
 threads, each with its own psycopg connection.
 
-A batch is one transaction of a few statements, whatever its size: a binary
-C{COPY} into a temporary table, one conditional upsert from it, one delete. The database
+A batch is one statement, whatever its size (one round trip, one
+transaction, one WAL flush): a conditional upsert of the batch, the
+deletes, and a notification for the other servers. The database
 is the arbiter of who holds an address: the upsert replaces a row only when
 it is the same client's, free, lapsed, or a quarantine (DECLINE), so two
 servers with stale caches can never both commit one address to different
@@ -24,7 +25,6 @@ import os
 import socket
 import threading
 import time
-import struct
 from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
 
@@ -52,7 +52,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             updated double precision NOT NULL
         )
         """,
-        "CREATE INDEX leases_client_key ON leases (client_key)",
+        # No index beyond the key: every lookup is by address, and each
+        # index costs every write of every binding.
     ),
     2: (
         # The servers sharing the database: each one's pools (to refuse a
@@ -75,40 +76,44 @@ MEMBER_FORGET = 86400
 # Any constant: serialises schema creation between servers starting at once.
 _SCHEMA_LOCK = 0x64686370
 
-# A batch is copied (binary COPY: formatted in C, nothing to escape) into a
-# temporary table, then moved into the leases in one statement.
-_BATCH_TABLE = """
-CREATE TEMPORARY TABLE IF NOT EXISTS lease_batch (
-    address inet, state text, client_key bytea, mac bytea, expires float8, hostname text, updated float8
-) ON COMMIT DELETE ROWS
-"""
-# PostgreSQL's binary COPY stream: signature, flags, header extension.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_COPY_TRAILER = struct.pack(">h", -1)
-# Per row: 7 fields; the address as inet (family AF_INET=2, 32 bits, not
-# cidr, 4 bytes) then the state's length; the rest follow.
-_ROW_START = struct.Struct(">hiBBBB4si")
-_FLOAT_FIELD = struct.Struct(">id")
-_LENGTH = struct.Struct(">i")
-_COPY = "COPY lease_batch FROM STDIN (FORMAT BINARY)"
-_UPSERT = """
-INSERT INTO leases AS l (address, state, client_key, mac, expires, hostname, updated)
-SELECT * FROM lease_batch ORDER BY address
-ON CONFLICT (address) DO UPDATE SET
-    state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
-    expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
-WHERE l.client_key = EXCLUDED.client_key
-   OR EXCLUDED.state = 'declined'
-   OR l.state NOT IN ('offered', 'bound', 'declined')
-   OR l.expires <= EXCLUDED.updated
-RETURNING host(l.address)
-"""
 # Other servers learn a batch's addresses from one notification per chunk
 # (a payload must stay under 8,000 bytes).
 CHANNEL = "dhcpsuite_leases"
-_NOTIFY = f"SELECT pg_notify('{CHANNEL}', payload) FROM unnest(%s::text[]) AS payload"
 _PAYLOAD_ADDRESSES = 400
-_DELETE = "DELETE FROM leases WHERE address = ANY(%s::inet[])"
+# A whole batch is this one statement, run in autocommit: one round trip,
+# one transaction, one WAL flush. The columns come as array literals of
+# quoted plain tokens (addresses, states, hex, numbers: nothing to escape;
+# the hostname travels as hex of its UTF-8), which psycopg passes as seven
+# strings instead of dumping every value. The upsert is conditional: the
+# database is the arbiter of who holds an address. The notification names
+# what changed, for the other servers, and is delivered only on commit.
+_BATCH = f"""
+WITH batch AS (
+    SELECT a::inet AS address, s AS state, decode(k, 'hex') AS client_key, decode(m, 'hex') AS mac,
+           e::float8 AS expires, convert_from(decode(h, 'hex'), 'UTF8') AS hostname, u::float8 AS updated
+    FROM unnest(%(a)s::text[], %(s)s::text[], %(k)s::text[], %(m)s::text[], %(e)s::text[], %(h)s::text[],
+                %(u)s::text[]) AS t(a, s, k, m, e, h, u)
+), up AS (
+    INSERT INTO leases AS l (address, state, client_key, mac, expires, hostname, updated)
+    SELECT * FROM batch ORDER BY address
+    ON CONFLICT (address) DO UPDATE SET
+        state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
+        expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
+    WHERE l.client_key = EXCLUDED.client_key
+       OR EXCLUDED.state = 'declined'
+       OR l.state NOT IN ('offered', 'bound', 'declined')
+       OR l.expires <= EXCLUDED.updated
+    RETURNING l.address
+), gone AS (
+    DELETE FROM leases WHERE address = ANY(%(d)s::inet[]) RETURNING address
+), changed AS (
+    SELECT address, (row_number() OVER ()) / {_PAYLOAD_ADDRESSES} AS chunk
+    FROM (SELECT address FROM up UNION ALL SELECT address FROM gone) AS c
+), told AS (
+    SELECT pg_notify('{CHANNEL}', %(token)s || ' ' || string_agg(host(address), ',')) FROM changed GROUP BY chunk
+)
+SELECT host(address) FROM up UNION ALL SELECT NULL FROM told
+"""
 _SELECT = "SELECT host(address), state, client_key, mac, expires, hostname, updated FROM leases"
 
 
@@ -308,44 +313,22 @@ class PostgreSQLBackend:
         ]
 
     def connect(self) -> psycopg.Connection:
-        # prepare_threshold 0: the statements are prepared at their first
+        # prepare_threshold 0: the batch statement is prepared at its first
         # use on each connection, so a batch is parsed and planned once.
-        connection = psycopg.connect(**connect_arguments(self.config), prepare_threshold=0, autocommit=True)
-        try:
-            connection.execute(_BATCH_TABLE)
-            connection.autocommit = False
-        except BaseException:
-            connection.close()
-            raise
-        return connection
+        return psycopg.connect(**connect_arguments(self.config), prepare_threshold=0, autocommit=True)
 
     def write(self, connection: psycopg.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
-        conflicts: list[Conflict] = []
-        changed: list[str] = []
-        with connection.transaction(), connection.cursor() as cursor:
-            if upserts:
-                # Into the leases in address order (ORDER BY): two servers'
-                # batches then lock shared rows in the same order and
-                # cannot deadlock.
-                with cursor.copy(_COPY) as copy:
-                    copy.write(_copy_stream(upserts))
-                cursor.execute(_UPSERT)
-                written = [row[0] for row in cursor.fetchall()]
-                changed = written
-                if len(written) < len(upserts):
-                    won = set(written)
-                    lost = [lease for lease in upserts if str(lease.address) not in won]
-                    cursor.execute(_SELECT + " WHERE address = ANY(%s::inet[])", ([str(l.address) for l in lost],))
-                    winners = {row[0]: lease_from_row(*row) for row in cursor.fetchall()}
-                    conflicts = [Conflict(lease, winners.get(str(lease.address))) for lease in lost]
-            if deletes:
-                removed = [str(address) for address in deletes]
-                cursor.execute(_DELETE, (removed,))
-                changed = changed + removed
-            if changed:
-                # Delivered to the other servers when (and only if) this commits.
-                cursor.execute(_NOTIFY, (list(_payloads(self.token, changed)),))
-        return conflicts
+        with connection.cursor() as cursor:
+            cursor.execute(_BATCH, _batch_parameters(self.token, upserts, deletes))
+            written = {row[0] for row in cursor.fetchall() if row[0] is not None}
+            if len(written) == len(upserts):
+                return []
+            # Lost: read the rows that won (after the commit; they are only
+            # shown to the index, which a later notification corrects anyway).
+            lost = [lease for lease in upserts if str(lease.address) not in written]
+            cursor.execute(_SELECT + " WHERE address = ANY(%s::inet[])", ([str(l.address) for l in lost],))
+            winners = {row[0]: lease_from_row(*row) for row in cursor.fetchall()}
+        return [Conflict(lease, winners.get(str(lease.address))) for lease in lost]
 
     def close(self, connection: psycopg.Connection) -> None:
         try:
@@ -366,37 +349,26 @@ def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
     return any(first <= other_last and other_first <= last for first, last in a for other_first, other_last in b)
 
 
-def _payloads(token: str, addresses: Sequence[str]) -> Iterator[str]:
-    for i in range(0, len(addresses), _PAYLOAD_ADDRESSES):
-        yield token + " " + ",".join(addresses[i : i + _PAYLOAD_ADDRESSES])
+def _array(values: list[str]) -> str:
+    # Every element quoted: an empty one (no hostname) is then "" and not a
+    # syntax error; none of the values holds a quote or a backslash.
+    return '{"' + '","'.join(values) + '"}' if values else "{}"
 
 
-def _copy_stream(leases: Sequence[Lease]) -> bytes:
-    """
-    C{leases} as one binary COPY stream for C{lease_batch}: built with
-    C{struct} in one pass, several times faster than the driver's per-value
-    dumpers, and nothing from the network needs escaping.
-    """
-    parts = [_COPY_HEADER]
-    append = parts.append
-    start, float_field, length = _ROW_START.pack, _FLOAT_FIELD.pack, _LENGTH.pack
-    for lease in leases:
-        state = lease.state.value.encode()
+def _batch_parameters(token: str, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> dict[str, str]:
+    return {
+        "a": _array([str(lease.address) for lease in upserts]),
+        "s": _array([lease.state.value for lease in upserts]),
+        "k": _array([lease.client_key.hex() for lease in upserts]),
+        "m": _array([lease.mac.hex() for lease in upserts]),
+        "e": _array([repr(lease.expires) for lease in upserts]),
         # PostgreSQL text holds no NUL and only valid UTF-8: a client's
         # hostname carrying either must not make every later batch fail.
-        hostname = lease.hostname.replace("\x00", "").encode("utf-8", "replace")
-        append(start(7, 8, 2, 32, 0, 4, lease.address.packed, len(state)))
-        append(state)
-        append(length(len(lease.client_key)))
-        append(lease.client_key)
-        append(length(len(lease.mac)))
-        append(lease.mac)
-        append(float_field(8, lease.expires))
-        append(length(len(hostname)))
-        append(hostname)
-        append(float_field(8, lease.updated))
-    append(_COPY_TRAILER)
-    return b"".join(parts)
+        "h": _array([lease.hostname.replace("\x00", "").encode("utf-8", "replace").hex() for lease in upserts]),
+        "u": _array([repr(lease.updated) for lease in upserts]),
+        "d": _array([str(address) for address in deletes]),
+        "token": token,
+    }
 
 
 class _Listener:
@@ -451,7 +423,13 @@ class _Listener:
                 self.backend.heartbeat(connection)
                 beat = time.monotonic()
             addresses: list[str] = []
-            for notify in connection.notifies(timeout=0.5, stop_after=1000):
+            # Wait for one (at most half a second, for the heartbeat), then
+            # take what else has arrived within a few milliseconds: handed
+            # over at once, and one read for a burst of batches.
+            notifies = list(connection.notifies(timeout=0.5, stop_after=1))
+            if notifies:
+                notifies += connection.notifies(timeout=0.005, stop_after=1000)
+            for notify in notifies:
                 sender, _, names = notify.payload.partition(" ")
                 if sender != token and names:
                     addresses.extend(names.split(","))
