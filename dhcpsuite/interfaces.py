@@ -456,3 +456,37 @@ class ICommitTimings(Interface):
     reconnects = Attribute("New database connections after a failure (L{int}).")
     learned = Attribute("Bindings taken into the index from other servers' commits (L{int}).")
     unreachable_seconds = Attribute("Seconds the database has failed commits, in total (L{float}).")
+
+
+class ILeaseHistory(Interface):
+    """
+    The lease history's storage (L{dhcpsuite.history}): an append-only log
+    of binding changes, queryable by address or MAC over time.
+    """
+
+    counters = Attribute("A L{collections.Counter}: recorded, dropped, written, write-failed..., for /metrics.")
+
+    def append(record):
+        """
+        Queue one L{dhcpsuite.history.events.HistoryRecord}; never blocks.
+        Return L{False} when it was dropped (queue full, closed) and counted.
+        """
+
+    def select(key, start, end, limit):
+        """
+        A L{Deferred} firing with C{(records, truncated)}: the records of an
+        address (L{IPv4Address}) or a MAC (L{bytes}) from C{start} to C{end}
+        (and back to the earliest binding that may still have held at
+        C{start}), in order, at most C{limit}.
+        """
+
+    def prune(before):
+        """
+        Delete one bounded batch of records older than C{before}; a
+        L{Deferred} firing with how many went.
+        """
+
+    def close():
+        """
+        Write what is queued and close; a L{Deferred}.
+        """

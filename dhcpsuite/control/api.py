@@ -121,6 +121,23 @@ def revoke_lease(daemon: Daemon, address_text: str) -> Deferred:
     return server.store.committed().addCallback(lambda _: {"revoked": str(address)})
 
 
+def history(daemon: Daemon, query: dict[str, str]) -> Deferred:
+    """
+    The lease history of an address or a MAC (C{key}): the binding(s) at
+    C{at}, or the events and bindings from C{from} to C{to}
+    (L{dhcpsuite.history.recorder.HistoryRecorder.lookup}).
+    """
+    from dhcpsuite.history.recorder import QueryError
+
+    server = _server(daemon)
+    if server.history is None:
+        raise ApiError(404, "the lease history is off ([server.history] enabled = false)")
+    try:
+        return server.history.lookup(query)
+    except QueryError as e:
+        raise ApiError(400, str(e)) from None
+
+
 def pools(daemon: Daemon) -> dict:
     return {"pools": _server(daemon).pool_usage()}
 

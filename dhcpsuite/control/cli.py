@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from dhcpsuite.control import views
 from dhcpsuite.printable import printable
+from dhcpsuite.history.times import TimeError, parse_time
 from dhcpsuite.migration import ctl as import_leases
 
 DEFAULT_URL = "http://127.0.0.1:8067"
@@ -166,6 +167,38 @@ def _show_ingest(data: dict) -> str:
     return "\n\n".join(out)
 
 
+def _show_history(data: dict) -> str:
+    if "bindings" in data:
+        rows = views.history_binding_rows(data["bindings"])
+        head = f"{views.as_text(data['key'])} at {views.when(data['at'])}: "
+        head += "nobody" if not rows else f"{len(rows)} binding(s)"
+        return head + ("\n" + format_table(views.HISTORY_BINDING_COLUMNS, rows) if rows else "")
+    out = [
+        f"{views.as_text(data['key'])} from {views.when(data['from'])} to {views.when(data['to'])}",
+        format_table(views.HISTORY_INTERVAL_COLUMNS, views.history_interval_rows(data["intervals"])),
+        format_table(views.HISTORY_EVENT_COLUMNS, views.history_event_rows(data["events"])),
+    ]
+    if data.get("truncated"):
+        out.append("(more events than the server returns at once: narrow --from/--to)")
+    return "\n\n".join(out)
+
+
+def _history_query(args: argparse.Namespace) -> dict:
+    """
+    The API query of C{history}: times parsed here, so one without a zone is
+    the operator's local time, and sent as epoch seconds.
+    """
+    query = {"key": args.key}
+    for name in ("at", "from_", "to"):
+        text = getattr(args, name)
+        if text is not None:
+            try:
+                query[name.rstrip("_")] = repr(parse_time(text))
+            except TimeError as e:
+                raise CtlError(f"--{name.rstrip('_')}: {e}") from None
+    return query
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dhcpsuite-ctl", description="Inspect and steer a running dhcpsuite daemon.")
     _add_global_options(parser, defaults=True)
@@ -179,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     leases.add_argument("--limit", type=int, default=100)
     leases.add_argument("--offset", type=int, default=0)
     leases.add_argument("--csv", action="store_true", help="print CSV (a header line, then one line per lease)")
+    history = commands.add_parser("history", help="who held an address (or what a MAC held) when")
+    history.add_argument("key", help="an IPv4 address or a MAC")
+    history.add_argument("--at", help="the instant (ISO 8601, local or with a zone, or epoch seconds)")
+    history.add_argument("--from", dest="from_", help="the range's start (default: a day before --to)")
+    history.add_argument("--to", help="the range's end (default: now)")
     revoke = commands.add_parser("revoke", help="delete a server lease")
     revoke.add_argument("address")
     commands.add_parser("clients", help="the DHCP client agents")
@@ -227,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "leases":
             query = {"subnet": args.subnet, "mac": args.mac, "state": args.state, "limit": args.limit, "offset": args.offset}
             data, show = client.request("GET", "leases", query), (_csv_leases if args.csv else _show_leases)
+        elif args.command == "history":
+            data, show = client.request("GET", "history", _history_query(args)), _show_history
         elif args.command == "revoke":
             data, show = client.request("DELETE", f"leases/{urllib.parse.quote(args.address)}"), None
         elif args.command in ("renew", "rebind", "release", "start", "stop"):

@@ -95,6 +95,16 @@ class DaemonCollector:
             leases.add_metric([pool["subnet"], pool["pool"], "active"], pool["active"])
             leases.add_metric([pool["subnet"], pool["pool"], "free"], pool["free"])
         yield leases
+        if server.history is not None:
+            history = CounterMetricFamily(
+                "dhcpsuite_lease_history_records",
+                "Lease history records by fate (recorded, dropped when the writer's queue was full, written, "
+                "write-failed attempts, lost at close, pruned).",
+                labels=["result"],
+            )
+            for result, value in sorted(dict(server.history.counters).items()):
+                history.add_metric([str(result)], value)
+            yield history
         store = server.store
         timings = ICommitTimings(store, None)
         if timings is not None:

@@ -16,6 +16,9 @@ INTERFACE_COLUMNS = ("interface", "index", "state", "carrier", "ready", "mac", "
 CLIENT_COLUMNS = ("interface", "state", "address", "server", "verified", "next timer", "in s")
 REGISTRY_COLUMNS = ("interface", "family", "address", "cause", "learned")
 LEASE_COLUMNS = ("address", "state", "mac", "hostname", "remaining s")
+HISTORY_BINDING_COLUMNS = ("address", "mac", "hostname", "client id", "last ack", "lease end", "relay", "circuit id", "remote id", "server")
+HISTORY_INTERVAL_COLUMNS = ("address", "mac", "hostname", "start", "end", "ended by", "renewals", "relay", "circuit id", "remote id")
+HISTORY_EVENT_COLUMNS = ("time", "event", "address", "mac", "hostname", "lease end", "relay", "circuit id", "remote id", "server")
 
 
 def _seconds(value: float | None) -> str:
@@ -63,6 +66,45 @@ def registry_rows(registry: dict[str, dict], when: Callable[[float | None], str]
 
 def lease_rows(leases: list[dict]) -> list[tuple]:
     return [(l["address"], l["state"], l["mac"], l["hostname"], _seconds(l["remaining"])) for l in leases]
+
+
+def when(epoch: float | None) -> str:
+    """
+    A time from the API as local date and time, to the second.
+    """
+    return _when(epoch)
+
+
+def _end(epoch: float | None) -> str:
+    return "never" if epoch is None else _when(epoch)
+
+
+def history_binding_rows(bindings: list[dict]) -> list[tuple]:
+    """
+    Who held the address (or what the MAC held) at one instant: the ack or
+    renew that covered it.
+    """
+    return [
+        (b["address"], b["mac"], b["hostname"], b["client_id"], _when(b["time"]), _end(b["lease_end"]),
+         b["relay"], b["circuit_id"], b["remote_id"], b["server"])
+        for b in bindings
+    ]
+
+
+def history_interval_rows(intervals: list[dict]) -> list[tuple]:
+    return [
+        (i["address"], i["mac"], i["hostname"], _when(i["start"]), _end(i["end"]),
+         i["ended_by"], i["renewals"], i["relay"], i["circuit_id"], i["remote_id"])
+        for i in intervals
+    ]
+
+
+def history_event_rows(events: list[dict]) -> list[tuple]:
+    return [
+        (_when(e["time"]), e["event"], e["address"], e["mac"], e["hostname"], _when(e["lease_end"]),
+         e["relay"], e["circuit_id"], e["remote_id"], e["server"])
+        for e in events
+    ]
 
 
 def as_text(value: Any) -> str:

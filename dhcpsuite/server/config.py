@@ -13,6 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 import attrs
 
 from dhcpsuite.config import ConfigError, Section
+from dhcpsuite.history.config import HistoryConfig, parse_history_config
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
 from dhcpsuite.hexbytes import parse_hex
@@ -132,6 +133,7 @@ class ServerConfig:
     # whatever its client identifiers); 0 turns the limit off.
     max_bindings_per_mac: int = 4
     postgresql: PostgreSQLConfig = PostgreSQLConfig()
+    history: HistoryConfig = HistoryConfig()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -214,6 +216,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         trusted_relays=trusted_relays,
         max_bindings_per_mac=max_bindings_per_mac,
         postgresql=postgresql,
+        history=parse_history_config(section.table("history", None)),
     )
 
 

@@ -147,6 +147,7 @@ class ServerCore:
         self.config = config
         self.store = store
         self.clock = clock
+        self.request: tuple[Message, IPv4Address | None] | None = None
         server_ids = server_ids or {}
         self.engine = AllocationEngine(config, store, holding)
         self.subnets: list[_SubnetState] = []
@@ -258,10 +259,15 @@ class ServerCore:
         handler = self._handlers.get(kind)
         if handler is None:
             return Outcome(OutcomeEvent.DROP, f"unexpected-{_type_name(kind)}", subnet=state.config)
+        # What the lease store's observers (the lease history) may learn of
+        # the request behind a change, while it is being decided.
+        self.request = (message, state.server_id)
         try:
             return handler(self, message, state, now)
         except (DecodeError, Refused) as e:
             return Outcome(OutcomeEvent.DROP, e.reason, subnet=state.config)
+        finally:
+            self.request = None
 
     def _rate_limited(self, message: Message, now: float) -> str:
         """

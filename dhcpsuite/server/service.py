@@ -21,6 +21,8 @@ from dhcpsuite.dhcp4.constants import SERVER_PORT
 from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
+from dhcpsuite.history.events import RequestContext, request_context
+from dhcpsuite.history.recorder import HistoryRecorder, open_history
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener
 from dhcpsuite.leases.stores import LEASE_DB_NAME, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
@@ -100,6 +102,8 @@ class ServerService(service.Service):
         self._opened = False
         # A store we made we also close and drop on stop, so a restart opens it afresh.
         self._own_store = False
+        # The lease history ([server.history]), while open.
+        self.history: HistoryRecorder | None = None
 
     def privilegedStartService(self) -> None:
         # Sockets on port 67 and SO_BINDTODEVICE need privileges twistd may drop.
@@ -117,6 +121,7 @@ class ServerService(service.Service):
             self._open_everything()
         except BaseException:
             self._close_ports()
+            self._close_history()
             if self._own_store and self.store is not None:
                 self._forget_usage()
                 self.store.close()
@@ -134,6 +139,9 @@ class ServerService(service.Service):
             self._own_store = True
         # The one scan of the store for usage, here rather than at the first scrape.
         self._usage_of(self.store)
+        if self.config.history.enabled and self.history is None:
+            self.history = open_history(self.config.history, self.state_dir, self.reactor, self._request_context)
+            self.history.follow(self.store)
         if self.readiness is None:
             self._open_static()
         else:
@@ -148,6 +156,10 @@ class ServerService(service.Service):
         self._housekeeping = task.LoopingCall(self._housekeep)
         self._housekeeping.clock = self.reactor
         self._housekeeping.start(HOUSEKEEPING_TICK, now=False)
+
+    def _request_context(self) -> RequestContext | None:
+        deciding = self.core.request if self.core is not None else None
+        return None if deciding is None else request_context(*deciding)
 
     def _housekeep(self) -> None:
         self.core.reclaim(addresses=self._sweep.next_slice())
@@ -273,6 +285,10 @@ class ServerService(service.Service):
         self._ports = {}
         return results
 
+    def _close_history(self):
+        history, self.history = self.history, None
+        return history.close() if history is not None else None
+
     def health(self) -> dict:
         return {
             "ok": self.running and bool(self.ports),
@@ -341,6 +357,7 @@ class ServerService(service.Service):
         if self._housekeeping is not None and self._housekeeping.running:
             self._housekeeping.stop()
         yield DeferredList(self._close_ports())
+        yield self._close_history()
         if self.store is not None:
             yield self.store.close()
             if self._own_store:
