@@ -27,6 +27,10 @@ class Daemon:
     client: Any = None
     ingest: Any = None
     registry: Any = None
+    # The control site (its [control] section changes live) and the
+    # reloader (dhcpsuite.reload), when composed by tap.makeService.
+    control: Any = None
+    reloader: Any = None
 
     def components(self) -> dict[str, Any]:
         return {

@@ -19,10 +19,11 @@ from twisted.internet.defer import DeferredList, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from dhcpsuite.dhcp4.constants import SERVER_PORT
+from dhcpsuite.config import ConfigError
 from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener
+from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
@@ -44,7 +45,7 @@ class ServerStartError(StartupError):
     """
 
 
-@implementer(IComponentHealth, IReadinessListener)
+@implementer(IComponentHealth, IReadinessListener, IReconfigurable)
 class ServerService(service.Service):
     log = Logger()
     name = "dhcp4-server"
@@ -91,6 +92,7 @@ class ServerService(service.Service):
         self.readiness = readiness
         self._addresses_of = addresses_of
         self._ports: dict[str, Any] = {}
+        self._protocols: dict[str, ServerProtocol] = {}
         self._housekeeping: task.LoopingCall | None = None
         self._sweep: SlicedSweep | None = None
         self._usage: PoolUsage | None = None
@@ -193,18 +195,27 @@ class ServerService(service.Service):
             return
         if ready:
             self._learn_server_id(ifname)
-            if ifname not in self._ports:
-                try:
-                    self._listen(ifname)
-                except ServerStartError as e:
-                    self.counters["interface-open-failed"] += 1
-                    self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
+            self._serve(ifname)
             return
         port = self._ports.pop(ifname, None)
+        self._protocols.pop(ifname, None)
         self.core.set_server_id(ifname, None)
         if port is not None:
             port.stopListening()
             self.log.warn("Stopped serving {interface}: it is down or lost its address", interface=ifname)
+
+    def _serve(self, ifname: str) -> None:
+        """
+        Listen on an interface that became ready or was added by a reload;
+        a socket refused is counted and logged, not fatal.
+        """
+        if ifname in self._ports:
+            return
+        try:
+            self._listen(ifname)
+        except ServerStartError as e:
+            self.counters["interface-open-failed"] += 1
+            self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
 
     def _learn_server_id(self, ifname: str) -> None:
         """
@@ -247,6 +258,7 @@ class ServerService(service.Service):
             # The reactor adopted a duplicate of the descriptor.
             sock.close()
         self._ports[ifname] = port
+        self._protocols[ifname] = protocol
         self.log.info("DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number)
 
     def _link_sender(self, ifname: str) -> ILinkSender | None:
@@ -273,6 +285,7 @@ class ServerService(service.Service):
     def _close_ports(self) -> list:
         results = [maybeDeferred(port.stopListening) for port in self._ports.values()]
         self._ports = {}
+        self._protocols = {}
         return results
 
     def health(self) -> dict:
@@ -307,16 +320,19 @@ class ServerService(service.Service):
         # us: the figures then describe that store, as they always have.
         if self._usage is None or self._usage.store is not store:
             self._forget_usage()
-            # The pools, then each subnet with max_leases as a whole range.
-            ranges = [pool for _, pool in self._pools()]
-            self._subnet_slots = {}
-            for subnet in self.config.subnets:
-                if subnet.max_leases:
-                    self._subnet_slots[id(subnet)] = len(ranges)
-                    network = subnet.network
-                    ranges.append(AddressRange(network.network_address, network.broadcast_address))
-            self._usage = PoolUsage(ranges, store, self.reactor.seconds)
+            self._usage, self._subnet_slots = self._make_usage(self.config, store)
         return self._usage
+
+    def _make_usage(self, config: ServerConfig, store: ILeaseStore) -> tuple[PoolUsage, dict[int, int]]:
+        # The pools, then each subnet with max_leases as a whole range.
+        ranges = [pool for subnet in config.subnets for pool in subnet.pools]
+        slots = {}
+        for subnet in config.subnets:
+            if subnet.max_leases:
+                slots[id(subnet)] = len(ranges)
+                network = subnet.network
+                ranges.append(AddressRange(network.network_address, network.broadcast_address))
+        return PoolUsage(ranges, store, self.reactor.seconds), slots
 
     def _held_in_subnet(self, subnet: SubnetConfig, now: float) -> int:
         """
@@ -331,6 +347,85 @@ class ServerService(service.Service):
         if self._usage is not None:
             self._usage.close()
             self._usage = None
+
+    # Live reconfiguration (dhcpsuite.reload) ------------------------------
+
+    def prepare_reconfigure(self, new: ServerConfig) -> Callable[[], None]:
+        """
+        Build a core for C{new} over the same store (the store, its pending
+        commits and every lease stay; ACKs waiting for a commit still go
+        out), with the pool counts for the new pools; the returned function
+        swaps them in, between two datagrams. Subnets, pools, reservations,
+        options, lease times, rate limits and interfaces all change this way.
+
+        @raise ConfigError: a new subnet's interface has no address to be
+            the server identifier (without netlink), as at start.
+        """
+        if self.core is None:
+            return lambda: setattr(self, "config", new)
+        server_ids: dict[str, IPv4Address] = {}
+        for index, subnet in enumerate(new.subnets):
+            ifname = subnet.interface
+            if not ifname or subnet.server_address is not None or ifname in server_ids:
+                continue
+            known = next(
+                (s.server_id for s in self.core.subnets
+                 if s.config.interface == ifname and s.config.server_address is None and s.server_id is not None),
+                None,
+            )
+            if known is None and self.readiness is None:
+                known = self._interface_address(ifname)
+                if known is None:
+                    raise ConfigError(
+                        f"server.subnet[{index}].interface",
+                        f"interface {ifname} has no IPv4 address (or does not exist); "
+                        f"give it one or set server_address for subnet {subnet.network}",
+                    )
+            if known is not None:
+                server_ids[ifname] = known
+        usage, slots = self._make_usage(new, self.store)
+        try:
+            core = ServerCore(new, self.store, server_ids, clock=self.reactor.seconds,
+                              pending_server_ids=self.readiness is not None, holding=self._held_in_subnet)
+        except BaseException:
+            usage.close()
+            raise
+        core.keep_rate_limits_of(self.core)
+        return lambda: self._apply(new, core, usage, slots)
+
+    def _apply(self, new: ServerConfig, core: ServerCore, usage: PoolUsage, slots: dict[int, int]) -> None:
+        old = self.config
+        self._forget_usage()
+        self.config, self.core, self._usage, self._subnet_slots = new, core, usage, slots
+        for protocol in self._protocols.values():
+            protocol.core = core
+            protocol.log_exchanges = new.log_exchanges
+        if new.reclaim_interval != old.reclaim_interval and self._sweep is not None:
+            self._sweep = SlicedSweep(self.store.leases, round(new.reclaim_interval / HOUSEKEEPING_TICK))
+        for ifname in old.interfaces:
+            if ifname not in new.interfaces:
+                self._stop_serving(ifname)
+                if self.readiness is not None:
+                    self.readiness.unwatch(ifname)
+        for ifname in new.interfaces:
+            if self.readiness is not None:
+                subnet = next((s for s in new.subnets if s.interface == ifname and s.server_address is None), None)
+                # Watched again: a subnet on it may have changed.
+                if self.readiness.watch(ifname, subnet=subnet.network if subnet is not None else None):
+                    self.readiness_changed(ifname, True)
+                else:
+                    self._stop_serving(ifname)
+            else:
+                self._serve(ifname)
+        self.log.info("DHCPv4 server reconfigured: {subnets} subnets on {interfaces}",
+                      subnets=len(new.subnets), interfaces=",".join(new.interfaces))
+
+    def _stop_serving(self, ifname: str) -> None:
+        port = self._ports.pop(ifname, None)
+        self._protocols.pop(ifname, None)
+        if port is not None:
+            port.stopListening()
+            self.log.info("Stopped serving {interface}: no longer configured", interface=ifname)
 
     @inlineCallbacks
     def stopService(self):

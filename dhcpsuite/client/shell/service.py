@@ -20,7 +20,7 @@ from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import ClientConfig
 from dhcpsuite.client.shell.manager import ClientManager
 from dhcpsuite.client.shell.deadline_timers import SystemClock
-from dhcpsuite.interfaces import IClock, IComponentHealth, IInterfaceConfigurator
+from dhcpsuite.interfaces import IClock, IComponentHealth, IInterfaceConfigurator, IReconfigurable
 from dhcpsuite.leases.registry import LeaseRegistry
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from dhcpsuite.netlink.reader import NetlinkReader
 
 
-@implementer(IComponentHealth)
+@implementer(IComponentHealth, IReconfigurable)
 class ClientService(service.Service):
     """
     @ivar manager: the L{ClientManager} (C{agents}, C{renew}, C{status}).
@@ -88,6 +88,20 @@ class ClientService(service.Service):
             return result
 
         return d.addBoth(close)
+
+    def prepare_reconfigure(self, new: ClientConfig) -> Callable[[], None]:
+        """
+        Client interfaces added, removed or changed (L{ClientManager.reconfigure}).
+        """
+
+        def apply() -> None:
+            self.cfg = new
+            if self.running:
+                self.manager.reconfigure(new)
+            else:
+                self.manager.cfg = new
+
+        return apply
 
     def renew(self, ifname: str, timeout: float | None = None) -> defer.Deferred:
         return self.manager.renew(ifname, timeout)
