@@ -9,12 +9,23 @@ may be absent (its configuration section was).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from dhcpsuite import __version__
 from dhcpsuite.config import Config
+
+if TYPE_CHECKING:
+    # Names for the type checker only: the services import this module's
+    # users, and the daemon must not import every component to describe it.
+    from dhcpsuite.client.service import ClientService
+    from dhcpsuite.control.web import ControlSite
+    from dhcpsuite.ingest.service import IngestService
+    from dhcpsuite.interfaces import IComponentHealth, ILeaseRegistry
+    from dhcpsuite.netlink.service import NetlinkService
+    from dhcpsuite.reload import Reloader
+    from dhcpsuite.server.service import ServerService
 
 
 @attrs.define
@@ -22,17 +33,17 @@ class Daemon:
     config: Config
     started: float = attrs.field(factory=time.time)
     version: str = __version__
-    server: Any = None
-    netlink: Any = None
-    client: Any = None
-    ingest: Any = None
-    registry: Any = None
+    server: ServerService | None = None
+    netlink: NetlinkService | None = None
+    client: ClientService | None = None
+    ingest: IngestService | None = None
+    registry: ILeaseRegistry | None = None
     # The control site (its [control] section changes live) and the
     # reloader (dhcpsuite.reload), when composed by tap.makeService.
-    control: Any = None
-    reloader: Any = None
+    control: ControlSite | None = None
+    reloader: Reloader | None = None
 
-    def components(self) -> dict[str, Any]:
+    def components(self) -> dict[str, IComponentHealth]:
         return {
             name: component
             for name, component in (

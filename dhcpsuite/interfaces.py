@@ -337,3 +337,136 @@ class IReconfigurable(Interface):
             running component cannot take C{new}.
         @return: a callable of no arguments that applies C{new}.
         """
+
+
+class ILeaseRegistry(Interface):
+    """
+    The current lease of each interface and address family (4 or 6), as the
+    lease-ingest endpoint and the client learn them, with the time and cause
+    of each change; read by the control API and told to L{ILeaseListener}s.
+    """
+
+    def add_listener(listener):
+        """
+        Tell C{listener} (an L{ILeaseListener}) of every later change, in the
+        order listeners were added.
+        """
+
+    def remove_listener(listener):
+        """
+        Stop telling C{listener}; unknown listeners are ignored.
+        """
+
+    def set_lease(ifname, family, record, cause, limit=None):
+        """
+        Make C{record} the current lease of C{ifname} for C{family}.
+
+        @param limit: refuse an interface not held yet once this many
+            interfaces written with a limit are held.
+        @return: the new entry (lease, learned_at, cause).
+        @raise dhcpsuite.leases.registry.RegistryFull: when C{limit} refuses.
+        """
+
+    def clear_lease(ifname, family, cause):
+        """
+        @return: whether there was a lease to forget.
+        """
+
+    def current(ifname, family):
+        """
+        @return: the entry (lease, learned_at, cause), or L{None}.
+        """
+
+    def lease(ifname, family):
+        """
+        @return: the current lease record, or L{None}.
+        """
+
+    def snapshot():
+        """
+        @return: a copy of every entry, keyed by C{(ifname, family)}.
+        """
+
+    def interfaces():
+        """
+        @return: the sorted names of the interfaces holding a lease.
+        """
+
+
+class IInterfaceTable(Interface):
+    """
+    The kernel's links, addresses and routes as netlink reported them.
+    """
+
+    def link(name_or_index):
+        """
+        @return: the L{dhcpsuite.netlink.events.Link} by name or ifindex,
+            or L{None}.
+        """
+
+    def addresses_of(name_or_index):
+        """
+        @return: a L{list} of the interface's addresses (empty when unknown).
+        """
+
+    def routes_via(name_or_index):
+        """
+        @return: a L{list} of the routes out of the interface.
+        """
+
+    def snapshot():
+        """
+        @return: an iterator of C{*Added} events for the current state:
+            links, then addresses, then routes.
+        """
+
+
+class INetlinkReader(Interface):
+    """
+    The rtnetlink reader: keeps an L{IInterfaceTable} current and tells
+    L{INetlinkListener}s of every change.
+    """
+
+    table = Attribute("The L{IInterfaceTable} it keeps.")
+    readiness = Attribute("The L{dhcpsuite.netlink.readiness.ReadinessTracker} fed from it.")
+    events_delivered = Attribute("Events delivered to listeners (L{int}), for /metrics.")
+    overruns = Attribute("Kernel ENOBUFS overruns of the socket (L{int}), for /metrics.")
+    resyncs = Attribute("Full re-dumps completed after overruns (L{int}), for /metrics.")
+    synced = Attribute("Whether the initial dump has been applied (L{bool}).")
+
+    def when_synced():
+        """
+        @return: a L{Deferred} that fires once the initial dump is applied.
+        """
+
+    def add_listener(listener, replay=True):
+        """
+        Register an L{INetlinkListener}; with C{replay}, first give it the
+        current table as C{*Added} events.
+        """
+
+    def remove_listener(listener):
+        """
+        Stop telling C{listener}.
+        """
+
+    def request_resync():
+        """
+        Dump the kernel's state again (rate-limited).
+        """
+
+    def health():
+        """
+        @return: a JSON-serialisable L{dict} with at least C{{"ok": bool}}.
+        """
+
+
+class ICommitTimings(Interface):
+    """
+    A lease store that times its commits, for the
+    C{dhcpsuite_lease_store_commit_seconds} histogram.
+    """
+
+    commit_bucket_bounds = Attribute("The histogram's upper bounds in seconds, ascending, the last C{inf}.")
+    commit_buckets = Attribute("Commits per bucket (a sequence of L{int}, one per bound, not cumulative).")
+    commit_seconds_total = Attribute("Seconds spent committing, in all (L{float}).")

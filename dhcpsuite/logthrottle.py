@@ -18,7 +18,10 @@ imports Twisted, so the client's early path can use it too.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Callable, Hashable, Mapping
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 Summarise = Callable[[Mapping[Hashable, int], float], None]
 
@@ -31,7 +34,7 @@ class LogThrottle:
         was suppressed (and by L{flush}).
     """
 
-    def __init__(self, clock: Any, interval: float, summarise: Summarise) -> None:
+    def __init__(self, clock: IReactorTime, interval: float, summarise: Summarise) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
         self.clock = clock
@@ -41,7 +44,7 @@ class LogThrottle:
         self._reported: set[Hashable] = set()
         self._suppressed: dict[Hashable, int] = {}
         self._since = 0.0
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
 
     def allow(self, key: Hashable) -> bool:
         """

@@ -38,6 +38,7 @@ from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.client.core.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
 from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.config import ConfigError, Section
+from dhcpsuite.hexbytes import parse_hex
 
 _HEX = re.compile(r"^[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2})+$")
 _IFNAME = re.compile(r"^[^/\s\0]{1,15}$")
@@ -71,7 +72,7 @@ class InterfaceConfig:
         if value == "none":
             return None
         if _HEX.match(value):
-            return bytes.fromhex(value.replace(":", "").replace("-", ""))
+            return parse_hex(value)
         # RFC 2132 section 9.14: type 0 is "not a hardware address".
         return b"\x00" + value.encode()
 

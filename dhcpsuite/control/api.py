@@ -9,14 +9,18 @@ from __future__ import annotations
 import enum
 import time
 from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from dhcpsuite.daemon import Daemon
-from dhcpsuite.dhcp4.packet import mac_text
+from dhcpsuite.hexbytes import mac_text
+from dhcpsuite.interfaces import IComponentHealth, ILeaseRegistry
 from dhcpsuite.leases.lease import Lease, LeaseState
+
+if TYPE_CHECKING:
+    from dhcpsuite.server.service import ServerService
 
 
 class ApiError(Exception):
@@ -36,8 +40,8 @@ def status(daemon: Daemon, now: float | None = None) -> dict:
     now = time.time() if now is None else now
     components = {}
     for name, component in daemon.components().items():
-        health = getattr(component, "health", None)
-        components[name] = health() if health is not None else {"ok": True}
+        reporter = IComponentHealth(component, None)
+        components[name] = reporter.health() if reporter is not None else {"ok": True}
     return {
         "version": daemon.version,
         "uptime": round(now - daemon.started, 3),
@@ -62,7 +66,7 @@ def lease_json(lease: Lease, now: float) -> dict:
     }
 
 
-def _server(daemon: Daemon) -> Any:
+def _server(daemon: Daemon) -> ServerService:
     if daemon.server is None or daemon.server.store is None:
         raise ApiError(404, "no DHCPv4 server is configured")
     return daemon.server
@@ -199,7 +203,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def registry_json(registry: Any) -> dict:
+def registry_json(registry: ILeaseRegistry) -> dict:
     """
     C{{ifname: {"v4": record, "v6": record}}}, each record with C{learned}
     (wall-clock seconds) and C{cause}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_control_cli -*-
+# -*- test-case-name: tests.unit.test_control -*-
 """
 C{dhcpsuite-ctl}: the operator's command line, a client of the HTTP API.
 

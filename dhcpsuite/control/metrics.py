@@ -14,8 +14,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.interfaces import ICommitTimings
+from dhcpsuite.server.outcomes import EXCHANGE_EVENTS, OutcomeEvent
 
-_SERVER_EVENTS = ("offer", "ack", "nak", "release", "decline", "inform", "ignore")
 
 
 class DaemonCollector:
@@ -75,13 +76,13 @@ class DaemonCollector:
             kind, _, detail = key.partition(":")
             if kind == "received" and detail:
                 received.add_metric([detail], value)
-            elif kind == "drop":
+            elif kind == OutcomeEvent.DROP:
                 dropped.add_metric([detail], value)
             elif kind == "send-failure":
                 send_failures.add_metric([detail], value)
             elif kind == "malformed-option":
                 malformed.add_metric([detail], value)
-            elif kind in _SERVER_EVENTS:
+            elif kind in EXCHANGE_EVENTS:
                 exchanges.add_metric([kind, detail], value)
         yield received
         yield dropped
@@ -94,20 +95,17 @@ class DaemonCollector:
             leases.add_metric([pool["subnet"], pool["pool"], "active"], pool["active"])
             leases.add_metric([pool["subnet"], pool["pool"], "free"], pool["free"])
         yield leases
-        store = server.store
-        buckets = getattr(store, "commit_buckets", None)
-        if buckets is not None:
-            from dhcpsuite.leases.sqlite import COMMIT_BUCKETS
-
+        timings = ICommitTimings(server.store, None)
+        if timings is not None:
             cumulative, total = [], 0
-            for bound, count in zip(COMMIT_BUCKETS, list(buckets)):
+            for bound, count in zip(timings.commit_bucket_bounds, list(timings.commit_buckets)):
                 total += count
                 cumulative.append(("+Inf" if bound == float("inf") else repr(bound), total))
             yield HistogramMetricFamily(
                 "dhcpsuite_lease_store_commit_seconds",
                 "Time to commit one batch of lease changes to disk.",
                 buckets=cumulative,
-                sum_value=store.commit_seconds_total,
+                sum_value=timings.commit_seconds_total,
             )
 
     def _client(self, client) -> Iterator[Metric]:

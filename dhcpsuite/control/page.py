@@ -33,7 +33,7 @@ from dhcpsuite.control.activity import Activity, Exchange
 from dhcpsuite.control.charts import bar_css, exchanges_chart, usage_bar
 from dhcpsuite.control.leaseindex import LeaseIndex
 from dhcpsuite.daemon import Daemon
-from dhcpsuite.dhcp4.packet import mac_text
+from dhcpsuite.hexbytes import mac_text
 
 LEASES_PER_PAGE = 50
 # Longest search accepted (a hostname is at most 255 bytes).

@@ -153,10 +153,6 @@ class Message:
         return decode_message(data)
 
 
-def mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
-
-
 def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]) -> None:
     """
     Collect the options of one field into C{found}, concatenating repeats

@@ -3,10 +3,13 @@
 The byte layouts of RDK-B's C{PLUGIN_MSG}, and an encoder for them.
 
 Standard library only: the plugins import this module, and they must start
-in milliseconds. The decoder (L{dhcpsuite.ingest.pluginmsg}) uses the same
-precompiled L{struct.Struct}s, so the encoder and decoder cannot disagree on
-an offset; the unit tests check both against offsets written out by hand
-from the reference (C{rdkb-plugin-msg.md} sections 3.1-3.4).
+in milliseconds. Each struct is declared once, as a table of (field, struct
+code) rows; every offset, size and padding is computed from the tables. The
+encoder packs field by field; the decoder (L{dhcpsuite.ingest.pluginmsg})
+reads v4 messages by I{blocks} of neighbouring fields (L{V4_BLOCKS}), whose
+struct and in-block offsets are derived from the same table, so the encoder
+and decoder cannot disagree on an offset. The unit tests check both against
+offsets written out by hand from RDK-B's C{dhcp_client_utils.h} structs.
 
 A layout is chosen by the message's size, since the manager accepts only an
 exact C{sizeof(PLUGIN_MSG)}:
@@ -70,6 +73,17 @@ _V4_CURRENT_TAIL = (
     ("domain_name", "64s"),
 )
 
+# The decoder reads each block as one bytes value: its fields change together
+# (a renewal repeats the network block; the leases of one network share it),
+# so a block is parsed once and then found in a small cache. Each block's
+# fields must be neighbours in the table (checked when the layouts are built).
+V4_BLOCKS = {
+    "network": ("address", "netmask", "gateway", "dns_server", "dns_server1"),
+    "sip": ("sip_server", "static_routes"),
+    "mta": ("assigned122", "assigned125", "option122", "option125"),
+    "names": ("option67", "tftp_server", "hostname", "domain_name"),
+}
+
 _V6_HEAD = (
     ("is_expired", "B"),
     ("ifname", "32s"),
@@ -114,6 +128,41 @@ _V6_TAIL = (
 )
 
 
+def _code_size(code: str) -> int:
+    return struct.calcsize("<" + code)
+
+
+def _blocks(fields, blocks: dict) -> tuple[str, tuple, dict]:
+    """
+    The v4 fields read by blocks: runs of fields of one block become one
+    C{Ns} code; other fields and padding stay as they are.
+
+    @return: (format without byte order, value names: a block's name or a
+        field's, the field offsets inside their block as C{{name: (start,
+        stop)}})
+    @raise ValueError: when a block's fields are not neighbours.
+    """
+    block_of = {field: block for block, members in blocks.items() for field in members}
+    runs: list[list] = []  # [block or None, code, name, size]
+    spans = {}
+    for name, code in fields:
+        block = block_of.get(name)
+        size = _code_size(code)
+        if block is not None and runs and runs[-1][0] == block:
+            run = runs[-1]
+            spans[name] = (run[3], run[3] + size)
+            run[3] += size
+            continue
+        if block is not None:
+            if any(run[0] == block for run in runs):
+                raise ValueError(f"the fields of block {block!r} are not neighbours")
+            spans[name] = (0, size)
+        runs.append([block, code, block or name, size])
+    fmt = "".join(f"{size}s" if block else code for block, code, _, size in runs)
+    names = tuple(name for block, code, name, _ in runs if name and not code.endswith("x"))
+    return fmt, names, spans
+
+
 def _body(fields, pointer: str):
     """
     @return: (format without byte order, field names) for a struct that ends
@@ -131,12 +180,17 @@ class Layout:
 
     @ivar v4_names / v6_names: the field names, in the order the structs'
         values come (after the outer C{ifname} and C{version}).
+    @ivar v4_blocks: the whole v4 message read by blocks (L{V4_BLOCKS}),
+        without the trailing C{next} pointer; C{v4_block_names} names its
+        values (after the outer C{ifname} and C{version}), and
+        C{v4_spans} gives each block field's C{(start, stop)} inside its
+        block's value.
     """
 
     __slots__ = ("name", "header", "size", "data_offset", "has_mape", "has_v4_extras", "v4", "v6", "v4_names",
-                 "v6_names")
+                 "v6_names", "v4_blocks", "v4_block_names", "v4_spans")
 
-    def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras):
+    def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras, v4_blocks):
         self.name = name
         self.header = header
         self.has_mape = has_mape
@@ -152,6 +206,9 @@ class Layout:
         self.size = self.data_offset + union
         self.v4 = struct.Struct(f"<{header}{v4_format}{_pad(union - v4_size)}")
         self.v6 = struct.Struct(f"<{header}{v6_format}{_pad(union - v6_size)}")
+        blocks_format, self.v4_block_names, self.v4_spans = v4_blocks
+        read = struct.calcsize(f"<{header}{blocks_format}")
+        self.v4_blocks = struct.Struct(f"<{header}{blocks_format}{_pad(self.size - read)}")
 
     def __repr__(self) -> str:
         return f"<Layout {self.name} ({self.size} bytes)>"
@@ -171,10 +228,10 @@ def _make_layouts():
     ):
         for current in (True, False):
             v4_fields = _V4_COMMON + (_V4_CURRENT_TAIL if current else ())
-            # Pad after the last v4 char array to the pointer's alignment:
-            # current ends at 1386, the old MTA variant at 1130.
-            end = 1386 if current else 1130
-            align = 8 if pointer_tail == "Q" else 4
+            # The C compiler pads after the last v4 char array to the
+            # pointer's alignment.
+            end = struct.calcsize("<" + "".join(code for _, code in v4_fields))
+            align = _code_size(pointer_tail)
             pad = (-end) % align
             v4_body = _body(v4_fields, f"{pad}x{pointer_tail}" if pad else pointer_tail)
             if current:
@@ -185,7 +242,7 @@ def _make_layouts():
             v6_body = _body(v6_fields, v6_pointer)
             layouts.append(Layout(
                 name if current else f"{name}-nomape", header, v4_body, v6_body,
-                has_mape=current, has_v4_extras=current,
+                has_mape=current, has_v4_extras=current, v4_blocks=_blocks(v4_fields, V4_BLOCKS),
             ))
     return layouts
 

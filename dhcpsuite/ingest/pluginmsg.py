@@ -4,7 +4,7 @@ Decoding RDK-B C{PLUGIN_MSG}s into typed, immutable lease records (pure).
 
 L{decode} takes the message bytes (or a buffer, an offset and a size, so the
 framer never copies a message out of what it read) and returns a L{Lease4} or
-L{Lease6}, or raises L{DecodeError} whose C{reason} is one of L{REASONS}.
+L{Lease6}, or raises L{PluginMessageError} whose C{reason} is one of L{REASONS}.
 
 Speed matters (the endpoint must keep up with C senders), so: a repeat of
 an interface's previous message is not decoded again (L{RepeatDecoder}); one
@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+from operator import itemgetter as _itemgetter
 
 import attrs
 
@@ -39,7 +40,7 @@ REASONS = (REASON_SIZE, REASON_VERSION, REASON_ADDRESS, REASON_NETMASK, REASON_P
 INFINITE_LIFETIME = 0xFFFFFFFF
 
 
-class DecodeError(ValueError):
+class PluginMessageError(ValueError):
     """
     A message that is not a valid C{PLUGIN_MSG}.
 
@@ -261,7 +262,7 @@ def _v4_list(raw: bytes, field: str) -> tuple[ipaddress.IPv4Address, ...]:
         try:
             addresses.append(_IPv4Address(_inet_pton(_AF_INET, token)))
         except (OSError, ValueError):
-            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
+            raise PluginMessageError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
     return _remember(_v4_cache, raw, tuple(addresses))
 
 
@@ -270,7 +271,7 @@ def _v4_one(raw: bytes, field: str) -> ipaddress.IPv4Address | None:
         return None
     addresses = _v4_list(raw, field)
     if len(addresses) != 1:
-        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
+        raise PluginMessageError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
     return addresses[0]
 
 
@@ -283,7 +284,7 @@ def _netmask(raw: bytes) -> ipaddress.IPv4Address | None:
     mask = _v4_one(raw, "netmask")
     inverted = ~int(mask) & 0xFFFFFFFF
     if inverted & (inverted + 1):
-        raise DecodeError(REASON_NETMASK, f"netmask: {str(mask)!r} is not a contiguous mask")
+        raise PluginMessageError(REASON_NETMASK, f"netmask: {str(mask)!r} is not a contiguous mask")
     return _remember(_mask_cache, raw, mask)
 
 
@@ -296,14 +297,14 @@ def _v6_list(raw: bytes, field: str) -> tuple[ipaddress.IPv6Address, ...]:
         try:
             addresses.append(_IPv6Address(_inet_pton(_AF_INET6, token)))
         except (OSError, ValueError):
-            raise DecodeError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv6 address") from None
+            raise PluginMessageError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv6 address") from None
     return _remember(_v6_cache, raw, tuple(addresses))
 
 
 def _v6_one(raw: bytes, field: str) -> ipaddress.IPv6Address:
     addresses = _v6_list(raw, field)
     if len(addresses) != 1:
-        raise DecodeError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv6 address")
+        raise PluginMessageError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv6 address")
     return addresses[0]
 
 
@@ -311,17 +312,17 @@ def _v6_one(raw: bytes, field: str) -> ipaddress.IPv6Address:
 
 def choose_layout(size: int, pinned: Layout | None = None) -> Layout:
     """
-    @raise DecodeError: C{unknown-size} when no known layout (or not the
+    @raise PluginMessageError: C{unknown-size} when no known layout (or not the
         pinned one) has this size.
     """
     if pinned is not None:
         if size != pinned.size:
-            raise DecodeError(REASON_SIZE, f"{size} bytes, but the layout is pinned to {pinned.name} ({pinned.size} bytes)")
+            raise PluginMessageError(REASON_SIZE, f"{size} bytes, but the layout is pinned to {pinned.name} ({pinned.size} bytes)")
         return pinned
     layout = BY_SIZE.get(size)
     if layout is None:
         known = ", ".join(f"{l.size} ({l.name})" for l in _layout.LAYOUTS)
-        raise DecodeError(REASON_SIZE, f"{size} bytes is not a known PLUGIN_MSG size ({known})")
+        raise PluginMessageError(REASON_SIZE, f"{size} bytes is not a known PLUGIN_MSG size ({known})")
     return layout
 
 
@@ -333,23 +334,21 @@ def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None
     @param size: the message's size; by default the rest of C{data}.
     @param layout: pin the layout (then any other size is rejected);
         by default it is chosen by size.
-    @raise DecodeError: with a C{reason} from L{REASONS}.
+    @raise PluginMessageError: with a C{reason} from L{REASONS}.
     """
     if size is None:
         size = len(data) - offset
-    found = _BLOCKS_BY_SIZE.get(size) if layout is None else None
-    if found is None:
-        lay = choose_layout(size, layout)
-        found = lay, _v4_blocks[lay.name]
-    lay, packer = found
+    reader = _READERS_BY_SIZE.get(size) if layout is None else None
+    if reader is None:
+        reader = _READERS[choose_layout(size, layout).name]
     # The v4 block struct also reads the outer header, version included.
-    f = packer.unpack_from(data, offset)
+    f = reader.v4.unpack_from(data, offset)
     version = f[1]
     if version == VERSION_V4:
-        return _decode_v4(lay, f)
+        return _decode_v4(reader, f)
     if version == VERSION_V6:
-        return _decode_v6(lay, lay.v6.unpack_from(data, offset))
-    raise DecodeError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
+        return _decode_v6(reader, reader.layout.v6.unpack_from(data, offset))
+    raise PluginMessageError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
 
 
 # How many (interface, version) last messages a L{RepeatDecoder} keeps (at
@@ -390,7 +389,7 @@ class RepeatDecoder:
         """
         As L{decode}.
 
-        @raise DecodeError: with a C{reason} from L{REASONS}.
+        @raise PluginMessageError: with a C{reason} from L{REASONS}.
         """
         if size is None:
             size = len(data) - offset
@@ -415,53 +414,104 @@ class RepeatDecoder:
 
 def _outer_ifname(raw: bytes) -> str:
     if not raw[0]:
-        raise DecodeError(REASON_IFNAME, "the message names no interface")
+        raise PluginMessageError(REASON_IFNAME, "the message names no interface")
     return _text(raw)
 
 
-# The v4 decoder reads the struct in blocks of neighbouring fields that
-# change together (the network block: address, netmask, routers, DNS; the
-# MTA options; the names), each decoded once and then found in a small cache:
-# a renewal repeats them, and so do the leases of one network. The blocks'
-# offsets are those of the reference (section 3.2); the same up to the MTA
-# block in every layout.
-_V4_BLOCKS = "BB224s32s2xIIIiB64s3xII64s64sB3xI128s514s"
-_V4_EXTRAS_BLOCK = "256s"
-_v4_blocks: dict[str, struct.Struct] = {}
+# The v4 decoder reads the struct by blocks of neighbouring fields that
+# change together (layout.V4_BLOCKS), each parsed once and then found in a
+# small cache: a renewal repeats them, and so do the leases of one network.
+# Every position below is looked up by field name in the layout's tables.
+_HEADER_NAMES = ("outer_ifname", "version")
+# The v4 block struct's values, in the order _decode_v4 unpacks them (one
+# C-level unpack: cheaper than fetching by index per field). Checked against
+# every layout's table when this module is imported, so a change to the
+# table that moves a field fails here instead of decoding the wrong bytes.
+_V4_ORDER = _HEADER_NAMES + (
+    "address_assigned", "is_expired", "network", "ifname", "lease_time", "rebinding_time", "renewal_time",
+    "time_offset", "is_time_offset_assigned", "time_zone", "upstream_rate", "downstream_rate", "server_id",
+    "state", "mtu_assigned", "mtu_size", "sip", "mta",
+)
+_V4_OPTIONAL = ("names",)
+_V6_FIELDS = (
+    "outer_ifname", "is_expired", "ifname", "na_assigned", "na_address", "na_iaid", "na_preferred", "na_valid",
+    "na_t1", "na_t2", "pd_assigned", "pd_prefix", "pd_length", "pd_iaid", "pd_preferred", "pd_valid", "pd_t1",
+    "pd_t2", "dns_assigned", "dns_server", "dns_server1", "mapt_assigned", "mapt", "vendor_assigned",
+    "vendor_data", "vendor_length", "domain_name", "ntp_server", "aftr", "time_offset",
+)
 
 
-def _make_v4_block_struct(lay: Layout) -> struct.Struct:
-    body = _V4_BLOCKS + (_V4_EXTRAS_BLOCK if lay.has_v4_extras else "")
-    used = struct.calcsize(f"<{lay.header}{body}")
-    return struct.Struct(f"<{lay.header}{body}{lay.size - used}x")
+def _getter(names: tuple, wanted: tuple) -> _itemgetter:
+    """
+    A C{struct} values getter for the fields C{wanted}, in that order.
+    """
+    index = {name: i for i, name in enumerate(_HEADER_NAMES + names)}
+    return _itemgetter(*(index[name] for name in wanted))
 
 
-_v4_blocks.update((lay.name, _make_v4_block_struct(lay)) for lay in _layout.LAYOUTS)
+@attrs.frozen
+class _Reader:
+    """
+    How to read one layout: its block struct and getters for the fields the
+    decoder uses (the optional ones only where the layout has them).
+    """
+
+    layout: Layout
+    v4: struct.Struct
+    v6_fields: _itemgetter
+    v6_mape: _itemgetter | None
 
 
-_BLOCKS_BY_SIZE = {lay.size: (lay, _v4_blocks[lay.name]) for lay in _layout.LAYOUTS}
+def _reader(lay: Layout) -> _Reader:
+    order = _HEADER_NAMES + lay.v4_block_names
+    if order != _V4_ORDER + (_V4_OPTIONAL if lay.has_v4_extras else ()):
+        raise ImportError(f"layout {lay.name}: v4 blocks {order} are not in the order the decoder unpacks")
+    return _Reader(
+        lay, lay.v4_blocks,
+        _getter(lay.v6_names, _V6_FIELDS),
+        _getter(lay.v6_names, ("mape_assigned", "mape")) if lay.has_mape else None,
+    )
+
+
+_READERS = {lay.name: _reader(lay) for lay in _layout.LAYOUTS}
+_READERS_BY_SIZE = {lay.size: _READERS[lay.name] for lay in _layout.LAYOUTS}
+
+# A block's fields at their offsets inside the block: the same in every
+# layout, since a block is a run of the same fields.
+_SPANS = _layout.DEFAULT.v4_spans
+_ADDRESS, _NETMASK, _GATEWAY, _DNS, _DNS1 = (slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["network"])
+_SIP, _ROUTES = (slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["sip"])
+_ASSIGNED122, _ASSIGNED125 = (_SPANS[name][0] for name in ("assigned122", "assigned125"))
+_OPTION122, _OPTION125 = (slice(*_SPANS[name]) for name in ("option122", "option125"))
+_NAMES = tuple(slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["names"])
 
 
 def _net_block(raw: bytes) -> tuple:
-    address = _v4_one(raw[0:32], "address") if raw[0] else None
-    netmask = _netmask(raw[32:64]) if raw[32] else None
-    routers = _v4_list(raw[64:96], "gateway")
-    dns = _v4_list(raw[96:160], "dnsServer")
-    if raw[160]:
-        dns = dns + _v4_list(raw[160:224], "dnsServer1")
+    address = _v4_one(raw[_ADDRESS], "address")
+    netmask = _netmask(raw[_NETMASK])
+    routers = _v4_list(raw[_GATEWAY], "gateway")
+    dns = _v4_list(raw[_DNS], "dnsServer")
+    dns1 = raw[_DNS1]
+    if dns1[0]:
+        dns = dns + _v4_list(dns1, "dnsServer1")
     return address, netmask, routers, dns
 
 
-def _two_texts(raw: bytes) -> tuple[str, str]:
-    return (_c_string(raw[0:64]) if raw[0] else "", _c_string(raw[64:128]) if raw[64] else "")
+def _optional_text(raw: bytes) -> str:
+    return _c_string(raw) if raw[0] else ""
+
+
+def _sip_block(raw: bytes) -> tuple[str, str]:
+    return _optional_text(raw[_SIP]), _optional_text(raw[_ROUTES])
 
 
 def _mta_block(raw: bytes) -> tuple:
-    return (_c_string(raw[2:258]) if raw[0] else None, _c_string(raw[258:514]) if raw[1] else None)
+    return (_c_string(raw[_OPTION122]) if raw[_ASSIGNED122] else None,
+            _c_string(raw[_OPTION125]) if raw[_ASSIGNED125] else None)
 
 
-def _names_block(raw: bytes) -> tuple[str, str, str, str]:
-    return tuple(_c_string(raw[i:i + 64]) if raw[i] else "" for i in (0, 64, 128, 192))
+def _names_block(raw: bytes) -> tuple[str, ...]:
+    return tuple(_optional_text(raw[span]) for span in _NAMES)
 
 
 _net_cache: dict[bytes, tuple] = {}
@@ -471,95 +521,98 @@ _names_cache: dict[bytes, tuple] = {}
 _NO_NAMES = ("", "", "", "")
 
 
-def _decode_v4(lay: Layout, f: tuple) -> Lease4:
-    # f: outer ifname, version, assigned, expired, network block, inner ifname,
-    # lease/rebind/renew times, time offset and its flag, time zone, rates,
-    # server id, state, MTU flag and value, SIP+routes, MTA, [names].
-    net = _net_cache.get(f[4])
+def _decode_v4(reader: _Reader, f: tuple) -> Lease4:
+    # The names as in _V4_ORDER, then the optional names block ([] or [raw]).
+    (outer, _version, assigned, expired, net_raw, inner, lease_time, rebinding_time, renewal_time, time_offset,
+     time_offset_assigned, time_zone, upstream_rate, downstream_rate, server_id, state, mtu_assigned, mtu,
+     sip_raw, mta_raw, *optional) = f
+    net = _net_cache.get(net_raw)
     if net is None:
-        net = _remember(_net_cache, f[4], _net_block(f[4]))
-    sip = _sip_cache.get(f[18])
+        net = _remember(_net_cache, net_raw, _net_block(net_raw))
+    sip = _sip_cache.get(sip_raw)
     if sip is None:
-        sip = _remember(_sip_cache, f[18], _two_texts(f[18]))
-    mta = _mta_cache.get(f[19])
+        sip = _remember(_sip_cache, sip_raw, _sip_block(sip_raw))
+    mta = _mta_cache.get(mta_raw)
     if mta is None:
-        mta = _remember(_mta_cache, f[19], _mta_block(f[19]))
-    if len(f) > 20:
-        names = _names_cache.get(f[20])
+        mta = _remember(_mta_cache, mta_raw, _mta_block(mta_raw))
+    if optional:
+        names_raw = optional[0]
+        names = _names_cache.get(names_raw)
         if names is None:
-            names = _remember(_names_cache, f[20], _names_block(f[20]))
+            names = _remember(_names_cache, names_raw, _names_block(names_raw))
     else:
         names = _NO_NAMES
     text = _text
     return Lease4(
-        _outer_ifname(f[0]),
-        f[2] != 0,
-        f[3] != 0,
+        _outer_ifname(outer),
+        assigned != 0,
+        expired != 0,
         net[0],
         net[1],
         net[2],
         net[3],
-        f[6],                                    # leaseTime
-        f[8],                                    # renewalTime (T1)
-        f[7],                                    # rebindingTime (T2)
-        _v4_one(f[14], "dhcpServerId") if f[14][0] else None,
-        text(f[15]) if f[15][0] else "",
-        f[17] if f[16] else None,                # mtuSize if mtuAssigned
-        f[9] if f[10] else None,                 # timeOffset if assigned
-        text(f[11]) if f[11][0] else "",
-        f[12],
-        f[13],
+        lease_time,
+        renewal_time,
+        rebinding_time,
+        _v4_one(server_id, "dhcpServerId") if server_id[0] else None,
+        text(state) if state[0] else "",
+        mtu if mtu_assigned else None,
+        time_offset if time_offset_assigned else None,
+        text(time_zone) if time_zone[0] else "",
+        upstream_rate,
+        downstream_rate,
         sip[0],
         sip[1],
         mta[0],
         mta[1],
         names[0], names[1], names[2], names[3],
-        text(f[5]) if f[5][0] else "",
-        lay.name,
+        text(inner) if inner[0] else "",
+        reader.layout.name,
     )
 
 
-def _decode_v6(lay: Layout, f: tuple) -> Lease6:
-    # f: outer ifname, version, then Layout.v6_names in order; mape shifts the tail.
+def _decode_v6(reader: _Reader, f: tuple) -> Lease6:
+    (outer, expired, inner, na_assigned, na_address, na_iaid, na_preferred, na_valid, na_t1, na_t2,
+     pd_assigned, pd_prefix, pd_length, pd_iaid, pd_preferred, pd_valid, pd_t1, pd_t2, dns_assigned,
+     dns_server, dns_server1, mapt_assigned, mapt, vendor_assigned, vendor_data, vendor_length, domain_name,
+     ntp_server, aftr, time_offset) = reader.v6_fields(f)
     text = _text
     ia_na = None
-    if f[4]:
-        ia_na = IANA(_v6_one(f[5], "ia_na.address"), f[6], f[7], f[8], f[9], f[10])
+    if na_assigned:
+        ia_na = IANA(_v6_one(na_address, "ia_na.address"), na_iaid, na_preferred, na_valid, na_t1, na_t2)
     ia_pd = None
-    if f[11]:
-        length = f[13]
-        if length > 128:
-            raise DecodeError(REASON_PREFIX_LENGTH, f"ia_pd.PrefixLength {length} is more than 128")
-        prefix = _v6_one(f[12], "ia_pd.Prefix")
-        ia_pd = IAPD(ipaddress.IPv6Network((int(prefix), length), strict=False), f[14], f[15], f[16], f[17], f[18])
+    if pd_assigned:
+        if pd_length > 128:
+            raise PluginMessageError(REASON_PREFIX_LENGTH, f"ia_pd.PrefixLength {pd_length} is more than 128")
+        prefix = _v6_one(pd_prefix, "ia_pd.Prefix")
+        ia_pd = IAPD(ipaddress.IPv6Network((int(prefix), pd_length), strict=False), pd_iaid, pd_preferred,
+                     pd_valid, pd_t1, pd_t2)
     dns = ()
-    if f[19]:
-        dns = _v6_list(f[20], "dns.nameserver")
-        if f[21][0]:
-            dns = dns + _v6_list(f[21], "dns.nameserver1")
-    mapt = text(f[23]) if f[22] else None
-    if lay.has_mape:
-        mape = text(f[25]) if f[24] else None
-        i = 26
-    else:
-        mape = None
-        i = 24
+    if dns_assigned:
+        dns = _v6_list(dns_server, "dns.nameserver")
+        if dns_server1[0]:
+            dns = dns + _v6_list(dns_server1, "dns.nameserver1")
+    mape = None
+    if reader.v6_mape is not None:
+        mape_assigned, mape_raw = reader.v6_mape(f)
+        if mape_assigned:
+            mape = text(mape_raw)
     return Lease6(
-        _outer_ifname(f[0]),
-        f[2] != 0,
+        _outer_ifname(outer),
+        expired != 0,
         ia_na,
         ia_pd,
         dns,
-        text(f[i + 3]) if f[i + 3][0] else "",
-        tuple(text(f[i + 4]).split()) if f[i + 4][0] else (),
-        text(f[i + 5]) if f[i + 5][0] else "",
-        mapt,
+        text(domain_name) if domain_name[0] else "",
+        tuple(text(ntp_server).split()) if ntp_server[0] else (),
+        text(aftr) if aftr[0] else "",
+        text(mapt) if mapt_assigned else None,
         mape,
-        text(f[i + 1]) if f[i] else None,
-        f[i + 2],
-        f[i + 6],
-        text(f[3]) if f[3][0] else "",
-        lay.name,
+        text(vendor_data) if vendor_assigned else None,
+        vendor_length,
+        time_offset,
+        text(inner) if inner[0] else "",
+        reader.layout.name,
     )
 
 

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from dhcpsuite.ingest.checks import LeaseRefused
 from dhcpsuite.ingest.layout import VERSION_V4, Layout
-from dhcpsuite.ingest.pluginmsg import DecodeError, RepeatDecoder
+from dhcpsuite.ingest.pluginmsg import PluginMessageError, RepeatDecoder
 from dhcpsuite.leases.registry import RegistryFull
 
 REASON_UNMANAGED = "unmanaged-interface"
@@ -86,7 +86,7 @@ class MessageRouter:
         """
         try:
             message = self._decode(data, offset, size)
-        except DecodeError as e:
+        except PluginMessageError as e:
             self._reject(e.reason, e.detail)
             return
         except Exception as e:  # a decoder bug must not take the connection down

@@ -19,7 +19,7 @@ import attrs
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import ILeaseListener
+from dhcpsuite.interfaces import ILeaseListener, ILeaseRegistry
 
 FAMILY_V4 = 4
 FAMILY_V6 = 6
@@ -80,6 +80,7 @@ def _check_family(family: int) -> None:
         raise ValueError(f"family must be {FAMILY_V4} or {FAMILY_V6}, not {family!r}")
 
 
+@implementer(ILeaseRegistry)
 class LeaseRegistry:
     """
     Per-interface current v4 and v6 lease, with the time each was learned.

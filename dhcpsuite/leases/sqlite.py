@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.errors import StartupError
-from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.interfaces import ICommitTimings, ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
 
@@ -70,9 +70,10 @@ def _row(lease: Lease) -> tuple:
     )
 
 
-@implementer(ILeaseStore)
+@implementer(ILeaseStore, ICommitTimings)
 class SQLiteLeaseStore(MemoryLeaseStore):
     log = Logger()
+    commit_bucket_bounds = COMMIT_BUCKETS
 
     def __init__(self, path: str, reactor: Any = None) -> None:
         super().__init__()

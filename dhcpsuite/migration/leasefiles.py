@@ -28,6 +28,7 @@ from typing import Callable
 
 import attrs
 
+from dhcpsuite.hexbytes import parse_hex
 from dhcpsuite.migration.dhcpd_syntax import Token, statements, tokens
 from dhcpsuite.migration.records import ForeignLease, InputError, Source
 
@@ -51,7 +52,7 @@ class LeaseFile:
 
 def _hex_bytes(text: str, path: str, line: int, what: str) -> bytes:
     try:
-        return bytes.fromhex(text.replace(":", "").replace("-", ""))
+        return parse_hex(text)
     except ValueError:
         raise InputError(path, line, f"{what} {text!r} is not hex bytes like 02:00:00:00:00:01") from None
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_netlink_blocking -*-
+# -*- test-case-name: tests.unit.test_client_early -*-
 """
 The configurator's requests (L{dhcpsuite.netlink.requests}) sent and
 answered synchronously, for the client's early path

@@ -2,7 +2,7 @@
 """
 Netlink bytes to L{dhcpsuite.netlink.events} records.
 
-Two decoders yield the same L{Message}s:
+Two decoders yield the same L{NetlinkMessage}s:
 
  - L{decode_pyroute2}: pyroute2's C{MarshalRtnl} as a pure parser, then its
    fields mapped onto our records;
@@ -23,6 +23,7 @@ import socket
 import struct
 from typing import Callable, Iterator, Mapping, NamedTuple
 
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.netlink.events import IFF_LOWER_UP, IFF_UP, Address, Link, Route
 from dhcpsuite.netlink.constants import (
     HEADER, HEADER_SIZE, IFA_ADDRESS, IFA_BROADCAST, IFA_CACHEINFO, IFA_FLAGS, IFA_LABEL, IFA_LOCAL, IFLA_ADDRESS,
@@ -45,7 +46,7 @@ _i32 = struct.Struct("=i")
 _cacheinfo = struct.Struct("=II")
 
 
-class Message(NamedTuple):
+class NetlinkMessage(NamedTuple):
     """
     One netlink message: its header and, for the types we understand, the
     record it describes (L{Link}, L{Address}, L{Route}), or for
@@ -59,7 +60,7 @@ class Message(NamedTuple):
     body: object
 
 
-Decoder = Callable[[bytes, Mapping[int, str]], Iterator[Message]]
+Decoder = Callable[[bytes, Mapping[int, str]], Iterator[NetlinkMessage]]
 
 
 _CLASSES = {
@@ -89,11 +90,7 @@ def _prefixed(family: int, raw: bytes, length: int, which: int):
 def _mac(raw: bytes | None) -> str | None:
     if not raw:
         return None
-    return ":".join(f"{b:02x}" for b in raw)
-
-
-def mac_text(raw: bytes) -> str:
-    return _mac(raw) or ""
+    return mac_text(raw)
 
 
 def _link(data: bytes, offset: int, end: int) -> Link | None:
@@ -194,7 +191,7 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
-def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
+def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
     """
     Decode every message in one datagram; truncated trailing bytes are
     ignored (the kernel never sends them).
@@ -216,11 +213,11 @@ def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]
             body = _link(data, body_offset, end)
         elif kind == NLMSG_ERROR and length >= 20:
             body = error_body(data, body_offset, end, flags)
-        yield Message(kind, flags, seq, pid, body)
+        yield NetlinkMessage(kind, flags, seq, pid, body)
         offset += (length + 3) & ~3
 
 
-def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Message]:
+def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
     """
     The same as L{decode_fast}, parsed by pyroute2's marshal.
     """
@@ -238,7 +235,7 @@ def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[Mess
             error = header.get("error")
             code = (getattr(error, "code", None) or getattr(error, "errno", 0)) if error is not None else 0
             body = ErrorBody(abs(code), None)
-        yield Message(kind, header["flags"], header["sequence_number"], header["pid"], body)
+        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body)
 
 
 _marshal_instance = None

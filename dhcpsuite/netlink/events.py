@@ -57,9 +57,9 @@ class Address:
     """
 
     ifindex: int
-    interface: Any  # IPInterface
-    peer: Any = None  # IPAddress, point-to-point only
-    broadcast: Any = None  # IPv4Address
+    interface: IPInterface
+    peer: IPAddress | None = None  # point-to-point only
+    broadcast: ipaddress.IPv4Address | None = None
     label: str | None = None
     scope: int = 0
     flags: int = 0
@@ -107,12 +107,12 @@ class Route:
     """
 
     family: int
-    destination: Any  # IPNetwork
+    destination: IPNetwork
     table: int
     metric: int = 0
-    gateway: Any = None
+    gateway: IPAddress | None = None
     oif: int | None = None
-    source: Any = None
+    source: IPAddress | None = None
     protocol: int = 0
     scope: int = 0
     type: int = 1
@@ -221,7 +221,7 @@ _EVENT_NAMES = {
 }
 
 
-def event_name(event: Any) -> str:
+def event_name(event: Event) -> str:
     return _EVENT_NAMES[type(event)]
 
 

@@ -19,9 +19,11 @@ from typing import Any
 from twisted.internet import abstract, defer
 from twisted.logger import Logger
 from twisted.python import failure
+from zope.interface import implementer
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall
 
-from dhcpsuite.interfaces import INetlinkListener
+from dhcpsuite.interfaces import INetlinkListener, INetlinkReader
 from dhcpsuite.netlink import encode
 from dhcpsuite.netlink.constants import (
     NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RTM_DELADDR, RTM_DELLINK,
@@ -54,6 +56,7 @@ class _Dump:
         self.interrupted = False
 
 
+@implementer(INetlinkReader)
 class NetlinkReader(abstract.FileDescriptor):
     """
     @ivar table: the L{InterfaceTable} (links, addresses, routes).
@@ -89,10 +92,10 @@ class NetlinkReader(abstract.FileDescriptor):
         self._portid = 0
         self._seq = int(time.time()) & 0x7FFFFFFF
         self.table = InterfaceTable()
-        self._listeners: list[Any] = []
+        self._listeners: list[INetlinkListener] = []
         self._dump: _Dump | None = None
         self._wanted: set[str] = set()
-        self._resync_call: Any = None
+        self._resync_call: IDelayedCall | None = None
         self._last_dump_end: float | None = None
         self._synced = False
         self._sync_waiters: list[defer.Deferred] = []
@@ -188,7 +191,7 @@ class NetlinkReader(abstract.FileDescriptor):
             for listener in list(self._listeners):
                 self._deliver(listener, event)
 
-    def _deliver(self, listener: Any, event: Any) -> None:
+    def _deliver(self, listener: INetlinkListener, event: object) -> None:
         try:
             listener.netlink_event(event)
         except Exception:

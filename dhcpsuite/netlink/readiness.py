@@ -11,14 +11,14 @@ addressed, and stop when it is not.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 import attrs
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import INetlinkListener, IReadinessListener
-from dhcpsuite.netlink.events import Overrun
+from dhcpsuite.netlink.events import Event, Overrun
 from dhcpsuite.netlink.table import InterfaceTable
 
 
@@ -30,10 +30,10 @@ class _Watch:
     """
 
     ifname: str
-    subnet: Any
+    subnet: ipaddress.IPv4Network | None
     debounce: float
     ready: bool = False
-    pending: Any = None
+    pending: IDelayedCall | None = None
     basis: frozenset = frozenset()
 
 
@@ -41,14 +41,14 @@ class _Watch:
 class ReadinessTracker:
     log = Logger()
 
-    def __init__(self, table: InterfaceTable, clock: Any, debounce: float = 0.0) -> None:
+    def __init__(self, table: InterfaceTable, clock: IReactorTime, debounce: float = 0.0) -> None:
         self._table = table
         self._clock = clock
         self.debounce = debounce
         self._watches: dict[str, _Watch] = {}
-        self._listeners: list[Any] = []
+        self._listeners: list[IReadinessListener] = []
 
-    def watch(self, ifname: str, subnet: Any = None, debounce: float | None = None) -> bool:
+    def watch(self, ifname: str, subnet: ipaddress.IPv4Network | str | None = None, debounce: float | None = None) -> bool:
         """
         Track C{ifname}; with C{subnet} (an L{ipaddress.IPv4Network} or its
         text) it is ready only with an IPv4 address inside it.
@@ -96,7 +96,7 @@ class ReadinessTracker:
         for watch in self._watches.values():
             self._cancel(watch)
 
-    def netlink_event(self, event: Any) -> None:
+    def netlink_event(self, event: Event) -> None:
         if not self._watches or isinstance(event, Overrun):
             return
         ifname = _ifname_of(event, self._table)
@@ -171,7 +171,7 @@ class ReadinessTracker:
                 self.log.failure("Readiness listener {listener!r} failed", listener=listener)
 
 
-def _ifname_of(event: Any, table: InterfaceTable) -> str | None:
+def _ifname_of(event: Event, table: InterfaceTable) -> str | None:
     for name in ("address", "route"):
         record = getattr(event, name, None)
         if record is not None:

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.unit.test_netlink_service -*-
+# -*- test-case-name: tests.unit.test_netlink_config -*-
 """
 The netlink service: the reader and the configurator, opened with
 privileges and closed on stop.

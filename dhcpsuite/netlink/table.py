@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import IInterfaceTable
+
 from dhcpsuite.netlink.events import (
     Address, AddressAdded, AddressChanged, AddressRemoved, Link, LinkAdded, LinkChanged,
     LinkRemoved, Route, RouteAdded, RouteRemoved,
@@ -19,6 +23,7 @@ from dhcpsuite.netlink.events import (
 HOST_SCOPE = 254
 
 
+@implementer(IInterfaceTable)
 class InterfaceTable:
     """
     @ivar links: ifindex -> L{Link}.

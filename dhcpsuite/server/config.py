@@ -13,6 +13,7 @@ import attrs
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
+from dhcpsuite.hexbytes import parse_hex
 
 
 @attrs.frozen
@@ -124,12 +125,8 @@ _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 def parse_mac(text: str) -> bytes:
     if not _MAC.match(text):
         raise ValueError("expected six hex octets like 02:00:00:00:00:01")
-    return bytes(int(part, 16) for part in re.split("[:-]", text))
+    return parse_hex(text)
 
-
-def parse_hex_bytes(text: str) -> bytes:
-    cleaned = text.replace(":", "").replace("-", "").replace(" ", "")
-    return bytes.fromhex(cleaned)
 
 
 def parse_range(text: str) -> AddressRange:
@@ -296,7 +293,7 @@ def _parse_extra_option(o: Section) -> tuple[int, bytes]:
         raise o.error("code", f"option {code} needs exactly one of {', '.join(_VALUE_KINDS)}")
     kind = given[0]
     if kind == "hex":
-        raw = o.parsed("hex", parse_hex_bytes, "hex bytes like 01:02:0a")
+        raw = o.parsed("hex", parse_hex, "hex bytes like 01:02:0a")
     elif kind == "text":
         raw = o.string("text").encode("utf-8")
     elif kind == "ip":
@@ -310,7 +307,7 @@ def _parse_extra_option(o: Section) -> tuple[int, bytes]:
 
 def _parse_reservation(r: Section, network: IPv4Network) -> Reservation:
     mac = r.parsed("mac", parse_mac, "a MAC address", None)
-    client_id = r.parsed("client_id", parse_hex_bytes, "hex bytes like 01:02:00:00:00:00:01", None)
+    client_id = r.parsed("client_id", parse_hex, "hex bytes like 01:02:00:00:00:00:01", None)
     if mac is None and client_id is None:
         raise r.error("mac", "a reservation needs 'mac' or 'client_id'")
     address = r.ipv4("address", None)

@@ -34,6 +34,7 @@ from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
+from dhcpsuite.server.outcomes import DropReason, OutcomeEvent
 from dhcpsuite.server.allocation import AllocationEngine, ClientContext, Refused, SubnetPools
 from dhcpsuite.server.ratelimit import RateLimiter
 
@@ -63,13 +64,12 @@ class Reply:
 @attrs.frozen
 class Outcome:
     """
-    @ivar event: what happened, for logs and counters: C{"offer"},
-        C{"ack"}, C{"nak"}, C{"release"}, C{"decline"}, C{"inform"},
-        C{"ignore"} (correct not to answer) or C{"drop"} (unusable request).
-    @ivar reason: why, for NAKs, drops and ignores.
+    @ivar event: what happened, for logs and counters.
+    @ivar reason: why, for NAKs, drops (a L{DropReason} when the core
+        decided it) and ignores.
     """
 
-    event: str
+    event: OutcomeEvent
     reason: str = ""
     reply: Reply | None = None
     address: IPv4Address | None = None
@@ -248,30 +248,30 @@ class ServerCore:
         if now is None:
             now = self.clock()
         if message.op != BOOTREQUEST:
-            return Outcome("drop", "not-a-request")
+            return Outcome(OutcomeEvent.DROP, DropReason.NOT_A_REQUEST)
         kind = message.message_type
         if kind is None:
-            return Outcome("drop", "no-message-type")
+            return Outcome(OutcomeEvent.DROP, DropReason.NO_MESSAGE_TYPE)
         if not _identifiable(message):
-            return Outcome("drop", "no-client-identity")
+            return Outcome(OutcomeEvent.DROP, DropReason.NO_CLIENT_IDENTITY)
         limited = self._rate_limited(message, now)
         if limited:
-            return Outcome("drop", limited)
+            return Outcome(OutcomeEvent.DROP, limited)
         try:
             state = self.select_subnet(message, interface)
         except (DecodeError, Refused) as e:
-            return Outcome("drop", e.reason)
+            return Outcome(OutcomeEvent.DROP, e.reason)
         if state is None:
-            return Outcome("drop", "no-subnet")
+            return Outcome(OutcomeEvent.DROP, DropReason.NO_SUBNET)
         if state.server_id is None:
-            return Outcome("drop", "interface-not-ready", subnet=state.config)
+            return Outcome(OutcomeEvent.DROP, DropReason.INTERFACE_NOT_READY, subnet=state.config)
         handler = self._handlers.get(kind)
         if handler is None:
-            return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
+            return Outcome(OutcomeEvent.DROP, f"unexpected-{_type_name(kind)}", subnet=state.config)
         try:
             return handler(self, message, state, now)
         except (DecodeError, Refused) as e:
-            return Outcome("drop", e.reason, subnet=state.config)
+            return Outcome(OutcomeEvent.DROP, e.reason, subnet=state.config)
 
     def _rate_limited(self, message: Message, now: float) -> str:
         """
@@ -284,9 +284,9 @@ class ServerCore:
             return ""
         mac = message.hardware_address
         if self._relay_limiter is not None and message.giaddr != _ZERO and not self._relay_limiter.allow(message.giaddr, now):
-            return "rate-limited-relay"
+            return DropReason.RATE_LIMITED_RELAY
         if self._client_limiter is not None and not self._client_limiter.allow(mac, now):
-            return "rate-limited-client"
+            return DropReason.RATE_LIMITED_CLIENT
         return ""
 
     def _has_reservation(self, message: Message) -> bool:
@@ -321,7 +321,7 @@ class ServerCore:
                 durable=False,
             )
         reply = self._reply(message, state, MessageType.OFFER, address, self._lease_time(message, state), reservation)
-        return Outcome("offer", reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
+        return Outcome(OutcomeEvent.OFFER, reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
 
     # REQUEST ---------------------------------------------------------------
 
@@ -339,7 +339,7 @@ class ServerCore:
             return self._confirm(message, state, key, requested, now)
         if message.ciaddr != _ZERO:
             return self._request_renewing(message, state, key, message.ciaddr, now)
-        return Outcome("drop", "request-without-address", subnet=state.config)
+        return Outcome(OutcomeEvent.DROP, DropReason.REQUEST_WITHOUT_ADDRESS, subnet=state.config)
 
     def _request_selecting(
         self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested: IPv4Address | None, now: float
@@ -351,7 +351,7 @@ class ServerCore:
                     if lease.state is LeaseState.OFFERED:
                         self.engine.remove(lease.address)
                         self.engine.free(lease.address)
-                return Outcome("ignore", "chose-another-server", subnet=state.config)
+                return Outcome(OutcomeEvent.IGNORE, "chose-another-server", subnet=state.config)
         # The client chose us: refusing is ours to do, authoritative or not.
         if requested is None:
             return self._nak(message, state, "selecting-without-requested-address")
@@ -367,7 +367,7 @@ class ServerCore:
             # Not this client's (offered, bound or given up) but free: a new holding.
             refused = self.engine.new_holding_refused(client, state.pools, now)
             if refused:
-                return Outcome("drop", refused, address=address, subnet=state.config)
+                return Outcome(OutcomeEvent.DROP, refused, address=address, subnet=state.config)
         return self._bind(message, state, key, address, now, mine)
 
     def _request_renewing(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
@@ -381,7 +381,7 @@ class ServerCore:
             # Not ours: maybe another server's client on this segment at T2,
             # exactly when that server is down. RFC 2131 4.3.2: extend only
             # "with local administrative authority". Never NAKed.
-            return Outcome("ignore", "not-our-address", address=address, subnet=state.config)
+            return Outcome(OutcomeEvent.IGNORE, "not-our-address", address=address, subnet=state.config)
         if message.giaddr == _ZERO and owner.config.interface is None and owner.server_id is not None:
             # A relayed-only subnet's client RENEWs by unicast to us, not
             # through its relay, and arrives on whatever interface routing
@@ -423,7 +423,7 @@ class ServerCore:
                 return self._unconfirmed(message, state, "client-has-another-binding", address)
         refused = self.engine.new_holding_refused(client, state.pools, now)
         if refused:
-            return Outcome("drop", refused, address=address, subnet=state.config)
+            return Outcome(OutcomeEvent.DROP, refused, address=address, subnet=state.config)
         return self._bind(message, state, key, address, now, mine)
 
     def _unconfirmed(self, message: Message, state: _SubnetState, reason: str, address: IPv4Address) -> Outcome:
@@ -433,7 +433,7 @@ class ServerCore:
         """
         if state.config.authoritative:
             return self._nak(message, state, reason, address)
-        return Outcome("ignore", reason, address=address, subnet=state.config)
+        return Outcome(OutcomeEvent.IGNORE, reason, address=address, subnet=state.config)
 
     # Other messages --------------------------------------------------------
 
@@ -441,10 +441,10 @@ class ServerCore:
         key = client_key(message)
         server_id = _address_option(message, _OPT_SERVER_ID)
         if server_id is not None and server_id != state.server_id:
-            return Outcome("ignore", "decline-for-another-server", subnet=state.config)
+            return Outcome(OutcomeEvent.IGNORE, "decline-for-another-server", subnet=state.config)
         address = _address_option(message, _OPT_REQUESTED)
         if address is None:
-            return Outcome("drop", "decline-without-address", subnet=state.config)
+            return Outcome(OutcomeEvent.DROP, DropReason.DECLINE_WITHOUT_ADDRESS, subnet=state.config)
         lease = self.store.get(address)
         # Only an address we ACKed to this client: a DECLINE of a mere offer
         # (or of someone else's address) would let one host quarantine a pool.
@@ -455,28 +455,28 @@ class ServerCore:
             or lease.state is not LeaseState.BOUND
             or not lease.holds(now)
         ):
-            return Outcome("ignore", "decline-of-unknown-binding", address=address, subnet=state.config)
+            return Outcome(OutcomeEvent.IGNORE, "decline-of-unknown-binding", address=address, subnet=state.config)
         capped = self.engine.quarantine(state.pools, lease, message.hardware_address, now)
         reason = "address-in-use-quarantine-full" if capped else "address-in-use"
-        return Outcome("decline", reason, address=address, subnet=state.config)
+        return Outcome(OutcomeEvent.DECLINE, reason, address=address, subnet=state.config)
 
     def _release(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
         address = message.ciaddr
         lease = self.store.get(address)
         if lease is None or not lease.belongs_to(key) or lease.state is not LeaseState.BOUND:
-            return Outcome("ignore", "release-of-unknown-binding", address=address, subnet=state.config)
+            return Outcome(OutcomeEvent.IGNORE, "release-of-unknown-binding", address=address, subnet=state.config)
         # Keep the client key: the same client gets this address back first.
         self.engine.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
         # A RELEASE is unicast to us and may arrive on any interface: the
         # address goes back to its own subnet's pool.
         self.engine.free(address)
-        return Outcome("release", address=address, subnet=state.config)
+        return Outcome(OutcomeEvent.RELEASE, address=address, subnet=state.config)
 
     def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         reply = self._reply(message, state, MessageType.ACK, _ZERO, None, state.reservation_for(message))
         return Outcome(
-            "inform",
+            OutcomeEvent.INFORM,
             reply=Reply(reply, reply_destination(message, MessageType.ACK), False),
             address=message.ciaddr,
             subnet=state.config,
@@ -509,7 +509,7 @@ class ServerCore:
         if rapid_commit:
             reply.options[_OPT_RAPID_COMMIT] = b""
         return Outcome(
-            "ack",
+            OutcomeEvent.ACK,
             reply=Reply(reply, reply_destination(message, MessageType.ACK, address), True),
             address=address,
             subnet=state.config,
@@ -521,7 +521,7 @@ class ServerCore:
         reply = _skeleton(message, MessageType.NAK, state.server_id, flags=flags)
         _echo(message, reply, state.config.network)
         return Outcome(
-            "nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), address=address, subnet=state.config
+            OutcomeEvent.NAK, reason, Reply(reply, reply_destination(message, MessageType.NAK), False), address=address, subnet=state.config
         )
 
     def _lease_time(self, message: Message, state: _SubnetState) -> int:

@@ -15,6 +15,7 @@ import collections
 from ipaddress import IPv4Address
 from typing import Any, Callable, Hashable, Mapping
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -22,11 +23,13 @@ from zope.interface import implementer
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
 from dhcpsuite.dhcp4.frames import BROADCAST_MAC
 from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
+from dhcpsuite.dhcp4.packet import Message, decode_message
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
+from dhcpsuite.server.outcomes import DropReason, counter_key, drop_key
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
 _PRL = int(Option.PARAMETER_REQUEST_LIST)
@@ -78,7 +81,7 @@ class ServerProtocol(DatagramProtocol):
         counters: collections.Counter,
         log_exchanges: bool = True,
         neighbour: Callable | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
         link: ILinkSender | None = None,
     ) -> None:
         if clock is None:
@@ -115,7 +118,7 @@ class ServerProtocol(DatagramProtocol):
         try:
             message = decode_message(data)
         except DecodeError as e:
-            counters["drop:" + e.reason] += 1
+            counters[drop_key(e.reason)] += 1
             if self._malformed_log.allow(e.reason):
                 self.log.warn(
                     "Dropped malformed packet from {source} on {interface}: {error}",
@@ -127,16 +130,16 @@ class ServerProtocol(DatagramProtocol):
         try:
             outcome = self.core.handle(message, self.interface)
         except DecodeError as e:
-            counters["drop:" + e.reason] += 1
+            counters[drop_key(e.reason)] += 1
             if self._malformed_log.allow(e.reason):
                 self.log.warn("Dropped packet from {source}: {error}", source=addr, error=str(e), reason=e.reason)
             return
         except Exception:
-            counters["drop:internal-error"] += 1
+            counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
             self.log.failure("Server failed on a packet from {source}", source=addr)
             return
         counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
-        counters[f"{outcome.event}:{outcome.reason}" if outcome.reason else outcome.event] += 1
+        counters[counter_key(outcome.event, outcome.reason)] += 1
         if self.log_exchanges:
             self._log(message, outcome)
         if outcome.reply is not None:
@@ -149,9 +152,9 @@ class ServerProtocol(DatagramProtocol):
         """
         codes = sorted(message.malformed)
         fatal = REQUIRED_WELL_FORMED.intersection(codes)
-        reason = "bad-option" if fatal else "malformed-option"
+        reason = DropReason.BAD_OPTION if fatal else "malformed-option"
         if fatal:
-            self.counters["drop:bad-option"] += 1
+            self.counters[drop_key(DropReason.BAD_OPTION)] += 1
         else:
             for code in codes:
                 self.counters[f"malformed-option:{code}"] += 1
@@ -190,11 +193,11 @@ class ServerProtocol(DatagramProtocol):
         try:
             data = reply.message.to_bytes(max_size, request.options.get(_PRL, b""))
         except ValueError as e:
-            self.counters["drop:reply-too-large"] += 1
+            self.counters[drop_key(DropReason.REPLY_TOO_LARGE)] += 1
             self.log.error("Could not encode reply: {error}", error=str(e))
             return
         except Exception:
-            self.counters["drop:internal-error"] += 1
+            self.counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
             self.log.failure("Could not encode a reply")
             return
         source = reply.message.option(_SERVER_ID)
@@ -206,7 +209,7 @@ class ServerProtocol(DatagramProtocol):
         d.addErrback(self._commit_failed, reply)
 
     def _commit_failed(self, failure, reply: Reply) -> None:
-        self.counters["drop:commit-failed"] += 1
+        self.counters[drop_key(DropReason.COMMIT_FAILED)] += 1
         self.log.error(
             "Lease for {address} not committed, no ACK sent: {error}",
             address=reply.message.yiaddr, error=failure.getErrorMessage(),

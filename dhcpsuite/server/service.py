@@ -11,7 +11,7 @@ import collections
 import os
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.application import service
 from twisted.internet import task
@@ -32,6 +32,10 @@ from dhcpsuite.server.packetsocket import open_packet_sender
 from dhcpsuite.server.protocol import ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
+
+if TYPE_CHECKING:
+    from dhcpsuite.netlink.readiness import ReadinessTracker
+    from dhcpsuite.netlink.service import NetlinkService
 
 # Seconds between housekeeping steps (see _open_everything).
 HOUSEKEEPING_TICK = 1.0
@@ -59,7 +63,7 @@ class ServerService(service.Service):
         open_socket: Callable[[str, int], socket.socket] = sockets.open_interface_socket,
         interface_address: Callable[[str], IPv4Address | None] = sockets.interface_ipv4_address,
         port: int = SERVER_PORT,
-        readiness: Any = None,
+        readiness: ReadinessTracker | None = None,
         addresses_of: Callable[[str], list] | None = None,
         link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
     ) -> None:
@@ -142,8 +146,9 @@ class ServerService(service.Service):
         # Housekeeping in small steps, every tick: a slice of the reclaim
         # sweep (every lease once per reclaim interval) and the usage's due
         # entries (taken off even when nobody reads the figures, so its heap
-        # does not grow). Done in one go once a minute, at 4,000 new clients
-        # a second, each held the reactor for tenths of a second and cost drops.
+        # does not grow). Small steps because each whole pass holds the
+        # reactor for tenths of a second at 4,000 new clients a second, long
+        # enough to drop requests.
         self._sweep = SlicedSweep(self.store.leases, round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
         self._housekeeping = task.LoopingCall(self._housekeep)
         self._housekeeping.clock = self.reactor
@@ -317,7 +322,8 @@ class ServerService(service.Service):
 
     def _usage_of(self, store: ILeaseStore) -> PoolUsage:
         # Also before start and after stop with a store that was given to
-        # us: the figures then describe that store, as they always have.
+        # us: the figures then describe that store, so the API and /metrics
+        # show the same pools whether or not the service is running.
         if self._usage is None or self._usage.store is not store:
             self._forget_usage()
             self._usage, self._subnet_slots = self._make_usage(self.config, store)
@@ -459,7 +465,9 @@ def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
         sockets.add_arp_entry(s.fileno(), ifname, address, mac)
 
 
-def make_server_service(config: ServerConfig, state_dir: str, reactor: Any = None, netlink: Any = None) -> ServerService:
+def make_server_service(
+    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None
+) -> ServerService:
     """
     @param netlink: the netlink service; when given, interfaces are served
         only while ready (see L{ServerService}).

@@ -2,14 +2,14 @@
 """
 The reclaim sweep in slices.
 
-Why: looking at every lease at once (once a reclaim interval) holds the
+Why: looking at every lease at once (once a reclaim interval) would hold the
 reactor for as long as the store is large: ~70 ms at 300,000 leases when
 none has lapsed, more when many have (each is written), enough to drop
 requests under load. In slices: ~5 ms a tick (17 ms for the tick that copies
-the list). Instead the store's addresses are taken at the
-start of each cycle (a C-speed copy of its list) and looked at a slice per
-tick, so every lease is still looked at once per interval and a lapsed one
-is reclaimed at most one interval (plus a tick) after it lapsed, as before.
+the list). The store's addresses are taken at the start of each cycle (a
+C-speed copy of its list) and looked at a slice per tick, so every lease is
+looked at once per interval and a lapsed one is reclaimed at most one
+interval (plus a tick) after it lapsed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """
 Fuzz target: PLUGIN_MSG decode (the lease-ingest wire records). Any bytes
-either decode to a v4/v6 record or raise the codec's DecodeError; nothing
+either decode to a v4/v6 record or raise PluginMessageError; nothing
 else. Half the inputs are forced to a known message size so the fuzzer
 reaches the field decoders, not just the size check.
 """
@@ -11,7 +11,7 @@ import atheris
 
 with atheris.instrument_imports():
     from dhcpsuite.ingest.layout import BY_SIZE
-    from dhcpsuite.ingest.pluginmsg import DecodeError, decode
+    from dhcpsuite.ingest.pluginmsg import PluginMessageError, decode
 
 SIZES = sorted(BY_SIZE)
 
@@ -22,7 +22,7 @@ def test_one_input(data: bytes) -> None:
         data = data[1:].ljust(size, b"\0")[:size]
     try:
         decode(data)
-    except DecodeError:
+    except PluginMessageError:
         return
 
 

@@ -382,7 +382,7 @@ def test_hostile_hostname_is_one_row_in_dhcpsuite_ctl(tmp_path, daemons, clients
     """
     busybox udhcpc sends a hostname with ESC sequences, CR and LF (as any
     LAN client may); the lease table shows it as one row with the escapes
-    visible, where it used to clear the screen and forge a row. C{twistd -n}
+    visible, instead of clearing the screen or forging a row. C{twistd -n}
     logs through the escaping text observer by default.
     """
     require_root()

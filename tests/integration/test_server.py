@@ -289,7 +289,11 @@ def test_restart_keeps_binding_and_acks_renew(tmp_path, daemons, clients):
     """
     SIGTERM the daemon mid-lease and start it again on the same state_dir:
     the client's renew is ACKed for its address, and (pool of one) the
-    address is still not offered to anybody else.
+    address is still not offered to anybody else, while the same relayed
+    DISCOVER with the bound client's own MAC is offered it (the positive
+    control: the relay path answers, and only the binding keeps the other
+    client out). Kea and dhcpd do the same: a restarted server reloads its
+    lease file and offers a client its own current lease.
     """
     needs("udhcpc")
     config = server_config(tmp_path / "state", subnet_config(pool=["10.77.0.100-10.77.0.100"]))
@@ -309,6 +313,11 @@ def test_restart_keeps_binding_and_acks_renew(tmp_path, daemons, clients):
         assert client.environment(index)["ip"] == "10.77.0.100"
         add_client_address(pair, f"{RELAY_ADDRESS}/16")
         assert relayed_offer(pair, "02:00:00:00:0f:01", 0x0F01, timeout=2) is None, "bound address offered to another client"
+        # No option 61 in the crafted DISCOVER: its identity is htype 1 + MAC,
+        # the same bytes as udhcpc's default client identifier.
+        own = relayed_offer(pair, pair.client_mac_address(), 0x0F02)
+        assert own is not None, "no relayed OFFER to the bound client itself"
+        assert str(own.yiaddr) == "10.77.0.100"
 
 
 # ---------------------------------------------------------------------------

@@ -16,12 +16,14 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
+from zope.interface import implementer
 
 from dhcpsuite.config import ConfigError, parse_config_text
 from dhcpsuite.control import api, views
 from dhcpsuite.control.config import ControlConfig, endpoint_is_local
 from dhcpsuite.control.web import ControlResource
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.interfaces import ICommitTimings, IComponentHealth
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server.service import ServerService
@@ -37,10 +39,13 @@ pool = ["10.0.0.10-10.0.0.19"]
 """
 
 
+@implementer(IComponentHealth)
 class FakeClientManager:
     """
     The surface the control API uses of the DHCP client service.
     """
+
+    name = "client"
 
     def __init__(self) -> None:
         self.actions: list[tuple[str, str, float]] = []
@@ -217,6 +222,46 @@ class MetricsAndPageTests(SynchronousTestCase):
         self.assertEqual(exchanges, {("offer", ""): 3.0, ("nak", "unknown-binding"): 1.0})
         pools = {s.labels["use"]: s.value for s in families["dhcpsuite_server_pool_addresses"].samples}
         self.assertEqual(pools, {"active": 1.0, "free": 9.0})
+
+    def test_commit_histogram_from_a_store_that_times_commits(self) -> None:
+        """
+        The commit histogram comes from the store's L{ICommitTimings}, with
+        the bounds the store declares; a store without it has none.
+        """
+        daemon, resource = make_daemon()
+        families = {f.name for f in text_string_to_metric_families(b"".join(call(resource, "GET", "metrics").written).decode())}
+        self.assertNotIn("dhcpsuite_lease_store_commit_seconds", families)
+
+        @implementer(ICommitTimings)
+        class TimedStore(MemoryLeaseStore):
+            commit_bucket_bounds = (0.01, 1.0, float("inf"))
+            commit_buckets = [2, 1, 1]
+            commit_seconds_total = 4.5
+
+        daemon.server.store = TimedStore()
+        text = b"".join(call(resource, "GET", "metrics").written).decode()
+        family = {f.name: f for f in text_string_to_metric_families(text)}["dhcpsuite_lease_store_commit_seconds"]
+        buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
+        self.assertEqual(buckets, {"0.01": 2.0, "1.0": 3.0, "+Inf": 4.0})
+        self.assertEqual([s.value for s in family.samples if s.name.endswith("_sum")], [4.5])
+
+    def test_status_from_component_health(self) -> None:
+        """
+        A component's health comes from its L{IComponentHealth}; one that
+        reports a problem makes the whole status not ok.
+        """
+        daemon, _ = make_daemon()
+
+        @implementer(IComponentHealth)
+        class Broken(FakeClientManager):
+            def health(self) -> dict:
+                return {"ok": False, "why": "test"}
+
+        daemon.client = FakeClientManager()
+        self.assertEqual(api.status(daemon, NOW)["components"]["client"], {"ok": True})
+        daemon.client = Broken()
+        status = api.status(daemon, NOW)
+        self.assertEqual((status["components"]["client"], status["ok"]), ({"ok": False, "why": "test"}, False))
 
     def test_status_page(self) -> None:
         daemon, resource = make_daemon()

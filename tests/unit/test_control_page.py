@@ -33,7 +33,7 @@ from dhcpsuite.control.config import ControlConfig
 from dhcpsuite.control.leaseindex import LeaseIndex
 from dhcpsuite.control.web import SECURITY_HEADERS, make_site
 from dhcpsuite.daemon import Daemon
-from dhcpsuite.dhcp4.packet import mac_text
+from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server.service import ServerService

@@ -267,15 +267,13 @@ class DecodeErrorTests(SynchronousTestCase):
         self.assertIsInstance(DecodeError("x"), ValueError)
 
 
-class OptionEncodeBugTests(SynchronousTestCase):
+class OptionEncodeRangeTests(SynchronousTestCase):
     """
-    BUG (dhcpsuite/dhcp4/options.py, encode_value): its docstring promises
-    ValueError for a value that cannot be the option, but an out-of-range
-    integer for a u16/u32/i32 option escapes as struct.error (struct.error
-    is not a ValueError), e.g. encode_value(57, 70000) or
-    encode_value(51, 2**32). Un-skip once fixed.
+    encode_value keeps its promise of ValueError for a value that cannot be
+    the option: an out-of-range integer for a u16/u32/i32 option
+    (encode_value(57, 70000), encode_value(51, 2**32)) is a ValueError,
+    not a struct.error that would escape the callers' handling.
     """
-
 
     def test_out_of_range_integers_raise_value_error(self) -> None:
         for code, value in ((57, 70000), (13, -1), (51, 2**32), (2, 2**31)):

@@ -12,7 +12,8 @@ from ipaddress import IPv4Address
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.dhcp4.constants import MessageType, Option
-from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
+from dhcpsuite.dhcp4.packet import Message, decode_message
+from dhcpsuite.hexbytes import mac_text
 
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "dhcp4")
 A = IPv4Address

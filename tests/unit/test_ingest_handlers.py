@@ -306,7 +306,8 @@ class RefusalTests(Fixture, SynchronousTestCase):
     """
     With a configurator (apply_to_interface), a lease the checks refuse is
     neither applied nor recorded, and the current one stays; without one,
-    the registry records what the client reported, as before.
+    the registry records what the client reported (nothing is applied, so
+    there is nothing to check).
     """
 
     def test_v4_refused_before_anything_is_done(self):

@@ -276,3 +276,39 @@ class LayoutTests(SynchronousTestCase):
             lay = layout.get_layout(name)
             message = layout.encode(lay, 0, "x", {})
             self.assertEqual(message, b"x" + bytes(lay.size - 1))
+
+    def test_v4_blocks_match_fields(self):
+        """
+        The decoder's block struct is derived from the same table as the
+        encoder's: every block field, encoded alone, is found at its span
+        inside its block's value, and the fields outside blocks are the
+        encoder's values, in every layout.
+        """
+        for name in LAYOUT_GEOMETRY:
+            lay = layout.get_layout(name)
+            self.assertEqual(lay.v4_blocks.size, lay.size)
+            for block, members in layout.V4_BLOCKS.items():
+                if block not in lay.v4_block_names:
+                    self.assertEqual((block, lay.has_v4_extras), ("names", False))
+                    continue
+                index = 2 + lay.v4_block_names.index(block)
+                for field in members:
+                    marker = 7 if field.startswith("assigned") else "z" * 3
+                    message = layout.encode(lay, 0, "x", {field: marker})
+                    value = lay.v4_blocks.unpack(message)[index]
+                    start, stop = lay.v4_spans[field]
+                    expected = b"\x07" if marker == 7 else b"zzz"
+                    self.assertEqual(value[start:start + len(expected)], expected, (name, field))
+                    self.assertEqual(value[:start] + value[start + len(expected):], bytes(len(value) - len(expected)))
+            message = layout.encode(lay, 0, "x", {"lease_time": 3600, "mtu_size": 1492, "state": "bound"})
+            values = dict(zip(("outer", "version") + lay.v4_block_names, lay.v4_blocks.unpack(message)))
+            self.assertEqual((values["lease_time"], values["mtu_size"], values["state"][:6]), (3600, 1492, b"bound\0"))
+
+    def test_v4_blocks_must_be_neighbours(self):
+        """
+        A block whose fields are not neighbours in the table cannot be read
+        as one value: building it fails at import, not at decode time.
+        """
+        fields = (("a", "B"), ("b", "4s"), ("c", "B"))
+        self.assertRaises(ValueError, layout._blocks, fields, {"ac": ("a", "c")})
+        self.assertEqual(layout._blocks(fields, {"ab": ("a", "b")}), ("5sB", ("ab", "c"), {"a": (0, 1), "b": (1, 5)}))

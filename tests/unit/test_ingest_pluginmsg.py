@@ -10,7 +10,7 @@ import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.ingest import layout, pluginmsg
-from dhcpsuite.ingest.pluginmsg import IANA, IAPD, DecodeError, Lease4, Lease6, decode, encode_lease
+from dhcpsuite.ingest.pluginmsg import IANA, IAPD, PluginMessageError, Lease4, Lease6, decode, encode_lease
 from tests.unit.test_ingest_layout import LAYOUT_GEOMETRY, build, v4_sample, v6_sample
 
 
@@ -143,7 +143,7 @@ class ReferenceDecodeTests(SynchronousTestCase):
     def test_pinned_layout(self):
         message = build("ilp32-nomape", 1, "wan0", {})
         self.assertEqual(decode(message, layout=layout.get_layout("ilp32-nomape")).layout, "ilp32-nomape")
-        e = self.assertRaises(DecodeError, decode, message, layout=layout.DEFAULT)
+        e = self.assertRaises(PluginMessageError, decode, message, layout=layout.DEFAULT)
         self.assertEqual(e.reason, pluginmsg.REASON_SIZE)
         self.assertIn("pinned", e.detail)
 
@@ -173,7 +173,7 @@ class RoundTripTests(SynchronousTestCase):
 
 class RejectionTests(SynchronousTestCase):
     def assertRejected(self, reason, data, **kw):
-        e = self.assertRaises(DecodeError, decode, data, **kw)
+        e = self.assertRaises(PluginMessageError, decode, data, **kw)
         self.assertEqual(e.reason, reason)
         self.assertIn(reason, pluginmsg.REASONS)
         self.assertIn(reason, str(e))
@@ -279,8 +279,8 @@ class RepeatDecoderTests(SynchronousTestCase):
                     where = (name, lease.version, offset)
                     try:
                         expected = decode(changed)
-                    except DecodeError as e:
-                        error = self.assertRaises(DecodeError, decoder.decode, changed)
+                    except PluginMessageError as e:
+                        error = self.assertRaises(PluginMessageError, decoder.decode, changed)
                         self.assertEqual(error.reason, e.reason, where)
                         self.assertIs(decoder.decode(message), first, where)
                         continue
@@ -325,7 +325,7 @@ class RepeatDecoderTests(SynchronousTestCase):
         bad = build("x86_64", 0, "erouter0", {"address": "300.1.1.1"})
         self.decoder.decode(good)
         for _ in range(3):
-            self.assertEqual(self.assertRaises(DecodeError, self.decoder.decode, bad).reason, pluginmsg.REASON_ADDRESS)
+            self.assertEqual(self.assertRaises(PluginMessageError, self.decoder.decode, bad).reason, pluginmsg.REASON_ADDRESS)
         self.assertEqual(len(self.decodes), 4)
         # The good message is still remembered.
         self.assertEqual(self.decoder.decode(good), v4_lease())
@@ -337,10 +337,10 @@ class RepeatDecoderTests(SynchronousTestCase):
         pinned.decode(message)
         # A prefix or an extension of a remembered message is not that message.
         for data in (message[:-8], message + bytes(8), message[:40]):
-            self.assertEqual(self.assertRaises(DecodeError, pinned.decode, data).reason, pluginmsg.REASON_SIZE)
+            self.assertEqual(self.assertRaises(PluginMessageError, pinned.decode, data).reason, pluginmsg.REASON_SIZE)
         other = encode_lease(v4_lease(), layout.get_layout("x86_64-nomape"))
-        self.assertEqual(self.assertRaises(DecodeError, pinned.decode, other).reason, pluginmsg.REASON_SIZE)
-        self.assertEqual(self.assertRaises(DecodeError, self.decoder.decode, b"").reason, pluginmsg.REASON_SIZE)
+        self.assertEqual(self.assertRaises(PluginMessageError, pinned.decode, other).reason, pluginmsg.REASON_SIZE)
+        self.assertEqual(self.assertRaises(PluginMessageError, self.decoder.decode, b"").reason, pluginmsg.REASON_SIZE)
 
     def test_any_buffer(self):
         message = encode_lease(v6_lease())
@@ -354,3 +354,22 @@ class RepeatDecoderTests(SynchronousTestCase):
             self.decoder.decode(encode_lease(v4_lease(ifname=f"wan{i}")))
         self.assertLessEqual(len(self.decoder._last), pluginmsg.REPEAT_LIMIT)
         self.assertEqual(self.decoder.decode(encode_lease(v4_lease(ifname="wan3"))).ifname, "wan3")
+
+
+class DecoderTableTests(SynchronousTestCase):
+    def test_every_layout_is_in_the_decoders_order(self):
+        """
+        Every layout's v4 block values come in the order the decoder unpacks
+        them, so a field the table moves cannot be read from the wrong bytes.
+        """
+        for lay in layout.LAYOUTS:
+            self.assertEqual(pluginmsg._reader(lay).layout, lay)
+
+    def test_a_moved_field_is_refused(self):
+        fields = list(layout._V4_COMMON)
+        i, j = fields.index(("lease_time", "I")), fields.index(("rebinding_time", "I"))
+        fields[i], fields[j] = fields[j], fields[i]
+        v6 = layout._V6_HEAD + ((None, "2x"),) + layout._V6_TAIL
+        moved = layout.Layout("moved", "32sI4x", layout._body(fields, "6xQ"), layout._body(v6, "Q"),
+                              has_mape=False, has_v4_extras=False, v4_blocks=layout._blocks(fields, layout.V4_BLOCKS))
+        self.assertRaises(ImportError, pluginmsg._reader, moved)

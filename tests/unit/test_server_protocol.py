@@ -615,17 +615,13 @@ class LinkSenderTests(ProtocolTestsBase):
         self.assertIsNone(protocol.link)
 
 
-class ProtocolExceptionBugTests(ProtocolTestsBase):
+class ProtocolExceptionTests(ProtocolTestsBase):
     """
-    BUG (dhcpsuite/server/protocol.py, _deliver): only ValueError from
-    encoding the reply is caught. A reply the encoder rejects with another
-    exception (struct.error for an out-of-range header field, e.g. xid
-    2**32 or secs 70000 in the Message the core built) propagates out of
-    datagramReceived to the reactor, although the module promises "never
-    lets an exception reach the reactor". Expected: counted (as
-    drop:internal-error or drop:reply-too-large) and logged, nothing raised.
+    Any exception from encoding a reply (struct.error for an out-of-range
+    header field such as xid 2**32, not only ValueError) is counted as
+    drop:internal-error and logged; nothing reaches the reactor, as the
+    module promises.
     """
-
 
     def test_encoder_exception_contained(self) -> None:
         reply = reply_message()

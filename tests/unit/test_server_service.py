@@ -292,16 +292,12 @@ class StoreCreationTests(StoreServiceTestsBase):
         self.assertTrue(store._closed)
 
 
-class RestartBugTests(StoreServiceTestsBase):
+class RestartTests(StoreServiceTestsBase):
     """
-    BUG (dhcpsuite/server/service.py, stopService/_open): stopService closes
-    the lease store but keeps it in self.store, and _open only makes a store
-    when self.store is None, so after stop + start the service runs on a
-    closed SQLiteLeaseStore: the first durable put (every ACK) raises
-    LeaseStoreError("lease store is closed"). Expected: a restarted service
-    has a working store (make a new one when it made the old one).
+    A stopped and restarted service runs on a working store: the store it
+    made and closed on stop is replaced by a new one on start, so the first
+    durable put after a restart (every ACK) is stored.
     """
-
 
     def test_restart_has_working_store(self) -> None:
         service = self.service_without_store("sqlite")
@@ -311,19 +307,20 @@ class RestartBugTests(StoreServiceTestsBase):
         first._thread.join(10)
         service.startService()
         self.addCleanup(lambda: self.run_thread_calls_until(service.stopService()))
-        service.store.put(Lease(A("10.0.0.10"), LeaseState.BOUND, b"\x01c", b"\x02" * 6, 100.0, "", 0.0))
+        self.assertIsNot(service.store, first)
+        self.assertTrue(first._closed)
+        stored = Lease(A("10.0.0.10"), LeaseState.BOUND, b"\x01c", b"\x02" * 6, 100.0, "", 0.0)
+        service.store.put(stored)
+        self.assertIsNone(self.run_thread_calls_until(service.store.committed()))
+        self.assertEqual(service.store.get(A("10.0.0.10")), stored)
 
 
-class FailedStartBugTests(ServiceTestsBase):
+class FailedStartTests(ServiceTestsBase):
     """
-    BUG (dhcpsuite/server/service.py, _open): _opened is set to True before
-    anything can fail, so after a ServerStartError (e.g. the interface had
-    no address yet) a later startService() returns at once without opening
-    any port: the service reports running with no sockets. Expected: a
-    failed _open leaves the service able to try again (set _opened only on
-    success, or reset it on failure).
+    A start that fails (ServerStartError: the interface had no address yet)
+    leaves the service able to try again: the next startService() opens the
+    ports instead of returning at once with no sockets.
     """
-
 
     def test_retry_after_failed_start(self) -> None:
         self.addresses = {}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from dhcpsuite.hexbytes import parse_hex
+
 
 class LinkState(NamedTuple):
     mac: bytes
@@ -18,7 +20,7 @@ class LinkState(NamedTuple):
 
 
 def mac_bytes(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", "").replace("-", ""))
+    return parse_hex(text)
 
 
 def read_link(sysfs: str, name: str) -> LinkState | None:
