@@ -128,19 +128,21 @@ def makeService(options) -> service.MultiService:
         daemon.netlink = make_netlink_service(netlink_config)
         daemon.netlink.setServiceParent(top)
 
-    server_config = config.section("server")
-    if server_config is not None:
-        from dhcpsuite.server.service import make_server_service
-
-        daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink)
-        daemon.server.setServiceParent(top)
-
     client_config = config.section("client")
     ingest_config = config.section("ingest")
     if client_config is not None or ingest_config is not None:
         from dhcpsuite.leases.registry import LeaseRegistry
 
         daemon.registry = LeaseRegistry()
+
+    server_config = config.section("server")
+    if server_config is not None:
+        from dhcpsuite.server.service import make_server_service
+
+        # The registry feeds subnet options written as wan:INTERFACE.
+        daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink,
+                                            registry=daemon.registry)
+        daemon.server.setServiceParent(top)
 
     if client_config is not None:
         from dhcpsuite.client.shell.service import make_client_service

@@ -32,6 +32,7 @@ from dhcpsuite.server.packetsocket import open_packet_sender
 from dhcpsuite.server.protocol import ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
+from dhcpsuite.server.wanoptions import WanOptionFeed
 
 if TYPE_CHECKING:
     from dhcpsuite.netlink.readiness import ReadinessTracker
@@ -66,6 +67,7 @@ class ServerService(service.Service):
         readiness: ReadinessTracker | None = None,
         addresses_of: Callable[[str], list] | None = None,
         link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
+        registry: Any = None,
     ) -> None:
         """
         @param readiness: the netlink reader's readiness tracker; when given,
@@ -78,6 +80,9 @@ class ServerService(service.Service):
             interface's L{ILinkSender} (L{None}: replies to clients on the
             link go through the UDP socket). L{make_server_service} passes
             L{LINK_SENDERS}; without it every reply takes the UDP socket.
+        @param registry: the WAN lease registry, for subnet options given
+            as C{wan:INTERFACE} (L{dhcpsuite.server.wanoptions}); without it
+            those options are always their fallback.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -103,6 +108,8 @@ class ServerService(service.Service):
         # Where each max_leases subnet's count is in the usage's figures.
         self._subnet_slots: dict[int, int] = {}
         self._opened = False
+        self.registry = registry
+        self._wan_feed: WanOptionFeed | None = None
         # A store we made we also close and drop on stop, so a restart opens it afresh.
         self._own_store = False
 
@@ -175,6 +182,7 @@ class ServerService(service.Service):
                 server_ids[subnet.interface] = address
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds,
                                holding=self._held_in_subnet)
+        self._follow_wan(self.core, self.config)
         for ifname in self.config.interfaces:
             self._listen(ifname)
 
@@ -185,6 +193,7 @@ class ServerService(service.Service):
         """
         self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True,
                                holding=self._held_in_subnet)
+        self._follow_wan(self.core, self.config)
         self.readiness.add_listener(self)
         for ifname in self.config.interfaces:
             subnet = next(
@@ -208,6 +217,26 @@ class ServerService(service.Service):
         if port is not None:
             port.stopListening()
             self.log.warn("Stopped serving {interface}: it is down or lost its address", interface=ifname)
+
+    def _follow_wan(self, core: ServerCore, config: ServerConfig) -> None:
+        """
+        Give C{core} the WAN-fed option blocks of its subnets now, and again
+        whenever a WAN lease they name changes (computed then, not per packet).
+        """
+        if not any(subnet.wan_options for subnet in config.subnets):
+            self._unfollow_wan()
+            return
+        if self._wan_feed is None:
+            self._wan_feed = WanOptionFeed(self.registry if self.registry is not None else _NoLeases(), core.set_subnet_options)
+            if self.registry is not None:
+                self.registry.add_listener(self._wan_feed)
+        self._wan_feed.apply = core.set_subnet_options
+        self._wan_feed.follow(config.subnets)
+
+    def _unfollow_wan(self) -> None:
+        if self._wan_feed is not None and self.registry is not None:
+            self.registry.remove_listener(self._wan_feed)
+        self._wan_feed = None
 
     def _serve(self, ifname: str) -> None:
         """
@@ -403,6 +432,7 @@ class ServerService(service.Service):
         old = self.config
         self._forget_usage()
         self.config, self.core, self._usage, self._subnet_slots = new, core, usage, slots
+        self._follow_wan(core, new)
         for protocol in self._protocols.values():
             protocol.core = core
             protocol.log_exchanges = new.log_exchanges
@@ -436,6 +466,7 @@ class ServerService(service.Service):
     @inlineCallbacks
     def stopService(self):
         super().stopService()
+        self._unfollow_wan()
         if self.readiness is not None:
             self.readiness.remove_listener(self)
             for ifname in self.config.interfaces:
@@ -453,6 +484,15 @@ class ServerService(service.Service):
         self.log.info("DHCPv4 server stopped")
 
 
+class _NoLeases:
+    """
+    No registry in this daemon: every C{wan:} entry is its fallback.
+    """
+
+    def lease(self, ifname: str, family: int) -> None:
+        return None
+
+
 # [server] link_replies -> what opens an interface's link sender.
 LINK_SENDERS: dict[str, Callable[[str], ILinkSender] | None] = {
     "packet-socket": open_packet_sender,
@@ -466,20 +506,23 @@ def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
 
 
 def make_server_service(
-    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None
+    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None,
+    registry: Any = None,
 ) -> ServerService:
     """
     @param netlink: the netlink service; when given, interfaces are served
         only while ready (see L{ServerService}).
+    @param registry: the WAN lease registry, for C{wan:} subnet options.
     """
     if netlink is None:
-        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS)
+        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS, registry=registry)
     reader = netlink.reader
     return ServerService(
         config,
         state_dir,
         reactor=reactor,
         link_senders=LINK_SENDERS,
+        registry=registry,
         readiness=reader.readiness,
         addresses_of=lambda ifname: [a.interface for a in reader.table.addresses_of(ifname)],
     )
