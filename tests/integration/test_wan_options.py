@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from tests.integration.conftest import TWISTD, ClientFactory, Daemon, Dnsmasq, toml_document, wait_until
-from tests.integration.test_gateway import GATEWAY_TAC, Gateway
+from tests.integration.test_gateway import GATEWAY_TAC, Gateway, gateway_config
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import wait_udp_listening
 
@@ -37,17 +37,8 @@ def wan_server(net: Gateway, workdir: Path, dns: str, domain: str) -> Dnsmasq:
 def test_lan_options_follow_the_wan_lease(tmp_path):
     require_root()
     require_programs("dnsmasq", "udhcpc")
-    config = {
-        "state_dir": str(tmp_path / "state"),
-        "netlink": {},
-        "client": {"interface": [{"name": "wan0", "arp_probe": False, "initial_delay": 0.0}]},
-        "server": {"subnet": [{
-            "subnet": "10.99.0.0/24", "interface": "lan0", "pool": ["10.99.0.100-10.99.0.150"],
-            "router": ["10.99.0.1"], "dns_servers": ["wan:wan0", "10.99.0.1"], "domain_name": "wan:wan0",
-            "wan_fallback_dns_servers": ["10.99.0.53"], "lease_time": 600,
-        }]},
-        "control": {"listen": "tcp:8067:interface=127.0.0.1"},
-    }
+    config = gateway_config(tmp_path, dns_servers=["wan:wan0", "10.99.0.1"], domain_name="wan:wan0",
+                            wan_fallback_dns_servers=["10.99.0.53"], lease_time=600)
     path = tmp_path / "gateway.toml"
     path.write_text(toml_document(config))
     with Gateway() as net:
