@@ -389,8 +389,8 @@ class ServerService(service.Service):
         """
         Build a core for C{new} over the same store (the store, its pending
         commits and every lease stay; ACKs waiting for a commit still go
-        out), with the pool counts for the new pools; the returned function
-        swaps them in, between two datagrams. Subnets, pools, reservations,
+        out); the returned function swaps it in, with pool counts for the
+        new pools, between two datagrams. Subnets, pools, reservations,
         options, lease times, rate limits and interfaces all change this way.
 
         @raise ConfigError: a new subnet's interface has no address to be
@@ -418,20 +418,18 @@ class ServerService(service.Service):
                     )
             if known is not None:
                 server_ids[ifname] = known
-        usage, slots = self._make_usage(new, self.store)
-        try:
-            core = ServerCore(new, self.store, server_ids, clock=self.reactor.seconds,
-                              pending_server_ids=self.readiness is not None, holding=self._held_in_subnet)
-        except BaseException:
-            usage.close()
-            raise
+        core = ServerCore(new, self.store, server_ids, clock=self.reactor.seconds,
+                          pending_server_ids=self.readiness is not None, holding=self._held_in_subnet)
         core.keep_rate_limits_of(self.core)
-        return lambda: self._apply(new, core, usage, slots)
+        return lambda: self._apply(new, core)
 
-    def _apply(self, new: ServerConfig, core: ServerCore, usage: PoolUsage, slots: dict[int, int]) -> None:
+    def _apply(self, new: ServerConfig, core: ServerCore) -> None:
         old = self.config
         self._forget_usage()
-        self.config, self.core, self._usage, self._subnet_slots = new, core, usage, slots
+        # The pool counts for the new pools (a scan of the store, as at
+        # start), made here so that a reload not applied leaves no observer.
+        self._usage, self._subnet_slots = self._make_usage(new, self.store)
+        self.config, self.core = new, core
         self._follow_wan(core, new)
         for protocol in self._protocols.values():
             protocol.core = core

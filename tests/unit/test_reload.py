@@ -139,6 +139,7 @@ class ServerReloadTests(ServiceTestsBase):
         self.handle(request(MessageType.REQUEST, 4, options={Option.REQUESTED_ADDRESS: offer.address.packed,
                                                              Option.SERVER_ID: ip("10.0.0.1")}))
         self.assertIn(offer.address, [A(f"10.0.0.{n}") for n in range(10, 21)])
+        observers = len(self.store._observers)
         self.file.write(BASE.format(extra="").replace("10.0.0.10-10.0.0.20", "10.0.0.100-10.0.0.110"))
         self.reloader.reload()
         renewal = self.handle(request(MessageType.REQUEST, 4, ciaddr=offer.address))
@@ -147,6 +148,9 @@ class ServerReloadTests(ServiceTestsBase):
         self.assertIn(again.address, [A(f"10.0.0.{n}") for n in range(100, 111)])
         # Pool figures follow the new pools.
         self.assertEqual([p["pool"] for p in self.daemon.server.pool_usage()], ["10.0.0.100-10.0.0.110"])
+        # The old pool counts stopped observing the store; the new ones observe it.
+        self.assertEqual(len(self.store._observers), observers)
+        self.assertIn(self.daemon.server._usage.lease_changed, self.store._observers)
 
     def test_subnet_on_a_new_interface_is_served(self) -> None:
         server = self.start(BASE.format(extra=""))
@@ -165,13 +169,15 @@ class ServerReloadTests(ServiceTestsBase):
 
     def test_new_interface_without_address_changes_nothing(self) -> None:
         server = self.start(BASE.format(extra=""))
-        core = server.core
+        core, observers = server.core, len(self.store._observers)
         self.file.write(BASE.format(extra="") + '[[server.subnet]]\nsubnet = "10.9.0.0/24"\ninterface = "eth1"\npool = "10.9.0.10-10.9.0.20"\n')
         with self.assertRaises(ConfigError) as caught:
             self.reloader.reload()
         self.assertEqual(caught.exception.path, "server.subnet[1].interface")
         self.assertIs(server.core, core)
         self.assertEqual(len(server.config.subnets), 1)
+        # Nothing prepared is left behind (the pool counts' store observer).
+        self.assertEqual(len(self.store._observers), observers)
 
     def test_bad_file_changes_nothing(self) -> None:
         server = self.start(BASE.format(extra=""))
@@ -419,6 +425,23 @@ class ClientReloadTests(SynchronousTestCase):
         self.assertIsNot(new, wan1)
         self.assertTrue(new.running)
         self.assertEqual(new.cfg.hostname, "cpe")
+
+
+class ClientWithoutConfiguratorTests(SynchronousTestCase):
+    def test_interface_to_configure_is_refused(self) -> None:
+        """
+        No configurator was opened at start (no interface needed one, no
+        [netlink]): one cannot be conjured by a reload.
+        """
+        from dhcpsuite.client.shell.service import ClientService
+
+        service = ClientService(parse_client_config(Section({"interface": []}, "client")), manager=None)
+        new = parse_client_config(Section({"interface": [{"name": "wan0"}]}, "client"))
+        with self.assertRaises(ConfigError) as caught:
+            service.prepare_reconfigure(new)
+        self.assertEqual(caught.exception.path, "client.interface[0].configure")
+        service.prepare_reconfigure(parse_client_config(Section({"interface": [{"name": "wan0", "configure": False}]},
+                                                                "client")))
 
 
 class IngestReloadTests(SynchronousTestCase):

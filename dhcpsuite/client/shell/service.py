@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.client.shell.agent import ClientAgent
+from dhcpsuite.config import ConfigError
 from dhcpsuite.client.config import ClientConfig
 from dhcpsuite.client.shell.manager import ClientManager
 from dhcpsuite.client.shell.deadline_timers import SystemClock
@@ -43,8 +44,11 @@ class ClientService(service.Service):
         manager: ClientManager,
         netlink: NetlinkReader | None = None,
         owned: tuple = (),
+        configurator: IInterfaceConfigurator | None = None,
     ) -> None:
         self.cfg = cfg
+        # The configurator the agents were given (a reload cannot open one).
+        self.configurator = configurator
         self.manager = manager
         self.netlink = netlink
         # Reader / configurator this service opened itself and must close.
@@ -92,7 +96,17 @@ class ClientService(service.Service):
     def prepare_reconfigure(self, new: ClientConfig) -> Callable[[], None]:
         """
         Client interfaces added, removed or changed (L{ClientManager.reconfigure}).
+
+        @raise ConfigError: an interface to be configured when no
+            configurator was opened at start (none needed one then).
         """
+        if self.configurator is None:
+            for index, interface in enumerate(new.interfaces):
+                if interface.configure and interface.inform is None:
+                    raise ConfigError(
+                        f"client.interface[{index}].configure",
+                        "needs a restart: no interface configurator was opened at start (or add [netlink])",
+                    )
 
         def apply() -> None:
             self.cfg = new
@@ -213,4 +227,4 @@ def make_client_service(
     manager = ClientManager(cfg, lambda interface: agent_factory(
         interface, reactor, clock=clock, configurator=configurator, registry=registry, state_dir=client_state,
     ), sysfs=sysfs)
-    return ClientService(cfg, manager, netlink=netlink, owned=tuple(owned))
+    return ClientService(cfg, manager, netlink=netlink, owned=tuple(owned), configurator=configurator)
