@@ -25,6 +25,8 @@ setup(
         "prometheus_client>=0.17",
     ],
     extras_require={
+        # The PostgreSQL lease store (lease_store = "postgresql").
+        "postgresql": ["psycopg[binary]>=3.1"],
         "test": [
             "pytest>=8",
             "pytest-twisted>=1.14",
@@ -34,6 +36,7 @@ setup(
             "pynng>=0.8",
             "atheris>=2.3",
             "prometheus_client>=0.17",
+            "psycopg[binary]>=3.1",
         ],
     },
     entry_points={
@@ -41,6 +44,7 @@ setup(
             "dhcpsuite-check-config=dhcpsuite.checkconfig:main",
             "dhcpsuite-convert=dhcpsuite.migration.convert:main",
             "dhcpsuite-ctl=dhcpsuite.control.cli:main",
+            "dhcpsuite-db=dhcpsuite.leases.admin:main",
             "dhcpsuite-udhcpc-plugin=dhcpsuite.ingest.plugins.udhcpc:main",
             "dhcpsuite-dibbler-plugin=dhcpsuite.ingest.plugins.dibbler:main",
         ],

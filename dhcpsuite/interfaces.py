@@ -463,10 +463,15 @@ class INetlinkReader(Interface):
 
 class ICommitTimings(Interface):
     """
-    A lease store that times its commits, for the
-    C{dhcpsuite_lease_store_commit_seconds} histogram.
+    A lease store that writes behind and times its commits: the
+    C{dhcpsuite_lease_store_*} metrics (commit-latency histogram, faults).
     """
 
     commit_bucket_bounds = Attribute("The histogram's upper bounds in seconds, ascending, the last C{inf}.")
     commit_buckets = Attribute("Commits per bucket (a sequence of L{int}, one per bound, not cumulative).")
     commit_seconds_total = Attribute("Seconds spent committing, in all (L{float}).")
+    commit_failures = Attribute("Commit attempts that failed (L{int}); each is retried, no ACK meanwhile.")
+    conflicts_lost = Attribute("Bindings a shared database gave to another server's client at commit (L{int}).")
+    reconnects = Attribute("New database connections after a failure (L{int}).")
+    learned = Attribute("Bindings taken into the index from other servers' commits (L{int}).")
+    unreachable_seconds = Attribute("Seconds the database has failed commits, in total (L{float}).")

@@ -32,9 +32,9 @@ log = Logger()
 # Keys of each section that only a restart changes, with why in a word:
 # they name sockets, stores or files opened once. "*" is the whole section.
 FIXED_KEYS: dict[str, tuple[str, ...]] = {
-    # The store is opened once and holds every lease; replies' path is
-    # chosen per socket at open.
-    "server": ("lease_store", "link_replies"),
+    # The store is opened once and holds every lease (and its database's
+    # connection settings); replies' path is chosen per socket at open.
+    "server": ("lease_store", "postgresql", "link_replies"),
     # The reader's socket and groups.
     "netlink": ("*",),
     # The listening endpoint and what it decodes and applies.

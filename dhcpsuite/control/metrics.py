@@ -95,7 +95,8 @@ class DaemonCollector:
             leases.add_metric([pool["subnet"], pool["pool"], "active"], pool["active"])
             leases.add_metric([pool["subnet"], pool["pool"], "free"], pool["free"])
         yield leases
-        timings = ICommitTimings(server.store, None)
+        store = server.store
+        timings = ICommitTimings(store, None)
         if timings is not None:
             cumulative, total = [], 0
             for bound, count in zip(timings.commit_bucket_bounds, list(timings.commit_buckets)):
@@ -107,6 +108,7 @@ class DaemonCollector:
                 buckets=cumulative,
                 sum_value=timings.commit_seconds_total,
             )
+            yield from _store_faults(timings)
 
     def _client(self, client) -> Iterator[Metric]:
         states = GaugeMetricFamily("dhcpsuite_client_state", "1 for the state each client agent is in.", labels=["interface", "state"])
@@ -129,6 +131,30 @@ class DaemonCollector:
             for key, value in sorted(dict(hooks).items()):
                 runs.add_metric([str(key)], value)
             yield runs
+
+
+def _store_faults(store: ICommitTimings) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_commit_failures", "Lease commit attempts that failed (each retried; no ACK meanwhile).",
+        value=store.commit_failures,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_conflicts_lost",
+        "Bindings the shared lease database gave to another server's client at commit (answered with a NAK).",
+        value=store.conflicts_lost,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_reconnects", "New database connections after a failure.", value=store.reconnects,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_learned",
+        "Bindings taken into the index from other servers' commits on a shared database.",
+        value=store.learned,
+    )
+    yield CounterMetricFamily(
+        "dhcpsuite_lease_store_unreachable_seconds", "Seconds the lease database has failed commits, in total.",
+        value=store.unreachable_seconds,
+    )
 
 
 def render_metrics(daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> bytes:

@@ -19,6 +19,7 @@ from twisted.internet import defer
 
 from dhcpsuite.errors import StartupError
 from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.leases.stores import LEASE_DB_NAME, STORES
 from dhcpsuite.migration.leasefiles import LeaseFile
 from dhcpsuite.migration.plan import ImportPlan, plan_import
 from dhcpsuite.server.config import ServerConfig
@@ -41,15 +42,7 @@ class StoreKind:
     holders: Callable[[ServerConfig, str], list[int]]
 
 
-def _open_sqlite(config: ServerConfig, state_dir: str, reactor: Any) -> ILeaseStore:
-    from dhcpsuite.leases.sqlite import SQLiteLeaseStore
-
-    return SQLiteLeaseStore(_sqlite_path(state_dir), reactor=reactor)
-
-
 def _sqlite_path(state_dir: str) -> str:
-    from dhcpsuite.server.service import LEASE_DB_NAME
-
     return os.path.join(state_dir, LEASE_DB_NAME)
 
 
@@ -62,8 +55,11 @@ def _memory_refused(config: ServerConfig, state_dir: str, reactor: Any) -> ILeas
 
 
 STORE_KINDS: dict[str, StoreKind] = {
-    "sqlite": StoreKind(_open_sqlite, _sqlite_holders),
+    "sqlite": StoreKind(STORES["sqlite"], _sqlite_holders),
     "memory": StoreKind(_memory_refused, lambda config, state_dir: []),
+    # A shared database arbitrates every write itself: an imported binding
+    # that a running server has given to another client is refused at commit.
+    "postgresql": StoreKind(STORES["postgresql"], lambda config, state_dir: []),
 }
 
 

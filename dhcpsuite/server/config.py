@@ -5,7 +5,9 @@ The C{[server]} section: subnets, pools, options, reservations.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable
 
@@ -16,6 +18,28 @@ from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
 from dhcpsuite.server.wanoptions import WanOption, WanSource, parse_entries
 from dhcpsuite.hexbytes import parse_hex
+from dhcpsuite.leases.stores import STORES
+
+
+@attrs.frozen
+class PostgreSQLConfig:
+    """
+    C{[server.postgresql]}: where the shared lease database is.
+
+    @ivar host: a host name, or a directory holding the server's unix socket.
+    @ivar password_file: a file (mode 0600 or stricter) holding the password
+        on its first line; L{None} for peer or certificate authentication.
+    @ivar pool_size: writer connections (and threads); changes to one
+        address always go through the same one, so they stay in order.
+    """
+
+    host: str = "/var/run/postgresql"
+    port: int = 5432
+    dbname: str = "dhcpsuite"
+    user: str = "dhcpsuite"
+    password_file: str | None = None
+    connect_timeout: float = 5.0
+    pool_size: int = 1
 
 
 @attrs.frozen
@@ -112,6 +136,7 @@ class ServerConfig:
     # Most addresses one MAC may hold at once in a subnet (offered or bound,
     # whatever its client identifiers); 0 turns the limit off.
     max_bindings_per_mac: int = 4
+    postgresql: PostgreSQLConfig = PostgreSQLConfig()
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -192,7 +217,9 @@ def _add_option(s: Section, key: str, code: int, entries: tuple, fallback: tuple
 
 
 def parse_server_config(section: Section) -> ServerConfig:
-    lease_store = section.choice("lease_store", ("sqlite", "memory"), "sqlite")
+    lease_store = section.choice("lease_store", tuple(STORES), "sqlite")
+    postgresql_section = section.table("postgresql", None)
+    postgresql = PostgreSQLConfig() if postgresql_section is None else _parse_postgresql(postgresql_section)
     listen = tuple(section.string_list("listen", []))
     log_exchanges = section.boolean("log_exchanges", True)
     reclaim_interval = section.number("reclaim_interval", 60.0, minimum=1)
@@ -225,7 +252,36 @@ def parse_server_config(section: Section) -> ServerConfig:
         link_replies=link_replies,
         trusted_relays=trusted_relays,
         max_bindings_per_mac=max_bindings_per_mac,
+        postgresql=postgresql,
     )
+
+
+def _parse_postgresql(section: Section) -> PostgreSQLConfig:
+    default = PostgreSQLConfig()
+    if section.has("password"):
+        raise section.error("password", "is not allowed inline; put it in a file of mode 0600 named by password_file")
+    password_file = section.string("password_file", None)
+    if password_file is not None:
+        try:
+            mode = os.stat(password_file).st_mode
+        except OSError as e:
+            raise section.error("password_file", f"cannot read {password_file}: {e.strerror or e}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise section.error(
+                "password_file",
+                f"{password_file} is readable by group or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it",
+            )
+    config = PostgreSQLConfig(
+        host=section.string("host", default.host),
+        port=section.integer("port", default.port, minimum=1, maximum=65535),
+        dbname=section.string("dbname", default.dbname),
+        user=section.string("user", default.user),
+        password_file=password_file,
+        connect_timeout=section.number("connect_timeout", default.connect_timeout, minimum=1),
+        pool_size=section.integer("pool_size", default.pool_size, minimum=1, maximum=16),
+    )
+    section.finish()
+    return config
 
 
 def _parse_rate_limit(section: Section, key: str, default: RateLimit) -> RateLimit:

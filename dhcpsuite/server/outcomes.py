@@ -59,6 +59,7 @@ class DropReason(StrEnum):
     INTERNAL_ERROR = "internal-error"
     REPLY_TOO_LARGE = "reply-too-large"
     COMMIT_FAILED = "commit-failed"
+    COMMIT_CONFLICT_LOST = "commit-conflict-lost"
 
 
 def counter_key(event: OutcomeEvent, reason: str = "") -> str:

@@ -27,7 +27,7 @@ from dhcpsuite.dhcp4.packet import Message, decode_message
 from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
-from dhcpsuite.server.decide import Outcome, Reply, ServerCore
+from dhcpsuite.server.decide import Outcome, Reply, ServerCore, client_key
 from dhcpsuite.server.destination import BROADCAST, Destination
 from dhcpsuite.server.outcomes import DropReason, counter_key, drop_key
 
@@ -127,6 +127,10 @@ class ServerProtocol(DatagramProtocol):
             return
         if message.malformed and not self._accept_malformed(message, addr):
             return
+        self._answer(message, addr)
+
+    def _answer(self, message: Message, addr: tuple, retry: bool = True) -> None:
+        counters = self.counters
         try:
             outcome = self.core.handle(message, self.interface)
         except DecodeError as e:
@@ -138,12 +142,13 @@ class ServerProtocol(DatagramProtocol):
             counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
             self.log.failure("Server failed on a packet from {source}", source=addr)
             return
-        counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
+        if retry:
+            counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
         counters[counter_key(outcome.event, outcome.reason)] += 1
         if self.log_exchanges:
             self._log(message, outcome)
         if outcome.reply is not None:
-            self._deliver(message, outcome.reply)
+            self._deliver(message, outcome.reply, addr, retry)
 
     def _accept_malformed(self, message: Message, addr: tuple) -> bool:
         """
@@ -186,7 +191,7 @@ class ServerProtocol(DatagramProtocol):
             xid=message.xid,
         )
 
-    def _deliver(self, request: Message, reply: Reply) -> None:
+    def _deliver(self, request: Message, reply: Reply, addr: tuple = ("", 0), retry: bool = False) -> None:
         # Without option 57 a client takes 576 bytes (RFC 2131 section 2, RFC
         # 2132 section 9.10); what does not fit goes by the client's option 55.
         max_size = request.option(_MAX_SIZE, MINIMUM_MAX_MESSAGE_SIZE)
@@ -205,8 +210,25 @@ class ServerProtocol(DatagramProtocol):
             self.send_reply(data, reply.destination, source)
             return
         d = self.core.store.committed()
-        d.addCallback(lambda _: self.send_reply(data, reply.destination, source))
+        d.addCallback(self._committed, request, reply, data, source, addr, retry)
         d.addErrback(self._commit_failed, reply)
+
+    def _committed(
+        self, _: None, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool
+    ) -> None:
+        """
+        Committed: send, unless the database gave the address to another
+        server's client (the store's index then shows that client). The
+        core then decides again on the corrected index (a NAK for a
+        REQUEST, another address under rapid commit), once.
+        """
+        lease = self.core.store.get(reply.message.yiaddr)
+        if lease is not None and lease.client_key == client_key(request):
+            self.send_reply(data, reply.destination, source)
+            return
+        self.counters[drop_key(DropReason.COMMIT_CONFLICT_LOST)] += 1
+        if retry:
+            self._answer(request, addr, retry=False)
 
     def _commit_failed(self, failure, reply: Reply) -> None:
         self.counters[drop_key(DropReason.COMMIT_FAILED)] += 1

@@ -8,7 +8,6 @@ them on stop.
 from __future__ import annotations
 
 import collections
-import os
 import socket
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, Callable, Mapping
@@ -24,7 +23,7 @@ from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
-from dhcpsuite.leases.memory import MemoryLeaseStore
+from dhcpsuite.leases.stores import LEASE_DB_NAME, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
 
 # Seconds between housekeeping steps (see _open_everything).
 HOUSEKEEPING_TICK = 1.0
-
-LEASE_DB_NAME = "server-leases.sqlite3"
 
 
 class ServerStartError(StartupError):
@@ -310,11 +307,7 @@ class ServerService(service.Service):
             return None
 
     def _make_store(self) -> ILeaseStore:
-        if self.config.lease_store == "memory":
-            return MemoryLeaseStore()
-        from dhcpsuite.leases.sqlite import SQLiteLeaseStore
-
-        return SQLiteLeaseStore(os.path.join(self.state_dir, LEASE_DB_NAME), reactor=self.reactor)
+        return make_store(self.config, self.state_dir, self.reactor)
 
     def _close_ports(self) -> list:
         results = [maybeDeferred(port.stopListening) for port in self._ports.values()]

@@ -91,8 +91,7 @@ class ImplementationTests(SynchronousTestCase):
         store = SQLiteLeaseStore(os.path.join(directory, "leases.sqlite3"), reactor=reactor)
         self.assertTrue(verifyObject(interfaces.ILeaseStore, store))
         reactor.run_until(store.close())
-        store._thread.join(10)
-        self.assertFalse(store._thread.is_alive())
+        self.assertTrue(store.join(10))
 
     def test_server_protocol(self) -> None:
         from dhcpsuite.server.protocol import ServerProtocol

@@ -237,8 +237,7 @@ class SQLiteTestsMixin:
     def close_store(self, store: SQLiteLeaseStore) -> None:
         if not store._closed:
             self.wait(store.close())
-        store._thread.join(WAIT)
-        self.assertFalse(store._thread.is_alive())
+        self.assertTrue(store.join(WAIT))
 
     def wait(self, d: Deferred):
         [result] = self.reactor.run_until(d)
@@ -348,8 +347,7 @@ class SQLiteDurabilityTests(SQLiteTestsMixin, SynchronousTestCase):
         store = self.open_store()
         store.put(lease(1))
         self.assertIsNone(self.wait(store.close()))
-        store._thread.join(WAIT)
-        self.assertFalse(store._thread.is_alive())
+        self.assertTrue(store.join(WAIT))
         # Closing twice is harmless; committed() after close fires at once.
         self.assertIsNone(self.successResultOf(store.close()))
         self.assertIsNone(self.successResultOf(store.committed()))
@@ -368,6 +366,7 @@ class SQLiteDurabilityTests(SQLiteTestsMixin, SynchronousTestCase):
         e = self.assertRaises(LeaseStoreError, SQLiteLeaseStore, self.path, self.reactor)
         self.assertIn(self.path, str(e))
         self.assertIn("not a database", str(e))
+        self.assertIn("move it aside", str(e))
 
     def test_unreadable_row_skipped(self) -> None:
         store = self.open_store()
@@ -419,9 +418,122 @@ class SQLiteLostErrorBugTests(SQLiteTestsMixin, SynchronousTestCase):
         connection.close()
         store.put(lease(1))
         deadline = time.monotonic() + WAIT
-        while store.commit_count == 0 and time.monotonic() < deadline:
+        while store.commit_failures == 0 and time.monotonic() < deadline:
             time.sleep(0.005)
-        self.assertEqual(store.commit_count, 1)
+        self.assertGreaterEqual(store.commit_failures, 1)
         result = self.wait(store.committed())
         self.assertIsNotNone(result)
         self.assertTrue(result.check(LeaseStoreError))
+
+
+class SQLiteFailureTests(SQLiteTestsMixin, SynchronousTestCase):
+    """
+    Issue 16 item 14: what the SQLite store does when the file or the disk
+    fails. The promise: one line and exit 3 at start; at run time no ACK
+    without a commit, the failure counted and logged once per interval, the
+    index and the file in agreement once the disk recovers, no restart.
+    (Kea's memfile backend stops the server on a failed lease-file write;
+    ISC dhcpd logs and carries on ACKing without the write.)
+    """
+
+    def wait_for(self, condition, what: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.005)
+
+    def test_os_error_at_open_is_one_line(self) -> None:
+        # A parent that is a file: the directory cannot be made.
+        blocker = os.path.join(self.directory, "file")
+        open(blocker, "w").close()
+        path = os.path.join(blocker, "leases.sqlite3")
+        e = self.assertRaises(LeaseStoreError, SQLiteLeaseStore, path, self.reactor)
+        self.assertIn(path, str(e))
+        self.assertIn("File exists", str(e))
+        self.assertNotIn("\n", str(e))
+
+    def test_damaged_past_the_header_reaches_quick_check(self) -> None:
+        store = self.open_store()
+        for i in range(1, 200):
+            store.put(lease(i % 250 + 1, client=b"c%d" % i))
+        self.wait(store.close())
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+        # A freelist count the file does not have: SQLite opens it and reads
+        # rows; only the check finds it.
+        with open(self.path, "r+b") as f:
+            f.seek(36)
+            f.write((7).to_bytes(4, "big"))
+        e = self.assertRaises(LeaseStoreError, SQLiteLeaseStore, self.path, self.reactor)
+        self.assertIn("is damaged (*** in database main ***)", str(e))
+        self.assertIn("move it aside", str(e))
+
+    def test_writer_runs_synchronous_full(self) -> None:
+        store = self.open_store()
+        store.put(lease(1))
+        self.wait(store.committed())
+        [lane] = store._lanes
+        self.assertEqual(lane.connection.execute("PRAGMA synchronous").fetchone()[0], 2)
+        self.assertEqual(lane.connection.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+
+    def test_failed_batch_retried_until_it_commits(self) -> None:
+        """
+        A put whose batch fails stays queued: once the table is back it is
+        written, so the file agrees with the index without a restart.
+        """
+        store = self.open_store()
+        self.wait(store.committed())
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("ALTER TABLE leases RENAME TO hidden")
+        connection.close()
+        store.put(lease(1))
+        self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))
+        self.assertEqual(store.get(A("10.0.0.1")), lease(1))
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("ALTER TABLE hidden RENAME TO leases")
+        connection.close()
+        self.assertIsNone(self.wait(store.committed()))
+        self.assertGreaterEqual(store.commit_failures, 1)
+        self.assertGreater(store.unreachable_seconds, 0.0)
+        self.wait(store.close())
+        self.assertEqual(list(self.open_store().leases()), [lease(1)])
+
+    def test_writer_survives_failed_connect(self) -> None:
+        """
+        The writer cannot open the file (its directory became a file): every
+        committed() fails instead of hanging, and once the directory is back
+        the pending put reaches the file at the configured path.
+        """
+        store = self.open_store()
+        directory = os.path.dirname(self.path)
+        os.rename(directory, directory + ".away")
+        open(directory, "w").close()
+        store.put(lease(1))
+        self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))
+        self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))
+        os.remove(directory)
+        os.rename(directory + ".away", directory)
+        self.assertIsNone(self.wait(store.committed()))
+        self.wait(store.close())
+        self.assertEqual(list(self.open_store().leases()), [lease(1)])
+
+    def test_failures_logged_once_per_interval(self) -> None:
+        from twisted.logger import globalLogPublisher
+
+        events: list = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        store = self.open_store()
+        self.wait(store.committed())
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("DROP TABLE leases")
+        connection.close()
+        for i in range(5):
+            store.put(lease(i + 1))
+            self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))
+        self.wait_for(lambda: store.commit_failures >= 5, "five failures")
+        failing = [e for e in events if "failing" in e.get("log_format", "")]
+        self.assertEqual(len(failing), 1)
+        self.assertEqual(failing[0]["error"], "no such table: leases")

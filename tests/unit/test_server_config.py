@@ -90,7 +90,7 @@ class ServerSectionTests(SynchronousTestCase):
         self.assertEqual(self.error(SUBNET + "max_declined = 0\n"), "server.subnet[0].max_declined: 0 is less than 1")
 
     def test_bad_lease_store(self) -> None:
-        self.assertEqual(self.error(SUBNET, 'lease_store = "postgres"'), "server.lease_store: 'postgres' is not one of sqlite, memory")
+        self.assertEqual(self.error(SUBNET, 'lease_store = "postgres"'), "server.lease_store: 'postgres' is not one of sqlite, memory, postgresql")
 
     def test_reclaim_interval_minimum(self) -> None:
         self.assertEqual(self.error(SUBNET, "reclaim_interval = 0.5"), "server.reclaim_interval: 0.5 is less than 1")

@@ -22,6 +22,7 @@ from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
 from dhcpsuite.interfaces import ILeaseStore, ILinkSender, IPacketSink
+from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import LeaseStoreError
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
@@ -347,6 +348,30 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual(event["log_level"], LogLevel.error)
         self.assertEqual(event["error"], "disk full")
         self.assertIsNone(self.successResultOf(d))
+
+    def test_commit_conflict_lost_becomes_nak(self) -> None:
+        """
+        The shared database gave the address to another server's client:
+        the store's index shows that client when committed() fires. No ACK
+        leaves; the core decides again on the corrected index and NAKs the
+        REQUEST (RFC 2131 4.3.2: the requested address is not available).
+        Kea's HA pair answers the same way when its partner holds the lease.
+        """
+        store = ControlledCommitStore()
+        protocol = self.make_protocol(self.real_core(store), log_exchanges=False)
+        address = A("10.0.0.12")
+        req = request(MessageType.REQUEST, o_54=SERVER.packed, o_50=address.packed)
+        protocol.datagramReceived(req.to_bytes(), ("0.0.0.0", 68))
+        [d] = store.pending
+        winner = store.get(address)
+        store.put(Lease(address, LeaseState.BOUND, b"\x01other", b"\x02" * 6, winner.expires, "", NOW))
+        d.callback(None)
+        [(nak, addr)] = self.written()
+        self.assertEqual(nak.message_type, MessageType.NAK)
+        self.assertEqual(self.counters["drop:commit-conflict-lost"], 1)
+        self.assertEqual(self.counters["ack"], 1)
+        self.assertEqual(self.counters["received:request"], 1)
+        self.assertEqual(store.get(address).client_key, b"\x01other")
 
     def test_nak_not_waiting_for_commit(self) -> None:
         store = ControlledCommitStore()

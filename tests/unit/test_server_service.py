@@ -287,8 +287,7 @@ class StoreCreationTests(StoreServiceTestsBase):
         self.assertEqual(store.path, os.path.join(self.directory, LEASE_DB_NAME))
         self.assertTrue(os.path.exists(store.path))
         self.assertIsNone(self.run_thread_calls_until(service.stopService()))
-        store._thread.join(10)
-        self.assertFalse(store._thread.is_alive())
+        self.assertTrue(store.join(10))
         self.assertTrue(store._closed)
 
 
@@ -304,7 +303,7 @@ class RestartTests(StoreServiceTestsBase):
         service.startService()
         first = service.store
         self.run_thread_calls_until(service.stopService())
-        first._thread.join(10)
+        first.join(10)
         service.startService()
         self.addCleanup(lambda: self.run_thread_calls_until(service.stopService()))
         self.assertIsNot(service.store, first)
