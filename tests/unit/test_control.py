@@ -237,6 +237,11 @@ class MetricsAndPageTests(SynchronousTestCase):
             commit_bucket_bounds = (0.01, 1.0, float("inf"))
             commit_buckets = [2, 1, 1]
             commit_seconds_total = 4.5
+            commit_failures = 3
+            conflicts_lost = 2
+            reconnects = 1
+            learned = 7
+            unreachable_seconds = 1.5
 
         daemon.server.store = TimedStore()
         text = b"".join(call(resource, "GET", "metrics").written).decode()
@@ -244,6 +249,17 @@ class MetricsAndPageTests(SynchronousTestCase):
         buckets = {s.labels["le"]: s.value for s in family.samples if s.name.endswith("_bucket")}
         self.assertEqual(buckets, {"0.01": 2.0, "1.0": 3.0, "+Inf": 4.0})
         self.assertEqual([s.value for s in family.samples if s.name.endswith("_sum")], [4.5])
+        totals = {
+            s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name.startswith("dhcpsuite_lease_store_") and s.name.endswith("_total")
+        }
+        self.assertEqual(totals, {
+            "dhcpsuite_lease_store_commit_failures_total": 3.0,
+            "dhcpsuite_lease_store_conflicts_lost_total": 2.0,
+            "dhcpsuite_lease_store_reconnects_total": 1.0,
+            "dhcpsuite_lease_store_learned_total": 7.0,
+            "dhcpsuite_lease_store_unreachable_seconds_total": 1.5,
+        })
 
     def test_status_from_component_health(self) -> None:
         """
