@@ -189,6 +189,10 @@ class ServerReloadTests(ServiceTestsBase):
         self.assertIs(server.core, core)
         self.assertIs(self.daemon.config, running)
         self.assertEqual(self.reloader.counters["failed"], 1)
+        from dhcpsuite.control.metrics import render_metrics
+
+        self.daemon.reloader = self.reloader
+        self.assertIn(b'dhcpsuite_config_reloads_total{result="failed"} 1.0', render_metrics(self.daemon))
         self.assertNotEqual(self.handle(request(MessageType.DISCOVER, 7)).address, A("10.0.0.50"))
 
     def test_fixed_key_is_refused_by_name(self) -> None:
