@@ -227,6 +227,9 @@ class ServerService(service.Service):
             self._wan_feed = WanOptionFeed(self.registry if self.registry is not None else _NoLeases(), core.set_subnet_options)
             if self.registry is not None:
                 self.registry.add_listener(self._wan_feed)
+            else:
+                self.log.warn("Subnet options name wan: interfaces, but neither [client] nor [ingest] is configured "
+                              "to learn WAN leases: their wan_fallback_* values are served")
         self._wan_feed.apply = core.set_subnet_options
         self._wan_feed.follow(config.subnets)
 

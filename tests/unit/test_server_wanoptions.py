@@ -189,3 +189,24 @@ class ServerFollowsTheWanTests(ServiceTestsBase):
         self.registry.set_lease("erouter0", 4, v4_lease(dns_servers=(A("198.51.100.3"),)), "updated")
         self.assertEqual(self.offer(2)[DNS], encode_value(DNS, [A("198.51.100.3"), A("192.168.1.2")]))
         self.assertEqual(len(self.registry._listeners), 1)
+
+
+class WithoutRegistryTests(ServiceTestsBase):
+    def test_fallback_and_a_warning(self) -> None:
+        """
+        No [client] and no [ingest]: nothing can ever fill the registry, so
+        the fallback is served and the operator is told once.
+        """
+        from twisted.logger import globalLogPublisher
+
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.addresses["eth0"] = A("192.168.1.1")
+        server = self.make_service(parse_config_text(SUBNET.format(keys=ServerFollowsTheWanTests.KEYS)).section("server"))
+        server.startService()
+        self.addCleanup(server.stopService)
+        outcome = server.core.handle(request(MessageType.DISCOVER, 1), "eth0", now=self.reactor.seconds())
+        self.assertEqual(outcome.reply.message.options[DNS], encode_value(DNS, [A("9.9.9.9"), A("192.168.1.1")]))
+        warnings = [e for e in events if "neither [client] nor [ingest]" in e.get("log_format", "")]
+        self.assertEqual(len(warnings), 1)
