@@ -27,6 +27,8 @@ from dhcpsuite.dhcp4.packet import decode_message
 from tests.integration.conftest import (
     ClientFactory,
     DaemonFactory,
+    Dnsmasq,
+    interface,
     server_config,
     subnet_config,
     toml_document,
@@ -220,3 +222,41 @@ def test_reload_under_perfdhcp_load_loses_no_acked_lease(tmp_path):
     missing = {a: mac for a, mac in acked.items() if a not in leases or leases[a]["mac"] != mac
                or leases[a]["state"] != "bound"}
     assert not missing, f"{len(missing)} ACKed leases not bound in the store, e.g. {list(missing.items())[:5]}"
+
+
+def test_client_interface_added_and_removed_by_reload(tmp_path):
+    """
+    A WAN interface added to C{[client]} by C{dhcpsuite-ctl reload} binds
+    against dnsmasq without a restart; removed again, its agent stops as
+    at shutdown and the address is taken off. (With udhcpc or dhclient the
+    operator starts or kills one more process; dnsmasq and Kea have no
+    client.)
+    """
+    require_root()
+    require_programs("dnsmasq")
+    factory = DaemonFactory(tmp_path)
+    config = {"state_dir": str(tmp_path / "state"), "netlink": {}, "client": {"interface": []},
+              "control": {"listen": "tcp:8067:interface=127.0.0.1"}}
+    path = factory.write_config(config)
+    with VethPair() as net:
+        dnsmasq = Dnsmasq(net.server, tmp_path / "dnsmasq", ["dhcp-range=10.77.0.100,10.77.0.150,255.255.0.0,2m"])
+        daemon = factory.start(net.client, path, wait=False)
+        try:
+            wait_until(lambda: net.client.run([CTL, "status"], check=False).returncode == 0, 15, "the control API")
+            config["client"]["interface"] = [interface(net.client_if)]
+            path.write_text(toml_document(config))
+            result = net.client.run([CTL, "reload"], check=False)
+            assert result.returncode == 0, result.stderr
+            address = wait_until(lambda: next((a for a in net.client.ipv4_addresses(net.client_if)
+                                               if a.startswith("10.77.0.")), None), 15, "the added client to bind")
+            config["client"]["interface"] = []
+            path.write_text(toml_document(config))
+            result = net.client.run([CTL, "reload"], check=False)
+            assert result.returncode == 0, result.stderr
+            wait_until(lambda: address not in net.client.ipv4_addresses(net.client_if), 10,
+                       "the removed client's address to be taken off")
+            assert json.loads(net.client.run([CTL, "--json", "clients"]).stdout)["clients"] == []
+        finally:
+            daemon.stop()
+            dnsmasq.stop()
+        assert "Traceback" not in daemon.output(), daemon.output()
