@@ -30,7 +30,8 @@ from dhcpsuite.interfaces import IReconfigurable
 log = Logger()
 
 # Keys of each section that only a restart changes, with why in a word:
-# they name sockets, stores or files opened once. "*" is the whole section.
+# they name sockets, stores or files opened once. "*" is the whole section
+# (as for a section missing here).
 FIXED_KEYS: dict[str, tuple[str, ...]] = {
     # The store is opened once and holds every lease (and its database's
     # connection settings); replies' path is chosen per socket at open.
@@ -57,12 +58,13 @@ def refuse_fixed(old: Config, new: Config) -> None:
     """
     if old.state_dir != new.state_dir:
         raise ReloadRefused("state_dir", "cannot change while running (restart to apply)")
-    for name, fixed in FIXED_KEYS.items():
+    for name in sorted({name for name, _ in old} | {name for name, _ in new}):
         before, after = old.section(name), new.section(name)
         if (before is None) != (after is None):
             raise ReloadRefused(name, f"adding or removing the [{name}] section needs a restart")
-        if before is None or before == after:
+        if before == after:
             continue
+        fixed = FIXED_KEYS.get(name, ("*",))
         if "*" in fixed:
             raise ReloadRefused(name, f"the [{name}] section cannot change while running (restart to apply)")
         for key in fixed:
@@ -96,9 +98,9 @@ class Reloader:
             old = self.daemon.config
             refuse_fixed(old, new)
             changed = [name for name, section in new if section != old.section(name)]
-            missing = [name for name in changed if name not in self.components]
-            if missing:
-                raise ReloadRefused(missing[0], f"the [{missing[0]}] section cannot change while running (restart to apply)")
+            for name in changed:
+                if name not in self.components:
+                    raise ReloadRefused(name, f"the [{name}] section cannot change while running (restart to apply)")
             appliers = [IReconfigurable(self.components[name]).prepare_reconfigure(new.section(name)) for name in changed]
         except ConfigError as e:
             self.counters["failed"] += 1

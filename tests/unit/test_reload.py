@@ -235,6 +235,12 @@ class RefuseFixedTests(SynchronousTestCase):
             refuse_fixed(old, new)
         self.assertEqual(caught.exception.path, "control")
 
+    def test_section_removed(self) -> None:
+        old = parse_config_text(BASE.format(extra="") + "[control]\n")
+        with self.assertRaises(ReloadRefused) as caught:
+            refuse_fixed(old, parse_config_text(BASE.format(extra="")))
+        self.assertEqual(caught.exception.path, "control")
+
     def test_control_listen_and_netlink(self) -> None:
         old = parse_config_text("[control]\n[netlink]\n")
         with self.assertRaises(ReloadRefused) as caught:
