@@ -399,12 +399,17 @@ class ServerService(service.Service):
             ifname = subnet.interface
             if not ifname or subnet.server_address is not None or ifname in server_ids:
                 continue
-            known = next(
-                (s.server_id for s in self.core.subnets
-                 if s.config.interface == ifname and s.config.server_address is None and s.server_id is not None),
-                None,
-            )
-            if known is None and self.readiness is None:
+            if self.readiness is not None:
+                # Learnt from the interface's addresses: kept while inside the
+                # subnet (readiness tells it anew otherwise).
+                known = next(
+                    (s.server_id for s in self.core.subnets
+                     if s.config.interface == ifname and s.config.server_address is None
+                     and s.server_id is not None and s.server_id in subnet.network),
+                    None,
+                )
+            else:
+                # As at start: the interface's address now.
                 known = self._interface_address(ifname)
                 if known is None:
                     raise ConfigError(

@@ -15,7 +15,7 @@ import json
 import os
 import signal
 import tempfile
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
@@ -500,3 +500,11 @@ class ServerReloadWithReadinessTests(SynchronousTestCase):
         self.service.prepare_reconfigure(parse_config_text(text).section("server"))()
         self.assertEqual(list(self.readiness.watched), ["lan0"])
         self.assertEqual(list(self.service._ports), ["lan0"])
+
+    def test_renumbered_subnet_takes_the_address_inside_it(self) -> None:
+        self.addresses["lan0"].append(IPv4Interface("10.5.0.1/24"))
+        text = BASE.format(extra="").replace("eth0", "lan0").replace("10.0.0.", "10.5.0.")
+        self.service.prepare_reconfigure(parse_config_text(text).section("server"))()
+        offer = self.service._protocols["lan0"].core.handle(request(MessageType.DISCOVER, 1), "lan0")
+        self.assertEqual((offer.address in IPv4Network("10.5.0.0/24"), offer.reply.message.option(54)),
+                         (True, A("10.5.0.1")))
