@@ -38,6 +38,10 @@ Options for the one-command harness (bench/run):
   --latency-at-half   after each dhcpsuite sweep, one more step at half the
                       highest sustained rate; its "avg delay" DISCOVER-OFFER +
                       REQUEST-ACK (perfdhcp) is the mean DORA latency there.
+  --history           dhcpsuite with [server.history] enabled = true against
+                      dhcpsuite without (servers dhcpsuite,dhcpsuite-history,
+                      alternating); each history step also records how many
+                      acks the history file holds after the server stopped.
 Every step also records perfdhcp's avg delays (do/ra_avg_delay_ms).
 """
 
@@ -50,6 +54,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +68,11 @@ from bench.common import (  # noqa: E402
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
 SERVERS = ("dhcpsuite", "dnsmasq")
+# dhcpsuite with [server.history] on: against plain dhcpsuite (--history),
+# the cost of recording every binding change.
+HISTORY_SERVER = "dhcpsuite-history"
+KNOWN_SERVERS = SERVERS + (HISTORY_SERVER,)
+HISTORY_DB = "lease-history.sqlite3"
 DEFAULT_RATES = (100, 150, 200, 250, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000)
 QUICK_RATES = (100, 1000)
 POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
@@ -83,6 +93,11 @@ subnet = "{subnet}"
 interface = "srv0"
 pool = ["{pool_start}-{pool_end}"]
 lease_time = 3600
+"""
+
+HISTORY_CONFIG = """
+[server.history]
+enabled = true
 """
 
 DNSMASQ_CONFIG = """\
@@ -120,12 +135,12 @@ class Server:
         self.output = self.state / "server.out"
         values = {"state": self.state, "pool_start": POOL_START, "pool_end": POOL_END,
                   "subnet": PRELOAD_SUBNET if preload else SUBNET}
-        if kind == "dhcpsuite" and preload:
+        if kind.startswith("dhcpsuite") and preload:
             for path in preload.glob(LEASE_DB + "*"):
                 shutil.copy(path, self.state / path.name)
-        if kind == "dhcpsuite":
+        if kind.startswith("dhcpsuite"):
             config = self.state / "dhcpsuite.toml"
-            config.write_text(DHCPSUITE_CONFIG.format(**values))
+            config.write_text(DHCPSUITE_CONFIG.format(**values) + (HISTORY_CONFIG if kind == HISTORY_SERVER else ""))
             args = [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)]
         else:
             config = self.state / "dnsmasq.conf"
@@ -161,7 +176,7 @@ def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
     """
     One fresh server, one perfdhcp run at C{rate}; the measured figures.
     """
-    server = Server(kind, pair.server, workdir, args.pin, args.preload_dir if kind == "dhcpsuite" else None)
+    server = Server(kind, pair.server, workdir, args.pin, args.preload_dir if kind.startswith("dhcpsuite") else None)
     try:
         perfdhcp = [find_program("perfdhcp"), "-4", "-l", pair.client_if, "-r", str(rate), "-R", str(args.clients),
                     "-p", str(args.duration), "-W", "1000000"]
@@ -192,6 +207,10 @@ def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
         sent = counts["discovers_sent"]
         step["drops_pct"] = round(100.0 * (1 - counts["acks_received"] / sent), 2) if sent else 100.0
         step.update(exchange_delays(result.stdout))
+    if kind == HISTORY_SERVER:
+        # What the history wrote (the server has stopped, so all of it).
+        with sqlite3.connect(server.state / HISTORY_DB) as db:
+            step["history_acks"] = db.execute("SELECT count(*) FROM lease_history WHERE event = 'ack'").fetchone()[0]
     if step["drops_pct"] > args.ok_drops or not alive:
         # Keep the evidence of the step that ended the ramp.
         step["server_log"] = str(server.output)
@@ -281,7 +300,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: rates 100,1000, 3 s each, 1 repetition, 5000 clients")
-    parser.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, from: dhcpsuite,dnsmasq")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated, from: {','.join(KNOWN_SERVERS)}")
+    parser.add_argument("--history", action="store_true",
+                        help=f"compare dhcpsuite with the lease history off and on (--servers dhcpsuite,{HISTORY_SERVER})")
     parser.add_argument("--rates", default=None, help="comma-separated offered rates to ramp through")
     parser.add_argument("--duration", type=int, default=None, help="perfdhcp -p seconds per step (default 10)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default: env REPS, else 3)")
@@ -298,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     args.servers = [s for s in args.servers.split(",") if s]
-    unknown = set(args.servers) - set(SERVERS)
+    if args.history:
+        args.servers = ["dhcpsuite", HISTORY_SERVER]
+    unknown = set(args.servers) - set(KNOWN_SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     if args.rates:
@@ -347,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             order = args.servers if rep % 2 else list(reversed(args.servers))
             for kind in order:
                 result = sweep(pair, kind, rep, args, workdir, deadline)
-                if args.latency_at_half and kind == "dhcpsuite" and result["complete"]:
+                if args.latency_at_half and kind.startswith("dhcpsuite") and result["complete"]:
                     result["half"] = latency_at_half(pair, result, args, workdir, deadline)
                 sweeps.append(result)
                 best = result["best"]
@@ -376,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
             ratio[key] = round(a[key] / b[key], 2) if b[key] else None
         log(f"RATIO dhcpsuite/dnsmasq max_sustained_rate={ratio['median_max_sustained_rate']} "
             f"dora_per_s_at_max={ratio['median_dora_per_s_at_max']} peak_dora_per_s={ratio['median_peak_dora_per_s']}")
+    if {"dhcpsuite", HISTORY_SERVER} <= set(args.servers):
+        a, b = summary[HISTORY_SERVER], summary["dhcpsuite"]
+        ratio["history"] = {key: (round(a[key] / b[key], 3) if b[key] else None)
+                            for key in ("median_max_sustained_rate", "median_dora_per_s_at_max", "median_peak_dora_per_s")}
+        log(f"RATIO history-on/off " + " ".join(f"{k}={v}" for k, v in ratio["history"].items()))
     for kind in args.servers:
         if summary[kind]["dora_latency_ms_at_half"]:
             log(f"LATENCY {kind} mean DORA ms at half its max rate={summary[kind]['median_dora_latency_ms_at_half']} "
