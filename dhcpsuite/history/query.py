@@ -16,8 +16,8 @@ from typing import Iterable, Sequence
 
 import attrs
 
-from dhcpsuite.history.times import TimeError, parse_time  # noqa: F401  (re-exported)
 from dhcpsuite.history.events import BINDING_EVENTS, ENDING_EVENTS, HistoryEvent, HistoryRecord
+from dhcpsuite.history.times import TimeError, parse_time  # noqa: F401  (re-exported)
 
 
 def binding_at(records: Iterable[HistoryRecord], at: float) -> HistoryRecord | None:

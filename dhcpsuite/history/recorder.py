@@ -8,6 +8,7 @@ retention in the background, and answers the control API's questions.
 
 from __future__ import annotations
 
+import os
 import socket
 from ipaddress import IPv4Address
 from typing import Any, Callable
@@ -227,8 +228,6 @@ def open_history(
     The history as C{[server.history]} configures it: a SQLite file in the
     state directory, whatever the lease store.
     """
-    import os
-
     from dhcpsuite.history.sqlite import HISTORY_DB_NAME, SQLiteHistory
 
     storage = SQLiteHistory(os.path.join(state_dir, HISTORY_DB_NAME), reactor=reactor, max_pending=config.max_pending)

@@ -9,10 +9,10 @@ same thread in order, so a query sees every record appended before it.
 
 from __future__ import annotations
 
+import collections
 import os
 import sqlite3
 import threading
-import collections
 import time
 from ipaddress import IPv4Address
 from typing import Any, Callable
@@ -46,9 +46,18 @@ CREATE INDEX IF NOT EXISTS lease_history_address_time ON lease_history (address,
 CREATE INDEX IF NOT EXISTS lease_history_mac_time ON lease_history (mac, time);
 """
 _COLUMNS = "time, address, event, mac, client_id, hostname, giaddr, circuit_id, remote_id, lease_end, server, server_id"
-_INSERT = f"INSERT INTO lease_history ({_COLUMNS}) VALUES ({','.join('?' * 12)})"
+_FIELDS = 12
+_ROW_PLACEHOLDERS = "(" + ",".join("?" * _FIELDS) + ")"
+# Many rows per statement: the writer thread takes the GIL back from a busy
+# reactor for every statement it steps (executemany steps one per row), so
+# a batch is a few statements (as in dhcpsuite.leases.sqlite).
+_ROWS_PER_STATEMENT = 1000
 # Records written in one transaction at most; more wait for the next.
 BATCH = 2000
+# Seconds the writer lets records gather before a batch that is not full:
+# fewer, larger transactions, and fewer turns at the GIL taken from the
+# reactor. A query waits at most this long behind them.
+GATHER = 0.1
 # Pruning deletes at most this many rows per transaction, so a query or a
 # batch of records never waits behind a year's worth of deletes.
 PRUNE_BATCH = 5000
@@ -126,6 +135,10 @@ class SQLiteHistory:
             # the lease store, not the history, decides what a client holds.
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
+            # Older SQLite builds allow only 999 bound variables per statement.
+            self._rows_per_statement = max(
+                1, min(_ROWS_PER_STATEMENT, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _FIELDS)
+            )
         except BaseException:
             connection.close()
             raise
@@ -181,6 +194,8 @@ class SQLiteHistory:
                         self._connection.close()
                         return
                     self._wake.wait(1.0)
+            if len(queue) < BATCH and isinstance(queue[0], HistoryRecord) and not self._closing:
+                time.sleep(GATHER)
             batch: list[HistoryRecord] = []
             while queue and len(batch) < BATCH and isinstance(queue[0], HistoryRecord):
                 batch.append(queue.popleft())
@@ -201,7 +216,13 @@ class SQLiteHistory:
             started = time.monotonic()
             try:
                 self._connection.execute("BEGIN")
-                self._connection.executemany(_INSERT, [_row(r) for r in batch])
+                step = self._rows_per_statement
+                for i in range(0, len(batch), step):
+                    chunk = batch[i : i + step]
+                    self._connection.execute(
+                        f"INSERT INTO lease_history ({_COLUMNS}) VALUES {','.join([_ROW_PLACEHOLDERS] * len(chunk))}",
+                        [value for record in chunk for value in _row(record)],
+                    )
                 self._connection.execute("COMMIT")
             except (sqlite3.Error, OSError) as e:
                 if self._connection.in_transaction:
@@ -236,7 +257,13 @@ def _select(connection: sqlite3.Connection, key: IPv4Address | bytes, start: flo
         " AND (lease_end IS NULL OR lease_end > ?)",
         (value, start, start),
     ).fetchone()[0]
-    first = start if earliest is None else earliest
+    first = start
+    if earliest is not None:
+        # Back to the ack that began it, when the earliest is a renewal.
+        acked = connection.execute(
+            f"SELECT max(time) FROM lease_history WHERE {column} = ? AND time <= ? AND event = 'ack'", (value, earliest)
+        ).fetchone()[0]
+        first = earliest if acked is None else acked
     rows = connection.execute(
         f"SELECT {_COLUMNS} FROM lease_history WHERE {column} = ? AND time >= ? AND time <= ? ORDER BY time, id LIMIT ?",
         (value, first, end, limit + 1),

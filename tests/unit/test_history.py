@@ -222,6 +222,9 @@ class StorageTests(SynchronousTestCase):
         self.assertFalse(truncated)
         [(records, _)] = self.reactor.run_until(self.storage.select(MAC2, T0, T0 + 10, 100))
         self.assertEqual([(r.address, r.hostname) for r in records], [(other, "x\x1b[2J")])
+        # Past the ack's lease end, within the renewal's: from the ack still.
+        [(records, _)] = self.reactor.run_until(self.storage.select(A, T0 + 90000, T0 + 90000, 100))
+        self.assertEqual([r.event for r in records], [HistoryEvent.ACK, HistoryEvent.RENEW, HistoryEvent.RELEASE])
         [(records, truncated)] = self.reactor.run_until(self.storage.select(A, T0, T0 + 60000, 2))
         self.assertEqual((len(records), truncated), (2, True))
 
