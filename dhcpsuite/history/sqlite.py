@@ -35,12 +35,12 @@ CREATE TABLE IF NOT EXISTS lease_history (
     mac BLOB NOT NULL,
     client_id BLOB NOT NULL,
     hostname TEXT NOT NULL,
-    giaddr TEXT,
+    giaddr INTEGER,
     circuit_id BLOB NOT NULL,
     remote_id BLOB NOT NULL,
     lease_end REAL,
     server TEXT NOT NULL,
-    server_id TEXT
+    server_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS lease_history_address_time ON lease_history (address, time);
 CREATE INDEX IF NOT EXISTS lease_history_mac_time ON lease_history (mac, time);
@@ -71,12 +71,12 @@ def _row(record: HistoryRecord) -> tuple:
         record.mac,
         record.client_id,
         record.hostname,
-        None if record.giaddr is None else str(record.giaddr),
+        None if record.giaddr is None else int(record.giaddr),
         record.circuit_id,
         record.remote_id,
         record.lease_end,
         record.server,
-        None if record.server_id is None else str(record.server_id),
+        None if record.server_id is None else int(record.server_id),
     )
 
 
