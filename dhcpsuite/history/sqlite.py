@@ -17,7 +17,7 @@ import time
 from ipaddress import IPv4Address
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -164,8 +164,14 @@ class SQLiteHistory:
         return self._call(lambda c: _prune(c, before))
 
     def close(self) -> Deferred:
+        if self._closing:
+            return succeed(None)
         d = self._call(lambda c: None)
-        self._closing = True
+        # Under the lock: the writer, once the queue is empty, sees this
+        # rather than waiting out its timeout.
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
 
         def joined(result: Any) -> Any:
             self._thread.join(5.0)

@@ -459,3 +459,59 @@ class ConfigTests(SynchronousTestCase):
             with self.subTest(bad=bad):
                 e = self.assertRaises(ConfigError, parse_config_text, base + f"\n[server.history]\n{bad}\n")
                 self.assertIn(f"server.history.{key}", str(e))
+
+
+class ServiceTests(SynchronousTestCase):
+    """
+    The server service opens the history beside its store when configured,
+    follows reloads that turn it on or off, and closes it on stop.
+    """
+
+    def setUp(self) -> None:
+        from tests.unit.test_server_service import CONFIG as SERVICE_CONFIG, FakeReactor
+
+        self.directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.directory)
+        self.reactor = FakeReactor()
+        self.plain = parse_config_text(SERVICE_CONFIG).section("server")
+        self.with_history = parse_config_text(SERVICE_CONFIG + "[server.history]\nenabled = true\nserver_name = \"a\"\n").section("server")
+
+    def service(self, config):
+        import socket as socket_module
+
+        from dhcpsuite.server.service import ServerService
+
+        def open_socket(ifname: str, port: int):
+            sock = socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM)
+            self.addCleanup(sock.close)
+            sock.bind(("127.0.0.1", 0))
+            return sock
+
+        return ServerService(config, self.directory, reactor=self.reactor, store=MemoryLeaseStore(),
+                             open_socket=open_socket, interface_address=lambda ifname: IPv4Address("10.0.0.1"), port=6767)
+
+    def test_on_at_start_then_off_by_reload(self) -> None:
+        service = self.service(self.with_history)
+        service.startService()
+        history = service.history
+        self.assertIsNotNone(history)
+        self.assertTrue(os.path.exists(os.path.join(self.directory, "lease-history.sqlite3")))
+        service.store.put(Lease(IPv4Address("10.0.0.10"), LeaseState.BOUND, KEY1, MAC1, self.reactor.seconds() + 600))
+        self.assertEqual(history.counters["recorded"], 1)
+        service.prepare_reconfigure(self.plain)()
+        self.assertIsNone(service.history)
+        # The old one no longer follows the store.
+        service.store.put(Lease(IPv4Address("10.0.0.11"), LeaseState.BOUND, KEY2, MAC2, self.reactor.seconds() + 600))
+        self.assertEqual(history.counters["recorded"], 1)
+        self.reactor.run_until(service.stopService())
+
+    def test_off_then_on_by_reload_and_closed_on_stop(self) -> None:
+        service = self.service(self.plain)
+        service.startService()
+        self.assertIsNone(service.history)
+        service.prepare_reconfigure(self.with_history)()
+        history = service.history
+        self.assertEqual(history.server_name, "a")
+        self.reactor.run_until(service.stopService())
+        self.assertIsNone(service.history)
+        self.assertFalse(history.storage._thread.is_alive())
