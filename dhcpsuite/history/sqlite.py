@@ -1,27 +1,21 @@
 # -*- test-case-name: tests.unit.test_history -*-
 """
 The history in a SQLite file of its own beside the lease database
-(C{lease-history.sqlite3} in the state directory), written behind by one
-thread in batches: the ACK path only appends to a bounded queue, so a slow
-disk delays the history, never a reply. Queries and pruning go through the
-same thread in order, so a query sees every record appended before it.
+(C{lease-history.sqlite3} in the state directory), written behind
+(L{dhcpsuite.history.writebehind}).
 """
 
 from __future__ import annotations
 
-import collections
 import os
 import sqlite3
-import threading
-import time
 from ipaddress import IPv4Address
-from typing import Any, Callable
+from typing import Any, Sequence
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.history.events import HistoryEvent, HistoryRecord
+from dhcpsuite.history.writebehind import WriteBehindHistory
 from dhcpsuite.interfaces import ILeaseHistory
 
 HISTORY_DB_NAME = "lease-history.sqlite3"
@@ -52,15 +46,6 @@ _ROW_PLACEHOLDERS = "(" + ",".join("?" * _FIELDS) + ")"
 # reactor for every statement it steps (executemany steps one per row), so
 # a batch is a few statements (as in dhcpsuite.leases.sqlite).
 _ROWS_PER_STATEMENT = 1000
-# Records written in one transaction at most; more wait for the next.
-BATCH = 2000
-# Seconds the writer lets records gather before a batch that is not full:
-# fewer, larger transactions, and fewer turns at the GIL taken from the
-# reactor. A query waits at most this long behind them.
-GATHER = 0.1
-# Pruning deletes at most this many rows per transaction, so a query or a
-# batch of records never waits behind a year's worth of deletes.
-PRUNE_BATCH = 5000
 
 
 def _row(record: HistoryRecord) -> tuple:
@@ -98,32 +83,15 @@ def _record(row: tuple) -> HistoryRecord:
     )
 
 
-@implementer(ILeaseHistory)
-class SQLiteHistory:
-    """
-    @param max_pending: records queued for the writer at most; beyond, a
-        record is dropped and counted (C{dropped}), never waited for.
-    """
+class SQLiteHistoryBackend:
+    transient_errors = (sqlite3.Error, OSError)
 
-    log = Logger()
-
-    def __init__(self, path: str, reactor: Any = None, max_pending: int = 100_000) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.reactor = reactor
-        self.max_pending = max_pending
-        self.counters: collections.Counter = collections.Counter()
-        self._queue: collections.deque = collections.deque()
-        self._wake = threading.Condition()
-        self._closing = False
-        self._connection = self._connect()
-        self._thread = threading.Thread(target=self._run, name="lease-history", daemon=True)
-        self._thread.start()
+        self.description = path
+        self.rows_per_statement = 1
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, mode=0o750, exist_ok=True)
         # It names clients (MACs, hostnames, line ids): owner and group only.
@@ -136,7 +104,7 @@ class SQLiteHistory:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
             # Older SQLite builds allow only 999 bound variables per statement.
-            self._rows_per_statement = max(
+            self.rows_per_statement = max(
                 1, min(_ROWS_PER_STATEMENT, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _FIELDS)
             )
         except BaseException:
@@ -144,110 +112,44 @@ class SQLiteHistory:
             raise
         return connection
 
-    # The reactor's side ----------------------------------------------------
+    def write(self, connection: sqlite3.Connection, batch: Sequence[HistoryRecord]) -> None:
+        try:
+            connection.execute("BEGIN")
+            step = self.rows_per_statement
+            for i in range(0, len(batch), step):
+                chunk = batch[i : i + step]
+                connection.execute(
+                    f"INSERT INTO lease_history ({_COLUMNS}) VALUES {','.join([_ROW_PLACEHOLDERS] * len(chunk))}",
+                    [value for record in chunk for value in _row(record)],
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            raise
 
-    def append(self, record: HistoryRecord) -> bool:
-        if self._closing or len(self._queue) >= self.max_pending:
-            self.counters["dropped"] += 1
-            return False
-        self._queue.append(record)
-        self.counters["recorded"] += 1
-        if len(self._queue) == 1:
-            with self._wake:
-                self._wake.notify()
-        return True
+    def select(self, connection: sqlite3.Connection, key: IPv4Address | bytes, start: float, end: float, limit: int) -> tuple[list[HistoryRecord], bool]:
+        return _select(connection, key, start, end, limit)
 
-    def select(self, key: IPv4Address | bytes, start: float, end: float, limit: int) -> Deferred:
-        return self._call(lambda c: _select(c, key, start, end, limit))
+    def prune(self, connection: sqlite3.Connection, before: float, batch: int) -> int:
+        return _prune(connection, before, batch)
 
-    def prune(self, before: float) -> Deferred:
-        return self._call(lambda c: _prune(c, before))
+    def close(self, connection: sqlite3.Connection) -> None:
+        connection.close()
 
-    def close(self) -> Deferred:
-        if self._closing:
-            return succeed(None)
-        d = self._call(lambda c: None)
-        # Under the lock: the writer, once the queue is empty, sees this
-        # rather than waiting out its timeout.
-        with self._wake:
-            self._closing = True
-            self._wake.notify()
 
-        def joined(result: Any) -> Any:
-            self._thread.join(5.0)
-            return result
+@implementer(ILeaseHistory)
+class SQLiteHistory(WriteBehindHistory):
+    def __init__(self, path: str, reactor: Any = None, max_pending: int = 100_000) -> None:
+        self.path = path
+        super().__init__(SQLiteHistoryBackend(path), reactor=reactor, max_pending=max_pending)
 
-        return d.addBoth(joined)
 
-    def _call(self, work: Callable[[sqlite3.Connection], Any]) -> Deferred:
-        d: Deferred = Deferred()
-        if self._closing:
-            d.errback(RuntimeError("the lease history is closed"))
-            return d
-        self._queue.append((work, d))
-        with self._wake:
-            self._wake.notify()
-        return d
-
-    # The writer thread ----------------------------------------------------
-
-    def _run(self) -> None:
-        queue = self._queue
-        while True:
-            with self._wake:
-                while not queue:
-                    if self._closing:
-                        self._connection.close()
-                        return
-                    self._wake.wait(1.0)
-            if len(queue) < BATCH and isinstance(queue[0], HistoryRecord) and not self._closing:
-                time.sleep(GATHER)
-            batch: list[HistoryRecord] = []
-            while queue and len(batch) < BATCH and isinstance(queue[0], HistoryRecord):
-                batch.append(queue.popleft())
-            if batch:
-                self._write(batch)
-                continue
-            work, d = queue.popleft()
-            try:
-                result = work(self._connection)
-            except Exception as e:
-                self.reactor.callFromThread(d.errback, e)
-            else:
-                self.reactor.callFromThread(d.callback, result)
-
-    def _write(self, batch: list[HistoryRecord]) -> None:
-        delay = 0.1
-        while True:
-            started = time.monotonic()
-            try:
-                self._connection.execute("BEGIN")
-                step = self._rows_per_statement
-                for i in range(0, len(batch), step):
-                    chunk = batch[i : i + step]
-                    self._connection.execute(
-                        f"INSERT INTO lease_history ({_COLUMNS}) VALUES {','.join([_ROW_PLACEHOLDERS] * len(chunk))}",
-                        [value for record in chunk for value in _row(record)],
-                    )
-                self._connection.execute("COMMIT")
-            except (sqlite3.Error, OSError) as e:
-                if self._connection.in_transaction:
-                    try:
-                        self._connection.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                self.counters["write-failed"] += 1
-                self.log.error("Cannot write the lease history to {path}: {error}; retrying", path=self.path, error=str(e))
-                if self._closing:
-                    self.counters["lost"] += len(batch)
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.counters["written"] += len(batch)
-            self.counters["batches"] += 1
-            self.counters["write-microseconds"] += int((time.monotonic() - started) * 1e6)
-            return
+def _rollback(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        try:
+            connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _select(connection: sqlite3.Connection, key: IPv4Address | bytes, start: float, end: float, limit: int) -> tuple[list[HistoryRecord], bool]:
@@ -277,7 +179,7 @@ def _select(connection: sqlite3.Connection, key: IPv4Address | bytes, start: flo
     return [_record(r) for r in rows[:limit]], len(rows) > limit
 
 
-def _prune(connection: sqlite3.Connection, before: float) -> int:
+def _prune(connection: sqlite3.Connection, before: float, batch: int) -> int:
     """
     Delete one batch of the oldest records from before C{before}; the
     caller repeats while a whole batch went.
@@ -286,11 +188,10 @@ def _prune(connection: sqlite3.Connection, before: float) -> int:
     try:
         deleted = connection.execute(
             "DELETE FROM lease_history WHERE id IN (SELECT id FROM lease_history ORDER BY id LIMIT ?) AND time < ?",
-            (PRUNE_BATCH, before),
+            (batch, before),
         ).rowcount
         connection.execute("COMMIT")
     except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
+        _rollback(connection)
         raise
     return deleted
