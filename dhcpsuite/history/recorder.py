@@ -11,18 +11,22 @@ from __future__ import annotations
 import os
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from dhcpsuite.errors import StartupError
 from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.history.config import HistoryConfig
 from dhcpsuite.history.events import HistoryRecord, RequestContext, derive
 from dhcpsuite.history.query import Interval, TimeError, binding_at, intervals, parse_time
 from dhcpsuite.interfaces import ILeaseHistory, ILeaseStore
 from dhcpsuite.leases.lease import Lease
+
+if TYPE_CHECKING:
+    from dhcpsuite.server.config import ServerConfig
 
 DAY = 86400.0
 # How often the retention is applied.
@@ -221,14 +225,40 @@ def interval_json(interval: Interval) -> dict:
     }
 
 
-def open_history(
-    config: HistoryConfig, state_dir: str, reactor: Any, request: Callable[[], RequestContext | None]
-) -> HistoryRecorder:
-    """
-    The history as C{[server.history]} configures it: a SQLite file in the
-    state directory, whatever the lease store.
-    """
+def _sqlite(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseHistory:
     from dhcpsuite.history.sqlite import HISTORY_DB_NAME, SQLiteHistory
 
-    storage = SQLiteHistory(os.path.join(state_dir, HISTORY_DB_NAME), reactor=reactor, max_pending=config.max_pending)
-    return HistoryRecorder(config, storage, reactor.seconds, request, reactor)
+    return SQLiteHistory(os.path.join(state_dir, HISTORY_DB_NAME), reactor=reactor, max_pending=config.history.max_pending)
+
+
+def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseHistory:
+    from dhcpsuite.history.postgresql import PostgreSQLHistory
+
+    return PostgreSQLHistory(config.postgresql, reactor=reactor, max_pending=config.history.max_pending)
+
+
+# By [server] lease_store: where the history goes. Beside the lease store:
+# the shared database's lease_history table, else a file in state_dir.
+HISTORY_STORAGE: dict[str, Callable[["ServerConfig", str, Any], ILeaseHistory]] = {
+    "sqlite": _sqlite,
+    "memory": _sqlite,
+    "postgresql": _postgresql,
+}
+
+
+def open_history(
+    config: "ServerConfig", state_dir: str, reactor: Any, request: Callable[[], RequestContext | None]
+) -> HistoryRecorder:
+    """
+    The history as C{[server.history]} configures it, beside the lease store.
+
+    @raise StartupError: it cannot be opened (one line, the reason).
+    """
+    open_storage = HISTORY_STORAGE[config.lease_store]
+    try:
+        storage = open_storage(config, state_dir, reactor)
+    except StartupError:
+        raise
+    except Exception as e:
+        raise StartupError(f"cannot open the lease history ([server.history]): {' '.join(str(e).split())}") from None
+    return HistoryRecorder(config.history, storage, reactor.seconds, request, reactor)

@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.history.events import HistoryRecord
+from dhcpsuite.history.events import HistoryEvent, HistoryRecord
 from dhcpsuite.interfaces import ILeaseHistory
 
 # Records written in one transaction at most; more wait for the next.
@@ -28,6 +28,8 @@ BATCH = 2000
 # fewer, larger transactions, and fewer turns at the GIL taken from the
 # reactor. A query waits at most this long behind them.
 GATHER = 0.1
+# The columns of a lease_history row, in the order the backends store them.
+COLUMNS = "time, address, event, mac, client_id, hostname, giaddr, circuit_id, remote_id, lease_end, server, server_id"
 # Pruning deletes at most this many rows per transaction, so a query or a
 # batch of records never waits behind a year's worth of deletes.
 PRUNE_BATCH = 5000
@@ -191,3 +193,89 @@ class WriteBehindHistory:
             self.counters["batches"] += 1
             self.counters["write-microseconds"] += int((time.monotonic() - started) * 1e6)
             return
+
+
+def select_records(
+    execute: Callable[[str, tuple], Any],
+    placeholder: str,
+    record: Callable[[tuple], HistoryRecord],
+    key: IPv4Address | bytes,
+    start: float,
+    end: float,
+    limit: int,
+) -> tuple[list[HistoryRecord], bool]:
+    """
+    The records of one address or MAC from C{start} to C{end}, and from the
+    ack of the earliest binding that may still have held at C{start} (its
+    ack or renew is earlier, its lease end later), so intervals and "who
+    at" are whole. At most C{limit}; the flag says whether more were left
+    off. C{execute(sql, parameters)} returns a DB-API cursor; C{placeholder}
+    is the driver's (C{?} or C{%s}).
+    """
+    column, value = ("address", int(key)) if isinstance(key, IPv4Address) else ("mac", key)
+    p = placeholder
+    earliest = execute(
+        f"SELECT min(time) FROM lease_history WHERE {column} = {p} AND time < {p} AND event IN ('ack', 'renew')"
+        f" AND (lease_end IS NULL OR lease_end > {p})",
+        (value, start, start),
+    ).fetchone()[0]
+    first = start
+    if earliest is not None:
+        # Back to the ack that began it, when the earliest is a renewal.
+        acked = execute(
+            f"SELECT max(time) FROM lease_history WHERE {column} = {p} AND time <= {p} AND event = 'ack'",
+            (value, earliest),
+        ).fetchone()[0]
+        first = earliest if acked is None else acked
+    rows = execute(
+        f"SELECT {COLUMNS} FROM lease_history WHERE {column} = {p} AND time >= {p} AND time <= {p}"
+        f" ORDER BY time, id LIMIT {p}",
+        (value, first, end, limit + 1),
+    ).fetchall()
+    return [record(r) for r in rows[:limit]], len(rows) > limit
+
+
+def prune_statement(placeholder: str) -> str:
+    """
+    Delete one batch of the oldest records from before a time: the oldest
+    by insertion, so it needs no index on time; the caller repeats while a
+    whole batch went.
+    """
+    p = placeholder
+    return f"DELETE FROM lease_history WHERE id IN (SELECT id FROM lease_history ORDER BY id LIMIT {p}) AND time < {p}"
+
+
+def to_row(record: HistoryRecord, hostname: Callable[[str], Any] = str) -> tuple:
+    """
+    A record as the values of L{COLUMNS}: addresses as integers; C{hostname}
+    converts the hostname for a database that needs it otherwise.
+    """
+    return (
+        record.time,
+        int(record.address),
+        record.event.value,
+        record.mac,
+        record.client_id,
+        hostname(record.hostname),
+        None if record.giaddr is None else int(record.giaddr),
+        record.circuit_id,
+        record.remote_id,
+        record.lease_end,
+        record.server,
+        None if record.server_id is None else int(record.server_id),
+    )
+
+
+def from_row(row: Sequence) -> HistoryRecord:
+    """
+    The record of a row of L{COLUMNS} (byte columns as any bytes-like; a
+    hostname stored as bytes is decoded).
+    """
+    time_, address, event, mac, client_id, hostname, giaddr, circuit, remote, lease_end, server, server_id = row
+    if not isinstance(hostname, str):
+        hostname = bytes(hostname).decode("utf-8", "replace")
+    return HistoryRecord(
+        time_, IPv4Address(address), HistoryEvent(event), bytes(mac), bytes(client_id), hostname,
+        None if giaddr is None else IPv4Address(giaddr), bytes(circuit), bytes(remote), lease_end, server,
+        None if server_id is None else IPv4Address(server_id),
+    )

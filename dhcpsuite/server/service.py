@@ -330,7 +330,7 @@ class ServerService(service.Service):
 
     def _open_history(self) -> None:
         if self.config.history.enabled and self.history is None:
-            self.history = open_history(self.config.history, self.state_dir, self.reactor, self._request_context)
+            self.history = open_history(self.config, self.state_dir, self.reactor, self._request_context)
             self.history.follow(self.store)
 
     def _close_history(self):
@@ -454,7 +454,11 @@ class ServerService(service.Service):
         if new.history != old.history:
             # What is queued is still written; the new settings apply from here.
             self._close_history()
-            self._open_history()
+            try:
+                self._open_history()
+            except StartupError as e:
+                self.counters["history-open-failed"] += 1
+                self.log.error("Lease history off after the reload: {error}", error=str(e))
         for protocol in self._protocols.values():
             protocol.core = core
             protocol.log_exchanges = new.log_exchanges

@@ -56,6 +56,18 @@ def holder(pair: VethPair, address: str, at: float) -> list[str]:
     return [b["mac"] for b in json.loads(result.stdout)["bindings"]]
 
 
+def release(pair: VethPair, client, address: str) -> float:
+    """
+    udhcpc releases (SIGUSR2); once the server has the RELEASE, the time,
+    and the client is stopped.
+    """
+    client.signal(signal.SIGUSR2)
+    wait_until(lambda: lease_state(pair, address) == "released", 10, "the RELEASE to reach the server")
+    released = time.time()
+    client.stop()
+    return released
+
+
 def test_who_held_the_address_when(tmp_path, daemons, clients):
     require_root()
     require_programs("udhcpc")
@@ -77,10 +89,7 @@ def test_who_held_the_address_when(tmp_path, daemons, clients):
         t_renewed = time.time()
         time.sleep(1.1)
 
-        first.signal(signal.SIGUSR2)
-        wait_until(lambda: lease_state(pair, address) == "released", 10, "the RELEASE to reach the server")
-        t_released = time.time()
-        first.stop()
+        t_released = release(pair, first, address)
         time.sleep(1.1)
         t_free = time.time()
         time.sleep(1.1)
