@@ -21,7 +21,7 @@ import time
 import urllib.parse
 
 from tests.integration.conftest import wait_until
-from tests.integration.test_control import PORT, control_config, ctl, wait_http
+from tests.integration.test_control import PORT, control_config, ctl, metrics, sample, wait_http
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 
@@ -127,6 +127,12 @@ def test_who_held_the_address_when(tmp_path, daemons, clients):
         # By MAC: what the first client held.
         status, body = api(pair, "history", {"key": first_mac, "from": repr(t_bound - 60), "to": repr(time.time())})
         assert [i["address"] for i in body["intervals"]] == [address]
+
+        # Counted in /metrics: four recorded and written, none dropped.
+        families = metrics(pair)
+        assert sample(families, "dhcpsuite_lease_history_records", result="recorded") == 4
+        assert sample(families, "dhcpsuite_lease_history_records", result="written") == 4
+        assert sample(families, "dhcpsuite_lease_history_records", result="dropped") == 0
 
         # The hostname from the network is escaped in the table.
         table = ctl(pair, "history", address, "--at", repr(t_second))

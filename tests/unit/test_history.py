@@ -515,3 +515,70 @@ class ServiceTests(SynchronousTestCase):
         self.reactor.run_until(service.stopService())
         self.assertIsNone(service.history)
         self.assertFalse(history.storage._thread.is_alive())
+
+
+class FlakyBackend:
+    """
+    A backend in a list whose first C{failures} writes fail as a database
+    that went away does.
+    """
+
+    transient_errors = (OSError,)
+    description = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.rows: list[HistoryRecord] = []
+        self.connects = 0
+
+    def connect(self):
+        self.connects += 1
+        return object()
+
+    def write(self, connection, batch) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("connection lost")
+        self.rows.extend(batch)
+
+    def select(self, connection, key, start, end, limit):
+        return list(self.rows), False
+
+    def prune(self, connection, before, batch):
+        return 0
+
+    def close(self, connection) -> None:
+        pass
+
+
+class WriteBehindTests(SynchronousTestCase):
+    def test_failed_write_is_retried_on_a_new_connection_and_counted(self) -> None:
+        from dhcpsuite.history import writebehind
+
+        self.patch(writebehind, "GATHER", 0.0)
+        backend = FlakyBackend(failures=2)
+        reactor = ThreadCallReactor()
+        storage = writebehind.WriteBehindHistory(backend, reactor=reactor)
+        storage.append(rec(HistoryEvent.ACK, T0, MAC1, T0 + 600))
+        [(records, _)] = reactor.run_until(storage.select(A, T0, T0, 10))
+        self.assertEqual([r.time for r in records], [T0])
+        self.assertEqual((storage.counters["write-failed"], storage.counters["written"]), (2, 1))
+        # The first connection, then one after each failure.
+        self.assertEqual(backend.connects, 3)
+        reactor.run_until(storage.close())
+
+    def test_a_history_that_cannot_be_opened_stops_the_start_in_one_line(self) -> None:
+        from dhcpsuite.errors import StartupError
+        from dhcpsuite.history.recorder import open_history
+
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory)
+        blocker = os.path.join(directory, "not-a-directory")
+        open(blocker, "w").close()
+        config = parse_config_text(
+            CONFIG.format(authoritative="true", max_leases=0, trusted_relays="[]", max_bindings_per_mac=4)
+            + "\n[server.history]\nenabled = true\n"
+        ).section("server")
+        e = self.assertRaises(StartupError, open_history, config, blocker, Clock(), lambda: None)
+        self.assertIn("cannot open the lease history", str(e))
+        self.assertNotIn("\n", str(e))
