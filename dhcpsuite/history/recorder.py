@@ -171,9 +171,12 @@ def _key(text: str) -> IPv4Address | bytes:
         return IPv4Address(text)
     except ValueError:
         pass
-    parts = text.lower().replace("-", ":").split(":")
-    if len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts):
-        return bytes(int(p, 16) for p in parts)
+    # 02:00:5e:10:20:30, 02-00-5E-10-20-30, 0200.5e10.2030 (Cisco), 02005e102030.
+    digits = text.lower()
+    for separator in ":-.":
+        digits = digits.replace(separator, "")
+    if len(digits) == 12 and all(c in "0123456789abcdef" for c in digits) and len(text) in (12, 14, 17):
+        return bytes.fromhex(digits)
     raise QueryError("key", f"{text!r} is neither an IPv4 address nor a MAC")
 
 

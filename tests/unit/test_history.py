@@ -407,6 +407,16 @@ class RecorderTests(SynchronousTestCase):
                 self.assertEqual(e.parameter, parameter)
         self.assertEqual(self.assertRaises(QueryError, self.recorder.lookup, {"key": "x"}).parameter, "key")
 
+    def test_mac_spellings(self) -> None:
+        from dhcpsuite.history.recorder import _key
+
+        for text in ("02:00:5e:10:20:30", "02-00-5E-10-20-30", "0200.5e10.2030", "02005e102030"):
+            with self.subTest(text=text):
+                self.assertEqual(_key(text), bytes.fromhex("02005e102030"))
+        for text in ("02:00:5e:10:20", "02:00:5e:10:20:3g", "0:2:0:0:5e:10:20:30"):
+            with self.subTest(text=text):
+                self.assertRaises(QueryError, _key, text)
+
 
 class ApiAndCtlTests(SynchronousTestCase):
     def test_api_maps_a_bad_question_to_400(self) -> None:
