@@ -111,9 +111,10 @@ class WriteBehindHistory:
             self._closing = True
             self._wake.notify()
 
-        def joined(result: Any) -> Any:
+        def joined(result: Any) -> None:
+            # Stopping must not fail on a database that is away: what could
+            # not be written is counted as lost.
             self._thread.join(5.0)
-            return result
 
         return d.addBoth(joined)
 
@@ -145,7 +146,13 @@ class WriteBehindHistory:
             while queue and len(batch) < BATCH and isinstance(queue[0], HistoryRecord):
                 batch.append(queue.popleft())
             if batch:
-                self._write(batch)
+                try:
+                    self._write(batch)
+                except Exception as e:
+                    # Not the database's weather but a fault: the batch is
+                    # lost, counted and logged, and the writer goes on.
+                    self.counters["lost"] += len(batch)
+                    self._log("Lease history batch of {count} lost: {error}", count=len(batch), error=repr(e))
                 continue
             work, d = queue.popleft()
             try:
@@ -156,6 +163,10 @@ class WriteBehindHistory:
                 self.reactor.callFromThread(d.errback, e)
             else:
                 self.reactor.callFromThread(d.callback, result)
+
+    def _log(self, format: str, **fields: Any) -> None:
+        # Log observers run on the reactor thread only.
+        self.reactor.callFromThread(lambda: self.log.error(format, **fields))
 
     def _usable(self) -> Any:
         if self._connection is None:
@@ -179,9 +190,9 @@ class WriteBehindHistory:
             except self.backend.transient_errors as e:
                 self._drop_connection()
                 self.counters["write-failed"] += 1
-                self.log.error(
+                self._log(
                     "Cannot write the lease history to {where}: {error}; retrying",
-                    where=self.backend.description, error=str(e),
+                    where=self.backend.description, error=" ".join(str(e).split()),
                 )
                 if self._closing:
                     self.counters["lost"] += len(batch)
