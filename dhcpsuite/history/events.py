@@ -120,15 +120,19 @@ def derive(
     offers: bool = False,
 ) -> HistoryRecord | None:
     """
-    The history event of one change to the lease store, or L{None} when it
+    The history record of one change to the lease store, or L{None} when it
     changes no binding (a lapsed offer, a probation ending, a rewrite).
-
-    A BOUND lease is a renewal when the same client already held the same
-    address (and its binding had not lapsed), else a new binding.
     """
-    event = _event(old, new, now, offers)
-    if event is None:
-        return None
+    event = event_of(old, new, now, offers)
+    return None if event is None else record_of(event, old, new, now, request, server)
+
+
+def record_of(
+    event: HistoryEvent, old: Lease | None, new: Lease | None, now: float, request: RequestContext | None, server: str
+) -> HistoryRecord:
+    """
+    The record of a change already known to be C{event} (L{event_of}).
+    """
     lease = new if event in BINDING_EVENTS or event is HistoryEvent.OFFER or event is HistoryEvent.DECLINE else old
     assert lease is not None
     if request is None:
@@ -150,7 +154,12 @@ _ENDS_KNOWN = BINDING_EVENTS | {HistoryEvent.OFFER}
 _INFINITY = float("inf")
 
 
-def _event(old: Lease | None, new: Lease | None, now: float, offers: bool) -> HistoryEvent | None:
+def event_of(old: Lease | None, new: Lease | None, now: float, offers: bool = False) -> HistoryEvent | None:
+    """
+    Which event a change of the lease store is, if any. A BOUND lease is a
+    renewal when the same client already held the same address (and its
+    binding had not lapsed), else a new binding.
+    """
     was_bound = old is not None and old.state is LeaseState.BOUND
     if new is None:
         return HistoryEvent.REVOKE if was_bound and old.holds(now) else None

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from dhcpsuite.errors import StartupError
 from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.history.config import HistoryConfig
-from dhcpsuite.history.events import HistoryRecord, RequestContext, derive
+from dhcpsuite.history.events import HistoryRecord, RequestContext, event_of, record_of
 from dhcpsuite.history.query import Interval, TimeError, binding_at, intervals, parse_time
 from dhcpsuite.interfaces import ILeaseHistory, ILeaseStore
 from dhcpsuite.leases.lease import Lease
@@ -84,9 +84,12 @@ class HistoryRecorder:
             self._pruning.start(PRUNE_INTERVAL, now=True)
 
     def lease_changed(self, old: Lease | None, new: Lease | None) -> None:
-        record = derive(old, new, self.clock(), self.request(), self.server_name, self.config.offers)
-        if record is not None:
-            self.storage.append(record)
+        now = self.clock()
+        event = event_of(old, new, now, self.config.offers)
+        # The request's context only for a change that is recorded: every
+        # DISCOVER's offer passes here too.
+        if event is not None:
+            self.storage.append(record_of(event, old, new, now, self.request(), self.server_name))
 
     def prune(self, batches: int = PRUNE_BATCHES_PER_PASS) -> Deferred:
         """

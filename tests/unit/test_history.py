@@ -345,6 +345,12 @@ class RecorderTests(SynchronousTestCase):
         )
         # Offers are off by default: the DISCOVER left no record.
 
+    def test_an_offer_costs_no_request_context(self) -> None:
+        asked = []
+        self.recorder.request = lambda: asked.append(1)
+        self.exchange(MessageType.DISCOVER, 1)
+        self.assertEqual((asked, self.storage.records), ([], []))
+
     def test_relayed_request_records_giaddr_and_option_82(self) -> None:
         relay = encode_relay_agent_info([(1, b"port7"), (2, b"cpe-42")])
         address = self.bind(3, giaddr=IPv4Address("192.168.5.254"), options={Option.RELAY_AGENT_INFO: relay})
