@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import attrs
 
-from dhcpsuite.dhcp4.constants import Option
+from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 
 _U16 = struct.Struct("!H")
@@ -196,10 +196,16 @@ def _check_overload(code: int, raw: bytes) -> None:
         raise _bad(code, "overload must be one byte, 1, 2 or 3")
 
 
-def _check_max_size(code: int, raw: bytes) -> None:
-    _fixed(2)(code, raw)
-    if _U16.unpack(raw)[0] < 576:
-        raise _bad(code, "maximum message size below 576")
+def _decode_max_size(raw: bytes) -> int:
+    # RFC 2132 section 9.10 says 576 at least; a smaller value is read as 576
+    # rather than costing the request (Kea answers such a client).
+    return max(_U16.unpack(raw)[0], MINIMUM_MAX_MESSAGE_SIZE)
+
+
+def _encode_max_size(value: int) -> bytes:
+    if value < MINIMUM_MAX_MESSAGE_SIZE:
+        raise ValueError(f"maximum message size {value} below {MINIMUM_MAX_MESSAGE_SIZE}")
+    return _U16.pack(value)
 
 
 def _check_client_id(code: int, raw: bytes) -> None:
@@ -249,7 +255,7 @@ def _table() -> dict[int, OptionType]:
         Option.SERVER_ID: _ip,
         Option.PARAMETER_REQUEST_LIST: _u8_list,
         Option.MESSAGE: _text,
-        Option.MAX_MESSAGE_SIZE: (_check_max_size, lambda raw: _U16.unpack(raw)[0], _U16.pack),
+        Option.MAX_MESSAGE_SIZE: (_fixed(2), _decode_max_size, _encode_max_size),
         Option.RENEWAL_TIME: _u32,
         Option.REBINDING_TIME: _u32,
         Option.VENDOR_CLASS_ID: _raw,

@@ -5,7 +5,16 @@ The DHCPv4 message: the BOOTP header plus options, to and from bytes.
 Decoding is bounds-checked throughout and raises only L{DecodeError}.
 Options are walked in the order RFC 2131 section 4.1 gives (options field,
 then C{file}, then C{sname} when option 52 says so), each field at most once;
-an option that appears several times is concatenated (RFC 3396). Encoding
+an option that appears several times is concatenated (RFC 3396).
+
+A malformed option does not cost the whole message (RFC 1122 section 1.2.2):
+only the framing (option lengths, END, option 52) and option 53, without
+which a message means nothing, are fatal. Any other known option whose bytes
+fail its type's check is set aside in L{Message.malformed}: it reads as
+absent through L{Message.option} and C{Message.options}, and a caller learns
+which were bad from L{Message.malformed_options} to count them, or to refuse
+the message when it cannot do without one (the server does for 50, 54, 61
+and 82). Encoding
 splits long options, honours the receiver's maximum message size (spilling
 into C{file}/C{sname} with option 52 when needed) and puts option 82 last
 (RFC 3046 section 2.1).
@@ -42,6 +51,10 @@ _END = 255
 _OVERLOAD = int(Option.OVERLOAD)
 _RELAY_AGENT_INFO = int(Option.RELAY_AGENT_INFO)
 _MESSAGE_TYPE = int(Option.MESSAGE_TYPE)
+# Options whose corruption makes the whole message meaningless: decode refuses
+# the message rather than setting them aside. Option 52 is framing and is
+# checked where it is followed.
+STRICT_OPTIONS = frozenset((_MESSAGE_TYPE,))
 # Options a reply cannot do without; everything else may be dropped when the
 # receiver's maximum message size leaves no room.
 _ESSENTIAL = frozenset(
@@ -65,6 +78,13 @@ class Message:
     """
     One DHCPv4 message. Options are raw bytes by code, in the order they were
     received or set; L{option} decodes a known one into its value.
+
+    @ivar options: the well-formed options (every value received passed its
+        type's check, so raw readers may rely on lengths).
+    @ivar malformed: the received options whose bytes failed their type's
+        check, raw, by code. They are kept so nothing is lost (they are
+        encoded again after the others and show in logs), but are never
+        read as values.
     """
 
     op: int
@@ -82,6 +102,15 @@ class Message:
     sname: bytes = b""
     file: bytes = b""
     options: dict[int, bytes] = attrs.field(factory=dict)
+    malformed: dict[int, bytes] = attrs.field(factory=dict)
+
+    @property
+    def malformed_options(self) -> frozenset[int]:
+        """
+        The codes of the received options that were malformed (and so read
+        as absent), for a caller to count or to refuse the message.
+        """
+        return frozenset(self.malformed)
 
     @property
     def message_type(self) -> int | None:
@@ -101,11 +130,12 @@ class Message:
 
     def option(self, code: int, default: Any = None) -> Any:
         """
-        The decoded value of option C{code}, or C{default} when absent.
+        The decoded value of option C{code}, or C{default} when absent or
+        malformed (see L{malformed_options}); never raises for a received
+        message.
 
-        @raise DecodeError: the option is present but malformed (received
-            messages were checked when decoded, so only for options set
-            from raw bytes by hand).
+        @raise DecodeError: only for a malformed value put into L{options}
+            as raw bytes by hand (a programming error).
         """
         raw = self.options.get(code)
         if raw is None:
@@ -115,8 +145,8 @@ class Message:
     def set_option(self, code: int, value: Any) -> None:
         self.options[int(code)] = encode_value(code, value)
 
-    def to_bytes(self, max_size: int | None = None) -> bytes:
-        return encode_message(self, max_size)
+    def to_bytes(self, max_size: int | None = None, priority: Iterable[int] = ()) -> bytes:
+        return encode_message(self, max_size, priority)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Message":
@@ -127,10 +157,13 @@ def mac_text(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]) -> None:
+def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes], need_end: bool = True) -> bool:
     """
     Collect the options of one field into C{found}, concatenating repeats
-    in order (RFC 3396); an END must close the field.
+    in order (RFC 3396).
+
+    @param need_end: whether the field must close with END.
+    @return: whether it did.
     """
     i = start
     while i < end:
@@ -139,7 +172,7 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
             i += 1
             continue
         if code == _END:
-            return
+            return True
         if i + 1 >= end:
             raise DecodeError("option-overrun", f"option {code} in {field} has no length byte")
         length = data[i + 1]
@@ -151,14 +184,17 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
         before = found.get(code)
         found[code] = value if before is None else before + value
         i += 2 + length
-    raise DecodeError("missing-end", f"no END option in {field}")
+    if need_end:
+        raise DecodeError("missing-end", f"no END option in {field}")
+    return False
 
 
 def decode_message(data: bytes) -> Message:
     """
     Parse a DHCPv4 message (the UDP payload).
 
-    @raise DecodeError: for anything malformed; nothing else escapes.
+    @raise DecodeError: for broken framing or a bad option 53; nothing else
+        escapes. Other malformed options land in L{Message.malformed}.
     """
     if len(data) < MINIMUM_PACKET_SIZE:
         raise DecodeError("truncated", f"{len(data)} bytes, a DHCP message has at least {MINIMUM_PACKET_SIZE}")
@@ -173,8 +209,13 @@ def decode_message(data: bytes) -> Message:
         raise DecodeError("bad-header", f"hlen {hlen} over 16")
 
     found: dict[int, bytes] = {}
-    _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found)
+    # RFC 2131 section 4.1 needs END to tell where the options field stops
+    # only when file and sname carry options; Kea and dhcpd answer a
+    # zero-padded request without one (RFC 1122 section 1.2.2).
+    ended = _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found, need_end=False)
     overload_value = found.get(_OVERLOAD)
+    if overload_value is not None and not ended:
+        raise DecodeError("missing-end", "no END option in options although option 52 is present")
     if overload_value is not None:
         # Repeats were concatenated: anything but one byte 1-3 is malformed.
         if len(overload_value) != 1 or overload_value[0] not in (1, 2, 3):
@@ -199,10 +240,19 @@ def decode_message(data: bytes) -> Message:
     # merged and file/sname cleared, and the encoder overloads on its own.
     found.pop(_OVERLOAD, None)
     checks = _CHECKS
+    malformed: dict[int, bytes] = {}
     for code, raw in found.items():
         check = checks.get(code)
-        if check is not None:
+        if check is None:
+            continue
+        try:
             check(code, raw)
+        except DecodeError:
+            if code in STRICT_OPTIONS:
+                raise
+            malformed[code] = raw
+    for code in malformed:
+        del found[code]
     options = found
 
     return Message(
@@ -221,6 +271,7 @@ def decode_message(data: bytes) -> Message:
         sname=sname.rstrip(b"\x00"),
         file=file.rstrip(b"\x00"),
         options=options,
+        malformed=malformed,
     )
 
 
@@ -256,48 +307,36 @@ _NOT_IN_ORDER = frozenset((_MESSAGE_TYPE, _RELAY_AGENT_INFO, _OVERLOAD))
 _CHECKS = {code: kind.check for code, kind in OPTION_TYPES.items()}
 
 
-def _ordered(options: dict[int, bytes]) -> list[tuple[int, bytes]]:
+def _ordered(options: dict[int, bytes], malformed: dict[int, bytes]) -> list[tuple[int, bytes]]:
     """
     53 first (some clients look only there), 82 last (RFC 3046), 52 never:
-    the encoder adds it when it overloads.
+    the encoder adds it when it overloads. Malformed options received go back
+    out unchanged, after the well-formed ones.
     """
     first = options.get(_MESSAGE_TYPE)
     items = [] if first is None else [(_MESSAGE_TYPE, first)]
     items.extend(item for item in options.items() if item[0] not in _NOT_IN_ORDER)
-    last = options.get(_RELAY_AGENT_INFO)
+    if malformed:
+        items.extend(item for item in malformed.items() if item[0] not in _NOT_IN_ORDER and item[0] not in options)
+    last = options.get(_RELAY_AGENT_INFO, malformed.get(_RELAY_AGENT_INFO))
     if last is not None:
         items.append((_RELAY_AGENT_INFO, last))
     return items
 
 
-def _split_for_fields(encoded: list[bytes], capacity: int, field_sizes: list[int]) -> list[bytearray] | None:
-    """
-    Pack whole encoded options into the options field (C{capacity} bytes,
-    END included) and then the overload fields, in order; L{None} if they
-    do not all fit.
-    """
-    fields = [bytearray() for _ in range(1 + len(field_sizes))]
-    sizes = [capacity] + field_sizes
-    current = 0
-    # Every field needs room for its END; the options field also for option 52.
-    reserve = [4] + [1] * len(field_sizes)
-    for item in encoded:
-        while len(fields[current]) + len(item) + reserve[current] > sizes[current]:
-            current += 1
-            if current >= len(fields):
-                return None
-        fields[current] += item
-    return fields
-
-
-def encode_message(message: Message, max_size: int | None = None) -> bytes:
+def encode_message(message: Message, max_size: int | None = None, priority: Iterable[int] = ()) -> bytes:
     """
     Serialise C{message}.
 
     @param max_size: the receiver's maximum DHCP message size (option 57),
-        counting the IP and UDP headers as RFC 2132 does; at least 576.
+        counting the IP and UDP headers as RFC 2132 does; at least 576. A
+        server passes 576 when the client sent no option 57 (RFC 2131
+        section 2, RFC 2132 section 9.10). L{None}: no limit.
+    @param priority: option codes in the order the receiver wants them (its
+        option 55); decides what goes first when not everything fits.
+    @raise ValueError: the essential options alone exceed C{max_size}.
     """
-    items = _ordered(message.options)
+    items = _ordered(message.options, message.malformed)
     chaddr = message.chaddr[:16]
     sname, file = message.sname, message.file
     body = _encode_options(items)
@@ -306,7 +345,7 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
         limit = max(max_size, MINIMUM_MAX_MESSAGE_SIZE) - IP_UDP_HEADERS
     overload = 0
     if limit is not None and MINIMUM_PACKET_SIZE + len(body) + 1 > limit:
-        body, sname, file, overload = _fit(items, limit, message)
+        body, sname, file, overload = _fit(items, limit, message, priority)
     header = _HEADER.pack(
         message.op,
         message.htype,
@@ -334,36 +373,64 @@ def encode_message(message: Message, max_size: int | None = None) -> bytes:
     return bytes(packet)
 
 
-def _fit(items: list[tuple[int, bytes]], limit: int, message: Message) -> tuple[bytearray, bytes, bytes, int]:
+def _fit(
+    items: list[tuple[int, bytes]], limit: int, message: Message, priority: Iterable[int] = ()
+) -> tuple[bytearray, bytes, bytes, int]:
     """
-    Make the options fit in C{limit} bytes: first spill into C{file} and
-    C{sname} (if the message does not use them), then drop non-essential
-    options from the end.
+    Make the options fit in C{limit} bytes, as ISC dhcpd does: the options
+    field first, then C{file}, then C{sname} (option 52 says which), the two
+    only when the message does not use them itself.
+
+    Options are placed in priority order, each in the first field with room
+    for it whole: the essential ones (always in the options field, where
+    every client looks), then those the receiver listed in C{priority} (its
+    parameter request list), then the rest in message order. One that fits
+    nowhere is dropped and the next is still tried, so a smaller option
+    behind a large one is not lost. Each field keeps the message's order,
+    so 53 stays first and 82 last.
+
+    @raise ValueError: the essential options alone do not fit.
     """
-    capacity = limit - MINIMUM_PACKET_SIZE
-    spare = []
+    sizes = [limit - MINIMUM_PACKET_SIZE - 4]  # room for option 52 and END
+    names = ["options"]
     if not message.file:
-        spare.append(("file", 128))
+        sizes.append(128 - 1)
+        names.append("file")
     if not message.sname:
-        spare.append(("sname", 64))
-    while True:
-        encoded = [bytes(_encode_options([item])) for item in items]
-        fields = _split_for_fields(encoded, capacity, [size for _, size in spare])
-        if fields is not None:
-            break
-        droppable = [i for i, (code, _) in enumerate(items) if code not in _ESSENTIAL]
-        if not droppable:
-            raise ValueError("essential options alone exceed the maximum message size")
-        del items[droppable[-1]]
+        sizes.append(64 - 1)
+        names.append("sname")
+    rank = {code: i for i, code in enumerate(priority)}
+    order = sorted(
+        range(len(items)),
+        key=lambda i: (items[i][0] not in _ESSENTIAL, rank.get(items[i][0], len(rank)), i),
+    )
+    encoded = [bytes(_encode_options([item])) for item in items]
+    used = [0] * len(sizes)
+    field_of: dict[int, int] = {}
+    for i in order:
+        essential = items[i][0] in _ESSENTIAL
+        size = len(encoded[i])
+        for field in range(1 if essential else len(sizes)):
+            if used[field] + size <= sizes[field]:
+                used[field] += size
+                field_of[i] = field
+                break
+        else:
+            if essential:
+                raise ValueError("essential options alone exceed the maximum message size")
+    fields = [bytearray() for _ in sizes]
+    for i in range(len(items)):
+        field = field_of.get(i)
+        if field is not None:
+            fields[field] += encoded[i]
     body = fields[0]
     sname, file, overload = message.sname, message.file, 0
-    for (name, size), content in zip(spare, fields[1:]):
+    for name, content in zip(names[1:], fields[1:]):
         if not content:
             continue
         content.append(_END)
-        padded = bytes(content) + b"\x00" * (size - len(content))
         if name == "file":
-            file, overload = padded, overload | OVERLOAD_FILE
+            file, overload = bytes(content) + b"\x00" * (128 - len(content)), overload | OVERLOAD_FILE
         else:
-            sname, overload = padded, overload | OVERLOAD_SNAME
+            sname, overload = bytes(content) + b"\x00" * (64 - len(content)), overload | OVERLOAD_SNAME
     return body, sname, file, overload

@@ -51,6 +51,9 @@ class SubnetConfig:
     max_leases: int = 0
     offer_hold_time: float = 10.0
     decline_probation_time: float = 600.0
+    # Most addresses quarantined by DECLINE at once; None: a quarter of the
+    # pool addresses (see effective_max_declined).
+    max_declined: int | None = None
     rapid_commit: bool = False
     reservations: tuple[Reservation, ...] = ()
     # Options every reply in this subnet carries (when the client asks or
@@ -60,6 +63,12 @@ class SubnetConfig:
     @property
     def name(self) -> str:
         return str(self.network)
+
+    @property
+    def effective_max_declined(self) -> int:
+        if self.max_declined is not None:
+            return self.max_declined
+        return max(1, sum(pool.size for pool in self.pools) // 4)
 
 
 @attrs.frozen
@@ -89,6 +98,12 @@ class ServerConfig:
     relay_rate_limit: RateLimit = RateLimit(0.0, 100)
     # Most keys each rate limiter remembers (bounded memory under floods).
     rate_limit_entries: int = 65536
+    # Relay agents (giaddr) whose subnet selection (option 118, option 82
+    # sub-option 5) is honoured; nobody else's is.
+    trusted_relays: tuple[IPv4Network, ...] = ()
+    # Most addresses one MAC may hold at once in a subnet (offered or bound,
+    # whatever its client identifiers); 0 turns the limit off.
+    max_bindings_per_mac: int = 4
 
     @property
     def interfaces(self) -> tuple[str, ...]:
@@ -141,6 +156,12 @@ def parse_server_config(section: Section) -> ServerConfig:
     client_limit = _parse_rate_limit(section, "client_rate_limit", RateLimit(10.0, 20))
     relay_limit = _parse_rate_limit(section, "relay_rate_limit", RateLimit(0.0, 100))
     entries = section.integer("rate_limit_entries", 65536, minimum=16)
+    trusted_relays = tuple(
+        section.parsed_list(
+            "trusted_relays", lambda t: IPv4Network(t, strict=True), "an IPv4 address or network like 10.1.0.1 or 10.1.0.0/16", []
+        )
+    )
+    max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -148,7 +169,18 @@ def parse_server_config(section: Section) -> ServerConfig:
         for b in subnets[i + 1 :]:
             if a.network.overlaps(b.network):
                 raise section.error("subnet", f"subnets {a.network} and {b.network} overlap")
-    return ServerConfig(subnets, lease_store, listen, log_exchanges, reclaim_interval, client_limit, relay_limit, entries)
+    return ServerConfig(
+        subnets,
+        lease_store,
+        listen,
+        log_exchanges,
+        reclaim_interval,
+        client_limit,
+        relay_limit,
+        entries,
+        trusted_relays,
+        max_bindings_per_mac,
+    )
 
 
 def _parse_rate_limit(section: Section, key: str, default: RateLimit) -> RateLimit:
@@ -226,6 +258,7 @@ def _parse_subnet(s: Section) -> SubnetConfig:
         max_leases=s.integer("max_leases", 0, minimum=0),
         offer_hold_time=s.number("offer_hold_time", 10.0, minimum=1),
         decline_probation_time=s.number("decline_probation_time", 600.0, minimum=0),
+        max_declined=s.integer("max_declined", None, minimum=1),
         rapid_commit=s.boolean("rapid_commit", False),
         reservations=reservations,
         options=tuple(options),

@@ -11,7 +11,7 @@ sent once the store has committed (every ACK and every binding change).
 from __future__ import annotations
 
 import time
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from typing import Callable, Iterable
 
 import attrs
@@ -31,6 +31,7 @@ from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
+from dhcpsuite.server.holdings import MacHoldings, Quarantine
 from dhcpsuite.server.pool import PoolAllocator
 from dhcpsuite.server.ratelimit import RateLimiter
 
@@ -101,6 +102,7 @@ class _SubnetState:
                 self.by_client_id[r.client_id] = r
         self.reserved = {r.address: r for r in config.reservations if r.address is not None}
         self.allocator = PoolAllocator(config.pools, excluded=self.reserved)
+        self.quarantine = Quarantine(config.effective_max_declined)
         self.options = config.options
         self.option_codes = {code for code, _ in config.options}
         self._holding_count: tuple[float, int] = (-1.0, 0)
@@ -119,6 +121,14 @@ class _SubnetState:
 
     def in_pool(self, address: IPv4Address) -> bool:
         return address in self.allocator
+
+    def bindable(self, address: IPv4Address, mine: Reservation | None) -> bool:
+        """
+        May C{address} be bound here at all: in a pool, or the client's own
+        reservation (checked for every binding, not only for new ones, so a
+        pool shrunk in the configuration is honoured at the next renewal).
+        """
+        return self.in_pool(address) or (mine is not None and mine.address == address)
 
 
 class ServerCore:
@@ -161,6 +171,8 @@ class ServerCore:
         self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
         self._reserved_macs = {r.mac for s in config.subnets for r in s.reservations if r.mac is not None}
         self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
+        # Segments we serve ourselves: any host there can forge a giaddr in them.
+        self._direct_networks = [s.network for s in config.subnets if s.interface]
         limits = config.client_rate_limit, config.relay_rate_limit
         self._client_limiter = (
             RateLimiter(limits[0].rate, limits[0].burst, config.rate_limit_entries) if limits[0].enabled else None
@@ -168,6 +180,9 @@ class ServerCore:
         self._relay_limiter = (
             RateLimiter(limits[1].rate, limits[1].burst, config.rate_limit_entries) if limits[1].enabled else None
         )
+        self._macs = MacHoldings()
+        for lease in store.leases():
+            self._track(None, lease)
         self.reclaim(clock())
 
     def set_server_id(self, interface: str, address: IPv4Address | None) -> None:
@@ -196,28 +211,40 @@ class ServerCore:
 
     def select_subnet(self, message: Message, interface: str | None) -> _SubnetState | None:
         """
-        Relayed: link selection (82.5), then subnet selection (118), then
-        giaddr. Direct: 118, then the subnet of ciaddr on this interface,
-        then the interface's subnet.
+        Relayed: giaddr's subnet; direct: the subnet of ciaddr on this
+        interface, else the interface's subnet. A subnet selection (option
+        82 sub-option 5 from a relay, else option 118) overrides that only
+        from a trusted relay (L{_trusted_relay}).
+
+        @raise _Refused: an untrusted request asked for another subnet.
+        @raise DecodeError: option 82 or 118 is malformed.
         """
         if message.giaddr != _ZERO:
-            relay = message.options.get(_OPT_RELAY)
-            if relay is not None:
-                for subcode, value in decode_relay_agent_info(relay):
-                    if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
-                        return self._subnet_containing(IPv4Address(value))
-            selection = message.options.get(_OPT_SUBNET_SELECTION)
-            if selection is not None:
-                return self._subnet_containing(IPv4Address(selection))
-            return self._subnet_containing(message.giaddr)
-        selection = message.options.get(_OPT_SUBNET_SELECTION)
-        if selection is not None:
-            return self._subnet_containing(IPv4Address(selection))
-        if message.ciaddr != _ZERO:
-            state = self._subnet_containing(message.ciaddr)
-            if state is not None and state.config.interface == interface:
-                return state
-        return self._by_interface.get(interface or "")
+            default = self._subnet_containing(message.giaddr)
+        else:
+            default = None
+            if message.ciaddr != _ZERO:
+                default = self._subnet_containing(message.ciaddr)
+                if default is not None and default.config.interface != interface:
+                    default = None
+            if default is None:
+                default = self._by_interface.get(interface or "")
+        selection = _selected_link(message)
+        if selection is None or (default is not None and selection in default.config.network):
+            return default
+        if not self._trusted_relay(message.giaddr):
+            raise _Refused("untrusted-subnet-selection")
+        return self._subnet_containing(selection)
+
+    def _trusted_relay(self, giaddr: IPv4Address) -> bool:
+        """
+        Whose subnet selection is honoured: a relay (never a direct client)
+        in C{trusted_relays}, and never one whose giaddr is on a segment we
+        serve directly (Kea and dhcpd trust relays by configuration too).
+        """
+        if giaddr == _ZERO or not any(giaddr in network for network in self.config.trusted_relays):
+            return False
+        return not any(giaddr in network for network in self._direct_networks)
 
     # Entry point -----------------------------------------------------------
 
@@ -229,6 +256,8 @@ class ServerCore:
         kind = message.message_type
         if kind is None:
             return Outcome("drop", "no-message-type")
+        if not _identifiable(message):
+            return Outcome("drop", "no-client-identity")
         limited = self._rate_limited(message, now)
         if limited:
             return Outcome("drop", limited)
@@ -236,6 +265,8 @@ class ServerCore:
             state = self.select_subnet(message, interface)
         except DecodeError:
             return Outcome("drop", "bad-relay-agent-info")
+        except _Refused as e:
+            return Outcome("drop", e.reason)
         if state is None:
             return Outcome("drop", "no-subnet")
         if state.server_id is None:
@@ -243,7 +274,12 @@ class ServerCore:
         handler = self._handlers.get(kind)
         if handler is None:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
-        return handler(self, message, state, now)
+        try:
+            return handler(self, message, state, now)
+        except DecodeError as e:
+            return Outcome("drop", e.reason, subnet=state.config)
+        except _Refused as e:
+            return Outcome("drop", e.reason, subnet=state.config)
 
     def _rate_limited(self, message: Message, now: float) -> str:
         """
@@ -252,13 +288,58 @@ class ServerCore:
         """
         if self._client_limiter is None and self._relay_limiter is None:
             return ""
-        mac = message.hardware_address
-        if mac in self._reserved_macs or message.options.get(_OPT_CLIENT_ID) in self._reserved_ids:
+        if self._has_reservation(message):
             return ""
+        mac = message.hardware_address
         if self._relay_limiter is not None and message.giaddr != _ZERO and not self._relay_limiter.allow(message.giaddr, now):
             return "rate-limited-relay"
         if self._client_limiter is not None and not self._client_limiter.allow(mac, now):
             return "rate-limited-client"
+        return ""
+
+    def _has_reservation(self, message: Message) -> bool:
+        return message.hardware_address in self._reserved_macs or message.options.get(_OPT_CLIENT_ID) in self._reserved_ids
+
+    # Changing the store ----------------------------------------------------
+
+    def _put(self, lease: Lease, durable: bool = True) -> None:
+        old = self.store.get(lease.address)
+        self.store.put(lease, durable=durable)
+        self._track(old, lease)
+
+    def _remove(self, address: IPv4Address) -> None:
+        old = self.store.get(address)
+        self.store.remove(address)
+        self._track(old, None)
+
+    def _track(self, old: Lease | None, new: Lease | None) -> None:
+        self._macs.changed(old, new)
+        if LeaseState.DECLINED in (old and old.state, new and new.state):
+            state = self._subnet_containing((new or old).address)
+            if state is not None:
+                state.quarantine.changed(old, new)
+
+    def _free(self, address: IPv4Address) -> None:
+        """
+        Queue C{address} for reuse in the subnet it belongs to (never in the
+        one a request happened to arrive in), if it is in a pool there.
+        """
+        state = self._subnet_containing(address)
+        if state is not None:
+            state.allocator.freed(address)
+
+    def _new_holding_refused(self, message: Message, state: _SubnetState, key: bytes, now: float, mine: Reservation | None) -> str:
+        """
+        Why this client may not be given an address it does not hold yet
+        (C{""} when it may): the per-MAC limit, C{max_leases}.
+        """
+        limit = self.config.max_bindings_per_mac
+        if limit and mine is None and not self._has_reservation(message):
+            held = self._macs.held(message.hardware_address, state.config.network, self.store, now, key)
+            if held >= limit:
+                return "mac-binding-limit"
+        if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
+            return "pool-exhausted"
         return ""
 
     # DISCOVER --------------------------------------------------------------
@@ -267,8 +348,6 @@ class ServerCore:
         key = client_key(message)
         reservation = state.reservation_for(message)
         address = self._choose_address(message, state, key, now, reservation)
-        if address is None:
-            return Outcome("drop", "pool-exhausted", subnet=state.config)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
         if rapid:
             return self._bind(message, state, key, address, now, reservation, rapid_commit=True)
@@ -276,7 +355,7 @@ class ServerCore:
         if not (current is not None and current.state is LeaseState.BOUND and current.belongs_to(key) and current.holds(now)):
             # Hold the address for this client so concurrent DISCOVERs get
             # others; an existing binding is never downgraded to an offer.
-            self.store.put(
+            self._put(
                 Lease(
                     address,
                     LeaseState.OFFERED,
@@ -305,7 +384,11 @@ class ServerCore:
 
     def _choose_address(
         self, message: Message, state: _SubnetState, key: bytes, now: float, reservation: Reservation | None
-    ) -> IPv4Address | None:
+    ) -> IPv4Address:
+        """
+        @raise _Refused: no address for this client (C{pool-exhausted}, or
+            a limit: L{_new_holding_refused}).
+        """
         mine = reservation
         if reservation is not None and reservation.address is not None:
             lease = self.store.get(reservation.address)
@@ -321,13 +404,12 @@ class ServerCore:
             for lease in own_leases:
                 if state.in_pool(lease.address) and self._available_to(lease.address, key, state, now, mine):
                     return lease.address
-        requested = message.options.get(_OPT_REQUESTED)
-        if requested is not None:
-            address = IPv4Address(requested)
-            if state.in_pool(address) and self._available_to(address, key, state, now, mine):
-                return address
-        if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
-            return None
+        refused = self._new_holding_refused(message, state, key, now, mine)
+        if refused:
+            raise _Refused(refused)
+        requested = _address_option(message, _OPT_REQUESTED)
+        if requested is not None and state.in_pool(requested) and self._available_to(requested, key, state, now, mine):
+            return requested
         store = self.store
         address = state.allocator.allocate(
             lambda a: self._available_to(a, key, state, now, mine), lambda a: store.get(a) is None
@@ -336,6 +418,8 @@ class ServerCore:
             reusable, state.next_rescan = self._reusable(state, now)
             state.allocator.rescan(reusable)
             address = state.allocator.allocate(lambda a: self._available_to(a, key, state, now, mine), lambda a: False)
+        if address is None:
+            raise _Refused("pool-exhausted")
         return address
 
     def _reusable(self, state: _SubnetState, now: float) -> tuple[list[IPv4Address], float]:
@@ -372,83 +456,130 @@ class ServerCore:
 
     def _request(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        server_id_raw = message.options.get(_OPT_SERVER_ID)
-        requested_raw = message.options.get(_OPT_REQUESTED)
-        if server_id_raw is not None:
-            return self._request_selecting(message, state, key, IPv4Address(server_id_raw), requested_raw, now)
-        if requested_raw is not None and message.ciaddr == _ZERO:
-            return self._request_init_reboot(message, state, key, IPv4Address(requested_raw), now)
+        server_id = _address_option(message, _OPT_SERVER_ID)
+        requested = _address_option(message, _OPT_REQUESTED)
+        if server_id is not None:
+            return self._request_selecting(message, state, key, server_id, requested, now)
+        if requested is not None and message.ciaddr == _ZERO:
+            # INIT-REBOOT: on the wire (or behind the relay) we selected by,
+            # so an address outside that subnet is on the wrong network.
+            if requested not in state.config.network:
+                return self._unconfirmed(message, state, "wrong-network", requested)
+            return self._confirm(message, state, key, requested, now)
         if message.ciaddr != _ZERO:
             return self._request_renewing(message, state, key, message.ciaddr, now)
         return Outcome("drop", "request-without-address", subnet=state.config)
 
     def _request_selecting(
-        self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested_raw: bytes | None, now: float
+        self, message: Message, state: _SubnetState, key: bytes, server_id: IPv4Address, requested: IPv4Address | None, now: float
     ) -> Outcome:
         if server_id != state.server_id:
             if server_id not in self._our_ids:
                 # The client chose another server: release what we held for it.
                 for lease in self.store.find_by_client(key):
                     if lease.state is LeaseState.OFFERED:
-                        self.store.remove(lease.address)
-                        state.allocator.freed(lease.address)
+                        self._remove(lease.address)
+                        self._free(lease.address)
                 return Outcome("ignore", "chose-another-server", subnet=state.config)
-        if requested_raw is None:
+        # The client chose us: refusing is ours to do, authoritative or not.
+        if requested is None:
             return self._nak(message, state, "selecting-without-requested-address")
-        address = IPv4Address(requested_raw)
+        address = requested
         if address not in state.config.network:
             return self._nak(message, state, "requested-address-not-in-subnet")
         lease = self.store.get(address)
         mine = state.reservation_for(message)
-        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now, mine)
-        allowed = state.in_pool(address) or (mine is not None and mine.address == address)
-        if allowed and self._available_to(address, key, state, now, mine):
-            return self._bind(message, state, key, address, now, mine)
-        return self._nak(message, state, "address-not-offered-to-client")
-
-    def _request_init_reboot(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
-        if address not in state.config.network:
-            return self._nak(message, state, "wrong-network")
-        lease = self.store.get(address)
-        if lease is not None and lease.belongs_to(key) and (lease.state is LeaseState.BOUND or lease.holds(now)):
-            return self._bind(message, state, key, address, now, state.reservation_for(message))
-        if lease is not None and lease.holds(now):
-            return self._nak(message, state, "address-bound-to-another-client")
-        if state.config.authoritative:
-            return self._nak(message, state, "unknown-binding")
-        return Outcome("ignore", "unknown-binding", address=address, subnet=state.config)
+        if not (state.bindable(address, mine) and self._available_to(address, key, state, now, mine)):
+            return self._nak(message, state, "address-not-offered-to-client")
+        if not (lease is not None and lease.belongs_to(key) and lease.holds(now)):
+            # Not (or no longer) held for this client but free: a new holding.
+            refused = self._new_holding_refused(message, state, key, now, mine)
+            if refused:
+                return Outcome("drop", refused, address=address, subnet=state.config)
+        return self._bind(message, state, key, address, now, mine)
 
     def _request_renewing(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
-        if address not in state.config.network:
-            return self._nak(message, state, "wrong-network")
+        """
+        RENEWING or REBINDING (ciaddr set): the two look the same here.
+        """
+        if address in state.config.network:
+            return self._confirm(message, state, key, address, now)
+        if self._subnet_containing(address) is None:
+            # Not ours: maybe another server's client on this segment at T2,
+            # exactly when that server is down. RFC 2131 4.3.2: extend only
+            # "with local administrative authority". Never NAKed.
+            return Outcome("ignore", "not-our-address", address=address, subnet=state.config)
+        # One of our other subnets: the client is on the wrong network.
+        return self._unconfirmed(message, state, "wrong-network", address)
+
+    def _confirm(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
+        """
+        INIT-REBOOT, RENEWING, REBINDING for C{address} in C{state}'s
+        subnet: extend the client's binding, or re-create it when we have
+        none (a lost or replaced lease database, a server taking over) and
+        the address is free for this client, as Kea and dhcpd do.
+        """
         lease = self.store.get(address)
         mine = state.reservation_for(message)
-        if lease is not None and lease.belongs_to(key) and lease.state in (LeaseState.BOUND, LeaseState.OFFERED):
+        if lease is not None and lease.holds(now) and not lease.belongs_to(key):
+            reason = "address-declined" if lease.state is LeaseState.DECLINED else "address-bound-to-another-client"
+            return self._unconfirmed(message, state, reason, address)
+        if not state.bindable(address, mine):
+            return self._unconfirmed(message, state, "address-not-in-pool", address)
+        if not self._available_to(address, key, state, now, mine):
+            return self._unconfirmed(message, state, "address-reserved-for-another-client", address)
+        if lease is not None and lease.belongs_to(key) and lease.holds(now):
             return self._bind(message, state, key, address, now, mine)
-        if lease is not None and lease.belongs_to(key) and self._available_to(address, key, state, now, mine):
-            # Our binding lapsed but nobody took the address: extend it.
-            return self._bind(message, state, key, address, now, mine)
-        return self._nak(message, state, "no-binding-to-renew")
+        network = state.config.network
+        for other in self.store.find_by_client(key):
+            if other.address != address and other.address in network and other.state is LeaseState.BOUND and other.holds(now):
+                return self._unconfirmed(message, state, "client-has-another-binding", address)
+        refused = self._new_holding_refused(message, state, key, now, mine)
+        if refused:
+            return Outcome("drop", refused, address=address, subnet=state.config)
+        return self._bind(message, state, key, address, now, mine)
+
+    def _unconfirmed(self, message: Message, state: _SubnetState, reason: str, address: IPv4Address) -> Outcome:
+        """
+        A REQUEST we cannot confirm: NAK when authoritative, else silence
+        (RFC 2131 4.3.2, "peaceful coexistence" with other servers).
+        """
+        if state.config.authoritative:
+            return self._nak(message, state, reason, address)
+        return Outcome("ignore", reason, address=address, subnet=state.config)
 
     # Other messages --------------------------------------------------------
 
     def _decline(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        server_id_raw = message.options.get(_OPT_SERVER_ID)
-        if server_id_raw is not None and IPv4Address(server_id_raw) != state.server_id:
+        server_id = _address_option(message, _OPT_SERVER_ID)
+        if server_id is not None and server_id != state.server_id:
             return Outcome("ignore", "decline-for-another-server", subnet=state.config)
-        requested_raw = message.options.get(_OPT_REQUESTED)
-        if requested_raw is None:
+        address = _address_option(message, _OPT_REQUESTED)
+        if address is None:
             return Outcome("drop", "decline-without-address", subnet=state.config)
-        address = IPv4Address(requested_raw)
         lease = self.store.get(address)
-        if lease is None or not lease.belongs_to(key):
+        # Only an address we ACKed to this client: a DECLINE of a mere offer
+        # (or of someone else's address) would let one host quarantine a pool.
+        if (
+            lease is None
+            or address not in state.config.network
+            or not lease.belongs_to(key)
+            or lease.state is not LeaseState.BOUND
+            or not lease.holds(now)
+        ):
             return Outcome("ignore", "decline-of-unknown-binding", address=address, subnet=state.config)
-        self.store.put(
+        reason = "address-in-use"
+        for oldest in state.quarantine.to_release(self.store):
+            # The cap keeps DECLINEs from emptying a pool: the longest
+            # quarantined address is put back into use first.
+            self._put(attrs.evolve(oldest, state=LeaseState.EXPIRED, expires=now, updated=now))
+            state.allocator.freed(oldest.address)
+            reason = "address-in-use-quarantine-full"
+        self._put(
             Lease(address, LeaseState.DECLINED, b"", message.hardware_address, now + state.config.decline_probation_time, "", now)
         )
-        return Outcome("decline", "address-in-use", address=address, subnet=state.config)
+        return Outcome("decline", reason, address=address, subnet=state.config)
 
     def _release(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
@@ -457,8 +588,10 @@ class ServerCore:
         if lease is None or not lease.belongs_to(key) or lease.state is not LeaseState.BOUND:
             return Outcome("ignore", "release-of-unknown-binding", address=address, subnet=state.config)
         # Keep the client key: the same client gets this address back first.
-        self.store.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
-        state.allocator.freed(address)
+        self._put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
+        # A RELEASE is unicast to us and may arrive on any interface: the
+        # address goes back to its own subnet's pool.
+        self._free(address)
         return Outcome("release", address=address, subnet=state.config)
 
     def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
@@ -492,9 +625,7 @@ class ServerCore:
     ) -> Outcome:
         lease_time = self._lease_time(message, state)
         expires = now + lease_time if lease_time != _INFINITE else float("inf")
-        self.store.put(
-            Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now)
-        )
+        self._put(Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now))
         reply = self._reply(message, state, MessageType.ACK, address, lease_time, reservation)
         if rapid_commit:
             reply.options[_OPT_RAPID_COMMIT] = b""
@@ -505,12 +636,14 @@ class ServerCore:
             subnet=state.config,
         )
 
-    def _nak(self, message: Message, state: _SubnetState, reason: str) -> Outcome:
+    def _nak(self, message: Message, state: _SubnetState, reason: str, address: IPv4Address | None = None) -> Outcome:
         # RFC 2131 4.3.2: a relayed NAK carries the broadcast bit for the relay.
         flags = message.flags | (FLAG_BROADCAST if message.giaddr != _ZERO else 0)
         reply = _skeleton(message, MessageType.NAK, state.server_id, flags=flags)
-        _echo(message, reply)
-        return Outcome("nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), subnet=state.config)
+        _echo(message, reply, state.config.network)
+        return Outcome(
+            "nak", reason, Reply(reply, reply_destination(message, MessageType.NAK), False), address=address, subnet=state.config
+        )
 
     def _lease_time(self, message: Message, state: _SubnetState) -> int:
         config = state.config
@@ -534,8 +667,9 @@ class ServerCore:
             message,
             kind,
             state.server_id,
-            # An INFORM's ACK carries the client's own address back in ciaddr.
-            ciaddr=message.ciaddr if kind == MessageType.ACK and address == _ZERO else _ZERO,
+            # An ACK carries the request's ciaddr back (RFC 2131 table 3: an
+            # INFORM's, a RENEW's or REBIND's; 0 otherwise), as Kea does.
+            ciaddr=message.ciaddr if kind == MessageType.ACK else _ZERO,
             yiaddr=address,
         )
         options = reply.options
@@ -563,7 +697,7 @@ class ServerCore:
                     options[code] = raw
         if reservation is not None and reservation.hostname:
             options[_OPT_HOST_NAME] = reservation.hostname.encode("utf-8")
-        _echo(message, reply)
+        _echo(message, reply, config.network)
         return reply
 
     # Housekeeping ----------------------------------------------------------
@@ -588,16 +722,57 @@ class ServerCore:
             if lease.holds(now):
                 continue
             if lease.state is LeaseState.BOUND or lease.state is LeaseState.DECLINED:
-                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now))
+                self._put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now))
             elif lease.state is LeaseState.OFFERED:
-                self.store.put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now), durable=False)
+                self._put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now), durable=False)
             else:
                 continue
             changed += 1
-            state = self._subnet_containing(lease.address)
-            if state is not None:
-                state.allocator.freed(lease.address)
+            self._free(lease.address)
         return changed
+
+
+class _Refused(Exception):
+    """
+    A request this server will not serve, with the drop reason.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _identifiable(message: Message) -> bool:
+    """
+    Can this client be told apart from others: a client identifier, or a
+    hardware address that is not empty and not all zeros? Without either,
+    two such clients would share one binding and a reply would go to MAC
+    00:00:00:00:00:00 (Kea drops these too).
+    """
+    return bool(message.options.get(_OPT_CLIENT_ID)) or any(message.hardware_address)
+
+
+def _address_option(message: Message, code: int) -> IPv4Address | None:
+    raw = message.options.get(code)
+    if raw is None:
+        return None
+    if len(raw) != 4:
+        raise DecodeError("bad-option", f"option {code}: {len(raw)} bytes, expected 4")
+    return IPv4Address(raw)
+
+
+def _selected_link(message: Message) -> IPv4Address | None:
+    """
+    The link a request asks to be served on: option 82 sub-option 5
+    (RFC 3527, from a relay), else option 118 (RFC 3011).
+    """
+    if message.giaddr != _ZERO:
+        relay = message.options.get(_OPT_RELAY)
+        if relay is not None:
+            for subcode, value in decode_relay_agent_info(relay):
+                if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
+                    return IPv4Address(value)
+    return _address_option(message, _OPT_SUBNET_SELECTION)
 
 
 def _type_name(kind: int) -> str:
@@ -644,11 +819,16 @@ def _skeleton(
     return reply
 
 
-def _echo(request: Message, reply: Message) -> None:
-    # RFC 6842: echo the client identifier; RFC 3046: echo option 82 (last).
+def _echo(request: Message, reply: Message, network: IPv4Network) -> None:
+    # RFC 6842: echo the client identifier. RFC 3011: echo a subnet
+    # selection we served. RFC 3046 2.2: echo option 82 "in all replies",
+    # relayed or inserted by a layer-2 agent (giaddr 0), last.
     client_id = request.options.get(_OPT_CLIENT_ID)
     if client_id is not None:
         reply.options[_OPT_CLIENT_ID] = client_id
+    selection = request.options.get(_OPT_SUBNET_SELECTION)
+    if selection is not None and len(selection) == 4 and IPv4Address(selection) in network:
+        reply.options[_OPT_SUBNET_SELECTION] = selection
     relay = request.options.get(_OPT_RELAY)
-    if relay is not None and request.giaddr != _ZERO:
+    if relay is not None:
         reply.options[_OPT_RELAY] = relay

@@ -35,6 +35,10 @@ class Destination:
 
 
 def reply_destination(request: Message, reply_type: int, yiaddr: IPv4Address = _ZERO) -> Destination:
+    if request.message_type == MessageType.INFORM and request.ciaddr != _ZERO:
+        # RFC 2131 4.3.5: "directly to the address given in ciaddr", relayed
+        # or not (a relay would forward it to yiaddr, which is 0 here).
+        return Destination(request.ciaddr, CLIENT_PORT)
     if request.giaddr != _ZERO:
         return Destination(request.giaddr, SERVER_PORT)
     if reply_type == MessageType.NAK:
@@ -43,6 +47,6 @@ def reply_destination(request: Message, reply_type: int, yiaddr: IPv4Address = _
         return Destination(request.ciaddr, CLIENT_PORT)
     if request.broadcast or yiaddr == _ZERO:
         return Destination(BROADCAST, CLIENT_PORT)
-    if request.htype == HTYPE_ETHERNET and request.hlen == 6:
+    if request.htype == HTYPE_ETHERNET and request.hlen == 6 and any(request.hardware_address):
         return Destination(yiaddr, CLIENT_PORT, request.hardware_address)
     return Destination(BROADCAST, CLIENT_PORT)

@@ -32,11 +32,18 @@ class PoolAllocator:
         value = int(address)
         return any(first <= value <= last for first, last in self._ranges)
 
-    def freed(self, address: IPv4Address) -> None:
+    def freed(self, address: IPv4Address) -> bool:
         """
         C{address} became available again: reuse it before scanning.
+
+        @return: whether it was taken; an address outside these pools (of
+            another subnet, a reservation, a pool since removed from the
+            configuration) never is.
         """
+        if address not in self or int(address) in self._excluded:
+            return False
         self._freed.append(address)
+        return True
 
     def allocate(self, is_free: Callable[[IPv4Address], bool], never_used: Callable[[IPv4Address], bool]) -> IPv4Address | None:
         """
@@ -51,7 +58,8 @@ class PoolAllocator:
                 return address
         while self._freed:
             address = self._freed.popleft()
-            if int(address) not in self._excluded and is_free(address):
+            # Checked again here: nothing outside the pools is ever handed out.
+            if address in self and int(address) not in self._excluded and is_free(address):
                 return address
         return None
 
@@ -60,7 +68,7 @@ class PoolAllocator:
         Refill the reuse queue from C{candidates} (addresses that are free
         now, oldest first), when it ran dry.
         """
-        self._freed.extend(a for a in candidates if a in self)
+        self._freed.extend(a for a in candidates if a in self and int(a) not in self._excluded)
 
     def _next_fresh(self) -> int:
         value = self._cursor

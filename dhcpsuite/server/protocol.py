@@ -18,7 +18,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.dhcp4.constants import MessageType, Option
+from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
 from dhcpsuite.interfaces import IPacketSink
@@ -27,6 +27,17 @@ from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
+_PRL = int(Option.PARAMETER_REQUEST_LIST)
+# Options the server cannot read as absent when they are malformed: 54 and 50
+# decide which RFC 2131 section 4.3.2 state a REQUEST is in (reading a bad
+# 54 as absent would turn another server's SELECTING into our INIT-REBOOT),
+# 61 is the client's identity, and 82 is the relay's data we must echo
+# verbatim. A request with any of them malformed is dropped, counted as
+# drop:bad-option; any other malformed option is ignored and counted as
+# malformed-option:<code>.
+REQUIRED_WELL_FORMED = frozenset(
+    int(o) for o in (Option.SERVER_ID, Option.REQUESTED_ADDRESS, Option.CLIENT_ID, Option.RELAY_AGENT_INFO)
+)
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
 # Seconds between the summary lines of a flood of malformed packets.
 MALFORMED_LOG_INTERVAL = 10.0
@@ -88,6 +99,8 @@ class ServerProtocol(DatagramProtocol):
                     source=addr, interface=self.interface, error=str(e), reason=e.reason,
                 )
             return
+        if message.malformed and not self._accept_malformed(message, addr):
+            return
         try:
             outcome = self.core.handle(message, self.interface)
         except DecodeError as e:
@@ -105,6 +118,27 @@ class ServerProtocol(DatagramProtocol):
             self._log(message, outcome)
         if outcome.reply is not None:
             self._deliver(message, outcome.reply)
+
+    def _accept_malformed(self, message: Message, addr: tuple) -> bool:
+        """
+        Count the malformed options of C{message}; C{False} when one of them
+        is an option the server cannot do without.
+        """
+        codes = sorted(message.malformed)
+        fatal = REQUIRED_WELL_FORMED.intersection(codes)
+        reason = "bad-option" if fatal else "malformed-option"
+        if fatal:
+            self.counters["drop:bad-option"] += 1
+        else:
+            for code in codes:
+                self.counters[f"malformed-option:{code}"] += 1
+        if self._malformed_log.allow(reason):
+            self.log.warn(
+                "{what} from {source} on {interface}: malformed option(s) {codes}",
+                what="Dropped packet" if fatal else "Ignored options in a packet",
+                source=addr, interface=self.interface, codes=", ".join(map(str, codes)), reason=reason,
+            )
+        return not fatal
 
     def _log_malformed_summary(self, counts: Mapping[Hashable, int], seconds: float) -> None:
         self.log.warn(
@@ -127,9 +161,11 @@ class ServerProtocol(DatagramProtocol):
         )
 
     def _deliver(self, request: Message, reply: Reply) -> None:
-        max_size = request.options.get(_MAX_SIZE)
+        # Without option 57 a client takes 576 bytes (RFC 2131 section 2, RFC
+        # 2132 section 9.10); what does not fit goes by the client's option 55.
+        max_size = request.option(_MAX_SIZE, MINIMUM_MAX_MESSAGE_SIZE)
         try:
-            data = reply.message.to_bytes(int.from_bytes(max_size, "big") if max_size else None)
+            data = reply.message.to_bytes(max_size, request.options.get(_PRL, b""))
         except ValueError as e:
             self.counters["drop:reply-too-large"] += 1
             self.log.error("Could not encode reply: {error}", error=str(e))

@@ -163,9 +163,16 @@ class BadLengthTests(SynchronousTestCase):
             with self.subTest(raw=raw):
                 self.assertBad(52, raw)
 
-    def test_max_message_size_below_576(self) -> None:
-        self.assertBad(57, b"\x02\x3f")
+    def test_max_message_size_below_576_read_as_576(self) -> None:
+        """
+        RFC 2132 section 9.10 sets 576 as the minimum; Kea answers a client
+        that claims less (issue 12.6), so the value reads as 576.
+        """
+        self.assertEqual(decode_value(57, b"\x02\x3f"), 576)
+        self.assertEqual(decode_value(57, b"\x00\x00"), 576)
         self.assertEqual(decode_value(57, b"\x02\x40"), 576)
+        self.assertEqual(decode_value(57, b"\x05\xdc"), 1500)
+        self.assertBad(57, b"\x02")
 
     def test_client_id_too_short(self) -> None:
         self.assertBad(61, b"\x01")

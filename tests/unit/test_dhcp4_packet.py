@@ -109,8 +109,10 @@ class DecodeTests(SynchronousTestCase):
         self.assertReason(b"", "truncated")
         self.assertReason(packet(b"")[:239], "truncated")
 
-    def test_exactly_header_and_cookie_has_no_end(self) -> None:
-        self.assertReason(packet(b""), "missing-end")
+    def test_exactly_header_and_cookie_has_no_options(self) -> None:
+        m = decode_message(packet(b""))
+        self.assertEqual(m.options, {})
+        self.assertIsNone(m.message_type)
 
     def test_no_magic_cookie(self) -> None:
         self.assertReason(header() + b"\x00\x00\x00\x00" + b"\xff" * 60, "no-magic-cookie")
@@ -129,17 +131,84 @@ class DecodeTests(SynchronousTestCase):
     def test_option_length_byte_missing(self) -> None:
         self.assertReason(packet(opt(53, b"\x01") + b"\x0c"), "option-overrun")
 
-    def test_missing_end(self) -> None:
-        self.assertReason(packet(opt(53, b"\x01") + opt(12, b"host")), "missing-end")
+    def test_missing_end_accepted_without_overload(self) -> None:
+        """
+        RFC 2131 section 4.1 needs END only when sname/file carry options;
+        Kea answers a zero-padded DISCOVER without END (issue 12.6).
+        """
+        for tail in (b"", b"\x00" * 60):
+            with self.subTest(padding=len(tail)):
+                m = decode_message(packet(opt(53, b"\x01") + opt(12, b"host") + tail))
+                self.assertEqual(m.options, {53: b"\x01", 12: b"host"})
+
+    def test_missing_end_with_overload(self) -> None:
+        self.assertReason(packet(opt(53, b"\x01") + opt(52, b"\x01") + b"\x00" * 8, file=b"\xff"), "missing-end")
+        self.assertReason(packet(opt(53, b"\x01") + opt(52, b"\x01") + b"\xff", file=opt(12, b"h")), "missing-end")
 
     def test_only_pads(self) -> None:
-        self.assertReason(packet(b"\x00" * 60), "missing-end")
+        self.assertEqual(decode_message(packet(b"\x00" * 60)).options, {})
 
-    def test_bad_known_option(self) -> None:
-        self.assertReason(packet(opt(53, b"\x01") + opt(1, b"\xff\xff") + b"\xff"), "bad-option")
+    def test_bad_message_type_length(self) -> None:
+        self.assertReason(packet(opt(53, b"\x01\x01") + b"\xff"), "bad-option")
 
     def test_bad_message_type(self) -> None:
         self.assertReason(packet(opt(53, b"\x00") + b"\xff"), "bad-option")
+
+
+class MalformedOptionTests(SynchronousTestCase):
+    """
+    A malformed non-essential option costs only itself (RFC 1122 section
+    1.2.2). busybox udhcpc and dhclient bind to OFFERs carrying option 26 as
+    4 bytes or option 121 with a /33 or host bits set (issue 16.16); Kea
+    answers requests with an empty option 12 or 60 (issue 12.6).
+    """
+
+    CASES = {
+        "mtu-4-bytes": (26, b"\x05\xdc\x00\x00"),
+        "routes-width-33": (121, b"\x21\x0a\x00\x00\x00\x00\x0a\x00\x00\x01"),
+        "routes-host-bits": (121, b"\x08\x0a\x01\x0a\x00\x00\x01"),
+        "empty-hostname": (12, b""),
+        "empty-vendor-class": (60, b""),
+        "mask-2-bytes": (1, b"\xff\xff"),
+    }
+
+    def test_each_kept_aside_and_the_rest_stands(self) -> None:
+        for name, (code, raw) in self.CASES.items():
+            with self.subTest(name):
+                data = packet(opt(53, b"\x02") + opt(54, b"\x0a\x00\x00\x01") + opt(code, raw) + opt(3, b"\x0a\x00\x00\x01") + b"\xff")
+                m = decode_message(data)
+                self.assertEqual(m.malformed_options, frozenset({code}))
+                self.assertEqual(m.malformed, {code: raw})
+                self.assertNotIn(code, m.options)
+                self.assertIsNone(m.option(code))
+                self.assertEqual(m.option(code, "default"), "default")
+                self.assertEqual(m.option(Option.SERVER_ID), A("10.0.0.1"))
+                self.assertEqual(m.option(Option.ROUTER), [A("10.0.0.1")])
+                self.assertEqual(m.message_type, MessageType.OFFER)
+
+    def test_well_formed_message_has_none(self) -> None:
+        m = decode_message(packet(opt(53, b"\x01") + opt(12, b"h") + b"\xff"))
+        self.assertEqual(m.malformed_options, frozenset())
+        self.assertEqual(m.malformed, {})
+
+    def test_malformed_round_trip_unchanged(self) -> None:
+        data = packet(opt(53, b"\x05") + opt(26, b"\x05\xdc\x00\x00") + opt(82, b"\x01") + opt(12, b"") + b"\xff")
+        m = decode_message(data)
+        self.assertEqual(m.malformed_options, frozenset({26, 82, 12}))
+        again = decode_message(m.to_bytes())
+        self.assertEqual(again, m)
+        # Option 82 still goes last (RFC 3046 section 2.1).
+        self.assertEqual([code for code, _ in walk(m.to_bytes(), 240, 600)][-1], 82)
+
+    def test_malformed_in_overload_field(self) -> None:
+        m = decode_message(packet(opt(53, b"\x01") + opt(52, b"\x01") + b"\xff", file=opt(26, b"\x01") + b"\xff"))
+        self.assertEqual(m.malformed, {26: b"\x01"})
+
+    def test_message_type_stays_fatal(self) -> None:
+        for raw in (b"", b"\x00", b"\x01\x01", bytes((200,))):
+            with self.subTest(raw=raw):
+                e = self.assertRaises(DecodeError, decode_message, packet(opt(53, raw) + b"\xff"))
+                self.assertEqual(e.reason, "bad-option")
 
 
 class OverloadDecodeTests(SynchronousTestCase):
@@ -354,6 +423,60 @@ class MaxSizeTests(SynchronousTestCase):
         d = decode_message(data)
         self.assertEqual(d.file, b"pxelinux.0")
         self.assertEqual(overload_on_wire(data), 2)
+
+    def test_smaller_option_behind_a_large_one_kept(self) -> None:
+        """
+        Issue 12.5: with option 57 = 576 the old encoder dropped every large
+        option, one that would have fit included. Placed whole in the first
+        field with room, 250 bytes go in the options field and 100 bytes in
+        file; only the 150 bytes that fit nowhere are dropped.
+        """
+        m = self.big_message(0)
+        m.options[224] = b"a" * 250
+        m.options[225] = b"b" * 150
+        m.options[226] = b"c" * 100
+        data = m.to_bytes(576)
+        self.assertLessEqual(len(data), 548)
+        d = decode_message(data)
+        self.assertEqual(d.options.get(224), m.options[224])
+        self.assertEqual(d.options.get(226), m.options[226])
+        self.assertNotIn(225, d.options)
+        self.assertEqual(overload_on_wire(data), 1)
+
+    def test_priority_decides_what_is_dropped(self) -> None:
+        """
+        The client's option 55 order decides: the options it asked first
+        are kept, whatever the reply's own order.
+        """
+        m = self.big_message(0)
+        for code in (224, 225, 226):
+            m.options[code] = bytes((code,)) * 200
+        d = decode_message(m.to_bytes(576, priority=[226, 225]))
+        self.assertEqual(sorted(c for c in (224, 225, 226) if c in d.options), [226])
+        d = decode_message(m.to_bytes(576))
+        self.assertEqual(sorted(c for c in (224, 225, 226) if c in d.options), [224])
+
+    def test_fills_to_the_limit(self) -> None:
+        """
+        Each of 40 options of 22 bytes that still fits somewhere is kept:
+        what is left over in every field is less than one option.
+        """
+        m = self.big_message(40)
+        data = m.to_bytes(576)
+        d = decode_message(data)
+        kept = [c for c in range(160, 200) if c in d.options]
+        # options field: 548 - 240 - 4 (52, END) - 21 (53, 54, 51, 1) = 283
+        # -> 12 options; file 127 -> 5; sname 63 -> 2.
+        self.assertEqual(len(kept), 19)
+        self.assertEqual(overload_on_wire(data), 3)
+
+    def test_essential_options_stay_in_the_options_field(self) -> None:
+        m = self.big_message(40)
+        data = m.to_bytes(576)
+        main = dict(walk(data, 240, len(data)))
+        for code in (53, 54, 51, 1):
+            self.assertIn(code, main)
+        self.assertEqual(data[243:246], b"\x35\x01\x05")
 
     def test_drops_non_essential_when_spilling_is_not_enough(self) -> None:
         m = self.big_message(40)

@@ -69,3 +69,19 @@ class ReplyDestinationTests(SynchronousTestCase):
     def test_is_broadcast(self) -> None:
         self.assertTrue(Destination(BROADCAST, 68).is_broadcast)
         self.assertFalse(Destination(A("10.0.0.1"), 68).is_broadcast)
+
+    def test_relayed_inform_goes_to_ciaddr(self) -> None:
+        """
+        RFC 2131 4.3.5: the ACK to an INFORM goes "directly to the address
+        given in the ciaddr field", relayed or not; Kea and dhcpd do so. To
+        the relay it would be forwarded to yiaddr, 0.0.0.0.
+        """
+        inform = request(giaddr=A("10.1.0.1"), ciaddr=A("10.1.0.5"))
+        inform.options[53] = bytes((MessageType.INFORM,))
+        self.assertEqual(reply_destination(inform, MessageType.ACK), Destination(A("10.1.0.5"), 68))
+        inform.ciaddr = A("0.0.0.0")
+        self.assertEqual(reply_destination(inform, MessageType.ACK), Destination(A("10.1.0.1"), 67))
+
+    def test_all_zero_hardware_address_broadcast(self) -> None:
+        # Never an ARP entry and a frame for MAC 00:00:00:00:00:00.
+        self.assertEqual(reply_destination(request(chaddr=bytes(16)), MessageType.OFFER, YIADDR), Destination(BROADCAST, 68))

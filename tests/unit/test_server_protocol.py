@@ -138,9 +138,9 @@ class DropTests(ProtocolTestsBase):
         protocol = self.make_protocol(FakeCore())
         good = request(MessageType.DISCOVER).to_bytes()
         protocol.datagramReceived(good[:236] + b"\x00\x00\x00\x00" + good[240:], ("0.0.0.0", 68))
-        protocol.datagramReceived(good[:-60].rstrip(b"\x00").rstrip(b"\xff"), ("0.0.0.0", 68))
+        protocol.datagramReceived(good[:240] + b"\x35\x05\x01", ("0.0.0.0", 68))
         self.assertEqual(self.counters["drop:no-magic-cookie"], 1)
-        self.assertEqual(self.counters["drop:missing-end"], 1)
+        self.assertEqual(self.counters["drop:option-overrun"], 1)
         self.assertEqual(self.transport.written, [])
         self.assertEqual(len(self.events), 2)
 
@@ -201,6 +201,36 @@ class DropTests(ProtocolTestsBase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertEqual(formatEvent(self.events[-1]),
                          "Dropped 2 more malformed packets on eth0 in the last 2.5 s (reason counts: truncated=2)")
+
+    def test_malformed_optional_option_ignored_and_counted(self) -> None:
+        """
+        Kea answers a DISCOVER with an empty option 12 or 60 (issue 12.6);
+        so do we, counting each ignored option.
+        """
+        protocol = self.make_protocol(self.real_core())
+        for code in (12, 60):
+            protocol.datagramReceived(request(MessageType.DISCOVER, **{f"o_{code}": b""}).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.OFFER] * 2)
+        self.assertEqual(self.counters["malformed-option:12"], 1)
+        self.assertEqual(self.counters["malformed-option:60"], 1)
+        self.assertEqual(self.counters["drop:bad-option"], 0)
+        warnings = [e for e in self.events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warnings), 1)
+        self.assertEqual(warnings[0]["codes"], "12")
+
+    def test_malformed_required_option_drops(self) -> None:
+        """
+        A bad 54 read as absent would make another server's SELECTING
+        REQUEST look like our INIT-REBOOT; a bad 61 changes who the client
+        is; a bad 82 cannot be echoed faithfully. Such requests are dropped.
+        """
+        core = FakeCore()
+        protocol = self.make_protocol(core)
+        for code, raw in ((54, b"\x0a\x00"), (50, b""), (61, b"\x01"), (82, b"\x01")):
+            protocol.datagramReceived(request(MessageType.REQUEST, **{f"o_{code}": raw}).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(core.handled, [])
+        self.assertEqual(self.counters["drop:bad-option"], 4)
+        self.assertEqual(self.transport.written, [])
 
     def test_core_exception_contained(self) -> None:
         protocol = self.make_protocol(FakeCore(error=RuntimeError("boom")))
@@ -336,9 +366,59 @@ class ExchangeTests(ProtocolTestsBase):
         protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x02\x40").to_bytes(), ("0.0.0.0", 68))
         [(data, _)] = self.transport.written
         self.assertLessEqual(len(data), 548)
-        # Without the option, the whole reply goes.
-        protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        # A larger limit lets the whole reply go.
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x05\xdc").to_bytes(), ("0.0.0.0", 68))
         self.assertGreater(len(self.transport.written[1][0]), 548)
+        self.assertEqual(decode_message(self.transport.written[1][0]).options, reply.options)
+
+    def test_reply_without_max_message_size_fits_576(self) -> None:
+        """
+        Issue 12.5: with no option 57 a reply reached 966 bytes. RFC 2131
+        section 2 and RFC 2132 section 9.10 give 576 bytes unless the client
+        says more. ISC dhcpd 4.4 fits such a reply by overloading file and
+        then sname (option 52) before it drops anything; we do the same,
+        and keep first what the client's option 55 lists first.
+        """
+        reply = reply_message(MessageType.OFFER)
+        for code in range(160, 200):
+            reply.options[code] = bytes((code,)) * 20
+        core = FakeCore(Outcome("offer", reply=Reply(reply, Destination(BROADCAST, 68), False)))
+        protocol = self.make_protocol(core)
+        prl = bytes(range(199, 159, -1))
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_55=prl).to_bytes(), ("0.0.0.0", 68))
+        [(data, _)] = self.transport.written
+        self.assertLessEqual(len(data) + 28, 576)
+        sent = decode_message(data)
+        kept = sorted(c for c in range(160, 200) if c in sent.options)
+        # The options listed first in 55 (the highest codes) are the ones kept.
+        self.assertEqual(kept, list(range(200 - len(kept), 200)))
+        # 13 in the options field (304 bytes less 53 and 54), 5 in file, 2 in sname.
+        self.assertEqual(len(kept), 20)
+        self.assertEqual(data[240:243], b"\x34\x01\x03")
+
+    def test_max_message_size_below_576_answered(self) -> None:
+        """
+        Issue 12.6: option 57 below 576 dropped the request; Kea answers it.
+        It is read as 576.
+        """
+        protocol = self.make_protocol(self.real_core())
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_57=b"\x01\x00").to_bytes(), ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.message_type, MessageType.OFFER)
+        self.assertEqual(self.counters["malformed-option:57"], 0)
+
+    def test_request_without_end_answered(self) -> None:
+        """
+        Issue 12.6: a zero-padded DISCOVER with no END option was dropped;
+        Kea and dhcpd answer it (RFC 2131 section 4.1 needs END only when
+        file/sname carry options).
+        """
+        protocol = self.make_protocol(self.real_core())
+        data = request(MessageType.DISCOVER).to_bytes()
+        end = data.rindex(b"\xff")
+        protocol.datagramReceived(data[:end] + b"\x00" * (len(data) - end), ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.message_type, MessageType.OFFER)
 
     def test_exchange_logged_once(self) -> None:
         protocol = self.make_protocol(self.real_core())
