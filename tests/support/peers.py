@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Mapping
 
 import attrs
 
+from tests.integration.conftest import TWISTD, toml_document
 from tests.support.netns import Namespace, VethPair
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -98,9 +99,13 @@ class Peer:
 # ---------------------------------------------------------------------------
 # Configurations, one per server, from the same Network
 
-def dhcpsuite_config(net: Network, workdir: Path, authoritative: bool, control_port: int) -> str:
-    from tests.integration.conftest import toml_document
+# dhcpsuite's control plane, on loopback inside its server namespace.
+CONTROL_PORT = 8067
+# Kea and dhcpd name the large options alike.
+LARGE_OPTION_NAMES = {14: "merit-dump", 17: "root-path", 18: "extensions-path"}
 
+
+def dhcpsuite_config(net: Network, workdir: Path, authoritative: bool, control_port: int) -> str:
     subnet = {
         "subnet": net.subnet, "interface": "srv0", "pool": ["-".join(net.pool)],
         "lease_time": net.lease_time, "renewal_time": net.renewal_time, "rebinding_time": net.rebinding_time,
@@ -119,16 +124,12 @@ def dhcpsuite_config(net: Network, workdir: Path, authoritative: bool, control_p
     })
 
 
-KEA_OPTION_NAMES = {14: "merit-dump", 17: "root-path", 18: "extensions-path"}
-DHCPD_OPTION_NAMES = KEA_OPTION_NAMES
-
-
 def kea_config(net: Network, workdir: Path, authoritative: bool) -> str:
     options = [
         {"name": "routers", "data": net.server},
         {"name": "domain-name-servers", "data": net.dns},
         {"name": "domain-name", "data": net.domain},
-        *({"name": KEA_OPTION_NAMES[code], "data": text} for code, text in net.large.items()),
+        *({"name": LARGE_OPTION_NAMES[code], "data": text} for code, text in net.large.items()),
     ]
     return json.dumps({"Dhcp4": {
         "interfaces-config": {"interfaces": ["srv0"], "dhcp-socket-type": "raw"},
@@ -143,12 +144,12 @@ def kea_config(net: Network, workdir: Path, authoritative: bool) -> str:
             "option-data": options,
         }],
         "loggers": [{"name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 40,
-                     "output_options": [{"output": str(workdir / "kea.log")}]}],
+                     "output_options": [{"output": "stdout"}]}],
     }}, indent=1)
 
 
 def dhcpd_config(net: Network, authoritative: bool) -> str:
-    large = "".join(f'  option {DHCPD_OPTION_NAMES[code]} "{text}";\n' for code, text in net.large.items())
+    large = "".join(f'  option {LARGE_OPTION_NAMES[code]} "{text}";\n' for code, text in net.large.items())
     return (
         "ddns-update-style none;\n"
         "ping-check false;\n"
@@ -177,8 +178,6 @@ def _spawn(name: str, pair: VethPair, workdir: Path, args: list[str], env: dict 
 
 
 def launch_dhcpsuite(pair: VethPair, workdir: Path, net: Network, authoritative: bool) -> Peer:
-    from tests.integration.conftest import TWISTD
-
     path = workdir / "dhcpsuite.toml"
     path.write_text(dhcpsuite_config(net, workdir, authoritative, CONTROL_PORT))
     return _spawn("dhcpsuite", pair, workdir, [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(path)])
@@ -187,8 +186,7 @@ def launch_dhcpsuite(pair: VethPair, workdir: Path, net: Network, authoritative:
 def launch_kea(pair: VethPair, workdir: Path, net: Network, authoritative: bool) -> Peer:
     path = workdir / "kea-dhcp4.conf"
     path.write_text(kea_config(net, workdir, authoritative))
-    env = dict(os.environ, KEA_PIDFILE_DIR=str(workdir), KEA_LOCKFILE_DIR=str(workdir),
-               KEA_LOGGER_DESTINATION=str(workdir / "kea.log"))
+    env = dict(os.environ, KEA_PIDFILE_DIR=str(workdir), KEA_LOCKFILE_DIR=str(workdir))
     # The syntax check runs where the server will: it looks at the interfaces.
     check = pair.server.run(["kea-dhcp4", "-t", str(path)], check=False, env=env)
     if check.returncode != 0:
@@ -208,13 +206,11 @@ def launch_dhcpd(pair: VethPair, workdir: Path, net: Network, authoritative: boo
     ])
 
 
-CONTROL_PORT = 8067
 LAUNCHERS: dict[str, Callable[[VethPair, Path, Network, bool], Peer]] = {
     "dhcpsuite": launch_dhcpsuite,
     "kea": launch_kea,
     "dhcpd": launch_dhcpd,
 }
-PROGRAMS = {"dhcpsuite": (), "kea": ("kea-dhcp4",), "dhcpd": ("dhcpd",)}
 
 
 # ---------------------------------------------------------------------------
