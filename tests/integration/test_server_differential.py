@@ -31,7 +31,7 @@ import pytest
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 from tests.support.peers import (
-    ACK, CONTROL_PORT, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, REQUEST, Network, Peer, Reply, bootp, exchange, frame,
+    ACK, CONTROL_PORT, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, RELEASE, REQUEST, Network, Peer, Reply, bootp, exchange, frame,
     interface_mac, wait_serving,
 )
 
@@ -590,3 +590,62 @@ def test_hostile_packets_leave_every_server_serving(lab):
         only(again, name, OFFER)
     for peer in lab.peers():
         assert peer.alive(), f"{peer.name} exited: {peer.log()}"
+
+
+# ---------------------------------------------------------------------------
+# Where dhcpsuite is already more faithful than a peer: kept
+
+def test_retransmitted_discover_gets_the_same_address(lab):
+    """
+    A client whose OFFER was lost sends DISCOVER again (new xid): it is
+    offered the same address, so a slow or lossy link does not burn through
+    the pool. dhcpd does the same; Kea 2.2 keeps no record of an offer and
+    its iterative allocator offers the next address each time.
+    """
+    first = lab.run(lambda t: [t.direct(DISCOVER, mac(14), 0x0E01, options=[PRL])], [0x0E01])
+    second = lab.run(lambda t: [t.direct(DISCOVER, mac(14), 0x0E02, options=[PRL])], [0x0E02])
+    pairs = {name: (only(first, name, OFFER).yiaddr, only(second, name, OFFER).yiaddr)
+             for name in (*PEERS, "dhcpsuite")}
+    assert pairs["dhcpd"][0] == pairs["dhcpd"][1], pairs
+    assert pairs["kea"][0] != pairs["kea"][1], pairs
+    assert pairs["dhcpsuite"][0] == pairs["dhcpsuite"][1], pairs
+
+
+def test_released_address_is_offered_again_to_its_client(lab):
+    """
+    DORA, RELEASE, then DISCOVER from the same client: it is offered the
+    address it released (a client that comes back keeps its address, as
+    RFC 2131 §4.3.1 prefers). dhcpd does the same; Kea offers another
+    address.
+    """
+    first = lab.run(lambda t: [t.direct(DISCOVER, mac(15), 0x0F01, options=[PRL])], [0x0F01])
+    offered = {name: only(first, name, OFFER).yiaddr for name in (*PEERS, "dhcpsuite")}
+    second = lab.run(lambda t: [t.direct(REQUEST, mac(15), 0x0F02, options=[
+        PRL, (50, packed(offered[t.peer.name])), (54, packed(NET.server))])], [0x0F02])
+    for name in (*PEERS, "dhcpsuite"):
+        only(second, name, ACK)
+    # The RELEASE draws no reply; each server handles the two in order.
+    third = lab.run(lambda t: [
+        t.unicast(RELEASE, mac(15), 0x0F03, offered[t.peer.name], options=[(54, packed(NET.server))]),
+        t.direct(DISCOVER, mac(15), 0x0F04, options=[PRL]),
+    ], [0x0F03, 0x0F04])
+    again = {name: only(third, name, OFFER).yiaddr for name in (*PEERS, "dhcpsuite")}
+    assert again["dhcpd"] == offered["dhcpd"], (offered, again)
+    assert again["kea"] != offered["kea"], (offered, again)
+    assert again["dhcpsuite"] == offered["dhcpsuite"], (offered, again)
+
+
+def test_relayed_nak_sets_the_broadcast_bit(lab):
+    """
+    A relayed INIT-REBOOT for an address of our subnet outside the pool
+    (10.60.0.250): NAK, to the relay, with the broadcast bit set (RFC 2131
+    §4.3.2: "the server MUST set the broadcast bit in the DHCPNAK", so the
+    relay broadcasts it to a client that may have no usable address).
+    Kea NAKs to the relay without the broadcast bit; dhcpd stays silent.
+    """
+    sent = lab.run(lambda t: [t.relayed(REQUEST, mac(16), 0x1001, options=[PRL, (50, packed(NET.address(250)))])],
+                   [0x1001], answered=False)
+    silent(sent, "dhcpd")
+    assert not only(sent, "kea", NAK).broadcast
+    nak = only(sent, "dhcpsuite", NAK)
+    assert nak.broadcast and (nak.ip_dst, nak.dport, nak.giaddr) == (NET.relay, 67, NET.relay), nak
