@@ -233,6 +233,20 @@ def options_equal(reply: Reply, expected: dict[int, bytes], *extra: int) -> None
     assert got == expected, f"options {sorted(got)} != {sorted(expected)}: {reply}"
 
 
+def bind(lab: Lab, chaddr: bytes, xid: int) -> dict[str, str]:
+    """
+    DORA for C{chaddr} with every authoritative server (xids C{xid} and
+    C{xid + 1}). @return: the address each server ACKed.
+    """
+    first = lab.run(lambda t: [t.direct(DISCOVER, chaddr, xid, options=[PRL])], [xid])
+    offered = {name: only(first, name, OFFER).yiaddr for name in (*PEERS, "dhcpsuite")}
+    second = lab.run(lambda t: [t.direct(REQUEST, chaddr, xid + 1, options=[
+        PRL, (50, packed(offered[t.peer.name])), (54, packed(NET.server))])], [xid + 1])
+    for name in (*PEERS, "dhcpsuite"):
+        assert only(second, name, ACK).yiaddr == offered[name], second[name]
+    return offered
+
+
 def server_counters(target: Target) -> dict:
     fetch = ("import urllib.request;print(urllib.request.urlopen("
              f"'http://127.0.0.1:{CONTROL_PORT}/api/v1/server', timeout=5).read().decode())")
@@ -399,14 +413,10 @@ def test_ack_to_renew_carries_ciaddr(lab):
     such as udhcpc and systemd-networkd check it). Kea and dhcpd copy it.
     """
     targets = lab.targets[AUTHORITATIVE]
-    first = lab.run(lambda t: [t.direct(DISCOVER, mac(6), 0x0601, options=[PRL])], [0x0601])
-    offered = {name: only(first, name, OFFER).yiaddr for name in (*PEERS, "dhcpsuite")}
-    second = lab.run(lambda t: [t.direct(REQUEST, mac(6), 0x0602, options=[
-        PRL, (50, packed(offered[t.peer.name])), (54, packed(NET.server))])], [0x0602])
-    for name in (*PEERS, "dhcpsuite"):
-        only(second, name, ACK)
+    offered = bind(lab, mac(6), 0x0601)
+    for name, address in offered.items():
         # The client now holds its address, so the server can ARP for it.
-        targets[name].pair.client.run(["ip", "addr", "add", f"{offered[name]}/32", "dev", "cli0"])
+        targets[name].pair.client.run(["ip", "addr", "add", f"{address}/32", "dev", "cli0"])
     third = lab.run(lambda t: [t.unicast(REQUEST, mac(6), 0x0603, offered[t.peer.name], options=[PRL])], [0x0603])
     acks = {name: only(third, name, ACK) for name in (*PEERS, "dhcpsuite")}
     for name, ack in acks.items():
@@ -618,12 +628,7 @@ def test_released_address_is_offered_again_to_its_client(lab):
     RFC 2131 §4.3.1 prefers). dhcpd does the same; Kea offers another
     address.
     """
-    first = lab.run(lambda t: [t.direct(DISCOVER, mac(15), 0x0F01, options=[PRL])], [0x0F01])
-    offered = {name: only(first, name, OFFER).yiaddr for name in (*PEERS, "dhcpsuite")}
-    second = lab.run(lambda t: [t.direct(REQUEST, mac(15), 0x0F02, options=[
-        PRL, (50, packed(offered[t.peer.name])), (54, packed(NET.server))])], [0x0F02])
-    for name in (*PEERS, "dhcpsuite"):
-        only(second, name, ACK)
+    offered = bind(lab, mac(15), 0x0F01)
     # The RELEASE draws no reply; each server handles the two in order.
     third = lab.run(lambda t: [
         t.unicast(RELEASE, mac(15), 0x0F03, offered[t.peer.name], options=[(54, packed(NET.server))]),
