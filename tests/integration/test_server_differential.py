@@ -215,9 +215,16 @@ def agree(replies: dict[str, Reply], *fields: str) -> None:
     """
     The named fields are equal in every reply given, field by field: first
     among the peers (what is recorded), then dhcpsuite against them, so a
-    failure says which side moved.
+    failure says which side moved. The lease time (option 51) only has to
+    be within 5 s of the configured one.
     """
     values = {name: reply.fields() for name, reply in replies.items()}
+    for name, reply in replies.items():
+        # dhcpd states what is left of the lease it recorded a moment ago:
+        # a second less now and then. Compared apart, within a few seconds.
+        lease_time = values[name]["options"].pop(51, None)
+        if lease_time is not None:
+            assert NET.lease_time - 5 <= int(lease_time, 16) <= NET.lease_time, f"{name}: lease time {reply}"
     peers = [name for name in values if name != "dhcpsuite"]
     for group in (peers, list(values)):
         for field in fields:
