@@ -196,11 +196,37 @@ class IPacketSink(Interface):
     L{dhcpsuite.server.destination.Destination}, get them onto the wire.
     """
 
-    def send_reply(data, destination):
+    def send_reply(data, destination, source=None):
         """
         @param data: the encoded reply.
         @param destination: where it goes (IP, port, and for an L2 unicast the
             client's hardware address).
+        @param source: our IPv4 address for the reply (its server
+            identifier), or L{None}.
+        """
+
+
+class ILinkSender(Interface):
+    """
+    Puts a server reply on one interface's link as a whole frame (a packet
+    socket), so that reaching a client without an address needs no entry
+    in the kernel's neighbour table.
+    """
+
+    def send(payload, source, destination, port, mac):
+        """
+        @param payload: the encoded DHCP message.
+        @param source: our IPv4 address (the server identifier).
+        @param destination: the IPv4 destination address.
+        @param port: the UDP destination port (the source port is 67).
+        @param mac: the destination link-layer address (6 bytes; all ones
+            for a broadcast).
+        @raise OSError: the frame could not be handed to the interface.
+        """
+
+    def close():
+        """
+        Release the socket.
         """
 
 

@@ -49,17 +49,31 @@ class DaemonCollector:
         exchanges = CounterMetricFamily(
             "dhcpsuite_server_exchanges", "Server decisions by result (offer, ack, nak, ...) and reason.", labels=["result", "reason"]
         )
+        send_failures = CounterMetricFamily(
+            "dhcpsuite_server_send_failures",
+            "Replies that could not go out the intended way, by path (packet-socket, neighbour-table, udp-socket).",
+            labels=["path"],
+        )
+        malformed = CounterMetricFamily(
+            "dhcpsuite_server_malformed_options", "Malformed options ignored in answered requests.", labels=["option"]
+        )
         for key, value in sorted(counters.items()):
             kind, _, detail = key.partition(":")
             if kind == "received" and detail:
                 received.add_metric([detail], value)
             elif kind == "drop":
                 dropped.add_metric([detail], value)
+            elif kind == "send-failure":
+                send_failures.add_metric([detail], value)
+            elif kind == "malformed-option":
+                malformed.add_metric([detail], value)
             elif kind in _SERVER_EVENTS:
                 exchanges.add_metric([kind, detail], value)
         yield received
         yield dropped
         yield exchanges
+        yield send_failures
+        yield malformed
         yield CounterMetricFamily("dhcpsuite_server_packets_sent", "Replies sent.", value=counters.get("sent", 0))
         leases = GaugeMetricFamily("dhcpsuite_server_pool_addresses", "Pool addresses by use.", labels=["subnet", "pool", "use"])
         for pool in server.pool_usage():

@@ -104,12 +104,19 @@ class ServerConfig:
     # Most addresses one MAC may hold at once in a subnet (offered or bound,
     # whatever its client identifiers); 0 turns the limit off.
     max_bindings_per_mac: int = 4
+    # How replies reach clients on the link: a LINK_REPLY_PATHS name.
+    link_replies: str = "packet-socket"
 
     @property
     def interfaces(self) -> tuple[str, ...]:
         names = [s.interface for s in self.subnets if s.interface] + list(self.listen)
         return tuple(dict.fromkeys(names))
 
+
+# [server] link_replies: frames on a packet socket (no neighbour entry needed,
+# as Kea's raw mode), or the kernel's UDP path (an ARP entry, replies seen by
+# netfilter). The sender for each is chosen in server.service.
+LINK_REPLY_PATHS = ("packet-socket", "udp-socket")
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 
@@ -162,6 +169,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         )
     )
     max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
+    link_replies = section.choice("link_replies", LINK_REPLY_PATHS, "packet-socket")
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -180,6 +188,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         entries,
         trusted_relays,
         max_bindings_per_mac,
+        link_replies=link_replies,
     )
 
 

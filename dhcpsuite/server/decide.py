@@ -3,9 +3,12 @@
 The DHCPv4 server's decisions (RFC 2131 section 4.3), with no I/O.
 
 L{ServerCore.handle} takes a decoded request, where it came from and the
-time, consults and updates the lease store's in-memory index, and returns an
-L{Outcome}: the reply (if any), where it goes, and whether it may only be
-sent once the store has committed (every ACK and every binding change).
+time, and returns an L{Outcome}: the reply (if any), where it goes, and
+whether it may only be sent once the store has committed (every ACK and
+every binding change). It decides what a message means (subnet selection,
+relay trust, RFC 2131 4.3's cases, NAK or silence) and builds the reply;
+which address a client may have, and every change to the lease store, is
+the allocation engine's (L{dhcpsuite.server.allocation}).
 """
 
 from __future__ import annotations
@@ -31,8 +34,7 @@ from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
-from dhcpsuite.server.holdings import MacHoldings, Quarantine
-from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.allocation import AllocationEngine, ClientContext, Refused, SubnetPools
 from dhcpsuite.server.ratelimit import RateLimiter
 
 _ZERO = IPv4Address(0)
@@ -87,12 +89,14 @@ def client_key(message: Message) -> bytes:
 
 class _SubnetState:
     """
-    Per-subnet lookups built once from the configuration.
+    Per-subnet lookups built once from the configuration, and the subnet's
+    addresses as the allocation engine keeps them (C{pools}).
     """
 
-    def __init__(self, config: SubnetConfig, server_id: IPv4Address | None) -> None:
+    def __init__(self, config: SubnetConfig, server_id: IPv4Address | None, pools: SubnetPools) -> None:
         self.config = config
         self.server_id = server_id
+        self.pools = pools
         self.by_mac: dict[bytes, Reservation] = {}
         self.by_client_id: dict[bytes, Reservation] = {}
         for r in config.reservations:
@@ -100,16 +104,8 @@ class _SubnetState:
                 self.by_mac[r.mac] = r
             if r.client_id is not None:
                 self.by_client_id[r.client_id] = r
-        self.reserved = {r.address: r for r in config.reservations if r.address is not None}
-        self.allocator = PoolAllocator(config.pools, excluded=self.reserved)
-        self.quarantine = Quarantine(config.effective_max_declined)
         self.options = config.options
         self.option_codes = {code for code, _ in config.options}
-        self._holding_count: tuple[float, int] = (-1.0, 0)
-        # When the pools are full, no address can come free before this time
-        # except through an event that feeds the allocator directly (RELEASE,
-        # reclaim, a refused offer); until then a DISCOVER must not rescan.
-        self.next_rescan = 0.0
 
     def reservation_for(self, message: Message) -> Reservation | None:
         client_id = message.options.get(_OPT_CLIENT_ID)
@@ -119,16 +115,13 @@ class _SubnetState:
                 return found
         return self.by_mac.get(message.hardware_address)
 
-    def in_pool(self, address: IPv4Address) -> bool:
-        return address in self.allocator
-
-    def bindable(self, address: IPv4Address, mine: Reservation | None) -> bool:
+    def client(self, message: Message, key: bytes, requested: IPv4Address | None = None) -> ClientContext:
         """
-        May C{address} be bound here at all: in a pool, or the client's own
-        reservation (checked for every binding, not only for new ones, so a
-        pool shrunk in the configuration is honoured at the next renewal).
+        The client as the allocation engine sees it in this subnet.
         """
-        return self.in_pool(address) or (mine is not None and mine.address == address)
+        return ClientContext(
+            key, message.hardware_address, message.options.get(_OPT_CLIENT_ID), self.reservation_for(message), requested
+        )
 
 
 class ServerCore:
@@ -139,9 +132,7 @@ class ServerCore:
     @param pending_server_ids: allow subnets whose interface address is not
         known yet (L{set_server_id} tells it later); until then their
         requests are dropped as C{interface-not-ready}.
-    @param holding: C{holding(subnet, now)}: how many addresses of the
-        subnet are held (for C{max_leases}), from counts the shell keeps;
-        without it, a scan of the store at most once a second.
+    @param holding: for C{max_leases}, see L{AllocationEngine}.
     """
 
     def __init__(
@@ -156,21 +147,19 @@ class ServerCore:
         self.config = config
         self.store = store
         self.clock = clock
-        self._holding_source = holding
         server_ids = server_ids or {}
+        self.engine = AllocationEngine(config, store, holding)
         self.subnets: list[_SubnetState] = []
-        for subnet in config.subnets:
+        for subnet, pools in zip(config.subnets, self.engine.subnets):
             server_id = subnet.server_address or server_ids.get(subnet.interface or "")
             if server_id is None and not pending_server_ids:
                 raise ValueError(f"subnet {subnet.network}: no server address (interface {subnet.interface} has none)")
-            self.subnets.append(_SubnetState(subnet, server_id))
+            self.subnets.append(_SubnetState(subnet, server_id, pools))
         self._by_interface: dict[str, _SubnetState] = {}
         for state in self.subnets:
             if state.config.interface:
                 self._by_interface.setdefault(state.config.interface, state)
         self._our_ids = {state.server_id for state in self.subnets if state.server_id is not None}
-        self._reserved_macs = {r.mac for s in config.subnets for r in s.reservations if r.mac is not None}
-        self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
         # Segments we serve ourselves: any host there can forge a giaddr in them.
         self._direct_networks = [s.network for s in config.subnets if s.interface]
         limits = config.client_rate_limit, config.relay_rate_limit
@@ -180,9 +169,6 @@ class ServerCore:
         self._relay_limiter = (
             RateLimiter(limits[1].rate, limits[1].burst, config.rate_limit_entries) if limits[1].enabled else None
         )
-        self._macs = MacHoldings()
-        for lease in store.leases():
-            self._track(None, lease)
         self.reclaim(clock())
 
     def set_server_id(self, interface: str, address: IPv4Address | None) -> None:
@@ -216,7 +202,7 @@ class ServerCore:
         82 sub-option 5 from a relay, else option 118) overrides that only
         from a trusted relay (L{_trusted_relay}).
 
-        @raise _Refused: an untrusted request asked for another subnet.
+        @raise Refused: an untrusted request asked for another subnet.
         @raise DecodeError: option 82 or 118 is malformed.
         """
         if message.giaddr != _ZERO:
@@ -233,7 +219,7 @@ class ServerCore:
         if selection is None or (default is not None and selection in default.config.network):
             return default
         if not self._trusted_relay(message.giaddr):
-            raise _Refused("untrusted-subnet-selection")
+            raise Refused("untrusted-subnet-selection")
         return self._subnet_containing(selection)
 
     def _trusted_relay(self, giaddr: IPv4Address) -> bool:
@@ -263,9 +249,7 @@ class ServerCore:
             return Outcome("drop", limited)
         try:
             state = self.select_subnet(message, interface)
-        except DecodeError:
-            return Outcome("drop", "bad-relay-agent-info")
-        except _Refused as e:
+        except (DecodeError, Refused) as e:
             return Outcome("drop", e.reason)
         if state is None:
             return Outcome("drop", "no-subnet")
@@ -276,9 +260,7 @@ class ServerCore:
             return Outcome("drop", f"unexpected-{_type_name(kind)}", subnet=state.config)
         try:
             return handler(self, message, state, now)
-        except DecodeError as e:
-            return Outcome("drop", e.reason, subnet=state.config)
-        except _Refused as e:
+        except (DecodeError, Refused) as e:
             return Outcome("drop", e.reason, subnet=state.config)
 
     def _rate_limited(self, message: Message, now: float) -> str:
@@ -298,56 +280,15 @@ class ServerCore:
         return ""
 
     def _has_reservation(self, message: Message) -> bool:
-        return message.hardware_address in self._reserved_macs or message.options.get(_OPT_CLIENT_ID) in self._reserved_ids
-
-    # Changing the store ----------------------------------------------------
-
-    def _put(self, lease: Lease, durable: bool = True) -> None:
-        old = self.store.get(lease.address)
-        self.store.put(lease, durable=durable)
-        self._track(old, lease)
-
-    def _remove(self, address: IPv4Address) -> None:
-        old = self.store.get(address)
-        self.store.remove(address)
-        self._track(old, None)
-
-    def _track(self, old: Lease | None, new: Lease | None) -> None:
-        self._macs.changed(old, new)
-        if LeaseState.DECLINED in (old and old.state, new and new.state):
-            state = self._subnet_containing((new or old).address)
-            if state is not None:
-                state.quarantine.changed(old, new)
-
-    def _free(self, address: IPv4Address) -> None:
-        """
-        Queue C{address} for reuse in the subnet it belongs to (never in the
-        one a request happened to arrive in), if it is in a pool there.
-        """
-        state = self._subnet_containing(address)
-        if state is not None:
-            state.allocator.freed(address)
-
-    def _new_holding_refused(self, message: Message, state: _SubnetState, key: bytes, now: float, mine: Reservation | None) -> str:
-        """
-        Why this client may not be given an address it does not hold yet
-        (C{""} when it may): the per-MAC limit, C{max_leases}.
-        """
-        limit = self.config.max_bindings_per_mac
-        if limit and mine is None and not self._has_reservation(message):
-            held = self._macs.held(message.hardware_address, state.config.network, self.store, now, key)
-            if held >= limit:
-                return "mac-binding-limit"
-        if state.config.max_leases and self._holding(state, now) >= state.config.max_leases:
-            return "pool-exhausted"
-        return ""
+        return self.engine.has_reservation(message.hardware_address, message.options.get(_OPT_CLIENT_ID))
 
     # DISCOVER --------------------------------------------------------------
 
     def _discover(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        reservation = state.reservation_for(message)
-        address = self._choose_address(message, state, key, now, reservation)
+        client = state.client(message, key, _address_option(message, _OPT_REQUESTED))
+        reservation = client.reservation
+        address = self.engine.choose(client, state.pools, now)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
         if rapid:
             return self._bind(message, state, key, address, now, reservation, rapid_commit=True)
@@ -355,7 +296,7 @@ class ServerCore:
         if not (current is not None and current.state is LeaseState.BOUND and current.belongs_to(key) and current.holds(now)):
             # Hold the address for this client so concurrent DISCOVERs get
             # others; an existing binding is never downgraded to an offer.
-            self._put(
+            self.engine.put(
                 Lease(
                     address,
                     LeaseState.OFFERED,
@@ -369,88 +310,6 @@ class ServerCore:
             )
         reply = self._reply(message, state, MessageType.OFFER, address, self._lease_time(message, state), reservation)
         return Outcome("offer", reply=Reply(reply, reply_destination(message, MessageType.OFFER, address), False), address=address, subnet=state.config)
-
-    def _available_to(self, address: IPv4Address, key: bytes, state: _SubnetState, now: float, mine: Reservation | None) -> bool:
-        """
-        May this client be given C{address}? Not if it is reserved for
-        someone else (C{mine} is the client's own reservation) or another
-        client holds it.
-        """
-        reserved = state.reserved.get(address)
-        if reserved is not None and reserved is not mine:
-            return False
-        lease = self.store.get(address)
-        return lease is None or lease.belongs_to(key) or not lease.holds(now)
-
-    def _choose_address(
-        self, message: Message, state: _SubnetState, key: bytes, now: float, reservation: Reservation | None
-    ) -> IPv4Address:
-        """
-        @raise _Refused: no address for this client (C{pool-exhausted}, or
-            a limit: L{_new_holding_refused}).
-        """
-        mine = reservation
-        if reservation is not None and reservation.address is not None:
-            lease = self.store.get(reservation.address)
-            if lease is None or lease.belongs_to(key) or not lease.holds(now):
-                return reservation.address
-        network = state.config.network
-        # This client's own leases in this subnet, best first: a live
-        # binding, a live offer, then the most recent it gave up.
-        own_leases = [l for l in self.store.find_by_client(key) if l.address in network]
-        if own_leases:
-            rank = {LeaseState.BOUND: 0, LeaseState.OFFERED: 1}
-            own_leases.sort(key=lambda l: (rank.get(l.state, 2) if l.holds(now) else 2, -l.updated))
-            for lease in own_leases:
-                if state.in_pool(lease.address) and self._available_to(lease.address, key, state, now, mine):
-                    return lease.address
-        refused = self._new_holding_refused(message, state, key, now, mine)
-        if refused:
-            raise _Refused(refused)
-        requested = _address_option(message, _OPT_REQUESTED)
-        if requested is not None and state.in_pool(requested) and self._available_to(requested, key, state, now, mine):
-            return requested
-        store = self.store
-        address = state.allocator.allocate(
-            lambda a: self._available_to(a, key, state, now, mine), lambda a: store.get(a) is None
-        )
-        if address is None and now >= state.next_rescan:
-            reusable, state.next_rescan = self._reusable(state, now)
-            state.allocator.rescan(reusable)
-            address = state.allocator.allocate(lambda a: self._available_to(a, key, state, now, mine), lambda a: False)
-        if address is None:
-            raise _Refused("pool-exhausted")
-        return address
-
-    def _reusable(self, state: _SubnetState, now: float) -> tuple[list[IPv4Address], float]:
-        """
-        The subnet's addresses nobody holds, freed longest ago first, and
-        the earliest time a held one lapses (when a rescan is next worth it).
-        """
-        network = state.config.network
-        free = []
-        earliest = float("inf")
-        for lease in self.store.leases():
-            if lease.address not in network or lease.address in state.reserved:
-                continue
-            if lease.holds(now):
-                earliest = min(earliest, lease.expires)
-            else:
-                free.append(lease)
-        free.sort(key=lambda l: l.expires)
-        return [l.address for l in free], (now if free else earliest)
-
-    def _holding(self, state: _SubnetState, now: float) -> int:
-        if self._holding_source is not None:
-            return self._holding_source(state.config, now)
-        # Without counts kept by the shell, an O(n) count, cached for a
-        # second: max_leases is a coarse guard against starvation.
-        stamp, count = state._holding_count
-        if now - stamp >= 1.0:
-            network = state.config.network
-            count = sum(1 for l in self.store.leases() if l.address in network and l.holds(now))
-            state._holding_count = (now, count)
-        return count
 
     # REQUEST ---------------------------------------------------------------
 
@@ -478,8 +337,8 @@ class ServerCore:
                 # The client chose another server: release what we held for it.
                 for lease in self.store.find_by_client(key):
                     if lease.state is LeaseState.OFFERED:
-                        self._remove(lease.address)
-                        self._free(lease.address)
+                        self.engine.remove(lease.address)
+                        self.engine.free(lease.address)
                 return Outcome("ignore", "chose-another-server", subnet=state.config)
         # The client chose us: refusing is ours to do, authoritative or not.
         if requested is None:
@@ -488,12 +347,13 @@ class ServerCore:
         if address not in state.config.network:
             return self._nak(message, state, "requested-address-not-in-subnet")
         lease = self.store.get(address)
-        mine = state.reservation_for(message)
-        if not (state.bindable(address, mine) and self._available_to(address, key, state, now, mine)):
+        client = state.client(message, key)
+        mine = client.reservation
+        if not (state.pools.bindable(address, mine) and self.engine.available_to(address, client, state.pools, now)):
             return self._nak(message, state, "address-not-offered-to-client")
-        if not (lease is not None and lease.belongs_to(key) and lease.holds(now)):
-            # Not (or no longer) held for this client but free: a new holding.
-            refused = self._new_holding_refused(message, state, key, now, mine)
+        if not (lease is not None and lease.belongs_to(key)):
+            # Not this client's (offered, bound or given up) but free: a new holding.
+            refused = self.engine.new_holding_refused(client, state.pools, now)
             if refused:
                 return Outcome("drop", refused, address=address, subnet=state.config)
         return self._bind(message, state, key, address, now, mine)
@@ -504,11 +364,22 @@ class ServerCore:
         """
         if address in state.config.network:
             return self._confirm(message, state, key, address, now)
-        if self._subnet_containing(address) is None:
+        owner = self._subnet_containing(address)
+        if owner is None:
             # Not ours: maybe another server's client on this segment at T2,
             # exactly when that server is down. RFC 2131 4.3.2: extend only
             # "with local administrative authority". Never NAKed.
             return Outcome("ignore", "not-our-address", address=address, subnet=state.config)
+        if message.giaddr == _ZERO and owner.config.interface is None and owner.server_id is not None:
+            # A relayed-only subnet's client RENEWs by unicast to us, not
+            # through its relay, and arrives on whatever interface routing
+            # picks: its binding is extended there (Kea selects the subnet
+            # by ciaddr for these), never re-created across subnets.
+            lease = self.store.get(address)
+            client = owner.client(message, key)
+            if lease is not None and lease.belongs_to(key) and lease.state is LeaseState.BOUND and lease.holds(now):
+                if owner.pools.bindable(address, client.reservation) and self.engine.available_to(address, client, owner.pools, now):
+                    return self._bind(message, owner, key, address, now, client.reservation)
         # One of our other subnets: the client is on the wrong network.
         return self._unconfirmed(message, state, "wrong-network", address)
 
@@ -520,21 +391,25 @@ class ServerCore:
         the address is free for this client, as Kea and dhcpd do.
         """
         lease = self.store.get(address)
-        mine = state.reservation_for(message)
+        client = state.client(message, key)
+        mine = client.reservation
         if lease is not None and lease.holds(now) and not lease.belongs_to(key):
             reason = "address-declined" if lease.state is LeaseState.DECLINED else "address-bound-to-another-client"
             return self._unconfirmed(message, state, reason, address)
-        if not state.bindable(address, mine):
+        if not state.pools.bindable(address, mine):
             return self._unconfirmed(message, state, "address-not-in-pool", address)
-        if not self._available_to(address, key, state, now, mine):
+        if not self.engine.available_to(address, client, state.pools, now):
             return self._unconfirmed(message, state, "address-reserved-for-another-client", address)
-        if lease is not None and lease.belongs_to(key) and lease.holds(now):
+        if lease is not None and lease.belongs_to(key):
+            # Its binding, or its own address lapsed or released and not
+            # taken since (limits do not apply: nothing new is held).
             return self._bind(message, state, key, address, now, mine)
+        # We have no record of this client for the address: re-create.
         network = state.config.network
         for other in self.store.find_by_client(key):
             if other.address != address and other.address in network and other.state is LeaseState.BOUND and other.holds(now):
                 return self._unconfirmed(message, state, "client-has-another-binding", address)
-        refused = self._new_holding_refused(message, state, key, now, mine)
+        refused = self.engine.new_holding_refused(client, state.pools, now)
         if refused:
             return Outcome("drop", refused, address=address, subnet=state.config)
         return self._bind(message, state, key, address, now, mine)
@@ -569,16 +444,8 @@ class ServerCore:
             or not lease.holds(now)
         ):
             return Outcome("ignore", "decline-of-unknown-binding", address=address, subnet=state.config)
-        reason = "address-in-use"
-        for oldest in state.quarantine.to_release(self.store):
-            # The cap keeps DECLINEs from emptying a pool: the longest
-            # quarantined address is put back into use first.
-            self._put(attrs.evolve(oldest, state=LeaseState.EXPIRED, expires=now, updated=now))
-            state.allocator.freed(oldest.address)
-            reason = "address-in-use-quarantine-full"
-        self._put(
-            Lease(address, LeaseState.DECLINED, b"", message.hardware_address, now + state.config.decline_probation_time, "", now)
-        )
+        capped = self.engine.quarantine(state.pools, lease, message.hardware_address, now)
+        reason = "address-in-use-quarantine-full" if capped else "address-in-use"
         return Outcome("decline", reason, address=address, subnet=state.config)
 
     def _release(self, message: Message, state: _SubnetState, now: float) -> Outcome:
@@ -588,10 +455,10 @@ class ServerCore:
         if lease is None or not lease.belongs_to(key) or lease.state is not LeaseState.BOUND:
             return Outcome("ignore", "release-of-unknown-binding", address=address, subnet=state.config)
         # Keep the client key: the same client gets this address back first.
-        self._put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
+        self.engine.put(attrs.evolve(lease, state=LeaseState.RELEASED, expires=now, updated=now))
         # A RELEASE is unicast to us and may arrive on any interface: the
         # address goes back to its own subnet's pool.
-        self._free(address)
+        self.engine.free(address)
         return Outcome("release", address=address, subnet=state.config)
 
     def _inform(self, message: Message, state: _SubnetState, now: float) -> Outcome:
@@ -625,7 +492,7 @@ class ServerCore:
     ) -> Outcome:
         lease_time = self._lease_time(message, state)
         expires = now + lease_time if lease_time != _INFINITE else float("inf")
-        self._put(Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now))
+        self.engine.put(Lease(address, LeaseState.BOUND, key, message.hardware_address, expires, _hostname(message, reservation), now))
         reply = self._reply(message, state, MessageType.ACK, address, lease_time, reservation)
         if rapid_commit:
             reply.options[_OPT_RAPID_COMMIT] = b""
@@ -713,33 +580,7 @@ class ServerCore:
             lease.
         @return: how many leases changed.
         """
-        if now is None:
-            now = self.clock()
-        store = self.store
-        leases = store.leases() if addresses is None else filter(None, map(store.get, addresses))
-        changed = 0
-        for lease in leases:
-            if lease.holds(now):
-                continue
-            if lease.state is LeaseState.BOUND or lease.state is LeaseState.DECLINED:
-                self._put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now))
-            elif lease.state is LeaseState.OFFERED:
-                self._put(attrs.evolve(lease, state=LeaseState.EXPIRED, updated=now), durable=False)
-            else:
-                continue
-            changed += 1
-            self._free(lease.address)
-        return changed
-
-
-class _Refused(Exception):
-    """
-    A request this server will not serve, with the drop reason.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        return self.engine.reclaim(self.clock() if now is None else now, addresses)
 
 
 def _identifiable(message: Message) -> bool:
@@ -769,7 +610,11 @@ def _selected_link(message: Message) -> IPv4Address | None:
     if message.giaddr != _ZERO:
         relay = message.options.get(_OPT_RELAY)
         if relay is not None:
-            for subcode, value in decode_relay_agent_info(relay):
+            try:
+                suboptions = decode_relay_agent_info(relay)
+            except DecodeError as e:
+                raise DecodeError("bad-relay-agent-info", e.detail) from None
+            for subcode, value in suboptions:
                 if subcode == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
                     return IPv4Address(value)
     return _address_option(message, _OPT_SUBNET_SELECTION)

@@ -35,11 +35,11 @@ class Destination:
 
 
 def reply_destination(request: Message, reply_type: int, yiaddr: IPv4Address = _ZERO) -> Destination:
-    if request.message_type == MessageType.INFORM and request.ciaddr != _ZERO:
-        # RFC 2131 4.3.5: "directly to the address given in ciaddr", relayed
-        # or not (a relay would forward it to yiaddr, which is 0 here).
-        return Destination(request.ciaddr, CLIENT_PORT)
     if request.giaddr != _ZERO:
+        if request.ciaddr != _ZERO and request.message_type == MessageType.INFORM:
+            # RFC 2131 4.3.5: "directly to the address given in ciaddr", even
+            # when relayed (a relay would forward it to yiaddr, 0 here).
+            return Destination(request.ciaddr, CLIENT_PORT)
         return Destination(request.giaddr, SERVER_PORT)
     if reply_type == MessageType.NAK:
         return Destination(BROADCAST, CLIENT_PORT)

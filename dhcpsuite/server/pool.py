@@ -30,7 +30,11 @@ class PoolAllocator:
 
     def __contains__(self, address: IPv4Address) -> bool:
         value = int(address)
-        return any(first <= value <= last for first, last in self._ranges)
+        # A loop, not any(genexpr): this is on every REQUEST's path.
+        for first, last in self._ranges:
+            if first <= value <= last:
+                return True
+        return False
 
     def freed(self, address: IPv4Address) -> bool:
         """

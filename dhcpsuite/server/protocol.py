@@ -12,22 +12,25 @@ reactor.
 from __future__ import annotations
 
 import collections
+from ipaddress import IPv4Address
 from typing import Any, Callable, Hashable, Mapping
 
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
+from dhcpsuite.dhcp4.constants import CLIENT_PORT, MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
+from dhcpsuite.dhcp4.frames import BROADCAST_MAC
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message, mac_text
-from dhcpsuite.interfaces import IPacketSink
+from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
 _PRL = int(Option.PARAMETER_REQUEST_LIST)
+_SERVER_ID = int(Option.SERVER_ID)
 # Options the server cannot read as absent when they are malformed: 54 and 50
 # decide which RFC 2131 section 4.3.2 state a REQUEST is in (reading a bad
 # 54 as absent would turn another server's SELECTING into our INIT-REBOOT),
@@ -41,6 +44,9 @@ REQUIRED_WELL_FORMED = frozenset(
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
 # Seconds between the summary lines of a flood of malformed packets.
 MALFORMED_LOG_INTERVAL = 10.0
+# Seconds between the summary lines of failed sends (a full neighbour
+# table or a stuck queue fails every reply until it is fixed).
+SEND_FAILURE_LOG_INTERVAL = 60.0
 
 
 @implementer(IPacketSink)
@@ -48,9 +54,19 @@ class ServerProtocol(DatagramProtocol):
     """
     One per interface socket.
 
+    Replies to clients on the link (an L2 unicast to a client without an
+    address, or a broadcast to port 68) go as whole frames through C{link},
+    which needs nothing from the kernel's neighbour table. Without a link
+    sender, or when it fails, they go through the UDP socket: an L2 unicast
+    after adding an ARP entry with C{neighbour}, else as a broadcast.
+    Replies to an address (ciaddr, a relay) always take the UDP socket and
+    the kernel's routing. Every failure is counted as
+    C{send-failure:<path>} and logged as a warning, thinned.
+
     @param neighbour: adds an ARP entry C{(ifname, address, mac)} so an L2
         unicast reply can go out; raises L{OSError} when it cannot.
     @param clock: the C{IReactorTime} that paces the malformed-packet log.
+    @param link: the interface's L{ILinkSender}; this protocol closes it.
     """
 
     log = Logger()
@@ -63,6 +79,7 @@ class ServerProtocol(DatagramProtocol):
         log_exchanges: bool = True,
         neighbour: Callable | None = None,
         clock: Any = None,
+        link: ILinkSender | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -71,7 +88,9 @@ class ServerProtocol(DatagramProtocol):
         self.counters = counters
         self.log_exchanges = log_exchanges
         self.neighbour = neighbour
+        self.link = link
         self._malformed_log = LogThrottle(clock, MALFORMED_LOG_INTERVAL, self._log_malformed_summary)
+        self._send_failure_log = LogThrottle(clock, SEND_FAILURE_LOG_INTERVAL, self._log_send_failure_summary)
 
     def startProtocol(self) -> None:
         # Straight to the socket when there is one: udp.Port.write validates
@@ -82,6 +101,10 @@ class ServerProtocol(DatagramProtocol):
     def stopProtocol(self) -> None:
         # Report what the last interval suppressed, and leave no timer behind.
         self._malformed_log.stop()
+        self._send_failure_log.stop()
+        if self.link is not None:
+            self.link.close()
+            self.link = None
 
     def logPrefix(self) -> str:
         return f"dhcp4-server {self.interface}"
@@ -174,11 +197,12 @@ class ServerProtocol(DatagramProtocol):
             self.counters["drop:internal-error"] += 1
             self.log.failure("Could not encode a reply")
             return
+        source = reply.message.option(_SERVER_ID)
         if not reply.after_commit:
-            self.send_reply(data, reply.destination)
+            self.send_reply(data, reply.destination, source)
             return
         d = self.core.store.committed()
-        d.addCallback(lambda _: self.send_reply(data, reply.destination))
+        d.addCallback(lambda _: self.send_reply(data, reply.destination, source))
         d.addErrback(self._commit_failed, reply)
 
     def _commit_failed(self, failure, reply: Reply) -> None:
@@ -188,9 +212,22 @@ class ServerProtocol(DatagramProtocol):
             address=reply.message.yiaddr, error=failure.getErrorMessage(),
         )
 
-    def send_reply(self, data: bytes, destination: Destination) -> None:
+    def send_reply(self, data: bytes, destination: Destination, source: IPv4Address | None = None) -> None:
+        """
+        @param source: our address for the frame's IP header (the reply's
+            server identifier); without it the UDP socket is used.
+        """
         if self.transport is None:
             return
+        if self.link is not None and source is not None and _on_link(destination):
+            try:
+                self.link.send(data, source, destination.address, destination.port,
+                               destination.hardware or BROADCAST_MAC)
+            except (OSError, ValueError) as e:
+                self._send_failed("packet-socket", destination.address, e)
+            else:
+                self.counters["sent"] += 1
+                return
         address = destination.address
         if destination.hardware is not None:
             try:
@@ -198,13 +235,42 @@ class ServerProtocol(DatagramProtocol):
                     raise OSError("no neighbour table access")
                 self.neighbour(self.interface, address, destination.hardware)
             except OSError as e:
-                self.counters["unicast-fallback-broadcast"] += 1
-                self.log.debug("No ARP entry for {address} ({error}); broadcasting", address=address, error=e)
+                self._send_failed("neighbour-table", address, e)
                 address = BROADCAST
         try:
             self._write(data, (str(address), destination.port))
             self.counters["sent"] += 1
         except OSError as e:
-            self.counters["send-error"] += 1
-            self.log.error("Could not send to {address}: {error}", address=address, error=e)
+            self._send_failed("udp-socket", address, e)
 
+    def _send_failed(self, path: str, address: IPv4Address, error: Exception) -> None:
+        self.counters["send-failure:" + path] += 1
+        if self._send_failure_log.allow(path):
+            self.log.warn(
+                "Could not send a reply to {address} on {interface} through the {path}: {error}{then}",
+                address=address, interface=self.interface, path=path.replace("-", " "), error=str(error),
+                then=_FALLBACK_TEXT[path],
+            )
+
+    def _log_send_failure_summary(self, counts: Mapping[Hashable, int], seconds: float) -> None:
+        self.log.warn(
+            "{count} more replies on {interface} could not be sent as intended in the last {seconds:g} s"
+            " (counts by path: {paths})",
+            count=sum(counts.values()), interface=self.interface, seconds=round(seconds, 1),
+            paths=describe_counts(counts), path_counts=dict(counts),
+        )
+
+
+_FALLBACK_TEXT = {
+    "packet-socket": "; sending it through the UDP socket",
+    "neighbour-table": "; broadcasting it instead",
+    "udp-socket": "; the reply is lost",
+}
+
+
+def _on_link(destination: Destination) -> bool:
+    """
+    A reply for a client on this link that has no address to route to: an
+    L2 unicast, or a broadcast to the client port (relays get port 67).
+    """
+    return destination.hardware is not None or (destination.is_broadcast and destination.port == CLIENT_PORT)

@@ -11,7 +11,7 @@ import collections
 import os
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from twisted.application import service
 from twisted.internet import task
@@ -22,11 +22,12 @@ from dhcpsuite.dhcp4.constants import SERVER_PORT
 from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, IReadinessListener
+from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
+from dhcpsuite.server.packetsocket import open_packet_sender
 from dhcpsuite.server.protocol import ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
@@ -59,6 +60,7 @@ class ServerService(service.Service):
         port: int = SERVER_PORT,
         readiness: Any = None,
         addresses_of: Callable[[str], list] | None = None,
+        link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
     ) -> None:
         """
         @param readiness: the netlink reader's readiness tracker; when given,
@@ -67,6 +69,10 @@ class ServerService(service.Service):
             that), and the server identifier is read from C{addresses_of}.
         @param addresses_of: the IPv4 interfaces (address/prefix) now on an
             interface, from the netlink table.
+        @param link_senders: by C{[server] link_replies} value, what opens an
+            interface's L{ILinkSender} (L{None}: replies to clients on the
+            link go through the UDP socket). L{make_server_service} passes
+            L{LINK_SENDERS}; without it every reply takes the UDP socket.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -77,6 +83,7 @@ class ServerService(service.Service):
         self.reactor = reactor
         self.store = store
         self._open_socket = open_socket
+        self._open_link = None if link_senders is None else link_senders[config.link_replies]
         self._interface_address = interface_address
         self.port_number = port
         self.counters: collections.Counter = collections.Counter()
@@ -222,19 +229,39 @@ class ServerService(service.Service):
             sock = self._open_socket(ifname, self.port_number)
         except OSError as e:
             raise ServerStartError(f"cannot listen on {ifname} port {self.port_number}: {e.strerror or e}") from None
+        link = self._link_sender(ifname)
         try:
             protocol = ServerProtocol(
-                self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour, clock=self.reactor
+                self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour, clock=self.reactor,
+                link=link,
             )
             port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
             # Return to the reactor every few dozen datagrams so commit
             # completions (which release ACKs) are not held behind a long read burst.
             port.maxThroughput = 16 * 1024
+        except BaseException:
+            if link is not None:
+                link.close()
+            raise
         finally:
             # The reactor adopted a duplicate of the descriptor.
             sock.close()
         self._ports[ifname] = port
         self.log.info("DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number)
+
+    def _link_sender(self, ifname: str) -> ILinkSender | None:
+        if self._open_link is None:
+            return None
+        try:
+            return self._open_link(ifname)
+        except OSError as e:
+            self.counters["send-failure:packet-socket-open"] += 1
+            self.log.warn(
+                "No packet socket on {interface} ({error}): replies to clients without an address"
+                " need a neighbour entry (CAP_NET_RAW is missing?)",
+                interface=ifname, error=e.strerror or str(e),
+            )
+            return None
 
     def _make_store(self) -> ILeaseStore:
         if self.config.lease_store == "memory":
@@ -325,6 +352,13 @@ class ServerService(service.Service):
         self.log.info("DHCPv4 server stopped")
 
 
+# [server] link_replies -> what opens an interface's link sender.
+LINK_SENDERS: dict[str, Callable[[str], ILinkSender] | None] = {
+    "packet-socket": open_packet_sender,
+    "udp-socket": None,
+}
+
+
 def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         sockets.add_arp_entry(s.fileno(), ifname, address, mac)
@@ -336,12 +370,13 @@ def make_server_service(config: ServerConfig, state_dir: str, reactor: Any = Non
         only while ready (see L{ServerService}).
     """
     if netlink is None:
-        return ServerService(config, state_dir, reactor=reactor)
+        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS)
     reader = netlink.reader
     return ServerService(
         config,
         state_dir,
         reactor=reactor,
+        link_senders=LINK_SENDERS,
         readiness=reader.readiness,
         addresses_of=lambda ifname: [a.interface for a in reader.table.addresses_of(ifname)],
     )

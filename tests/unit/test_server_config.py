@@ -75,6 +75,21 @@ class ServerSectionTests(SynchronousTestCase):
         self.assertEqual(config.reclaim_interval, 5.0)
         self.assertEqual(config.interfaces, ("eth0", "relay0"))
 
+    def test_relay_trust_and_binding_limits(self) -> None:
+        defaults = server(SUBNET)
+        self.assertEqual((defaults.trusted_relays, defaults.max_bindings_per_mac), ((), 4))
+        # A quarter of the pool's 11 addresses.
+        self.assertEqual((defaults.subnets[0].max_declined, defaults.subnets[0].effective_max_declined), (None, 2))
+        config = server(SUBNET + "max_declined = 5\n", 'trusted_relays = ["10.1.0.1", "10.2.0.0/16"]\nmax_bindings_per_mac = 0')
+        self.assertEqual(config.trusted_relays, (IPv4Network("10.1.0.1/32"), IPv4Network("10.2.0.0/16")))
+        self.assertEqual(config.max_bindings_per_mac, 0)
+        self.assertEqual(config.subnets[0].effective_max_declined, 5)
+
+    def test_bad_relay_trust_and_binding_limits(self) -> None:
+        self.assertIn("server.trusted_relays[1]", self.error(SUBNET, 'trusted_relays = ["10.1.0.1", "10.2.0.1/16"]'))
+        self.assertEqual(self.error(SUBNET, "max_bindings_per_mac = -1"), "server.max_bindings_per_mac: -1 is less than 0")
+        self.assertEqual(self.error(SUBNET + "max_declined = 0\n"), "server.subnet[0].max_declined: 0 is less than 1")
+
     def test_bad_lease_store(self) -> None:
         self.assertEqual(self.error(SUBNET, 'lease_store = "postgres"'), "server.lease_store: 'postgres' is not one of sqlite, memory")
 

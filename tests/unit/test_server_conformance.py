@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-import attrs
-
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.options import encode_relay_agent_info
-from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.leases.lease import LeaseState
 from dhcpsuite.server.decide import client_key
 from dhcpsuite.server.destination import BROADCAST
 from tests.unit.test_server_decide import NOW, SERVER, DecisionTests, ip, mac, request

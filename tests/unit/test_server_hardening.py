@@ -5,8 +5,11 @@ starve or poison a pool. Driven through L{ServerCore} with decoded requests.
 
 from __future__ import annotations
 
+import collections
 from ipaddress import IPv4Address
 
+from twisted.internet.task import Clock
+from twisted.internet.testing import FakeDatagramTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from dhcpsuite.dhcp4.constants import MessageType, Option
@@ -15,6 +18,7 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import AddressRange
 from dhcpsuite.server.decide import ServerCore
 from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.protocol import ServerProtocol
 from tests.unit.test_server_decide import NOW, SERVER, DecisionTests, ip, mac, request
 
 RELAY = IPv4Address("192.168.5.1")
@@ -90,9 +94,19 @@ class UntrustedSubnetSelectionTests(DecisionTests):
         self.assertEqual(outcome.reply.message.options[int(Option.SUBNET_SELECTION)], ip("10.0.0.0"))
 
     def test_malformed_selection_dropped(self) -> None:
+        """
+        With option decoding made lazy in the codec, a malformed option 118
+        or 82 reaches the core: it is dropped by reason, never an exception.
+        """
         message = request(MessageType.DISCOVER, 1)
         message.options[int(Option.SUBNET_SELECTION)] = b"\x0a\x00"
-        self.assertEqual(self.handle(message).event, "drop")
+        self.assertEqual((self.handle(message).event, self.handle(message).reason), ("drop", "bad-option"))
+        relayed = request(MessageType.DISCOVER, 1, giaddr=RELAY)
+        relayed.options[int(Option.RELAY_AGENT_INFO)] = b"\x05\x04\x0a"
+        self.assertEqual(self.handle(relayed, interface=None).reason, "bad-relay-agent-info")
+        renew = request(MessageType.REQUEST, 1, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")})
+        renew.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
+        self.assertEqual(self.handle(renew).reason, "bad-option")
 
 
 class NoTrustedRelayTests(DecisionTests):
@@ -161,6 +175,30 @@ class SubnetBoundaryTests(DecisionTests):
         self.assertEqual(outcome.reason, "chose-another-server")
         self.assertIsNone(self.store.get(b_address))
         self.assertEqual(self.handle(request(MessageType.DISCOVER, 50), now=NOW + 2).reason, "pool-exhausted")
+
+    def bind_in_b(self, n: int) -> IPv4Address:
+        b_address = self.relayed_b_offer(n)
+        options = {Option.SERVER_ID: RELAY.packed, Option.REQUESTED_ADDRESS: b_address.packed}
+        self.assertEqual(self.handle(request(MessageType.REQUEST, n, giaddr=RELAY, options=options), interface=None).event, "ack")
+        return b_address
+
+    def test_unicast_renew_from_relayed_subnet_extends_only_its_own_binding(self) -> None:
+        """
+        A client of the relayed-only subnet B RENEWs by unicast to B's
+        server identifier (RFC 2131 4.4.5), not through its relay; routing
+        brings it in on lan0. Its own binding is extended in B (Kea selects
+        the subnet by ciaddr for unrelayed requests); another client cannot
+        use the same path to get a B address it does not hold.
+        """
+        b_address = self.bind_in_b(41)
+        renew = self.handle(request(MessageType.REQUEST, 41, ciaddr=b_address), now=NOW + 300)
+        self.assertEqual(renew.event, "ack")
+        self.assertEqual(renew.reply.message.option(Option.SERVER_ID), RELAY)
+        self.assertEqual((renew.reply.destination.address, renew.reply.destination.port), (b_address, 68))
+        self.assertEqual(self.store.get(b_address).expires, NOW + 300 + 3600)
+        stranger = self.handle(request(MessageType.REQUEST, 42, ciaddr=IPv4Address("192.168.5.105")))
+        self.assertEqual((stranger.event, stranger.reason), ("nak", "wrong-network"))
+        self.assertIsNone(self.store.get(IPv4Address("192.168.5.105")))
 
     def test_binding_outside_the_pools_is_not_renewed(self) -> None:
         """
@@ -281,3 +319,37 @@ class DeclineTests(DecisionTests):
         # The released address is usable again at once.
         self.dora(3, now=NOW + 3)
         self.assertEqual(self.handle(request(MessageType.DISCOVER, 4), now=NOW + 4).address, first)
+
+
+class MacLimitOffTests(DecisionTests):
+    max_bindings_per_mac = 0
+
+    def test_zero_turns_the_limit_off(self) -> None:
+        ids = (b"\x00one", b"\x00two", b"\x00three")
+        outcomes = [self.handle(request(MessageType.DISCOVER, 1, options={Option.CLIENT_ID: c})) for c in ids]
+        self.assertEqual([o.event for o in outcomes], ["offer"] * 3)
+
+
+class RefusalsCountedTests(DecisionTests):
+    """
+    Every refusal reaches the counters /metrics reads, by reason, through
+    the real protocol: C{drop:*} as dhcpsuite_server_packets_dropped,
+    C{ignore:*} and C{nak:*} as dhcpsuite_server_exchanges.
+    """
+
+    def test_refusals_are_counted_by_reason(self) -> None:
+        counters: collections.Counter = collections.Counter()
+        protocol = ServerProtocol(self.core, "lan0", counters, log_exchanges=False, clock=Clock())
+        protocol.makeConnection(FakeDatagramTransport())
+        for message in (
+            request(MessageType.DISCOVER, 1, options={Option.SUBNET_SELECTION: ip("192.168.5.0")}),
+            request(MessageType.DISCOVER, 2, hlen=0),
+            request(MessageType.REQUEST, 3, ciaddr=IPv4Address("10.99.0.5")),
+            request(MessageType.DECLINE, 4, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")}),
+        ):
+            protocol.datagramReceived(message.to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(counters["drop:untrusted-subnet-selection"], 1)
+        self.assertEqual(counters["drop:no-client-identity"], 1)
+        self.assertEqual(counters["ignore:not-our-address"], 1)
+        self.assertEqual(counters["ignore:decline-of-unknown-binding"], 1)
+        protocol.doStop()

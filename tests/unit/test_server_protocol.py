@@ -21,12 +21,12 @@ from dhcpsuite.config import parse_config_text
 from dhcpsuite.dhcp4.constants import FLAG_BROADCAST, MessageType, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
-from dhcpsuite.interfaces import ILeaseStore, IPacketSink
+from dhcpsuite.interfaces import ILeaseStore, ILinkSender, IPacketSink
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import LeaseStoreError
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
-from dhcpsuite.server.protocol import MALFORMED_LOG_INTERVAL, ServerProtocol
+from dhcpsuite.server.protocol import MALFORMED_LOG_INTERVAL, SEND_FAILURE_LOG_INTERVAL, ServerProtocol
 
 A = IPv4Address
 MAC = b"\x02\x00\x00\x00\x00\x07"
@@ -287,7 +287,9 @@ class ExchangeTests(ProtocolTestsBase):
         [(offer, addr)] = self.written()
         self.assertEqual(offer.yiaddr, A("10.0.0.10"))
         self.assertEqual(addr, ("255.255.255.255", 68))
-        self.assertEqual(self.counters["unicast-fallback-broadcast"], 1)
+        self.assertEqual(self.counters["send-failure:neighbour-table"], 1)
+        [warning] = [e for e in self.events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(warning["path"], "neighbour table")
 
     def test_no_neighbour_access_broadcast(self) -> None:
         protocol = self.make_protocol(self.real_core(), neighbour=None)
@@ -396,6 +398,22 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual(len(kept), 20)
         self.assertEqual(data[240:243], b"\x34\x01\x03")
 
+    def test_long_client_id_needs_option_57(self) -> None:
+        """
+        A 600-byte client identifier must be echoed (RFC 6842): without an
+        option 57 the reply cannot fit 576 bytes and is dropped, counted;
+        with option 57 = 1500 it is answered.
+        """
+        protocol = self.make_protocol(self.real_core())
+        client_id = b"\x00" + bytes(599)
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_61=client_id).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(self.counters["drop:reply-too-large"], 1)
+        self.assertEqual(self.transport.written, [])
+        protocol.datagramReceived(request(MessageType.DISCOVER, o_61=client_id, o_57=b"\x05\xdc").to_bytes(),
+                                  ("0.0.0.0", 68))
+        [(offer, _)] = self.written()
+        self.assertEqual(offer.options[61], client_id)
+
     def test_max_message_size_below_576_answered(self) -> None:
         """
         Issue 12.6: option 57 below 576 dropped the request; Kea answers it.
@@ -447,7 +465,7 @@ class SendReplyTests(ProtocolTestsBase):
         self.transport.write = fail
         protocol = self.make_protocol(FakeCore())
         protocol.send_reply(b"data", Destination(A("10.0.0.5"), 68))
-        self.assertEqual(self.counters["send-error"], 1)
+        self.assertEqual(self.counters["send-failure:udp-socket"], 1)
         self.assertEqual(self.counters["sent"], 0)
 
     def test_plain_unicast_skips_neighbour(self) -> None:
@@ -473,6 +491,128 @@ class SendReplyTests(ProtocolTestsBase):
 
     def test_log_prefix(self) -> None:
         self.assertEqual(self.make_protocol(FakeCore()).logPrefix(), "dhcp4-server eth0")
+
+
+@implementer(ILinkSender)
+class RecordingLink:
+    """
+    An L{ILinkSender} that records frames' parameters, or fails with
+    C{error}.
+    """
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.sent: list[tuple] = []
+        self.error = error
+        self.closed = 0
+
+    def send(self, payload, source, destination, port, mac) -> None:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((decode_message(payload), source, destination, port, mac))
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class LinkSenderTests(ProtocolTestsBase):
+    """
+    Issue 12.9: with the host's neighbour table full, adding the ARP entry
+    failed with ENOBUFS and the broadcast fallback was dropped by the
+    kernel, so clients got no reply at all. Kea (raw mode) and ISC dhcpd
+    build the frame on a packet socket and answered normally; so do we, for
+    every reply to a client on the link.
+    """
+
+    def make_linked(self, link: RecordingLink, neighbour="default") -> ServerProtocol:
+        protocol = ServerProtocol(
+            self.real_core(), "eth0", self.counters, False,
+            self.neighbour if neighbour == "default" else neighbour, clock=self.clock, link=link,
+        )
+        protocol.log = Logger(namespace="test", observer=self.events.append)
+        protocol.makeConnection(self.transport)
+        return protocol
+
+    def test_verify_link_sender(self) -> None:
+        self.assertTrue(verifyObject(ILinkSender, RecordingLink()))
+
+    def test_l2_unicast_through_link_without_neighbour_entry(self) -> None:
+        link = RecordingLink()
+        self.make_linked(link).datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        [(offer, source, destination, port, mac)] = link.sent
+        self.assertEqual(offer.message_type, MessageType.OFFER)
+        self.assertEqual((source, destination, port, mac), (SERVER, A("10.0.0.10"), 68, MAC))
+        self.assertEqual(self.neighbour_calls, [])
+        self.assertEqual(self.transport.written, [])
+        self.assertEqual(self.counters["sent"], 1)
+
+    def test_broadcast_to_client_through_link(self) -> None:
+        link = RecordingLink()
+        m = request(MessageType.DISCOVER)
+        m.flags = FLAG_BROADCAST
+        self.make_linked(link).datagramReceived(m.to_bytes(), ("0.0.0.0", 68))
+        [(_, source, destination, port, mac)] = link.sent
+        self.assertEqual((source, destination, port, mac), (SERVER, BROADCAST, 68, b"\xff" * 6))
+        self.assertEqual(self.transport.written, [])
+
+    def test_relay_and_ciaddr_replies_take_the_kernel_route(self) -> None:
+        link = RecordingLink()
+        protocol = self.make_linked(link)
+        relayed = request(MessageType.DISCOVER)
+        relayed.giaddr = A("10.0.0.2")
+        protocol.datagramReceived(relayed.to_bytes(), ("10.0.0.2", 67))
+        inform = request(MessageType.INFORM)
+        inform.ciaddr = A("10.0.0.50")
+        protocol.datagramReceived(inform.to_bytes(), ("10.0.0.50", 68))
+        self.assertEqual([addr for _, addr in self.written()], [("10.0.0.2", 67), ("10.0.0.50", 68)])
+        self.assertEqual(link.sent, [])
+
+    def test_link_failure_falls_back_counted_and_throttled(self) -> None:
+        link = RecordingLink(OSError(105, "No buffer space available"))
+        protocol = self.make_linked(link)
+        for _ in range(5):
+            protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        # Each reply still went out, through the ARP entry and the UDP socket.
+        self.assertEqual([addr for _, addr in self.written()], [("10.0.0.10", 68)] * 5)
+        self.assertEqual(len(self.neighbour_calls), 5)
+        self.assertEqual(self.counters["send-failure:packet-socket"], 5)
+        self.assertEqual(self.counters["sent"], 5)
+        [warning] = self.events
+        self.assertEqual(warning["log_level"], LogLevel.warn)
+        self.assertIn("No buffer space available", formatEvent(warning))
+        self.clock.advance(SEND_FAILURE_LOG_INTERVAL)
+        self.assertEqual(self.events[1]["path_counts"], {"packet-socket": 4})
+
+    def test_everything_failing_is_counted_per_path(self) -> None:
+        def refuse(ifname, address, mac):
+            raise OSError(105, "No buffer space available")
+
+        def fail(data, addr):
+            raise OSError(105, "No buffer space available")
+
+        link = RecordingLink(OSError(100, "Network is down"))
+        protocol = self.make_linked(link, neighbour=refuse)
+        protocol._write = fail
+        protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(
+            {k: v for k, v in self.counters.items() if k.startswith("send-failure:")},
+            {"send-failure:packet-socket": 1, "send-failure:neighbour-table": 1, "send-failure:udp-socket": 1},
+        )
+        self.assertEqual(self.counters["sent"], 0)
+        self.assertEqual([e["path"] for e in self.events], ["packet socket", "neighbour table", "udp socket"])
+
+    def test_no_source_address_uses_udp(self) -> None:
+        link = RecordingLink()
+        protocol = self.make_linked(link)
+        protocol.send_reply(b"data", Destination(A("10.0.0.10"), 68, MAC))
+        self.assertEqual(link.sent, [])
+        self.assertEqual(self.transport.written, [(b"data", ("10.0.0.10", 68))])
+
+    def test_link_closed_with_the_protocol(self) -> None:
+        link = RecordingLink()
+        protocol = self.make_linked(link)
+        protocol.doStop()
+        self.assertEqual(link.closed, 1)
+        self.assertIsNone(protocol.link)
 
 
 class ProtocolExceptionBugTests(ProtocolTestsBase):
