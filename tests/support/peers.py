@@ -92,8 +92,12 @@ class Peer:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def log(self) -> str:
-        return self.output.read_text(errors="replace") if self.output.exists() else ""
+    def log(self, lines: int = 40) -> str:
+        """
+        The last C{lines} lines of the server's output.
+        """
+        text = self.output.read_text(errors="replace") if self.output.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
 
 # ---------------------------------------------------------------------------
