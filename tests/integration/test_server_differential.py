@@ -31,7 +31,7 @@ import pytest
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 from tests.support.peers import (
-    ACK, CONTROL_PORT, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, RELEASE, REQUEST, Network, Peer, Reply, bootp, exchange, frame,
+    ACK, CONTROL_PORT, DECLINE, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, RELEASE, REQUEST, Network, Peer, Reply, bootp, exchange, frame,
     interface_mac, wait_serving,
 )
 
@@ -428,7 +428,7 @@ def test_ack_to_renew_carries_ciaddr(lab):
     acks = {name: only(third, name, ACK) for name in (*PEERS, "dhcpsuite")}
     for name, ack in acks.items():
         assert ack.ciaddr == ack.yiaddr == ack.ip_dst == offered[name], f"{name}: {ack}"
-    agree(acks, "ciaddr", "yiaddr", "options")
+    agree(acks, "dport", "options")
 
 
 # ---------------------------------------------------------------------------
@@ -463,7 +463,8 @@ def test_option_82_is_echoed_without_giaddr(lab):
     """
     sent = lab.run(lambda t: [t.direct(DISCOVER, mac(8), 0x0801, options=[PRL, AGENT_INFO])], [0x0801])
     offers = {name: only(sent, name, OFFER) for name in (*PEERS, "dhcpsuite")}
-    agree(offers, "eth_dst", "ip_dst", "giaddr", "yiaddr", "options")
+    agree(offers, "eth_dst", "dport", "giaddr", "options")
+    assert all(reply.ip_dst == reply.yiaddr for reply in offers.values()), offers
     options_equal(offers["dhcpsuite"], {**CONFIGURED, 82: AGENT_INFO[1]})
 
 
@@ -607,6 +608,96 @@ def test_hostile_packets_leave_every_server_serving(lab):
         only(again, name, OFFER)
     for peer in lab.peers():
         assert peer.alive(), f"{peer.name} exited: {peer.log()}"
+
+
+# ---------------------------------------------------------------------------
+# Common requests: the three agree (or a peer's difference is recorded)
+
+def test_common_requests_agree(lab):
+    """
+    Five everyday requests in one go: a DISCOVER with the broadcast bit
+    (OFFER broadcast, flag kept); a DISCOVER asking for a free pool address
+    (offered that address); one asking for an address outside the pool
+    (ignored: the pool's next free address); one with a client identifier
+    (echoed, RFC 6842); and a direct INFORM from 10.60.0.3 (ACK to
+    ciaddr:68, no lease times). Kea and dhcpsuite agree on the first four,
+    dhcpd too except that it does not echo option 61. To the INFORM, dhcpd
+    and dhcpsuite send the subnet mask asked for in option 55; Kea leaves
+    option 1 out.
+    """
+    requests = {
+        0x1401: lambda t: t.direct(DISCOVER, mac(20), 0x1401, broadcast=True, options=[PRL]),
+        0x1501: lambda t: t.direct(DISCOVER, mac(21), 0x1501, options=[PRL, (50, packed(NET.address(170)))]),
+        0x1601: lambda t: t.direct(DISCOVER, mac(22), 0x1601, options=[PRL, (50, packed(NET.address(250)))]),
+        0x1701: lambda t: t.direct(DISCOVER, mac(23), 0x1701, options=[PRL, (61, b"\x01" + mac(23))]),
+        0x1901: lambda t: t.unicast(INFORM, mac(25), 0x1901, INFORM_CLIENT, options=[PRL]),
+    }
+    sent = lab.run(lambda t: [build(t) for build in requests.values()], list(requests), expect=len(requests))
+    replies = {}
+    for name in (*PEERS, "dhcpsuite"):
+        replies[name] = {r.xid: r for r in sent[name]}
+        assert sorted(replies[name]) == sorted(requests), f"{name}: {sent[name]}"
+    assert 61 not in replies["dhcpd"][0x1701].options
+    assert replies["kea"][0x1701].options[61] == b"\x01" + mac(23)
+    assert 1 not in replies["kea"][0x1901].options and 1 in replies["dhcpd"][0x1901].options
+    differing = {0x1701: "dhcpd", 0x1901: "kea"}
+    for xid in requests:
+        among = {name: replies[name][xid] for name in NAMES}
+        agree(among, "dport", "flags", "ciaddr")
+        for name, reply in among.items():
+            # Which free address each server picks depends on what the
+            # earlier scenarios left behind; where it goes is compared.
+            wanted = {0x1401: "255.255.255.255", 0x1901: INFORM_CLIENT}.get(xid, reply.yiaddr)
+            assert reply.ip_dst == wanted, f"{name}: {reply}"
+        among.pop(differing.get(xid, ""), None)
+        agree(among, "options")
+    ours = replies["dhcpsuite"]
+    assert ours[0x1401].ip_dst == "255.255.255.255" and ours[0x1401].broadcast
+    assert ours[0x1501].yiaddr == NET.address(170)
+    assert ipaddress.IPv4Address(NET.pool[0]) <= ipaddress.IPv4Address(ours[0x1601].yiaddr) <= ipaddress.IPv4Address(
+        NET.pool[1])
+    assert ours[0x1701].options[61] == b"\x01" + mac(23)
+    assert (ours[0x1901].message_type, ours[0x1901].ip_dst, ours[0x1901].dport) == (ACK, INFORM_CLIENT, 68)
+
+
+def test_requests_that_are_not_for_us_or_not_free(lab):
+    """
+    A REQUEST (SELECTING) naming another server (10.60.0.9) in option 54 is
+    that client's choice of the other server: dhcpsuite and Kea stay silent.
+    dhcpd ACKs it (a free address, authoritative), taking the client from
+    the server it chose. A REBIND from a client for an address bound to
+    another client: all three NAK it; dhcpsuite and dhcpd broadcast the NAK
+    (dhcpd also sets the broadcast bit and adds a message, option 56), Kea
+    sends it to ciaddr.
+    """
+    bound = bind(lab, mac(28), 0x1C01)
+    sent = lab.run(lambda t: [
+        t.direct(REQUEST, mac(24), 0x1801, options=[PRL, (54, packed("10.60.0.9")), (50, packed(NET.address(171)))]),
+        t.broadcast_from(REQUEST, mac(28, 1), 0x1C03, bound[t.peer.name], options=[PRL]),
+    ], [0x1801, 0x1C03], answered=False)
+    answered = {name: sorted((r.xid, r.message_type) for r in sent[name]) for name in (*PEERS, "dhcpsuite")}
+    assert answered["dhcpd"] == [(0x1801, ACK), (0x1C03, NAK)], sent["dhcpd"]
+    assert answered["kea"] == [(0x1C03, NAK)], sent["kea"]
+    assert next(r for r in sent["kea"] if r.xid == 0x1C03).ip_dst == bound["kea"]
+    assert answered["dhcpsuite"] == [(0x1C03, NAK)], sent["dhcpsuite"]
+    assert sent["dhcpsuite"][0].ip_dst == "255.255.255.255" and sent["dhcpsuite"][0].yiaddr == "0.0.0.0"
+
+
+def test_declined_address_is_not_offered_again(lab):
+    """
+    A client DECLINEs the address it was ACKed (its ARP probe found it in
+    use); another client then DISCOVERs asking for exactly that address.
+    All three offer a different address: the declined one is quarantined
+    (RFC 2131 §4.3.3 "MUST mark the network address as not available").
+    """
+    bound = bind(lab, mac(30), 0x1E01)
+    sent = lab.run(lambda t: [
+        t.direct(DECLINE, mac(30), 0x1E03, options=[(50, packed(bound[t.peer.name])), (54, packed(NET.server))]),
+        t.direct(DISCOVER, mac(30, 1), 0x1E04, options=[PRL, (50, packed(bound[t.peer.name]))]),
+    ], [0x1E03, 0x1E04])
+    for name in (*PEERS, "dhcpsuite"):
+        offer = only(sent, name, OFFER)
+        assert offer.xid == 0x1E04 and offer.yiaddr != bound[name], f"{name} re-offered a declined address: {offer}"
 
 
 # ---------------------------------------------------------------------------
