@@ -31,8 +31,8 @@ import pytest
 from tests.support.environment import require_programs, require_root
 from tests.support.netns import VethPair
 from tests.support.peers import (
-    ACK, CONTROL_PORT, DECLINE, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, RELEASE, REQUEST, Network, Peer, Reply, bootp, exchange, frame,
-    interface_mac, wait_serving,
+    ACK, CONTROL_PORT, DECLINE, DISCOVER, INFORM, LAUNCHERS, NAK, OFFER, RELEASE, REQUEST, Network, Peer, Reply,
+    bootp, exchange, frame, interface_mac, wait_serving,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -126,7 +126,7 @@ class Lab:
         self.targets = targets
 
     def run(self, build: Callable[[Target], list[bytes]], xids: Iterable[int], variant: str = AUTHORITATIVE,
-            answered: bool = True, expect: int = 1, names: Iterable[str] = NAMES) -> dict[str, list[Reply]]:
+            answered: bool = True, expect: int = 1) -> dict[str, list[Reply]]:
         """
         Send what C{build} makes for each server and collect the replies.
 
@@ -141,7 +141,7 @@ class Lab:
                 name: pool.submit(exchange, self.targets[variant][name].pair.client,
                                   build(self.targets[variant][name]), xids,
                                   ANSWER if answered else SILENCE, expect if answered else 0)
-                for name in names
+                for name in NAMES
             }
             return {name: future.result() for name, future in futures.items()}
 
