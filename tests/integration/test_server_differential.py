@@ -388,19 +388,20 @@ def test_authoritative_naks_only_its_own_subnets(lab):
 # ---------------------------------------------------------------------------
 # Items 2 and 8: a RENEW/REBIND with no binding; ciaddr in the ACK
 
-def test_renew_of_a_free_pool_address_recreates_the_binding(lab):
+@pytest.mark.parametrize("variant", [AUTHORITATIVE, NON_AUTHORITATIVE])
+def test_renew_of_a_free_pool_address_recreates_the_binding(lab, variant):
     """
-    Authoritative, empty database: a RENEW (unicast from 10.60.0.150) and a
-    REBIND (broadcast from 10.60.0.151) for free addresses of our pool.
-    Kea and dhcpd both ACK with the same address and ciaddr copied, unicast
-    to ciaddr:68 — the binding is re-created, so a server that lost its
-    database (or replaced another) does not renumber every client at T1.
-    dhcpsuite must do the same (items 2 and 8).
+    Empty database: a RENEW (unicast from 10.60.0.150) and a REBIND
+    (broadcast from 10.60.0.151) for free addresses of our pool. Kea and
+    dhcpd both ACK with the same address and ciaddr copied, unicast to
+    ciaddr:68, authoritative or not — the binding is re-created, so a
+    server that lost its database (or replaced another) does not renumber
+    every client at T1. dhcpsuite must do the same (items 2 and 8).
     """
     sent = lab.run(lambda t: [
         t.unicast(REQUEST, mac(5, 1), 0x0501, FREE_RENEW, options=[PRL]),
         t.broadcast_from(REQUEST, mac(5, 2), 0x0502, FREE_REBIND, options=[PRL]),
-    ], [0x0501, 0x0502], expect=2)
+    ], [0x0501, 0x0502], variant=variant, expect=2)
     for xid, address in ((0x0501, FREE_RENEW), (0x0502, FREE_REBIND)):
         acks = {}
         for name in (*PEERS, "dhcpsuite"):
@@ -411,6 +412,27 @@ def test_renew_of_a_free_pool_address_recreates_the_binding(lab):
         assert (acks["dhcpsuite"].yiaddr, acks["dhcpsuite"].ciaddr, acks["dhcpsuite"].ip_dst) == (
             address, address, address)
         options_equal(acks["dhcpsuite"], CONFIGURED)
+
+
+@pytest.mark.parametrize("variant", [AUTHORITATIVE, NON_AUTHORITATIVE])
+def test_init_reboot_for_a_free_pool_address_is_acked(lab, variant):
+    """
+    Empty database: a client reboots (INIT-REBOOT: requested address
+    10.60.0.160, no server identifier, ciaddr 0). The peers disagree: dhcpd
+    ACKs it (re-creating the binding), authoritative or not; Kea NAKs it
+    when authoritative and stays silent when not. dhcpsuite follows dhcpd,
+    for the reason of item 2: after a lost database or a server change a
+    rebooting client keeps its address instead of being renumbered.
+    """
+    sent = lab.run(lambda t: [t.direct(REQUEST, mac(5, 3), 0x0503, options=[PRL, (50, packed(NET.address(160)))])],
+                   [0x0503], variant=variant, answered=False)
+    if variant == AUTHORITATIVE:
+        only(sent, "kea", NAK)
+    else:
+        silent(sent, "kea")
+    acks = {name: only(sent, name, ACK) for name in ("dhcpd", "dhcpsuite")}
+    agree(acks, "eth_dst", "ip_dst", "dport", "ciaddr", "yiaddr", "options")
+    assert acks["dhcpsuite"].yiaddr == NET.address(160)
 
 
 def test_ack_to_renew_carries_ciaddr(lab):
