@@ -8,7 +8,7 @@ then C{file}, then C{sname} when option 52 says so), each field at most once;
 an option that appears several times is concatenated (RFC 3396).
 
 A malformed option does not cost the whole message (RFC 1122 section 1.2.2):
-only the framing (option lengths, END, option 52) and option 53, without
+only the framing (option lengths, option 52) and option 53, without
 which a message means nothing, are fatal. Any other known option whose bytes
 fail its type's check is set aside in L{Message.malformed}: it reads as
 absent through L{Message.option} and C{Message.options}, and a caller learns
@@ -157,13 +157,16 @@ def mac_text(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
-def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes], need_end: bool = True) -> bool:
+def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]) -> None:
     """
     Collect the options of one field into C{found}, concatenating repeats
-    in order (RFC 3396).
+    in order (RFC 3396), up to END or the end of the field.
 
-    @param need_end: whether the field must close with END.
-    @return: whether it did.
+    RFC 2131 section 4.1 asks for END, but every field's end is known (the
+    datagram's, 128 and 64 bytes), so a missing one loses nothing, and
+    real senders omit it: Kea answers a zero-padded request without one,
+    and ISC dhcpd 4.4 fills an overloaded reply's options field to the
+    last byte with no END (issue 12.6; RFC 1122 section 1.2.2).
     """
     i = start
     while i < end:
@@ -172,7 +175,7 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
             i += 1
             continue
         if code == _END:
-            return True
+            return
         if i + 1 >= end:
             raise DecodeError("option-overrun", f"option {code} in {field} has no length byte")
         length = data[i + 1]
@@ -184,9 +187,6 @@ def _walk(data: bytes, start: int, end: int, field: str, found: dict[int, bytes]
         before = found.get(code)
         found[code] = value if before is None else before + value
         i += 2 + length
-    if need_end:
-        raise DecodeError("missing-end", f"no END option in {field}")
-    return False
 
 
 def decode_message(data: bytes) -> Message:
@@ -209,13 +209,8 @@ def decode_message(data: bytes) -> Message:
         raise DecodeError("bad-header", f"hlen {hlen} over 16")
 
     found: dict[int, bytes] = {}
-    # RFC 2131 section 4.1 needs END to tell where the options field stops
-    # only when file and sname carry options; Kea and dhcpd answer a
-    # zero-padded request without one (RFC 1122 section 1.2.2).
-    ended = _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found, need_end=False)
+    _walk(data, MINIMUM_PACKET_SIZE, len(data), "options", found)
     overload_value = found.get(_OVERLOAD)
-    if overload_value is not None and not ended:
-        raise DecodeError("missing-end", "no END option in options although option 52 is present")
     if overload_value is not None:
         # Repeats were concatenated: anything but one byte 1-3 is malformed.
         if len(overload_value) != 1 or overload_value[0] not in (1, 2, 3):

@@ -102,7 +102,15 @@ class AllocationEngine:
         self._reserved_ids = {r.client_id for s in config.subnets for r in s.reservations if r.client_id is not None}
         # Kept only when the limit is on: an entry per bound MAC.
         self._macs = MacHoldings() if self._max_per_mac else None
+        # Declined ones by when they were declined: the quarantine cap ends
+        # the oldest first, after a restart too.
+        declined = []
         for lease in store.leases():
+            if lease.state is LeaseState.DECLINED:
+                declined.append(lease)
+            else:
+                self._track(None, lease)
+        for lease in sorted(declined, key=lambda l: l.updated):
             self._track(None, lease)
 
     def containing(self, address: IPv4Address) -> SubnetPools | None:

@@ -226,7 +226,7 @@ class ServerCore:
         """
         Whose subnet selection is honoured: a relay (never a direct client)
         in C{trusted_relays}, and never one whose giaddr is on a segment we
-        serve directly (Kea and dhcpd trust relays by configuration too).
+        serve directly (any host there can forge it).
         """
         if giaddr == _ZERO or not any(giaddr in network for network in self.config.trusted_relays):
             return False
@@ -286,7 +286,9 @@ class ServerCore:
 
     def _discover(self, message: Message, state: _SubnetState, now: float) -> Outcome:
         key = client_key(message)
-        client = state.client(message, key, _address_option(message, _OPT_REQUESTED))
+        # Only a hint here: a malformed one is ignored (RFC 1122 1.2.2), not fatal.
+        requested = message.options.get(_OPT_REQUESTED)
+        client = state.client(message, key, IPv4Address(requested) if requested and len(requested) == 4 else None)
         reservation = client.reservation
         address = self.engine.choose(client, state.pools, now)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options

@@ -12,11 +12,14 @@ import signal
 
 import pytest
 
-from tests.integration.conftest import server_config, subnet_config
+from tests.integration.conftest import server_config, subnet_config, wait_until
+from tests.integration.test_hostile_packets import control
 from tests.integration.test_server import (
     ACK,
+    DISCOVER,
     INFORM,
     NAK,
+    OFFER,
     REQUEST,
     add_client_address,
     dhcp_message,
@@ -78,3 +81,44 @@ def test_relayed_inform_is_answered_at_ciaddr(tmp_path, daemons):
         assert (str(ack.ciaddr), str(ack.yiaddr)) == ("10.77.0.3", "0.0.0.0")
         assert ack.options[82] == b"\x01\x04port"
         assert ack.addresses(3) == ["10.77.0.1"]
+
+
+def broadcast(payload: bytes) -> bytes:
+    # The broadcast flag: the test socket does not own the chaddr.
+    packet = bytearray(payload)
+    packet[10] |= 0x80
+    return bytes(packet)
+
+
+def test_untrusted_subnet_selection_is_refused_and_counted(tmp_path, daemons):
+    """
+    16.11: a client on srv0's LAN (10.77.0.0/16) asking for the
+    relayed-only subnet 10.88.0.0/16, with option 118 or with its own
+    address as giaddr plus link-selection (82.5), got leases there. With
+    no C{trusted_relays} it gets no answer, and each refusal is counted as
+    C{drop:untrusted-subnet-selection}; the same DISCOVER without the
+    selection is answered from its own subnet (the control).
+    """
+    needs()
+    relayed_only = {"subnet": "10.88.0.0/16", "server_address": "10.77.0.1", "pool": ["10.88.0.100-10.88.0.199"]}
+    config = server_config(tmp_path / "state", subnet_config(), relayed_only)
+    config["control"] = {"listen": "tcp:8067:interface=127.0.0.1"}
+    with VethPair(prefix="tsu", client_address="10.77.0.2/16") as pair:
+        daemons.start(pair.server, config)
+        plain = broadcast(dhcp_message(DISCOVER, "02:00:00:00:0e:01", 0xE001))
+        offers = [r for r in exchange(pair, plain, ("0.0.0.0", 68), ("255.255.255.255", 67)) if r.xid == 0xE001]
+        assert [r.message_type for r in offers] == [OFFER]
+        assert str(offers[0].yiaddr).startswith("10.77.0."), offers[0].yiaddr
+
+        by_118 = broadcast(dhcp_message(DISCOVER, "02:00:00:00:0e:02", 0xE002, options=[(118, bytes([10, 88, 0, 0]))]))
+        assert exchange(pair, by_118, ("0.0.0.0", 68), ("255.255.255.255", 67), timeout=1) == []
+        forged = dhcp_message(DISCOVER, "02:00:00:00:0e:03", 0xE003, giaddr="10.77.0.2",
+                              relay_agent_info=bytes([5, 4, 10, 88, 0, 0]))
+        assert exchange(pair, forged, ("10.77.0.2", 67), ("10.77.0.1", 67), timeout=1) == []
+
+        def counted() -> dict | None:
+            counters = control(pair.server, "/api/v1/server")
+            return counters if counters.get("drop:untrusted-subnet-selection") == 2 else None
+
+        counters = wait_until(counted, 5, "two untrusted-subnet-selection drops")
+        assert counters.get("offer") == 1, counters

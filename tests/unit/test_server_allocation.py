@@ -88,3 +88,15 @@ class AllocationEngineTests(SynchronousTestCase):
         self.hold("10.0.0.10", 1)
         self.assertEqual(self.engine.reclaim(NOW + 101), 1)
         self.assertEqual(self.store.get(A("10.0.0.10")).state, LeaseState.EXPIRED)
+
+    def test_quarantine_order_survives_a_restart(self) -> None:
+        """
+        After a restart the cap still ends the longest quarantined first,
+        whatever order the store lists its leases in.
+        """
+        for address, declined_at in (("10.0.0.11", NOW + 5), ("10.0.0.10", NOW)):
+            self.store.put(Lease(A(address), LeaseState.DECLINED, b"", b"", declined_at + 600, "", declined_at))
+        engine = AllocationEngine(self.config, self.store)
+        pools = engine.subnets[0]
+        pools.quarantine.limit = 2
+        self.assertEqual([l.address for l in pools.quarantine.to_release(self.store)], [A("10.0.0.10")])

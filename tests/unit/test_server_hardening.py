@@ -35,8 +35,9 @@ class UntrustedSubnetSelectionTests(DecisionTests):
     relayed-only subnet B and in subnet C (on another interface) with
     option 118 alone, or with a giaddr of its own address plus option 82
     sub-option 5. Subnet selection is honoured only from relays listed in
-    C{trusted_relays} (none by default), as Kea and dhcpd honour relay
-    information only as configured; a request that asks for another
+    C{trusted_relays} (none by default; Kea's and dhcpd's relay-trust
+    settings are the reference, ours is stricter by default); a request
+    that asks for another
     subnet without that trust is dropped, counted as
     C{drop:untrusted-subnet-selection}.
     """
@@ -104,6 +105,9 @@ class UntrustedSubnetSelectionTests(DecisionTests):
         relayed = request(MessageType.DISCOVER, 1, giaddr=RELAY)
         relayed.options[int(Option.RELAY_AGENT_INFO)] = b"\x05\x04\x0a"
         self.assertEqual(self.handle(relayed, interface=None).reason, "bad-relay-agent-info")
+        hint = request(MessageType.DISCOVER, 2)
+        hint.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
+        self.assertEqual(self.handle(hint).event, "offer")
         renew = request(MessageType.REQUEST, 1, options={Option.REQUESTED_ADDRESS: ip("10.0.0.10")})
         renew.options[int(Option.REQUESTED_ADDRESS)] = b"\x0a\x00\x00"
         self.assertEqual(self.handle(renew).reason, "bad-option")
