@@ -2,8 +2,8 @@
 """
 DHCPv4 server capacity on PostgreSQL: dhcpsuite against Kea 2.2, one run.
 
-    sudo .venv/bin/python bench/server_postgresql.py               # reps 3, ~10 min
-    sudo .venv/bin/python bench/server_postgresql.py --quick       # smoke run, ~3 min
+    sudo .venv/bin/python bench/server_postgresql.py               # reps 3, ~12 min (at most 15)
+    sudo .venv/bin/python bench/server_postgresql.py --quick       # smoke run, ~2 min
     sudo .venv/bin/python bench/server_postgresql.py --parts ramp --kinds kea-pg-mt4,dhcpsuite-pg1
 
 One throwaway PostgreSQL cluster (tests.support.postgres: initdb as user
@@ -74,14 +74,15 @@ KEA_TEMPLATE = "kea_template"
 
 # kind: (default rates, quick rates). Rates bracket each kind's capacity on this machine.
 KINDS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "kea-pg": ((200, 300, 400, 500, 600, 800, 1000, 1500), (300, 600, 1000)),
-    "kea-pg-mt4": ((300, 500, 700, 900, 1100, 1400, 2000, 3000), (500, 1000, 2000)),
-    "dhcpsuite-pg1": ((2000, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000), (2000, 4000, 6000)),
-    "dhcpsuite-pg2": ((2000, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000), (2000, 4000, 6000)),
-    "dhcpsuite-sqlite": ((2000, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000), (2000, 4000, 6000)),
-    "kea-memfile": ((3000, 4000, 5000, 6000, 7000, 8000, 10000, 12000), (3000, 6000, 10000)),
+    "kea-pg": ((600, 800, 1000, 1200, 1400, 1700, 2000), (500, 1000, 1500)),
+    "kea-pg-mt4": ((1500, 2000, 2250, 2500, 2750, 3000, 3500), (1000, 2000, 3000)),
+    "dhcpsuite-pg1": ((2500, 3000, 3500, 4000, 4500, 5000, 6000), (2000, 3000, 4000)),
+    "dhcpsuite-pg2": ((2500, 3000, 3500, 4000, 4500, 5000, 6000), (2000, 3000, 4000)),
+    "dhcpsuite-sqlite": ((3000, 3500, 4000, 4500, 5000, 6000, 7000), (2000, 4000, 6000)),
+    "kea-memfile": ((3000, 4000, 5000, 6000, 7000, 8000, 10000), (3000, 6000, 10000)),
 }
-CLUSTER_RATES = (1000, 1500, 2000, 2500, 3000, 3500, 4000)
+# Per server; two servers run at once.
+CLUSTER_RATES = (1000, 1250, 1500, 1750, 2000, 2500)
 PARTS = ("ramp", "cluster", "failover")
 
 DHCPSUITE_CONFIG = """\
@@ -451,30 +452,54 @@ def failover_once(db: Database, args, workdir: Path, rep: int) -> dict:
             if len(bound[0]) < 100 or len(bound[1]) < 100:
                 raise RuntimeError(f"only {len(bound[0])} and {len(bound[1])} of 100 clients bound")
             time.sleep(1.0)  # B learns A's bindings by notification (~35 ms); leave it no excuse.
-            mac, address = next(iter(bound[0].items()))
-            checker = b.client.spawn(
-                [sys.executable, "-m", "bench.server_postgresql", "--probe", "10.77.0.2", "10.77.0.1", mac, address,
-                 str(5_000_000 + rep), "30"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPOSITORY),
-                env=dict(os.environ, PYTHONPATH=str(REPOSITORY)))
-            if checker.stdout.readline().strip() != "ready":
-                raise RuntimeError("the failover probe did not start")
-            killed = time.monotonic()
-            servers[0].stop(signal.SIGKILL)
-            checker.stdin.write(f"{killed}\n")
-            checker.stdin.flush()
-            found = json.loads(checker.communicate(timeout=45)[0].strip().splitlines()[-1])
+            (mac, address), (other_mac, other_address) = list(bound[0].items())[:2]
+            # The same probe with nothing killed first: B's own answer time, for comparison.
+            found = {"baseline": run_probe(b, other_mac, other_address, 5_000_000 + 2 * rep, None),
+                     "kill": run_probe(b, mac, address, 5_000_001 + 2 * rep, servers[0])}
     finally:
         for server in servers:
             server.stop()
             server.discard()
         db.drop(name)
-    result = {"rep": rep, "init_reboot_ms": round(found["reboot"] * 1000, 1) if "reboot" in found else None,
-              "new_client_ms": round(found["new"] * 1000, 1) if "new" in found else None,
-              "wrong_address": "reboot_wrong_address" in found}
+
+    def ms(case: str, what: str) -> float | None:
+        return round(found[case][what] * 1000, 1) if what in found[case] else None
+
+    result = {"rep": rep, "init_reboot_ms": ms("kill", "reboot"), "new_client_ms": ms("kill", "new"),
+              "baseline_init_reboot_ms": ms("baseline", "reboot"), "baseline_new_client_ms": ms("baseline", "new"),
+              "wrong_address": any("reboot_wrong_address" in f for f in found.values())}
     log(f"FAILOVER rep={rep} kill->first ACK: INIT-REBOOT of A's client {result['init_reboot_ms']} ms, "
-        f"new client DORA {result['new_client_ms']} ms" + (" WRONG ADDRESS" if result["wrong_address"] else ""))
+        f"new client DORA {result['new_client_ms']} ms (nothing killed: {result['baseline_init_reboot_ms']} / "
+        f"{result['baseline_new_client_ms']} ms)" + (" WRONG ADDRESS" if result["wrong_address"] else ""))
     return result
+
+
+def run_probe(pair: VethPair, mac: str, address: str, new_index: int, victim: Server | None) -> dict:
+    """
+    Start the probe in C{pair}'s client namespace, SIGKILL C{victim} (if
+    any), and tell the probe when; its findings (seconds after the kill).
+    """
+    checker = pair.client.spawn(
+        [sys.executable, "-m", "bench.server_postgresql", "--probe", "10.77.0.2", "10.77.0.1", mac, address,
+         str(new_index), "30"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(REPOSITORY),
+        env=dict(os.environ, PYTHONPATH=str(REPOSITORY)))
+    try:
+        if checker.stdout.readline().strip() != "ready":
+            raise RuntimeError("the failover probe did not start")
+        killed = time.monotonic()
+        if victim is not None:
+            # The probe starts at the signal, not once the victim is reaped.
+            os.killpg(victim.process.pid, signal.SIGKILL)
+        checker.stdin.write(f"{killed}\n")
+        checker.stdin.flush()
+        if victim is not None:
+            victim.stop(signal.SIGKILL)
+        return json.loads(checker.communicate(timeout=45)[0].strip().splitlines()[-1])
+    finally:
+        pair.client.stop(checker, signal.SIGKILL, timeout=5)
+        if checker in pair.client.processes:
+            pair.client.processes.remove(checker)
 
 
 def failover(db: Database, args, workdir: Path, deadline: float) -> dict:
@@ -485,9 +510,14 @@ def failover(db: Database, args, workdir: Path, deadline: float) -> dict:
         runs.append(failover_once(db, args, workdir, rep))
     reboot = [r["init_reboot_ms"] for r in runs if r["init_reboot_ms"] is not None]
     new = [r["new_client_ms"] for r in runs if r["new_client_ms"] is not None]
-    result = {"runs": runs, "median_init_reboot_ms": median(reboot), "median_new_client_ms": median(new)}
-    log(f"FAILOVER medians over {len(runs)} runs: INIT-REBOOT {result['median_init_reboot_ms']} ms, "
-        f"new client {result['median_new_client_ms']} ms")
+    base_reboot = [r["baseline_init_reboot_ms"] for r in runs if r["baseline_init_reboot_ms"] is not None]
+    base_new = [r["baseline_new_client_ms"] for r in runs if r["baseline_new_client_ms"] is not None]
+    result = {"runs": runs, "median_init_reboot_ms": median(reboot), "median_new_client_ms": median(new),
+              "median_baseline_init_reboot_ms": median(base_reboot), "median_baseline_new_client_ms": median(base_new),
+              "wrong_address": any(r["wrong_address"] for r in runs)}
+    log(f"FAILOVER medians over {len(runs)} runs, kill -> first ACK: INIT-REBOOT {result['median_init_reboot_ms']} ms, "
+        f"new client {result['median_new_client_ms']} ms; nothing killed: "
+        f"{result['median_baseline_init_reboot_ms']} / {result['median_baseline_new_client_ms']} ms")
     return result
 
 
@@ -513,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failover-reps", type=int, default=None, help="failover runs (default 5)")
     parser.add_argument("--clients", type=int, default=None, help="perfdhcp -R in the ramp (default 50000)")
     parser.add_argument("--ok-drops", type=float, default=1.0, help="a rate is sustained with drops <= this %%")
-    parser.add_argument("--max-seconds", type=float, default=720, help="start no step after this (default 720)")
+    parser.add_argument("--max-seconds", type=float, default=900, help="start no step after this (default 900)")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench-pg", help="server state directories")
     parser.add_argument("--json", default=None, help="write every step and the summaries here")
