@@ -196,7 +196,8 @@ class Server:
     """
 
     def __init__(self, kind: str, ns: Namespace, workdir: Path, db: Database | None, cpu: str | None,
-                 pool: tuple[str, str] = (POOL_START, POOL_END), database: str | None = None) -> None:
+                 pool: tuple[str, str] = (POOL_START, POOL_END), database: str | None = None,
+                 profile: Path | None = None) -> None:
         self.kind, self.ns, self.db = kind, ns, db
         self.state = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir))
         self.output = self.state / "server.out"
@@ -222,7 +223,11 @@ class Server:
             config = self.state / "dhcpsuite.toml"
             config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section,
                                                       subnet=SUBNET, pool_start=pool[0], pool_end=pool[1]))
-            args = [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)]
+            args = [TWISTD, "-n", "--pidfile="]
+            if profile is not None:
+                # cProfile of the reactor thread, written when the server stops (SIGTERM).
+                args += [f"--profile={profile}", "--profiler=cprofile", "--savestats"]
+            args += ["dhcpsuite", "--config", str(config)]
         # A database given by the caller is the caller's to drop.
         self.owns_database = database is None
         if cpu is not None:
@@ -263,8 +268,13 @@ def ramp(db: Database, kinds: list[str], args, workdir: Path, deadline: float) -
                 step_args = argparse.Namespace(**vars(args))
                 step_args.rates = args.kind_rates[kind]
 
-                def start(kind: str, ns: Namespace = pair.server) -> Server:
-                    return Server(kind, ns, workdir, db, SERVER_CPU if args.pin else None)
+                def start(kind: str, ns: Namespace = pair.server, rep: int = rep) -> Server:
+                    profile = None
+                    if args.profile and kind.startswith("dhcpsuite"):
+                        profiles = Path(args.profile)
+                        profiles.mkdir(parents=True, exist_ok=True)
+                        profile = profiles / f"{kind}-rep{rep}-{time.monotonic_ns()}.pstats"
+                    return Server(kind, ns, workdir, db, SERVER_CPU if args.pin else None, profile=profile)
 
                 result = sweep(pair, kind, rep, step_args, workdir, deadline, start)
                 if result["complete"] and result["best"] is None and result["steps"]:
@@ -576,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench-pg", help="server state directories")
     parser.add_argument("--json", default=None, help="write every step and the summaries here")
+    parser.add_argument("--profile", default=None,
+                        help="directory: run the dhcpsuite servers of the ramp under cProfile (reactor thread), "
+                             "one .pstats per step; not for figures (profiling slows the server)")
     args = parser.parse_args(argv)
 
     parts = [p for p in args.parts.split(",") if p]
