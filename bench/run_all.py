@@ -2,7 +2,7 @@
 Every benchmark in one command, one table: each figure next to its peer's,
 the ratio, the target and whether it was met.
 
-    sudo bench/run                      # full run (3 repetitions each, ~30 min, bounded by --max-seconds)
+    sudo bench/run                      # full run (3 repetitions each, ~35 min, bounded by --max-seconds)
     sudo bench/run --quick              # smoke run, ~5 min: fewer reps, shorter steps
     sudo bench/run --only client,ingest --json /tmp/bench.json
 
