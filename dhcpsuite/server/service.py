@@ -22,7 +22,7 @@ from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener
-from dhcpsuite.leases.stores import LEASE_DB_NAME, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
+from dhcpsuite.leases.stores import LEASE_DB_NAME, make_share, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
@@ -169,7 +169,7 @@ class ServerService(service.Service):
                     )
                 server_ids[subnet.interface] = address
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds,
-                               holding=self._held_in_subnet)
+                               holding=self._held_in_subnet, share=make_share(self.config, self.store))
         for ifname in self.config.interfaces:
             self._listen(ifname)
 
@@ -179,7 +179,7 @@ class ServerService(service.Service):
         is up, has carrier and is addressed in its subnet; stop when not.
         """
         self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True,
-                               holding=self._held_in_subnet)
+                               holding=self._held_in_subnet, share=make_share(self.config, self.store))
         self.readiness.add_listener(self)
         for ifname in self.config.interfaces:
             subnet = next(
