@@ -245,7 +245,7 @@ def _parse_postgresql(section: Section) -> PostgreSQLConfig:
         connect_timeout=section.number("connect_timeout", default.connect_timeout, minimum=1),
         pool_size=section.integer("pool_size", default.pool_size, minimum=1, maximum=16),
         # At least two heartbeats (one a second), so one late beat is not a death.
-        member_timeout=section.number("member_timeout", default.member_timeout, minimum=2, maximum=3600),
+        member_timeout=section.number("member_timeout", default.member_timeout, minimum=2),
     )
     section.finish()
     return config
