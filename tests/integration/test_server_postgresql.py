@@ -52,9 +52,10 @@ def bound_rows(cluster, dbname: str) -> dict[str, tuple[str, str]]:
         }
 
 
-def relay_load(pair: VethPair, out, count: int, seconds: float, first: int = 0, giaddr: str = "10.77.0.2"):
+def relay_load(pair: VethPair, out, count: int, seconds: float, first: int = 0, giaddr: str = "10.77.0.2",
+               server: str = "10.77.0.1"):
     return pair.client.spawn(
-        [sys.executable, "-m", "tests.support.relayclient", giaddr, "10.77.0.1", str(count), str(seconds),
+        [sys.executable, "-m", "tests.support.relayclient", giaddr, server, str(count), str(seconds),
          str(out), str(first)],
         cwd=str(REPOSITORY),
     )
@@ -282,6 +283,58 @@ def test_two_daemons_one_database_share_free_addresses(tmp_path, daemons, cluste
     print(f"300 clients on two servers sharing one pool: {conflicts} races lost at commit; "
           f"addresses per member's share {sorted(owners.values())}")
     assert conflicts <= 3, f"{conflicts} races lost at commit: the servers do not keep to their shares"
+
+
+def test_two_daemons_on_one_host(tmp_path, daemons, cluster) -> None:
+    """
+    Two server processes in one namespace (one host), each on its own
+    interface (srv0, srv1: each binds port 67 with SO_BINDTODEVICE), on
+    one database with the same pools. Both join as live members (same
+    host, different pids), each serves its relayed clients, and every ACK
+    is the database's. (isc-dhcpd cannot run two failover peers in one
+    network namespace on one port; Kea's HA peers are separate processes
+    and can, on different interfaces.)
+    """
+    require_root()
+    db = fresh_database(cluster)
+    pools = {"10.77.0.0/16": "10.77.1.0-10.77.1.255", "10.78.0.0/16": "10.78.1.0-10.78.1.255"}
+
+    def config(own: str, interface: str) -> dict:
+        subnets = []
+        for network, pool in pools.items():
+            subnet = subnet_config(subnet=network, pool=[pool], lease_time=3600, router=[network[:-4] + "1"])
+            del subnet["interface"]
+            if network == own:
+                subnet["interface"] = interface
+            else:
+                subnet["server_address"] = network[:-4] + "1"
+            subnets.append(subnet)
+        return pg_config(tmp_path / f"state-{interface}", cluster, db, *subnets, log_exchanges=False)
+
+    with VethPair(prefix="tpg", client_address="10.77.0.2/16") as one, \
+            VethPair(prefix="tph", server_address="10.78.0.1/16", client_address="10.78.0.2/16") as two:
+        # The second pair's server end joins the first pair's server namespace as srv1.
+        two.server.run(["ip", "link", "set", two.server_if, "name", "srv1"])
+        two.server.run(["ip", "link", "set", "srv1", "netns", one.server.name])
+        one.server.run(["ip", "addr", "add", "10.78.0.1/16", "dev", "srv1"])
+        one.server.run(["ip", "link", "set", "srv1", "up"])
+        first = daemons.start(one.server, config("10.77.0.0/16", "srv0"))
+        second = daemons.start(one.server, config("10.78.0.0/16", "srv1"))
+        members = wait_members(cluster, db, 2)
+        out_a, out_b = tmp_path / "a.json", tmp_path / "b.json"
+        relay_a = relay_load(one, out_a, 100, 30.0)
+        relay_b = relay_load(two, out_b, 100, 30.0, first=1_000_000, giaddr="10.78.0.2", server="10.78.0.1")
+        acked_a, acked_b = finish(relay_a, out_a), finish(relay_b, out_b)
+        first.stop()
+        second.stop()
+    hosts = {name.rsplit(":", 2)[0] for name in members}
+    pids = {int(name.rsplit(":", 2)[1]) for name in members}
+    assert len(hosts) == 1 and pids == {first.process.pid, second.process.pid}, members
+    assert len(acked_a) == 100 and len(acked_b) == 100, (len(acked_a), len(acked_b))
+    assert all(a.startswith("10.77.1.") for a in acked_a.values()) and all(a.startswith("10.78.1.") for a in acked_b.values())
+    rows = bound_rows(cluster, db)
+    assert all(rows[a] == ("bound", mac) for mac, a in {**acked_a, **acked_b}.items())
+    print(f"two server processes on one host, srv0 and srv1: members {members}, 100 clients each")
 
 
 def test_daemon_refuses_to_start_in_one_line(tmp_path, cluster) -> None:
