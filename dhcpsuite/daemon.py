@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     # Names for the type checker only: the services import this module's
     # users, and the daemon must not import every component to describe it.
     from dhcpsuite.client.service import ClientService
+    from dhcpsuite.control.web import ControlSite
     from dhcpsuite.ingest.service import IngestService
     from dhcpsuite.interfaces import IComponentHealth, ILeaseRegistry
     from dhcpsuite.netlink.service import NetlinkService
+    from dhcpsuite.reload import Reloader
     from dhcpsuite.server.service import ServerService
 
 
@@ -36,6 +38,10 @@ class Daemon:
     client: ClientService | None = None
     ingest: IngestService | None = None
     registry: ILeaseRegistry | None = None
+    # The control site (its [control] section changes live) and the
+    # reloader (dhcpsuite.reload), when composed by tap.makeService.
+    control: ControlSite | None = None
+    reloader: Reloader | None = None
 
     def components(self) -> dict[str, IComponentHealth]:
         return {

@@ -320,6 +320,25 @@ class INetlinkSystem(Interface):
     receive_buffer_sizes = Attribute("fd -> effective receive buffer in bytes (for logging and tests)")
 
 
+class IReconfigurable(Interface):
+    """
+    A running component that takes a new configuration of its own section
+    without a restart (L{dhcpsuite.reload}). Two steps, so that a reload
+    changes all components or none: C{prepare} does everything that can
+    fail and changes nothing visible; the function it returns only swaps
+    the prepared state in and must not fail.
+    """
+
+    def prepare_reconfigure(new):
+        """
+        @param new: the component's new, validated section configuration
+            (its keys that cannot change live are already checked equal).
+        @raise dhcpsuite.config.ConfigError: naming the key, when this
+            running component cannot take C{new}.
+        @return: a callable of no arguments that applies C{new}.
+        """
+
+
 class ILeaseRegistry(Interface):
     """
     The current lease of each interface and address family (4 or 6), as the

@@ -7,6 +7,7 @@ go through L{makeService}; nothing else wires components together.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 
@@ -127,19 +128,21 @@ def makeService(options) -> service.MultiService:
         daemon.netlink = make_netlink_service(netlink_config)
         daemon.netlink.setServiceParent(top)
 
-    server_config = config.section("server")
-    if server_config is not None:
-        from dhcpsuite.server.service import make_server_service
-
-        daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink)
-        daemon.server.setServiceParent(top)
-
     client_config = config.section("client")
     ingest_config = config.section("ingest")
     if client_config is not None or ingest_config is not None:
         from dhcpsuite.leases.registry import LeaseRegistry
 
         daemon.registry = LeaseRegistry()
+
+    server_config = config.section("server")
+    if server_config is not None:
+        from dhcpsuite.server.service import make_server_service
+
+        # The registry feeds subnet options written as wan:INTERFACE.
+        daemon.server = make_server_service(server_config, state_dir=config.state_dir, netlink=daemon.netlink,
+                                            registry=daemon.registry)
+        daemon.server.setServiceParent(top)
 
     if client_config is not None:
         from dhcpsuite.client.shell.service import make_client_service
@@ -168,5 +171,33 @@ def makeService(options) -> service.MultiService:
         from dhcpsuite.control.service import make_control_service
 
         make_control_service(control_config, daemon).setServiceParent(top)
+
+    from dhcpsuite.reload import Reloader, SighupService
+
+    reconfigurable = {"server": daemon.server, "client": daemon.client, "ingest": daemon.ingest, "control": daemon.control}
+    daemon.reloader = Reloader(
+        daemon, _config_reader(options, config), {name: c for name, c in reconfigurable.items() if c is not None}
+    )
+    from twisted.internet import reactor
+
+    SighupService(reactor, daemon.reloader).setServiceParent(top)
     top.daemon = daemon
     return top
+
+
+def _config_reader(options, config: Config):
+    """
+    How a reload reads the configuration again: the same file and
+    command-line overrides as at start (a L{Config} given directly: its
+    source file, when it has one).
+    """
+    if isinstance(options, Config):
+        path = config.source if os.path.isfile(config.source) else None
+        if path is None:
+            def unreadable() -> Config:
+                raise ConfigError("", f"nothing to reload: the configuration came from {config.source}, not a file")
+
+            return unreadable
+        # An override given to read_config at start is the state_dir it returned.
+        return lambda: read_config(path, config.state_dir)
+    return lambda: read_config(options["config"], options["state-dir"])

@@ -28,10 +28,12 @@ class ApiError(Exception):
     A request the API refuses: C{status} is the HTTP status to answer with.
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, key: str | None = None) -> None:
         super().__init__(status, message)
         self.status = status
         self.message = message
+        # The configuration key a refused reload names.
+        self.key = key
 
 
 def status(daemon: Daemon, now: float | None = None) -> dict:
@@ -260,6 +262,25 @@ def ingest(daemon: Daemon) -> dict:
     if not result:
         raise ApiError(404, "neither lease ingest nor a lease registry is configured")
     return result
+
+
+def reload_config(daemon: Daemon) -> dict:
+    """
+    Re-read and apply the configuration file (L{dhcpsuite.reload}). A bad
+    file, or one changing a key that cannot change live, is a 4xx naming
+    the key, and nothing changes.
+    """
+    from dhcpsuite.config import ConfigError
+    from dhcpsuite.reload import ReloadRefused
+
+    if daemon.reloader is None:
+        raise ApiError(404, "this daemon cannot reload its configuration")
+    try:
+        return daemon.reloader.reload()
+    except ReloadRefused as e:
+        raise ApiError(409, str(e), key=e.path) from None
+    except ConfigError as e:
+        raise ApiError(400, str(e), key=e.path) from None
 
 
 def _int(query: dict[str, str], key: str, default: int, low: int, high: int) -> int:

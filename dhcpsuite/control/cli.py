@@ -150,6 +150,11 @@ def _csv_cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _show_reload(data: dict) -> str:
+    changed = ", ".join(views.as_text(name) for name in data.get("changed", [])) or "nothing changed"
+    return f"reloaded {views.as_text(data.get('config'))}: {changed}"
+
+
 def _show_interfaces(data: dict) -> str:
     return format_table(views.INTERFACE_COLUMNS, views.interface_rows(data["interfaces"]))
 
@@ -199,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("address")
     commands.add_parser("clients", help="the DHCP client agents")
     commands.add_parser("cluster", help="the servers sharing the lease database, their shares, this one's counters")
+    commands.add_parser("reload", help="re-read the configuration file and apply it live (exit 1, nothing changed, when refused)")
     commands.add_parser("ingest", help="leases ingested from external clients, and counters")
     for action in ("renew", "rebind", "release", "start", "stop"):
         p = commands.add_parser(action, help=f"{action} the DHCP client on an interface")
@@ -244,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "leases":
             query = {"subnet": args.subnet, "mac": args.mac, "state": args.state, "limit": args.limit, "offset": args.offset}
             data, show = client.request("GET", "leases", query), (_csv_leases if args.csv else _show_leases)
+        elif args.command == "reload":
+            data, show = client.request("POST", "config/reload"), _show_reload
         elif args.command == "revoke":
             data, show = client.request("DELETE", f"leases/{urllib.parse.quote(args.address)}"), None
         elif args.command in ("renew", "rebind", "release", "start", "stop"):

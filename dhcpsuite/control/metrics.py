@@ -56,6 +56,15 @@ class DaemonCollector:
             yield CounterMetricFamily("dhcpsuite_netlink_resyncs", "Full re-dumps after overruns.", value=reader.resyncs)
         if daemon.client is not None:
             yield from self._client(daemon.client)
+        if daemon.reloader is not None:
+            reloads = CounterMetricFamily(
+                "dhcpsuite_config_reloads",
+                "Configuration reloads by result (applied, unchanged, failed: refused, nothing changed).",
+                labels=["result"],
+            )
+            for result, value in sorted(daemon.reloader.counters.items()):
+                reloads.add_metric([result], value)
+            yield reloads
 
     def _server(self, server) -> Iterator[Metric]:
         counters = dict(server.counters)

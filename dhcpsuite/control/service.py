@@ -64,7 +64,9 @@ def make_control_service(config: ControlConfig, daemon: Daemon, reactor: Any = N
     if reactor is None:
         from twisted.internet import reactor
     endpoint = LocalOnlyEndpoint(serverFromString(reactor, config.listen), config)
-    service = StreamServerEndpointService(endpoint, make_site(daemon, config, reactor))
+    site = make_site(daemon, config, reactor)
+    daemon.control = site
+    service = StreamServerEndpointService(endpoint, site)
     # Fail the start (not only log) when the port cannot be had or is refused.
     service._raiseSynchronously = True
     service.setName("control")

@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
+from zope.interface import implementer
 
 from dhcpsuite.control import api
 from dhcpsuite.control.admission import AdmissionPolicy, Refused, admit
@@ -28,6 +29,7 @@ from dhcpsuite.control.config import ControlConfig
 from dhcpsuite.control.metrics import render_metrics
 from dhcpsuite.control.page import STYLE_SOURCE, StatusPage
 from dhcpsuite.daemon import Daemon
+from dhcpsuite.interfaces import IReconfigurable
 
 API_PREFIX = (b"api", b"v1")
 DEFAULT_ACTION_TIMEOUT = 30.0
@@ -102,7 +104,7 @@ class ControlResource(resource.Resource):
                 return self._api(request, method, [p.decode("utf-8", "replace") for p in path[2:]])
             return self._error(request, 404, "not found")
         except api.ApiError as e:
-            return self._error(request, e.status, e.message)
+            return self._error(request, e.status, e.message, e.key)
 
     def _query(self, request: server.Request) -> dict[str, str]:
         return {
@@ -122,6 +124,8 @@ class ControlResource(resource.Resource):
             ("GET", "clients"): lambda: api.clients(daemon),
             ("GET", "ingest"): lambda: api.ingest(daemon),
         }
+        if path == ["config", "reload"] and method == "POST":
+            return self._respond(request, lambda: api.reload_config(daemon))
         if len(path) == 1 and (method, path[0]) in routes:
             return self._respond(request, routes[(method, path[0])])
         if len(path) == 2 and path[0] == "leases" and method == "DELETE":
@@ -132,7 +136,7 @@ class ControlResource(resource.Resource):
             if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout <= 3600:
                 raise api.ApiError(400, "timeout must be a number of seconds between 0 and 3600")
             return self._respond(request, lambda: api.client_action(daemon, path[1], path[2], float(timeout)))
-        known = {p for _, p in routes} | {"leases", "clients"}
+        known = {p for _, p in routes} | {"leases", "clients", "config"}
         if path and path[0] in known:
             return self._error(request, 405, f"{method} is not allowed here")
         return self._error(request, 404, f"no API endpoint /{'/'.join(path)}")
@@ -187,10 +191,10 @@ class ControlResource(resource.Resource):
         request.write(_json_bytes(value))
         request.finish()
 
-    def _error(self, request: server.Request, code: int, message: str) -> bytes:
+    def _error(self, request: server.Request, code: int, message: str, key: str | None = None) -> bytes:
         request.setResponseCode(code)
         request.setHeader(b"content-type", b"application/json")
-        return _json_bytes({"error": message})
+        return _json_bytes({"error": message} if key is None else {"error": message, "key": key})
 
 
 def policy_of(config: ControlConfig) -> AdmissionPolicy:
@@ -321,6 +325,7 @@ class ControlChannel(http.HTTPChannel):
         super().connectionLost(reason)
 
 
+@implementer(IReconfigurable)
 class ControlSite(server.Site):
     """
     The control site, with at most C{max_connections} connections. At the
@@ -371,6 +376,22 @@ class ControlSite(server.Site):
 
     def forget(self, channel: ControlChannel) -> None:
         self.channels.pop(channel, None)
+
+    def prepare_reconfigure(self, new: ControlConfig) -> Callable[[], None]:
+        """
+        The token, allowed hosts, limits and refresh change live and hold
+        from the next request on (the reload request itself was admitted
+        with the old token). C{listen} cannot (L{dhcpsuite.reload.FIXED_KEYS}).
+        """
+        resource = self.resource
+
+        def apply() -> None:
+            policy = policy_of(new)
+            self.config = resource.config = new
+            self.policy = resource.policy = policy
+            self.page.refresh = new.refresh
+
+        return apply
 
 
 def make_site(daemon: Daemon, config: ControlConfig, reactor: Any = None) -> ControlSite:

@@ -72,6 +72,13 @@ class _Handler:
         self._managed = None if managed is None else frozenset(managed)
         self._max_unmanaged = max_unmanaged
 
+    def set_managed(self, managed=None, max_unmanaged: int | None = None) -> None:
+        """
+        A reload: as the constructor's C{managed} and C{max_unmanaged}.
+        """
+        self._managed = None if managed is None else frozenset(managed)
+        self._max_unmanaged = max_unmanaged
+
     def _set(self, ifname: str, record, cause: str) -> None:
         managed = self._managed
         limit = None if managed is None or ifname in managed else self._max_unmanaged

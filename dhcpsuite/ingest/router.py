@@ -54,6 +54,14 @@ class MessageRouter:
         self._accepted: dict[tuple, int] = {}
         self._rejected: Counter = Counter()
 
+    def set_managed(self, managed: Iterable[str], accept_unmanaged: bool) -> None:
+        """
+        A reload changed the managed interfaces (a lease already recorded
+        for one no longer managed stays until it expires or is replaced).
+        """
+        self._managed = frozenset(managed)
+        self._accept_unmanaged = accept_unmanaged
+
     @property
     def counters(self) -> Counter:
         """

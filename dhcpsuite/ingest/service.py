@@ -23,7 +23,7 @@ from dhcpsuite.ingest.handlers import V4LeaseHandler, V6LeaseHandler
 from dhcpsuite.ingest.layout import VERSION_V4, VERSION_V6
 from dhcpsuite.ingest.protocol import PullFactory
 from dhcpsuite.ingest.router import MessageRouter
-from dhcpsuite.interfaces import IComponentHealth
+from dhcpsuite.interfaces import IComponentHealth, IReconfigurable
 
 
 class _RecordingEndpoint:
@@ -49,7 +49,7 @@ class _RecordingEndpoint:
         return d.addCallback(listening)
 
 
-@implementer(IComponentHealth)
+@implementer(IComponentHealth, IReconfigurable)
 class IngestService(StreamServerEndpointService):
     """
     @ivar port: the listening port once listening, else L{None}.
@@ -58,10 +58,12 @@ class IngestService(StreamServerEndpointService):
     log = Logger()
     name = "ingest"
 
-    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, ipc_path: str | None = None) -> None:
+    def __init__(self, endpoint, factory: PullFactory, router: MessageRouter, ipc_path: str | None = None,
+                 handlers: dict | None = None) -> None:
         super().__init__(_RecordingEndpoint(endpoint, self), factory)
         self.setName("ingest")
         self.router = router
+        self.handlers = handlers or {}
         self.port = None
         self.ipc_path = ipc_path
         self._listening_waiters: list[defer.Deferred] = []
@@ -114,6 +116,24 @@ class IngestService(StreamServerEndpointService):
 
     def listening_address(self):
         return None if self.port is None else self.port.getHost()
+
+    def prepare_reconfigure(self, new: IngestConfig):
+        """
+        The managed interfaces and the limits change live (limits apply to
+        connections accepted from then on; open ones keep their framing).
+        """
+
+        def apply() -> None:
+            self.router.set_managed(new.interfaces, new.accept_unmanaged)
+            for handler in self.handlers.values():
+                if new.accept_unmanaged:
+                    handler.set_managed(new.interfaces, new.max_unmanaged_interfaces)
+                else:
+                    handler.set_managed()
+            self.factory.limits = new.limits
+            self.log.info("Lease ingest reconfigured: managing {interfaces}", interfaces=",".join(new.interfaces))
+
+        return apply
 
     def stopService(self):
         d = super().stopService()
@@ -182,4 +202,4 @@ def make_ingest_service(cfg: IngestConfig, registry, configurator=None, reactor=
     endpoint_given = endpoint
     if endpoint is None:
         endpoint = endpoints.serverFromString(reactor, cfg.twisted_endpoint)
-    return IngestService(endpoint, factory, router, cfg.ipc_path if endpoint_given is None else None)
+    return IngestService(endpoint, factory, router, cfg.ipc_path if endpoint_given is None else None, handlers=handlers)

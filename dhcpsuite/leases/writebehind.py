@@ -144,6 +144,12 @@ class _Lane:
         retry_at = 0.0
         waiting: list[Deferred] = []
         stop = False
+        # Connected from the start, not at the first batch: the daemon holds
+        # its database open while it runs (what an offline import checks
+        # for), and a broken database shows at once. A failure here is
+        # retried, and counted, by the first batch.
+        connection, _ = self._connect()
+        self.connection = connection
         try:
             while not stop:
                 timeout = max(0.0, retry_at - time.monotonic()) if pending else None

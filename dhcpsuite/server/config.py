@@ -9,12 +9,14 @@ import os
 import re
 import stat
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable
 
 import attrs
 
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.options import ClasslessRoute, encode_value
+from dhcpsuite.server.wanoptions import WanOption, WanSource, parse_entries
 from dhcpsuite.hexbytes import parse_hex
 from dhcpsuite.leases.stores import STORES
 
@@ -88,6 +90,9 @@ class SubnetConfig:
     # Options every reply in this subnet carries (when the client asks or
     # they are always sent), raw bytes by code, in configuration order.
     options: tuple[tuple[int, bytes], ...] = ()
+    # Options whose values follow WAN leases (dns_servers = ["wan:erouter0"]),
+    # served after the static ones (dhcpsuite.server.wanoptions).
+    wan_options: tuple[WanOption, ...] = ()
 
     @property
     def name(self) -> str:
@@ -179,6 +184,40 @@ _IP_LIST_OPTIONS = {
     "dns_servers": Option.DOMAIN_NAME_SERVER,
     "ntp_servers": Option.NTP_SERVERS,
 }
+
+
+# The keys whose entries may be wan:INTERFACE (with a wan_fallback_<key>).
+_WAN_FED = ("dns_servers", "ntp_servers", "domain_name")
+
+
+def _option_entries(s: Section, key: str, parse: Callable[[str], Any], what: str) -> tuple:
+    texts = s.string_list(key, [])
+    single = isinstance(s.data.get(key), str)
+    entries = []
+    for index, text in enumerate(texts):
+        path = s.key_path(key) if single else f"{s.key_path(key)}[{index}]"
+        try:
+            entries.extend(parse_entries([text], parse))
+        except ValueError as e:
+            detail = str(e)
+            raise ConfigError(path, detail if text in detail else f"{text!r} is not {what}") from None
+    return tuple(entries)
+
+
+def _add_option(s: Section, key: str, code: int, entries: tuple, fallback: tuple,
+                options: list, wan_options: list) -> None:
+    """
+    A static option goes into the block; one with a C{wan:} entry is kept
+    apart, to be computed from the WAN lease.
+    """
+    if any(isinstance(e, WanSource) for e in entries):
+        wan_options.append(WanOption(int(code), entries, fallback))
+        return
+    if fallback:
+        raise s.error(f"wan_fallback_{key}", f"is used only when {key} has a wan:INTERFACE entry")
+    if entries:
+        value = entries[0] if code == Option.DOMAIN_NAME else list(entries)
+        options.append((int(code), encode_value(code, value)))
 
 
 def parse_server_config(section: Section) -> ServerConfig:
@@ -292,13 +331,21 @@ def _parse_subnet(s: Section) -> SubnetConfig:
             raise s.error(key, f"{value} must be less than lease_time ({lease_time})")
 
     options: list[tuple[int, bytes]] = [(int(Option.SUBNET_MASK), network.netmask.packed)]
+    wan_options: list[WanOption] = []
     for key, code in _IP_LIST_OPTIONS.items():
-        addresses = s.ipv4_list(key, [])
-        if addresses:
-            options.append((int(code), encode_value(code, addresses)))
-    domain_name = s.string("domain_name", None)
-    if domain_name:
-        options.append((int(Option.DOMAIN_NAME), encode_value(Option.DOMAIN_NAME, domain_name)))
+        if key not in _WAN_FED:
+            addresses = s.ipv4_list(key, [])
+            if addresses:
+                options.append((int(code), encode_value(code, addresses)))
+            continue
+        entries = _option_entries(s, key, IPv4Address, "an IPv4 address or wan:INTERFACE")
+        fallback = tuple(s.ipv4_list(f"wan_fallback_{key}", []))
+        _add_option(s, key, code, entries, fallback, options, wan_options)
+    # A string, or a list whose first value is served (["wan:erouter0", "home.arpa"]).
+    entries = tuple(e for e in _option_entries(s, "domain_name", str, "a domain name or wan:INTERFACE") if e)
+    fallback_name = s.string("wan_fallback_domain_name", None)
+    _add_option(s, "domain_name", Option.DOMAIN_NAME, entries, (fallback_name,) if fallback_name else (), options,
+                wan_options)
     broadcast = s.ipv4("broadcast_address", network.broadcast_address)
     options.append((int(Option.BROADCAST_ADDRESS), broadcast.packed))
     mtu = s.integer("mtu", None, minimum=68, maximum=65535)
@@ -330,6 +377,7 @@ def _parse_subnet(s: Section) -> SubnetConfig:
         rapid_commit=s.boolean("rapid_commit", False),
         reservations=reservations,
         options=tuple(options),
+        wan_options=tuple(wan_options),
     )
     s.finish()
     return subnet

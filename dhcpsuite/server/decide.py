@@ -173,6 +173,26 @@ class ServerCore:
         )
         self.reclaim(clock())
 
+    def keep_rate_limits_of(self, previous: "ServerCore") -> None:
+        """
+        A reload: keep the previous core's rate-limit buckets where the
+        limit is configured the same, so a reload is no way around a limit.
+        """
+        if self.config.client_rate_limit == previous.config.client_rate_limit:
+            self._client_limiter = previous._client_limiter
+        if self.config.relay_rate_limit == previous.config.relay_rate_limit:
+            self._relay_limiter = previous._relay_limiter
+
+    def set_subnet_options(self, subnet: SubnetConfig, options: tuple[tuple[int, bytes], ...]) -> None:
+        """
+        A new option block for C{subnet} (its WAN-fed options changed):
+        every reply from now on carries it.
+        """
+        for state in self.subnets:
+            if state.config is subnet:
+                state.options = options
+                state.option_codes = {code for code, _ in options}
+
     def set_server_id(self, interface: str, address: IPv4Address | None) -> None:
         """
         Our address on C{interface} became known (or went away): the server

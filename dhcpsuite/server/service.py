@@ -18,10 +18,11 @@ from twisted.internet.defer import DeferredList, inlineCallbacks, maybeDeferred
 from twisted.logger import Logger
 
 from dhcpsuite.dhcp4.constants import SERVER_PORT
+from dhcpsuite.config import ConfigError
 from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener
+from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
 from dhcpsuite.leases.stores import LEASE_DB_NAME, make_share, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
@@ -30,6 +31,7 @@ from dhcpsuite.server.packetsocket import open_packet_sender
 from dhcpsuite.server.protocol import ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
+from dhcpsuite.server.wanoptions import WanOptionFeed
 
 if TYPE_CHECKING:
     from dhcpsuite.netlink.readiness import ReadinessTracker
@@ -45,7 +47,7 @@ class ServerStartError(StartupError):
     """
 
 
-@implementer(IComponentHealth, IReadinessListener)
+@implementer(IComponentHealth, IReadinessListener, IReconfigurable)
 class ServerService(service.Service):
     log = Logger()
     name = "dhcp4-server"
@@ -62,6 +64,7 @@ class ServerService(service.Service):
         readiness: ReadinessTracker | None = None,
         addresses_of: Callable[[str], list] | None = None,
         link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
+        registry: Any = None,
     ) -> None:
         """
         @param readiness: the netlink reader's readiness tracker; when given,
@@ -74,6 +77,9 @@ class ServerService(service.Service):
             interface's L{ILinkSender} (L{None}: replies to clients on the
             link go through the UDP socket). L{make_server_service} passes
             L{LINK_SENDERS}; without it every reply takes the UDP socket.
+        @param registry: the WAN lease registry, for subnet options given
+            as C{wan:INTERFACE} (L{dhcpsuite.server.wanoptions}); without it
+            those options are always their fallback.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -92,12 +98,15 @@ class ServerService(service.Service):
         self.readiness = readiness
         self._addresses_of = addresses_of
         self._ports: dict[str, Any] = {}
+        self._protocols: dict[str, ServerProtocol] = {}
         self._housekeeping: task.LoopingCall | None = None
         self._sweep: SlicedSweep | None = None
         self._usage: PoolUsage | None = None
         # Where each max_leases subnet's count is in the usage's figures.
         self._subnet_slots: dict[int, int] = {}
         self._opened = False
+        self.registry = registry
+        self._wan_feed: WanOptionFeed | None = None
         # A store we made we also close and drop on stop, so a restart opens it afresh.
         self._own_store = False
 
@@ -170,6 +179,7 @@ class ServerService(service.Service):
                 server_ids[subnet.interface] = address
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds,
                                holding=self._held_in_subnet, share=make_share(self.config, self.store))
+        self._follow_wan(self.core, self.config)
         for ifname in self.config.interfaces:
             self._listen(ifname)
 
@@ -180,6 +190,7 @@ class ServerService(service.Service):
         """
         self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True,
                                holding=self._held_in_subnet, share=make_share(self.config, self.store))
+        self._follow_wan(self.core, self.config)
         self.readiness.add_listener(self)
         for ifname in self.config.interfaces:
             subnet = next(
@@ -195,18 +206,50 @@ class ServerService(service.Service):
             return
         if ready:
             self._learn_server_id(ifname)
-            if ifname not in self._ports:
-                try:
-                    self._listen(ifname)
-                except ServerStartError as e:
-                    self.counters["interface-open-failed"] += 1
-                    self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
+            self._serve(ifname)
             return
         port = self._ports.pop(ifname, None)
+        self._protocols.pop(ifname, None)
         self.core.set_server_id(ifname, None)
         if port is not None:
             port.stopListening()
             self.log.warn("Stopped serving {interface}: it is down or lost its address", interface=ifname)
+
+    def _follow_wan(self, core: ServerCore, config: ServerConfig) -> None:
+        """
+        Give C{core} the WAN-fed option blocks of its subnets now, and again
+        whenever a WAN lease they name changes (computed then, not per packet).
+        """
+        if not any(subnet.wan_options for subnet in config.subnets):
+            self._unfollow_wan()
+            return
+        if self._wan_feed is None:
+            self._wan_feed = WanOptionFeed(self.registry if self.registry is not None else _NoLeases(), core.set_subnet_options)
+            if self.registry is not None:
+                self.registry.add_listener(self._wan_feed)
+            else:
+                self.log.warn("Subnet options name wan: interfaces, but neither [client] nor [ingest] is configured "
+                              "to learn WAN leases: their wan_fallback_* values are served")
+        self._wan_feed.apply = core.set_subnet_options
+        self._wan_feed.follow(config.subnets)
+
+    def _unfollow_wan(self) -> None:
+        if self._wan_feed is not None and self.registry is not None:
+            self.registry.remove_listener(self._wan_feed)
+        self._wan_feed = None
+
+    def _serve(self, ifname: str) -> None:
+        """
+        Listen on an interface that became ready or was added by a reload;
+        a socket refused is counted and logged, not fatal.
+        """
+        if ifname in self._ports:
+            return
+        try:
+            self._listen(ifname)
+        except ServerStartError as e:
+            self.counters["interface-open-failed"] += 1
+            self.log.error("Cannot serve {interface}: {error}", interface=ifname, error=str(e))
 
     def _learn_server_id(self, ifname: str) -> None:
         """
@@ -249,6 +292,7 @@ class ServerService(service.Service):
             # The reactor adopted a duplicate of the descriptor.
             sock.close()
         self._ports[ifname] = port
+        self._protocols[ifname] = protocol
         self.log.info("DHCPv4 server listening on {interface} port {port}", interface=ifname, port=self.port_number)
 
     def _link_sender(self, ifname: str) -> ILinkSender | None:
@@ -271,6 +315,7 @@ class ServerService(service.Service):
     def _close_ports(self) -> list:
         results = [maybeDeferred(port.stopListening) for port in self._ports.values()]
         self._ports = {}
+        self._protocols = {}
         return results
 
     def health(self) -> dict:
@@ -306,16 +351,19 @@ class ServerService(service.Service):
         # show the same pools whether or not the service is running.
         if self._usage is None or self._usage.store is not store:
             self._forget_usage()
-            # The pools, then each subnet with max_leases as a whole range.
-            ranges = [pool for _, pool in self._pools()]
-            self._subnet_slots = {}
-            for subnet in self.config.subnets:
-                if subnet.max_leases:
-                    self._subnet_slots[id(subnet)] = len(ranges)
-                    network = subnet.network
-                    ranges.append(AddressRange(network.network_address, network.broadcast_address))
-            self._usage = PoolUsage(ranges, store, self.reactor.seconds)
+            self._usage, self._subnet_slots = self._make_usage(self.config, store)
         return self._usage
+
+    def _make_usage(self, config: ServerConfig, store: ILeaseStore) -> tuple[PoolUsage, dict[int, int]]:
+        # The pools, then each subnet with max_leases as a whole range.
+        ranges = [pool for subnet in config.subnets for pool in subnet.pools]
+        slots = {}
+        for subnet in config.subnets:
+            if subnet.max_leases:
+                slots[id(subnet)] = len(ranges)
+                network = subnet.network
+                ranges.append(AddressRange(network.network_address, network.broadcast_address))
+        return PoolUsage(ranges, store, self.reactor.seconds), slots
 
     def _held_in_subnet(self, subnet: SubnetConfig, now: float) -> int:
         """
@@ -331,9 +379,94 @@ class ServerService(service.Service):
             self._usage.close()
             self._usage = None
 
+    # Live reconfiguration (dhcpsuite.reload) ------------------------------
+
+    def prepare_reconfigure(self, new: ServerConfig) -> Callable[[], None]:
+        """
+        Build a core for C{new} over the same store (the store, its pending
+        commits and every lease stay; ACKs waiting for a commit still go
+        out); the returned function swaps it in, with pool counts for the
+        new pools, between two datagrams. Subnets, pools, reservations,
+        options, lease times, rate limits and interfaces all change this way.
+
+        @raise ConfigError: a new subnet's interface has no address to be
+            the server identifier (without netlink), as at start.
+        """
+        if self.core is None:
+            return lambda: setattr(self, "config", new)
+        server_ids: dict[str, IPv4Address] = {}
+        for index, subnet in enumerate(new.subnets):
+            ifname = subnet.interface
+            if not ifname or subnet.server_address is not None or ifname in server_ids:
+                continue
+            if self.readiness is not None:
+                # Learnt from the interface's addresses: kept while inside the
+                # subnet (readiness tells it anew otherwise).
+                known = next(
+                    (s.server_id for s in self.core.subnets
+                     if s.config.interface == ifname and s.config.server_address is None
+                     and s.server_id is not None and s.server_id in subnet.network),
+                    None,
+                )
+            else:
+                # As at start: the interface's address now.
+                known = self._interface_address(ifname)
+                if known is None:
+                    raise ConfigError(
+                        f"server.subnet[{index}].interface",
+                        f"interface {ifname} has no IPv4 address (or does not exist); "
+                        f"give it one or set server_address for subnet {subnet.network}",
+                    )
+            if known is not None:
+                server_ids[ifname] = known
+        core = ServerCore(new, self.store, server_ids, clock=self.reactor.seconds,
+                          pending_server_ids=self.readiness is not None, holding=self._held_in_subnet,
+                          share=make_share(new, self.store))
+        core.keep_rate_limits_of(self.core)
+        return lambda: self._apply(new, core)
+
+    def _apply(self, new: ServerConfig, core: ServerCore) -> None:
+        old = self.config
+        self._forget_usage()
+        # The pool counts for the new pools (a scan of the store, as at
+        # start), made here so that a reload not applied leaves no observer.
+        self._usage, self._subnet_slots = self._make_usage(new, self.store)
+        self.config, self.core = new, core
+        self._follow_wan(core, new)
+        for protocol in self._protocols.values():
+            protocol.core = core
+            protocol.log_exchanges = new.log_exchanges
+        if new.reclaim_interval != old.reclaim_interval and self._sweep is not None:
+            self._sweep = SlicedSweep(self.store.leases, round(new.reclaim_interval / HOUSEKEEPING_TICK))
+        for ifname in old.interfaces:
+            if ifname not in new.interfaces:
+                self._stop_serving(ifname)
+                if self.readiness is not None:
+                    self.readiness.unwatch(ifname)
+        for ifname in new.interfaces:
+            if self.readiness is not None:
+                subnet = next((s for s in new.subnets if s.interface == ifname and s.server_address is None), None)
+                # Watched again: a subnet on it may have changed.
+                if self.readiness.watch(ifname, subnet=subnet.network if subnet is not None else None):
+                    self.readiness_changed(ifname, True)
+                else:
+                    self._stop_serving(ifname)
+            else:
+                self._serve(ifname)
+        self.log.info("DHCPv4 server reconfigured: {subnets} subnets on {interfaces}",
+                      subnets=len(new.subnets), interfaces=",".join(new.interfaces))
+
+    def _stop_serving(self, ifname: str) -> None:
+        port = self._ports.pop(ifname, None)
+        self._protocols.pop(ifname, None)
+        if port is not None:
+            port.stopListening()
+            self.log.info("Stopped serving {interface}: no longer configured", interface=ifname)
+
     @inlineCallbacks
     def stopService(self):
         super().stopService()
+        self._unfollow_wan()
         if self.readiness is not None:
             self.readiness.remove_listener(self)
             for ifname in self.config.interfaces:
@@ -351,6 +484,15 @@ class ServerService(service.Service):
         self.log.info("DHCPv4 server stopped")
 
 
+class _NoLeases:
+    """
+    No registry in this daemon: every C{wan:} entry is its fallback.
+    """
+
+    def lease(self, ifname: str, family: int) -> None:
+        return None
+
+
 # [server] link_replies -> what opens an interface's link sender.
 LINK_SENDERS: dict[str, Callable[[str], ILinkSender] | None] = {
     "packet-socket": open_packet_sender,
@@ -364,20 +506,23 @@ def _add_neighbour(ifname: str, address: IPv4Address, mac: bytes) -> None:
 
 
 def make_server_service(
-    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None
+    config: ServerConfig, state_dir: str, reactor: Any = None, netlink: NetlinkService | None = None,
+    registry: Any = None,
 ) -> ServerService:
     """
     @param netlink: the netlink service; when given, interfaces are served
         only while ready (see L{ServerService}).
+    @param registry: the WAN lease registry, for C{wan:} subnet options.
     """
     if netlink is None:
-        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS)
+        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS, registry=registry)
     reader = netlink.reader
     return ServerService(
         config,
         state_dir,
         reactor=reactor,
         link_senders=LINK_SENDERS,
+        registry=registry,
         readiness=reader.readiness,
         addresses_of=lambda ifname: [a.interface for a in reader.table.addresses_of(ifname)],
     )

@@ -50,19 +50,27 @@ class Gateway:
         self.wan_side.down()
 
 
-def test_gateway_client_server_and_renew_from_the_cli(tmp_path):
-    require_root()
-    require_programs("dnsmasq", "udhcpc", "tcpdump")
-    config = {
+def gateway_config(tmp_path: Path, **subnet) -> dict:
+    """
+    Our client on wan0, our server on lan0 (10.99.0.0/24, C{subnet} keys
+    over the defaults), netlink and the control API.
+    """
+    return {
         "state_dir": str(tmp_path / "state"),
         "netlink": {},
         "client": {"interface": [{"name": "wan0", "arp_probe": False, "initial_delay": 0.0}]},
         "server": {"subnet": [{
             "subnet": "10.99.0.0/24", "interface": "lan0", "pool": ["10.99.0.100-10.99.0.150"],
-            "router": ["10.99.0.1"], "dns_servers": ["10.99.0.1"],
+            "router": ["10.99.0.1"], "dns_servers": ["10.99.0.1"], **subnet,
         }]},
         "control": {"listen": "tcp:8067:interface=127.0.0.1"},
     }
+
+
+def test_gateway_client_server_and_renew_from_the_cli(tmp_path):
+    require_root()
+    require_programs("dnsmasq", "udhcpc", "tcpdump")
+    config = gateway_config(tmp_path)
     path = tmp_path / "gateway.toml"
     path.write_text(toml_document(config))
     with Gateway() as net:

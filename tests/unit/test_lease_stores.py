@@ -500,6 +500,19 @@ class SQLiteFailureTests(SQLiteTestsMixin, SynchronousTestCase):
         self.wait(store.close())
         self.assertEqual(list(self.open_store().leases()), [lease(1)])
 
+    def test_database_held_open_from_the_start(self) -> None:
+        """
+        A running store holds its file open before its first commit: that
+        is how an offline import (dhcpsuite-ctl import-leases) sees that a
+        daemon uses the database.
+        """
+        store = self.open_store()
+        self.assertIsNone(self.wait(store.committed()))
+        held = {os.path.realpath(os.readlink(f"/proc/self/fd/{fd}")) for fd in os.listdir("/proc/self/fd")
+                if os.path.exists(f"/proc/self/fd/{fd}")}
+        self.assertIn(os.path.realpath(self.path), held)
+        self.wait(store.close())
+
     def test_writer_survives_failed_connect(self) -> None:
         """
         The writer cannot open the file (its directory became a file): every
@@ -507,9 +520,14 @@ class SQLiteFailureTests(SQLiteTestsMixin, SynchronousTestCase):
         the pending put reaches the file at the configured path.
         """
         store = self.open_store()
+        self.assertIsNone(self.wait(store.committed()))
         directory = os.path.dirname(self.path)
         os.rename(directory, directory + ".away")
         open(directory, "w").close()
+        # The writer connected as it started: lose that connection, so the
+        # next batch fails and it must connect again, to a path now wrong.
+        [lane] = store._lanes
+        lane.connection.close()
         store.put(lease(1))
         self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))
         self.assertTrue(self.wait(store.committed()).check(LeaseStoreError))

@@ -49,23 +49,32 @@ class FakeReadiness:
         self.listeners.remove(listener)
 
 
+def start_gated_service(test, text: str) -> ServerService:
+    """
+    A started server over C{text} gated by C{test.readiness}, its interface
+    addresses from C{test.addresses}, its sockets from C{test.open_socket}.
+    """
+    service = ServerService(
+        parse_config_text(text).section("server"),
+        "/nonexistent",
+        reactor=test.reactor,
+        store=MemoryLeaseStore(),
+        open_socket=test.open_socket,
+        readiness=test.readiness,
+        addresses_of=lambda ifname: test.addresses.get(ifname, []),
+    )
+    service.startService()
+    test.addCleanup(service.stopService)
+    return service
+
+
 class ReadinessGatingTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
         self.readiness = FakeReadiness({"lan0": False})
         self.addresses = {"lan0": [IPv4Interface("10.0.0.1/24"), IPv4Interface("192.0.2.9/24")]}
         self.sockets: list[socket.socket] = []
-        self.service = ServerService(
-            parse_config_text(CONFIG).section("server"),
-            "/nonexistent",
-            reactor=self.reactor,
-            store=MemoryLeaseStore(),
-            open_socket=self.open_socket,
-            readiness=self.readiness,
-            addresses_of=lambda ifname: self.addresses.get(ifname, []),
-        )
-        self.service.startService()
-        self.addCleanup(self.service.stopService)
+        self.service = start_gated_service(self, CONFIG)
 
     def open_socket(self, ifname: str, port: int) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -97,17 +106,8 @@ class ReadinessGatingTests(SynchronousTestCase):
         self.assertEqual(again.reply.message.option(54), IPv4Address("10.0.0.254"))
 
     def test_ready_at_start(self) -> None:
-        service = ServerService(
-            parse_config_text(CONFIG).section("server"),
-            "/nonexistent",
-            reactor=self.reactor,
-            store=MemoryLeaseStore(),
-            open_socket=self.open_socket,
-            readiness=FakeReadiness({"lan0": True}),
-            addresses_of=lambda ifname: self.addresses.get(ifname, []),
-        )
-        service.startService()
-        self.addCleanup(service.stopService)
+        self.readiness = FakeReadiness({"lan0": True})
+        service = start_gated_service(self, CONFIG)
         self.assertEqual(len(service.ports), 1)
 
     def test_renumbered_while_ready_moves_the_server_identifier(self) -> None:

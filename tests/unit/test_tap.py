@@ -122,8 +122,8 @@ class MakeServiceTests(SynchronousTestCase):
         self.patch(sys, "stderr", io.StringIO())
         options.parseOptions([])
         top = tap.makeService(options)
-        self.assertEqual([s.name for s in top], ["dhcp4-server"])
+        self.assertEqual([s.name for s in top], ["dhcp4-server", "reload-on-sighup"])
 
     def test_no_server_section(self) -> None:
         top = tap.makeService(Config())
-        self.assertEqual(list(top), [])
+        self.assertEqual([s.name for s in top], ["reload-on-sighup"])

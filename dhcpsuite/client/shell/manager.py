@@ -33,7 +33,10 @@ class ClientManager:
                  sysfs: str = "/sys/class/net") -> None:
         self.cfg = cfg
         self.sysfs = sysfs
+        self._agent_factory = agent_factory
         self.agents: dict[str, ClientAgent] = {i.name: agent_factory(i) for i in cfg.interfaces}
+        # Agents of interfaces a reload removed or changed, until they stopped.
+        self._retiring: set[defer.Deferred] = set()
         self.stopping = False
         # Interfaces whose agent was stopped on request (release / stop):
         # no link event starts them again, only start_agent.
@@ -119,7 +122,49 @@ class ClientManager:
 
     def stop(self) -> defer.Deferred:
         self.stopping = True
-        return defer.DeferredList([agent.stop() for agent in self.agents.values()], consumeErrors=True)
+        stops = [agent.stop() for agent in self.agents.values()] + list(self._retiring)
+        return defer.DeferredList(stops, consumeErrors=True)
+
+    def reconfigure(self, cfg: ClientConfig) -> None:
+        """
+        A reload: an interface no longer configured has its agent stopped
+        as at a daemon stop (RELEASE only with C{release_on_stop}); one
+        whose settings changed is stopped the same way (DROP keeps its
+        lease for INIT-REBOOT) and started again with the new settings; a
+        new one starts once its interface exists.
+        """
+        old = {i.name: i for i in self.cfg.interfaces}
+        self.cfg = cfg
+        for name, interface in old.items():
+            if cfg.interface(name) != interface:
+                self._retire(name, self.agents.pop(name))
+        for interface in cfg.interfaces:
+            if interface.name not in self.agents:
+                self.log.info("{ifname}: added by a reload", ifname=interface.name)
+                self.agents[interface.name] = self._agent_factory(interface)
+                waiting = [d for d in self._retiring if getattr(d, "ifname", None) == interface.name]
+                if waiting:
+                    waiting[0].addBoth(lambda result, name=interface.name: self._start_added(name, result))
+                else:
+                    self._start_added(interface.name, None)
+
+    def _retire(self, name: str, agent: ClientAgent) -> None:
+        self.held.discard(name)
+        self.log.info("{ifname}: removed or changed by a reload; agent stops", ifname=name)
+        d = agent.stop()
+        d.ifname = name  # type: ignore[attr-defined]
+        self._retiring.add(d)
+
+        def done(result: Any) -> Any:
+            self._retiring.discard(d)
+            return result
+
+        d.addBoth(done)
+
+    def _start_added(self, name: str, result: Any) -> Any:
+        if not self.stopping and name in self.agents:
+            self.start_from_sysfs(only=name)
+        return result
 
     def renew(self, ifname: str, timeout: float | None = None, rebind: bool = False) -> defer.Deferred:
         agent = self.agents.get(ifname)

@@ -17,10 +17,11 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from dhcpsuite.client.shell.agent import ClientAgent
+from dhcpsuite.config import ConfigError
 from dhcpsuite.client.config import ClientConfig
 from dhcpsuite.client.shell.manager import ClientManager
 from dhcpsuite.client.shell.deadline_timers import SystemClock
-from dhcpsuite.interfaces import IClock, IComponentHealth, IInterfaceConfigurator
+from dhcpsuite.interfaces import IClock, IComponentHealth, IInterfaceConfigurator, IReconfigurable
 from dhcpsuite.leases.registry import LeaseRegistry
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from dhcpsuite.netlink.reader import NetlinkReader
 
 
-@implementer(IComponentHealth)
+@implementer(IComponentHealth, IReconfigurable)
 class ClientService(service.Service):
     """
     @ivar manager: the L{ClientManager} (C{agents}, C{renew}, C{status}).
@@ -43,8 +44,11 @@ class ClientService(service.Service):
         manager: ClientManager,
         netlink: NetlinkReader | None = None,
         owned: tuple = (),
+        configurator: IInterfaceConfigurator | None = None,
     ) -> None:
         self.cfg = cfg
+        # The configurator the agents were given (a reload cannot open one).
+        self.configurator = configurator
         self.manager = manager
         self.netlink = netlink
         # Reader / configurator this service opened itself and must close.
@@ -88,6 +92,30 @@ class ClientService(service.Service):
             return result
 
         return d.addBoth(close)
+
+    def prepare_reconfigure(self, new: ClientConfig) -> Callable[[], None]:
+        """
+        Client interfaces added, removed or changed (L{ClientManager.reconfigure}).
+
+        @raise ConfigError: an interface to be configured when no
+            configurator was opened at start (none needed one then).
+        """
+        if self.configurator is None:
+            for index, interface in enumerate(new.interfaces):
+                if interface.configure and interface.inform is None:
+                    raise ConfigError(
+                        f"client.interface[{index}].configure",
+                        "needs a restart: no interface configurator was opened at start (or add [netlink])",
+                    )
+
+        def apply() -> None:
+            self.cfg = new
+            if self.running:
+                self.manager.reconfigure(new)
+            else:
+                self.manager.cfg = new
+
+        return apply
 
     def renew(self, ifname: str, timeout: float | None = None) -> defer.Deferred:
         return self.manager.renew(ifname, timeout)
@@ -199,4 +227,4 @@ def make_client_service(
     manager = ClientManager(cfg, lambda interface: agent_factory(
         interface, reactor, clock=clock, configurator=configurator, registry=registry, state_dir=client_state,
     ), sysfs=sysfs)
-    return ClientService(cfg, manager, netlink=netlink, owned=tuple(owned))
+    return ClientService(cfg, manager, netlink=netlink, owned=tuple(owned), configurator=configurator)
