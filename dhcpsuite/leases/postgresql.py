@@ -10,7 +10,10 @@ deletes, and a notification for the other servers. The database
 is the arbiter of who holds an address: the upsert replaces a row only when
 it is the same client's, free, lapsed, or a quarantine (DECLINE), so two
 servers with stale caches can never both commit one address to different
-clients; the put that loses is handed back with the row that won.
+clients; the put that loses is handed back with the row that won. A
+reclaim (the same client's row marked expired) applies only to a row that
+has lapsed: a server that has not yet learned another one's renewal of
+that client must not expire the fresh binding.
 
 Why a writer thread and a blocking connection rather than psycopg's asyncio
 side or a pool: Twisted here runs its own reactor, not asyncio; group commit
@@ -115,7 +118,7 @@ WITH batch AS (
     ON CONFLICT (address) DO UPDATE SET
         state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
         expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
-    WHERE l.client_key = EXCLUDED.client_key
+    WHERE (l.client_key = EXCLUDED.client_key AND EXCLUDED.state <> 'expired')
        OR EXCLUDED.state = 'declined'
        OR l.state NOT IN ('offered', 'bound', 'declined')
        OR l.expires <= EXCLUDED.updated

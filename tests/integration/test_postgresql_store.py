@@ -209,6 +209,29 @@ def test_who_may_replace_a_row(stores, db) -> None:
     assert a.conflicts_lost == 0
 
 
+def test_stale_reclaim_does_not_expire_a_renewed_binding(stores, db) -> None:
+    """
+    Server b renewed client c's binding; server a has not learned it yet
+    and its sweep finds c's old binding lapsed: its EXPIRED write (the same
+    client's row) must lose to the live binding, which it did not before (a
+    same-client write always won, so the database said expired while the
+    client held the address, and a third client could be given it). A
+    reclaim of a row that really lapsed still applies.
+    """
+    a, b = stores.open(db, listen=False), stores.open(db, listen=False)
+    b.put(lease(1, client=b"c", expires=NOW + 3600, updated=NOW))
+    b.put(lease(2, client=b"d", expires=NOW - 10, updated=NOW - 20))
+    stores.wait(b.committed())
+    a.put(lease(1, client=b"c", state=LeaseState.EXPIRED, expires=NOW - 5, updated=NOW))
+    a.put(lease(2, client=b"d", state=LeaseState.EXPIRED, expires=NOW - 10, updated=NOW))
+    stores.wait(a.committed())
+    found = rows(stores.cluster, db)
+    assert found[str(lease(1).address)] == ("bound", b"c")
+    assert found[str(lease(2).address)] == ("expired", b"d")
+    assert a.conflicts_lost == 1
+    assert a.get(lease(1).address).state is LeaseState.BOUND
+
+
 def test_two_servers_racing_never_share_an_address(stores, db) -> None:
     """
     Two stores bind the same 500 addresses to their own clients at once,
