@@ -164,6 +164,32 @@ def updated_rows(cluster, dbname: str) -> dict[str, tuple[str, float]]:
         }
 
 
+def takeover(cluster, dbname: str, members: list[str], survivor, bound: dict[str, str], new: dict[str, str],
+             event: float) -> tuple[list[str], list[tuple[float, str]], list[float]]:
+    """
+    Check every ACK against the database and that no address went to two
+    clients; split the survivor's new clients at C{event} (wall clock, as
+    the rows' C{updated}) into those before (all from its own share:
+    nothing borrowed) and after; return them with the times at which an
+    address of the other member's share was handed out after C{event}.
+    """
+    from dhcpsuite.server.shares import owner
+
+    ours = next(n for n in members if n.split(":")[1] == str(survivor.process.pid))
+    rows = updated_rows(cluster, dbname)
+    everything = {**bound, **new}
+    addresses = list(everything.values())
+    assert len(set(addresses)) == len(addresses), "an address was ACKed to two clients"
+    assert all(rows[a][0] == mac for mac, a in everything.items()), "an ACKed binding is not the database's"
+    before = [a for a in new.values() if rows[a][1] < event]
+    after = sorted((rows[a][1], a) for a in new.values() if rows[a][1] >= event)
+    assert before and after, (len(before), len(after))
+    assert all(owner(ipaddress.IPv4Address(a), members) == ours for a in before), "the survivor borrowed or ignored shares"
+    taken = [t for t, a in after if owner(ipaddress.IPv4Address(a), members) != ours]
+    assert taken, "the other member's share never came to the survivor"
+    return before, after, taken
+
+
 def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path, daemons, cluster) -> None:
     """
     Servers A and B share a database and a 64,000-address pool; each binds
@@ -171,8 +197,10 @@ def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path,
     (SIGKILL) under that load. Then:
 
       - each of A's clients INIT-REBOOTs (RFC 2131 4.3.2: REQUEST with
-        option 50, no server id, no ciaddr) at B, which learned the binding
-        from the database while A was alive, and is ACKed with its address;
+        option 50, no server id, no ciaddr; every other one REBINDs instead:
+        REQUEST with ciaddr, no server id, no option 50) at B, which learned
+        the binding from the database while A was alive, and is ACKed with
+        its address;
       - new clients go on being served by B, first from B's own share only
         (nothing borrowed: the pool is far from used up), then, once A's
         session lock is gone (at once: its socket closed) and B looked at
@@ -189,7 +217,6 @@ def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path,
     """
     require_root()
     from dhcpsuite.server.config import PostgreSQLConfig
-    from dhcpsuite.server.shares import owner
     from tests.integration.test_server import ACK, REQUEST, dhcp_message, relay
 
     pool = "10.77.1.0-10.77.250.255"
@@ -204,14 +231,22 @@ def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path,
         out_new = tmp_path / "new.json"
         two.client.run(["ip", "addr", "add", "10.77.0.3/16", "dev", two.client_if])
         load = relay_load(two, out_new, 1_000_000, 8.0, first=2_000_000, giaddr="10.77.0.3")
+        # Built before the kill (scapy's import takes a second): the time
+        # measured is the server's and one sender process's start.
+        requests = []
+        for n, (mac, address) in enumerate(acked_a.items()):
+            mac_text = ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+            if n % 2:
+                requests.append(dhcp_message(REQUEST, mac_text, 0x5000 + n, giaddr="10.77.0.2", ciaddr=address))
+            else:
+                requests.append(dhcp_message(REQUEST, mac_text, 0x5000 + n, giaddr="10.77.0.2",
+                                             options=[(50, ipaddress.IPv4Address(address).packed)]))
         time.sleep(2.0)
         a.stop(signal.SIGKILL)
         killed_wall, killed = time.time(), time.monotonic()
         first_ack = None
-        for n, (mac, address) in enumerate(acked_a.items()):
-            mac_text = ":".join(mac[i:i + 2] for i in range(0, 12, 2))
-            replies = relay(two, dhcp_message(REQUEST, mac_text, 0x5000 + n, giaddr="10.77.0.2",
-                                              options=[(50, ipaddress.IPv4Address(address).packed)]))
+        for n, ((mac, address), request) in enumerate(zip(acked_a.items(), requests)):
+            replies = relay(two, request)
             acks = [r for r in replies if r.xid == 0x5000 + n]
             assert acks and acks[0].message_type == ACK, (mac, address, [r.message_type for r in acks])
             assert str(acks[0].yiaddr) == address
@@ -219,20 +254,7 @@ def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path,
                 first_ack = time.monotonic() - killed
         new = finish(load, out_new)
         b.stop()
-    name_b = next(n for n in members if n.split(":")[1] == str(b.process.pid))
-    name_a = next(n for n in members if n != name_b)
-    rows = updated_rows(cluster, db)
-    everything = {**acked_a, **acked_b, **new}
-    addresses = list(everything.values())
-    assert len(set(addresses)) == len(addresses), "an address was ACKed to two clients"
-    assert all(rows[a][0] == mac for mac, a in everything.items()), "an ACKed binding is not the database's"
-    # B's new clients: before the kill only from B's share, after it from A's too.
-    before = [a for a in new.values() if rows[a][1] < killed_wall]
-    after = sorted((rows[a][1], a) for a in new.values() if rows[a][1] >= killed_wall)
-    assert before and after, (len(before), len(after))
-    assert all(owner(ipaddress.IPv4Address(a), [name_a, name_b]) == name_b for a in before), "B borrowed or ignored shares"
-    taken = [t for t, a in after if owner(ipaddress.IPv4Address(a), [name_a, name_b]) == name_a]
-    assert taken, "the dead server's share never came to the survivor"
+    before, after, taken = takeover(cluster, db, members, b, {**acked_a, **acked_b}, new, killed_wall)
     share_back = taken[0] - killed_wall
     first_new = after[0][0] - killed_wall
     timeout = PostgreSQLConfig().member_timeout
@@ -241,6 +263,42 @@ def test_killed_server_under_load_clients_and_share_go_to_the_survivor(tmp_path,
           f"{share_back * 1000:.0f} ms; {len(before)} new clients before the kill, {len(after)} after "
           f"({len(taken)} from the dead server's share)")
     assert share_back < timeout + 1.0 + 0.5, share_back
+
+
+def test_hung_server_share_returns_after_member_timeout(tmp_path, daemons, cluster) -> None:
+    """
+    A server that hangs (SIGSTOP: its process and its database session stay,
+    so its advisory lock stays held) stops beating; the survivor takes its
+    share once its heartbeat is older than member_timeout (3 s), not
+    before, and not only when it dies. Its clients are answered by the
+    survivor throughout (they are in the database). (isc-dhcpd failover
+    moves to communications-interrupted after mclt/max-response-delay and
+    still serves only its own free addresses; Kea HA declares the partner
+    down after max-response-delay.)
+    """
+    require_root()
+    from dhcpsuite.server.config import PostgreSQLConfig
+
+    with two_servers(tmp_path, daemons, cluster, "10.77.1.0-10.77.250.255", ("tpm", "tpn")) as (db, one, a, two, b):
+        members = wait_members(cluster, db, 2)
+        out_a = tmp_path / "a.json"
+        acked_a = finish(relay_load(one, out_a, 100, 20.0), out_a)
+        out_new = tmp_path / "new.json"
+        load = relay_load(two, out_new, 1_000_000, 9.0, first=2_000_000)
+        time.sleep(2.0)
+        a.process.send_signal(signal.SIGSTOP)
+        stopped = time.time()
+        new = finish(load, out_new)
+        a.process.send_signal(signal.SIGCONT)
+        a.stop()
+        b.stop()
+    _, after, taken = takeover(cluster, db, members, b, acked_a, new, stopped)
+    timeout = PostgreSQLConfig().member_timeout
+    share_back = taken[0] - stopped
+    print(f"SIGSTOP of one of two servers under load: first address of its share handed out by the survivor "
+          f"{share_back * 1000:.0f} ms after (member_timeout {timeout:g} s); {len(after)} new clients after the stop")
+    # Its last beat may be up to a heartbeat before the stop; the survivor looks once a second.
+    assert timeout - 1.0 - 0.2 <= share_back <= timeout + 1.0 + 0.5, share_back
 
 
 def test_two_daemons_one_database_share_free_addresses(tmp_path, daemons, cluster) -> None:
