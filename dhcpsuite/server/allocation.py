@@ -231,9 +231,14 @@ class AllocationEngine:
         is_free = lambda a: self.available_to(a, client, pools, now)  # noqa: E731
         address = allocator.allocate(is_free, lambda a: store.get(a) is None, mine)
         if address is None and now >= pools.next_rescan:
-            reusable, pools.next_rescan = self._reusable(pools, now)
+            reusable, earliest = self._reusable(pools, now)
             allocator.rescan(reusable)
             address = allocator.allocate(is_free, lambda a: False, mine)
+            # Nothing of this server's share free: none comes free before
+            # the earliest held one lapses (or an event feeds the allocator),
+            # so borrowing does not rescan the store for every DISCOVER.
+            mine_left = reusable if mine is None else address is not None
+            pools.next_rescan = now if mine_left else earliest
         if address is None and mine is not None:
             address = allocator.borrow(is_free)
             self.borrowed += address is not None
@@ -260,7 +265,7 @@ class AllocationEngine:
     def _reusable(self, pools: SubnetPools, now: float) -> tuple[list[IPv4Address], float]:
         """
         The subnet's addresses nobody holds, freed longest ago first, and
-        the earliest time a held one lapses (when a rescan is next worth it).
+        the earliest time a held one lapses.
         """
         network = pools.config.network
         free = []
@@ -273,7 +278,7 @@ class AllocationEngine:
             else:
                 free.append(lease)
         free.sort(key=lambda l: l.expires)
-        return [l.address for l in free], (now if free else earliest)
+        return [l.address for l in free], earliest
 
     def _holding(self, pools: SubnetPools, now: float) -> int:
         if self._holding_source is not None:

@@ -31,8 +31,10 @@ class PoolAllocator:
         self._cursor = self._ranges[0][0] if self._ranges else 0
         self._fresh_left = self.size
         self._freed: collections.deque[IPv4Address] = collections.deque()
-        # Free addresses of other members' shares, met on the way.
+        # Free addresses of other members' shares, met on the way (each
+        # once: a rescan meets them again).
         self._others: collections.deque[IPv4Address] = collections.deque()
+        self._set_aside: set[IPv4Address] = set()
 
     def __contains__(self, address: IPv4Address) -> bool:
         value = int(address)
@@ -74,15 +76,20 @@ class PoolAllocator:
             if never_used(address):
                 if mine is None or mine(address):
                     return address
-                self._others.append(address)
+                self._set_apart(address)
         while self._freed:
             address = self._freed.popleft()
             # Checked again here: nothing outside the pools is ever handed out.
             if address in self and int(address) not in self._excluded and is_free(address):
                 if mine is None or mine(address):
                     return address
-                self._others.append(address)
+                self._set_apart(address)
         return None
+
+    def _set_apart(self, address: IPv4Address) -> None:
+        if address not in self._set_aside:
+            self._set_aside.add(address)
+            self._others.append(address)
 
     def borrow(self, is_free: Callable[[IPv4Address], bool]) -> IPv4Address | None:
         """
@@ -93,6 +100,7 @@ class PoolAllocator:
         """
         while self._others:
             address = self._others.popleft()
+            self._set_aside.discard(address)
             if address in self and int(address) not in self._excluded and is_free(address):
                 return address
         return None
@@ -105,6 +113,7 @@ class PoolAllocator:
         """
         self._freed.extendleft(reversed(self._others))
         self._others.clear()
+        self._set_aside.clear()
 
     def rescan(self, candidates: Iterable[IPv4Address]) -> None:
         """

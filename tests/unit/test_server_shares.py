@@ -198,3 +198,43 @@ class SharedAllocationTests(SynchronousTestCase):
         other = self.bind(self.engines[1], 7)
         self.assertFalse(self.shares[0].mine(other))
         self.assertEqual(self.engines[0].choose(client(7), self.engines[0].subnets[0], NOW), other)
+
+    def test_borrowing_does_not_rescan_the_store_each_time(self) -> None:
+        """
+        Once this server's share is used up and every other free address is
+        another's, each new client borrows one; the store is not scanned
+        again for every DISCOVER (it was: a free address of another share
+        made the next rescan due at once, O(leases) per DISCOVER and the
+        set-aside queue growing each time), and the set-aside queue holds
+        each address once.
+        """
+        engine, share = self.engines[0], self.shares[0]
+        pool = [A(a) for a in range(int(A("10.0.0.10")), int(A("10.0.0.209")) + 1)]
+        own = [a for a in pool if share.mine(a)]
+        # Every address held once, then the other share's freed again (lapsed).
+        for n, address in enumerate(pool):
+            c = client(1000 + n)
+            engine.put(Lease(address, LeaseState.BOUND, c.key, c.mac, NOW + (3600 if share.mine(address) else 10), "", NOW))
+        later = NOW + 20
+        scans = 0
+        leases = self.store.leases
+
+        def counting():
+            nonlocal scans
+            scans += 1
+            return leases()
+
+        self.store.leases = counting
+        given = []
+        for n in range(20):
+            c = client(n)
+            address = engine.choose(c, engine.subnets[0], later)
+            engine.put(Lease(address, LeaseState.BOUND, c.key, c.mac, later + 3600, "", later))
+            given.append(address)
+        self.assertTrue(all(not share.mine(a) for a in given))
+        self.assertEqual(len(set(given)), 20)
+        self.assertEqual(engine.borrowed, 20)
+        self.assertLessEqual(scans, 1)
+        allocator = engine.subnets[0].allocator
+        self.assertEqual(len(allocator._others), len(set(allocator._others)))
+        self.assertEqual(len(allocator._others), len(pool) - len(own) - 20)
