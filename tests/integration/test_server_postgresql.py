@@ -411,13 +411,17 @@ def test_two_daemons_on_one_bridged_segment(tmp_path, daemons, cluster) -> None:
     assert conflicts <= 3, conflicts
 
 
+CONTROL_PORTS = {"srv0": 8801, "srv1": 8802}
+
+
 def test_two_daemons_on_one_host(tmp_path, daemons, cluster) -> None:
     """
     Two server processes in one namespace (one host), each on its own
     interface (srv0, srv1: each binds port 67 with SO_BINDTODEVICE), on
     one database with the same pools. Both join as live members (same
     host, different pids), each serves its relayed clients, and every ACK
-    is the database's. (isc-dhcpd cannot run two failover peers in one
+    is the database's. Each one's C{dhcpsuite-ctl cluster} shows both
+    alive and their shares adding up to each pool. (isc-dhcpd cannot run two failover peers in one
     network namespace on one port; Kea's HA peers are separate processes
     and can, on different interfaces.)
     """
@@ -435,7 +439,9 @@ def test_two_daemons_on_one_host(tmp_path, daemons, cluster) -> None:
             else:
                 subnet["server_address"] = network[:-4] + "1"
             subnets.append(subnet)
-        return pg_config(tmp_path / f"state-{interface}", cluster, db, *subnets, log_exchanges=False)
+        document = pg_config(tmp_path / f"state-{interface}", cluster, db, *subnets, log_exchanges=False)
+        document["control"] = {"listen": f"tcp:{CONTROL_PORTS[interface]}:interface=127.0.0.1"}
+        return document
 
     with VethPair(prefix="tpg", client_address="10.77.0.2/16") as one, \
             VethPair(prefix="tph", server_address="10.78.0.1/16", client_address="10.78.0.2/16") as two:
@@ -451,8 +457,20 @@ def test_two_daemons_on_one_host(tmp_path, daemons, cluster) -> None:
         relay_a = relay_load(one, out_a, 100, 30.0)
         relay_b = relay_load(two, out_b, 100, 30.0, first=1_000_000, giaddr="10.78.0.2", server="10.78.0.1")
         acked_a, acked_b = finish(relay_a, out_a), finish(relay_b, out_b)
+        # The operator's view from either process: dhcpsuite-ctl cluster.
+        views = {}
+        for interface, port in CONTROL_PORTS.items():
+            ctl = [sys.executable, "-m", "dhcpsuite.control.cli", "--url", f"http://127.0.0.1:{port}", "cluster"]
+            views[interface] = json.loads(one.server.run(ctl + ["--json"]).stdout)
+            table = one.server.run(ctl).stdout
+            assert "MEMBER" in table and "10.77.1.0-10.77.1.255:" in table, table
         first.stop()
         second.stop()
+    for interface, view in views.items():
+        assert view["alive"] == 2 and sorted(view["sharing"]) == members, view
+        for pool in pools.values():
+            assert sum(m["share"][pool] for m in view["members"]) == 256, view
+        assert [m["pid"] for m in view["members"] if m["self"]] == [(first if interface == "srv0" else second).process.pid]
     hosts = {name.rsplit(":", 2)[0] for name in members}
     pids = {int(name.rsplit(":", 2)[1]) for name in members}
     assert len(hosts) == 1 and pids == {first.process.pid, second.process.pid}, members
