@@ -511,3 +511,16 @@ class ICluster(Interface):
         C{alive} and C{share} (addresses per pool, L{None} for a member
         that is not alive or serves other pools).
         """
+
+    def pools_refused(pools):
+        """
+        Why this server may not serve C{pools} (a sequence of (first, last)
+        address texts) instead of its current ones: they overlap a live
+        member's pools but differ from them (C{""} when it may).
+        """
+
+    def serve_pools(pools):
+        """
+        This server serves C{pools} now (a reload applied): shown to the
+        other members and used for the shares.
+        """

@@ -259,7 +259,7 @@ class PostgreSQLBackend:
         self.description = describe(config)
         # Names this server in its notifications, so it skips its own.
         self.token = os.urandom(6).hex()
-        self.pools = ",".join(f"{first}-{last}" for first, last in sorted(pools, key=lambda p: IPv4Address(p[0])))
+        self.pools = pools_text(pools)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{self.token}"
 
     def load(self) -> Iterator[Lease]:
@@ -295,14 +295,9 @@ class PostgreSQLBackend:
                 "SELECT name, pools FROM members WHERE heartbeat >= now() - make_interval(secs => %s) ORDER BY name",
                 (self.config.member_timeout,),
             ).fetchall()
-            ours = _ranges(self.pools)
-            for name, pools in live:
-                if pools != self.pools and _overlap(ours, _ranges(pools)):
-                    raise LeaseStoreError(
-                        f"lease database {self.description}: server {name} serves pools {pools or '(none)'}, "
-                        f"which overlap but differ from this server's {self.pools or '(none)'}; "
-                        "give every server sharing a pool the same pools"
-                    )
+            refused = pools_refused(self.pools, live)
+            if refused:
+                raise LeaseStoreError(f"lease database {self.description}: {refused}")
             connection.execute(
                 "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
                 "SET pools = EXCLUDED.pools, started = now(), heartbeat = now()",
@@ -310,8 +305,10 @@ class PostgreSQLBackend:
             )
 
     def heartbeat(self, connection: psycopg.Connection) -> None:
+        # The pools too: a reload may have changed them.
         connection.execute(
-            "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET heartbeat = now()",
+            "INSERT INTO members (name, pools) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET heartbeat = now(), pools = EXCLUDED.pools",
             (self.name, self.pools),
         )
 
@@ -365,6 +362,30 @@ class PostgreSQLBackend:
             connection.close()
         except psycopg.Error:
             pass
+
+
+def pools_text(pools: Sequence[tuple[str, str]]) -> str:
+    """
+    Pools as the members table holds them: C{first-last,...} in address order.
+    """
+    return ",".join(f"{first}-{last}" for first, last in sorted(pools, key=lambda p: IPv4Address(p[0])))
+
+
+def pools_refused(ours: str, members: Sequence[tuple[str, str]]) -> str:
+    """
+    Why pools C{ours} may not be served beside the live C{members}' (name,
+    pools): they overlap one's but differ (the two would hand out addresses
+    the other never considers), as isc-dhcpd failover refuses a peer with
+    other pool definitions. C{""} when they may.
+    """
+    ranges = _ranges(ours)
+    for name, pools in members:
+        if pools != ours and _overlap(ranges, _ranges(pools)):
+            return (
+                f"server {name} serves pools {pools or '(none)'}, which overlap but differ from this server's "
+                f"{ours or '(none)'}; give every server sharing a pool the same pools"
+            )
+    return ""
 
 
 def _host_and_pid(name: str) -> tuple[str | None, int | None]:
@@ -588,6 +609,17 @@ class PostgreSQLLeaseStore(WriteBehindStore):
                 "share": sizes.get(name), "self": name == self.name,
             })
         return result
+
+    def pools_refused(self, pools: Sequence[tuple[str, str]]) -> str:
+        # From the members as last read (at most a heartbeat old).
+        others = [(row[0], row[1]) for row in self._member_rows if row[0] != self.name and self.alive(row)]
+        return pools_refused(pools_text(pools), others)
+
+    def serve_pools(self, pools: Sequence[tuple[str, str]]) -> None:
+        # Read by the listener thread at its next heartbeat (one assignment).
+        self.backend.pools = pools_text(pools)
+        self._sizes = (-1, {})
+        self.members_seen(self._member_rows)
 
     def close(self):
         # The listener leaves the members table on its way out.

@@ -42,8 +42,15 @@ def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseS
             f"lease_store = \"postgresql\" needs psycopg 3 ({e}); pip install 'dhcpsuite[postgresql]'"
         ) from None
 
-    pools = [(str(pool.first), str(pool.last)) for subnet in config.subnets for pool in subnet.pools]
-    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor, pools=pools)
+    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor, pools=served_pools(config))
+
+
+def served_pools(config: "ServerConfig") -> list[tuple[str, str]]:
+    """
+    The configuration's pools as (first, last) address texts, as the
+    members of a cluster compare them.
+    """
+    return [(str(pool.first), str(pool.last)) for subnet in config.subnets for pool in subnet.pools]
 
 
 STORES: dict[str, StoreFactory] = {

@@ -22,8 +22,8 @@ from dhcpsuite.config import ConfigError
 from dhcpsuite.errors import StartupError
 from zope.interface import implementer
 
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
-from dhcpsuite.leases.stores import LEASE_DB_NAME, make_share, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
+from dhcpsuite.interfaces import ICluster, IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
+from dhcpsuite.leases.stores import LEASE_DB_NAME, make_share, make_store, served_pools  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
@@ -394,6 +394,11 @@ class ServerService(service.Service):
         """
         if self.core is None:
             return lambda: setattr(self, "config", new)
+        cluster = ICluster(self.store, None)
+        if cluster is not None:
+            refused = cluster.pools_refused(served_pools(new))
+            if refused:
+                raise ConfigError("server.subnet", refused)
         server_ids: dict[str, IPv4Address] = {}
         for index, subnet in enumerate(new.subnets):
             ifname = subnet.interface
@@ -427,6 +432,9 @@ class ServerService(service.Service):
 
     def _apply(self, new: ServerConfig, core: ServerCore) -> None:
         old = self.config
+        cluster = ICluster(self.store, None)
+        if cluster is not None:
+            cluster.serve_pools(served_pools(new))
         self._forget_usage()
         # The pool counts for the new pools (a scan of the store, as at
         # start), made here so that a reload not applied leaves no observer.

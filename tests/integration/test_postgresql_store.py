@@ -570,6 +570,13 @@ max_leases = 1
     [share] = families["dhcpsuite_cluster_share_addresses"].samples
     assert (share.labels, share.value) == ({"pool": "10.1.0.10-10.1.0.209"}, sizes[0])
 
+    # A reload to pools that overlap but differ from a live member's is refused
+    # (from the members as last read); one to disjoint pools is served and shown.
+    assert "server host-two:22:bb serves pools 10.1.0.10-10.1.0.209, which overlap but differ" in \
+        one.pools_refused([("10.1.0.100", "10.1.0.250")])
+    assert one.pools_refused(pool) == ""
+    assert one.pools_refused([("10.1.9.1", "10.1.9.9")]) == ""
+
     # PoolUsage and max_leases count a binding another server made, once learned.
     from dhcpsuite.server.allocation import AllocationEngine, ClientContext
 
@@ -582,6 +589,20 @@ max_leases = 1
     [usage] = server.pool_usage()
     assert usage["active"] == 1, usage
     assert engine.new_holding_refused(newcomer, engine.subnets[0], NOW) == "pool-exhausted"
+
+    two.serve_pools([("10.1.0.10", "10.1.0.109")])
+    assert two.share.whole  # alone with these pools now
+    with stores.cluster.connect(db) as connection:
+        wait_until = time.monotonic() + 3 * HEARTBEAT_INTERVAL
+        while time.monotonic() < wait_until:
+            [pools] = connection.execute("SELECT pools FROM members WHERE name = 'host-two:22:bb'").fetchone()
+            if pools == "10.1.0.10-10.1.0.109":
+                break
+            time.sleep(0.1)
+    assert pools == "10.1.0.10-10.1.0.109"
+    stores.run_until(lambda: one.share.members == ("host-one:11:aa",), "the other's new pools seen")
+    two.serve_pools(pool)
+    stores.run_until(lambda: one.share.members == ("host-one:11:aa", "host-two:22:bb"), "sharing again")
 
     # Killed: the session ends, nothing is deleted, the heartbeat row stays.
     two._listener.stopping.set()

@@ -29,6 +29,15 @@ class SharedStore(MemoryLeaseStore):
         self.name = "a:1:aa"
         self.share = RendezvousShare(self.name, ["b:2:bb"])
 
+    refusal = ""
+    served: list = []
+
+    def pools_refused(self, pools) -> str:
+        return self.refusal
+
+    def serve_pools(self, pools) -> None:
+        self.served.append(list(pools))
+
     def members(self) -> list[dict]:
         return [
             {"id": "a:1:aa", "host": "a", "pid": 1, "pools": "10.0.0.10-10.0.0.19", "started": "", "heartbeat_age": 0.2,
@@ -78,3 +87,34 @@ class ClusterViewTests(SynchronousTestCase):
         self.assertIn("* a:1:aa", text)
         self.assertIn("10.0.0.10-10.0.0.19:4", text)
         self.assertIn("no", text.splitlines()[3])
+
+
+class ClusterReloadTests(SynchronousTestCase):
+    def test_reload_to_pools_a_live_member_contradicts_is_refused(self) -> None:
+        """
+        A reload whose pools overlap a live member's but differ is refused
+        as a start is, naming the key; an accepted one tells the cluster the
+        pools this server serves now.
+        """
+        from dhcpsuite.config import ConfigError, parse_config_text
+        from dhcpsuite.server.decide import ServerCore
+
+        daemon, _ = make_daemon()
+        server = daemon.server
+        store = SharedStore()
+        server.store = store
+        server.core = ServerCore(server.config, store, {"lan0": __import__("ipaddress").IPv4Address("10.0.0.1")})
+        new = parse_config_text("""
+[server]
+[[server.subnet]]
+subnet = "10.0.0.0/24"
+server_address = "10.0.0.1"
+pool = ["10.0.0.10-10.0.0.29"]
+""").section("server")
+        store.refusal = "server b:2:bb serves pools 10.0.0.10-10.0.0.19, which overlap but differ"
+        error = self.assertRaises(ConfigError, server.prepare_reconfigure, new)
+        self.assertIn("server.subnet", str(error))
+        self.assertIn("b:2:bb", str(error))
+        store.refusal = ""
+        server.prepare_reconfigure(new)()
+        self.assertEqual(store.served, [[("10.0.0.10", "10.0.0.29")]])
