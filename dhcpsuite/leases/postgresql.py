@@ -75,8 +75,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
     ),
 }
-# Seconds between heartbeats (and looks at who else is alive).
+# Seconds between heartbeats, and between looks at who else is alive (a
+# look is one small query; it bounds how soon a killed member's share is
+# handed out after its session ended).
 HEARTBEAT_INTERVAL = 1.0
+LOOK_INTERVAL = 0.25
 # Rows of members gone this long are deleted when a server joins.
 MEMBER_FORGET = 86400
 # Any constant: serialises schema creation between servers starting at once.
@@ -481,20 +484,22 @@ class _Listener:
     def _listen(self, connection: psycopg.Connection) -> None:
         token = self.backend.token
         beat = 0.0
+        looked = 0.0
         look = True
         while not self.stopping.is_set():
-            if time.monotonic() - beat >= HEARTBEAT_INTERVAL:
+            now = time.monotonic()
+            if now - beat >= HEARTBEAT_INTERVAL:
                 self.backend.heartbeat(connection)
-                beat = time.monotonic()
-                look = True
-            if look:
+                beat = now
+            if look or now - looked >= LOOK_INTERVAL:
                 self.store._reactor.callFromThread(self.store.members_seen, self.backend.members(connection))
+                looked = now
                 look = False
             addresses: list[str] = []
-            # Wait for one (at most half a second, for the heartbeat), then
+            # Wait for one (at most until the next look), then
             # take what else has arrived within a few milliseconds: handed
             # over at once, and one read for a burst of batches.
-            notifies = list(connection.notifies(timeout=0.5, stop_after=1))
+            notifies = list(connection.notifies(timeout=LOOK_INTERVAL, stop_after=1))
             if notifies:
                 notifies += connection.notifies(timeout=0.005, stop_after=1000)
             for notify in notifies:
