@@ -383,7 +383,14 @@ def pools_refused(ours: str, members: Sequence[tuple[str, str]]) -> str:
     """
     ranges = _ranges(ours)
     for name, pools in members:
-        if pools != ours and _overlap(ranges, _ranges(pools)):
+        if pools == ours:
+            continue
+        try:
+            theirs = _ranges(pools)
+        except ValueError:
+            # Not written by dhcpsuite: nothing can be said to be disjoint.
+            return f"server {name} has unreadable pools {pools!r} in the members table"
+        if _overlap(ranges, theirs):
             return (
                 f"server {name} serves pools {pools or '(none)'}, which overlap but differ from this server's "
                 f"{ours or '(none)'}; give every server sharing a pool the same pools"
@@ -616,7 +623,7 @@ class PostgreSQLLeaseStore(WriteBehindStore):
         return result
 
     def pools_refused(self, pools: Sequence[tuple[str, str]]) -> str:
-        # From the members as last read (at most a heartbeat old).
+        # From the members as last read (at most a look old).
         others = [(row[0], row[1]) for row in self._member_rows if row[0] != self.name and self.alive(row)]
         return pools_refused(pools_text(pools), others)
 

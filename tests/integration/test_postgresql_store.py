@@ -576,6 +576,9 @@ max_leases = 1
         one.pools_refused([("10.1.0.100", "10.1.0.250")])
     assert one.pools_refused(pool) == ""
     assert one.pools_refused([("10.1.9.1", "10.1.9.9")]) == ""
+    from dhcpsuite.leases.postgresql import pools_refused
+
+    assert "unreadable pools" in pools_refused("10.1.0.10-10.1.0.209", [("odd", "10.1.0.1-\x1b[31m")])
 
     # PoolUsage and max_leases count a binding another server made, once learned.
     from dhcpsuite.server.allocation import AllocationEngine, ClientContext
