@@ -121,6 +121,11 @@ class DaemonCollector:
         shared = ICluster(store, None)
         if shared is not None:
             yield from _cluster(shared)
+            yield CounterMetricFamily(
+                "dhcpsuite_cluster_borrowed",
+                "New clients given an address of another member's share (this server's own had none free).",
+                value=server.core.engine.borrowed if server.core is not None else 0,
+            )
 
     def _client(self, client) -> Iterator[Metric]:
         states = GaugeMetricFamily("dhcpsuite_client_state", "1 for the state each client agent is in.", labels=["interface", "state"])

@@ -73,6 +73,7 @@ class ClusterViewTests(SynchronousTestCase):
         self.assertEqual(families["dhcpsuite_cluster_members"].samples[0].value, 2)
         [share] = families["dhcpsuite_cluster_share_addresses"].samples
         self.assertEqual((share.labels, share.value), ({"pool": "10.0.0.10-10.0.0.19"}, 6))
+        self.assertEqual(families["dhcpsuite_cluster_borrowed"].samples[0].value, 0)
 
     def test_ctl_table_escapes_what_the_database_says(self) -> None:
         """
