@@ -2,12 +2,12 @@
 Every benchmark in one command, one table: each figure next to its peer's,
 the ratio, the target and whether it was met.
 
-    sudo bench/run                      # full run (3 repetitions each, ~17-20 min, bounded by --max-seconds)
+    sudo bench/run                      # full run (3 repetitions each, ~35 min, bounded by --max-seconds)
     sudo bench/run --quick              # smoke run, ~5 min: fewer reps, shorter steps
     sudo bench/run --only client,ingest --json /tmp/bench.json
 
 The measuring is the individual scripts' (bench/server_perfdhcp.py,
-client_bound.py, ingest.py, netlink_burst.py, memory.py): each runs here as a
+client_bound.py, ingest.py, netlink_burst.py, memory.py, server_postgresql.py): each runs here as a
 child process with its own repetition option, alternates ours/peer itself,
 and its JSON (or summary lines, for ingest.py) is read back. The one
 alternation done here is between the two store sizes of "server-leases",
@@ -237,6 +237,41 @@ def server_leases(runner: Runner, options, raw: dict) -> list[Row]:
                 ratio_of(loaded, baseline), "≥ 0.9×", at_least(0.9), note=note)]
 
 
+def server_postgresql(runner: Runner, options, raw: dict) -> list[Row]:
+    path = runner.logdir / "server-postgresql.json"
+    argv = [PYTHON, str(BENCH / "server_postgresql.py"), "--reps", str(options.server_reps), "--json", str(path),
+            "--max-seconds", str(int(max(60, runner.remaining() - 60)))]
+    if options.quick:
+        argv.append("--quick")
+    runner.run("server-postgresql", argv, runner.remaining())
+    data = json.loads(path.read_text())
+    results = data["results"]
+    ramp, summary = results["ramp"], results["ramp"]["summary"]
+    raw["server-postgresql"] = {"summary": summary, "ratios": ramp["ratios"], "cluster": results["cluster"],
+                                "failover": results["failover"], "partial": data["partial"]}
+    dora = {kind: s["median_dora_per_s_at_max"] for kind, s in summary.items()}
+    n = f"n={summary['dhcpsuite-pg1']['sweeps']}" + (" PARTIAL" if data["partial"] else "")
+    failover, pair = results["failover"], results["cluster"]
+    return [
+        Row("server on PostgreSQL (fsync on, same machine): DORA/s at ≤1% drops, pool_size 1",
+            number(dora["dhcpsuite-pg1"], "/s"), f"Kea 2.2 PostgreSQL, 4 threads {number(dora['kea-pg-mt4'], '/s')}",
+            ratio_of(dora["dhcpsuite-pg1"], dora["kea-pg-mt4"]), "≥ 3×", at_least(3.0),
+            note=f"{n}; Kea 1 thread {number(dora['kea-pg'], '/s')}"),
+        Row("server on PostgreSQL against itself on SQLite", number(dora["dhcpsuite-pg1"], "/s"),
+            f"dhcpsuite SQLite {number(dora['dhcpsuite-sqlite'], '/s')}",
+            ratio_of(dora["dhcpsuite-pg1"], dora["dhcpsuite-sqlite"]), "≥ 0.5×", at_least(0.5),
+            note=f"{n}; pool_size 2 {number(dora['dhcpsuite-pg2'], '/s')}"),
+        Row("two servers on one database, SIGKILL one: first ACK by the survivor, INIT-REBOOT / new client",
+            f"{number(failover['median_init_reboot_ms'], ' ms', 1)} / {number(failover['median_new_client_ms'], ' ms', 1)}",
+            "—", None, "report", None,
+            note=f"n={len(failover['runs'])}; nothing killed {number(failover['median_baseline_init_reboot_ms'], ' ms', 1)}"),
+        Row("two servers on one database (2 cores: see docs/lease-stores.md): DORA/s together",
+            number(pair["median_total_dora_per_s"], "/s"), f"one server {number(dora['dhcpsuite-pg1'], '/s')}",
+            ratio_of(pair["median_total_dora_per_s"], dora["dhcpsuite-pg1"]), "report", None,
+            note=f"n={len(pair['totals'])}"),
+    ]
+
+
 def client(runner: Runner, options, raw: dict) -> list[Row]:
     path = runner.logdir / "client.json"
     runner.run("client", [PYTHON, str(BENCH / "client_bound.py"), "--reps", str(options.reps), "--json", str(path)],
@@ -318,13 +353,14 @@ def memory(runner: Runner, options, raw: dict) -> list[Row]:
 BENCHMARKS: dict[str, tuple[Callable, int, int]] = {
     "server": (server, 620, 80),
     "server-leases": (server_leases, 420, 90),
+    "server-postgresql": (server_postgresql, 900, 120),
     "client": (client, 20, 20),
     "ingest": (ingest, 30, 30),
     "netlink": (netlink, 35, 35),
     "memory": (memory, 30, 30),
 }
 # The cheap ones first, so that a budget running out costs the fewest figures.
-RUN_ORDER = ("client", "ingest", "netlink", "memory", "server", "server-leases")
+RUN_ORDER = ("client", "ingest", "netlink", "memory", "server", "server-leases", "server-postgresql")
 
 
 # ---- report -----------------------------------------------------------------

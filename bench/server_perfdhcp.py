@@ -172,11 +172,18 @@ class Server:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
-def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path) -> dict:
+def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path, start=None) -> dict:
     """
     One fresh server, one perfdhcp run at C{rate}; the measured figures.
+
+    @param start: makes the fresh server from C{kind} (default L{Server}),
+        for scripts measuring other servers (bench/server_postgresql.py);
+        the result needs C{pid}, C{output}, C{alive()}, C{stop()}, C{discard()}.
     """
-    server = Server(kind, pair.server, workdir, args.pin, args.preload_dir if kind.startswith("dhcpsuite") else None)
+    if start is not None:
+        server = start(kind)
+    else:
+        server = Server(kind, pair.server, workdir, args.pin, args.preload_dir if kind.startswith("dhcpsuite") else None)
     try:
         perfdhcp = [find_program("perfdhcp"), "-4", "-l", pair.client_if, "-r", str(rate), "-R", str(args.clients),
                     "-p", str(args.duration), "-W", "1000000"]
@@ -245,13 +252,13 @@ def latency_at_half(pair: VethPair, result: dict, args, workdir: Path, deadline:
     return step
 
 
-def sweep(pair: VethPair, kind: str, rep: int, args, workdir: Path, deadline: float) -> dict:
+def sweep(pair: VethPair, kind: str, rep: int, args, workdir: Path, deadline: float, start=None) -> dict:
     steps, best, peak = [], None, None
     for rate in args.rates:
         if time.monotonic() + args.duration + 15 > deadline:
             log(f"  (time budget reached before {kind} rate {rate})")
             return {"server": kind, "rep": rep, "steps": steps, "best": best, "peak": peak, "complete": False}
-        step = run_step(pair, kind, rate, args, workdir)
+        step = run_step(pair, kind, rate, args, workdir, start)
         step["rep"] = rep
         steps.append(step)
         log(f"STEP rep={rep} server={kind} rate={rate} dora_per_s={step['dora_per_s']} "

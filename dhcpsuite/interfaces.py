@@ -509,3 +509,52 @@ class ILeaseHistory(Interface):
         """
         Write what is queued and close; a L{Deferred}.
         """
+
+
+class IAddressShare(Interface):
+    """
+    Which free addresses this server offers new clients first: in a cluster
+    sharing one lease database, each live member owns a share of every
+    pool's free addresses, so members do not collide on them (the database
+    still arbitrates when one borrows from another's share). Renewals,
+    reservations and a client's own addresses ignore shares.
+    """
+
+    generation = Attribute("An L{int} that changes whenever the shares change (a member joined or left).")
+    whole = Attribute("L{True} when every address is this server's (no cluster, or alone in it).")
+
+    def mine(address):
+        """
+        Is the L{IPv4Address} C{address} in this server's share?
+        """
+
+
+class ICluster(Interface):
+    """
+    A lease store shared by several servers: who its members are and this
+    server's share of the free addresses (C{GET /api/v1/cluster}).
+    """
+
+    share = Attribute("This server's L{IAddressShare}.")
+    name = Attribute("This server's member id (L{str}).")
+
+    def members():
+        """
+        Every member the database knows, as JSON-ready L{dict}s with at
+        least C{id}, C{host}, C{pid}, C{pools}, C{heartbeat_age} (seconds),
+        C{alive} and C{share} (addresses per pool, L{None} for a member
+        that is not alive or serves other pools).
+        """
+
+    def pools_refused(pools):
+        """
+        Why this server may not serve C{pools} (a sequence of (first, last)
+        address texts) instead of its current ones: they overlap a live
+        member's pools but differ from them (C{""} when it may).
+        """
+
+    def serve_pools(pools):
+        """
+        This server serves C{pools} now (a reload applied): shown to the
+        other members and used for the shares.
+        """

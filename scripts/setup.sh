@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(dnsmasq udhcpc isc-dhcp-client kea-admin nanomsg-utils nng-utils dibbler-client
+                 kea-dhcp4-server isc-dhcp-server udhcpd dhcpcd-base
                  tcpdump ethtool iproute2 procps python3-venv python3-pip chromium prometheus postgresql)
-NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat dibbler-client tcpdump ethtool ip chromium promtool
-                 pg_ctlcluster)
+NEEDED_PROGRAMS=(dnsmasq udhcpc dhclient perfdhcp nanocat nngcat dibbler-client kea-dhcp4 dhcpd udhcpd dhcpcd
+                 tcpdump ethtool ip chromium promtool pg_ctlcluster)
 
 missing=()
 for p in "${NEEDED_PROGRAMS[@]}"; do
@@ -32,7 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${DEBIAN_PACKAGES[@]}" >/dev/null
         if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-            systemctl disable --now dnsmasq isc-dhcp-server kea-dhcp4-server dibbler-client postgresql >/dev/null 2>&1 || true
+            systemctl disable --now dnsmasq isc-dhcp-server kea-dhcp4-server kea-ctrl-agent udhcpd dhcpcd \
+                dibbler-client postgresql >/dev/null 2>&1 || true
         fi
         [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
     fi

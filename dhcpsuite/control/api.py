@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred, maybeDeferred
 
 from dhcpsuite.daemon import Daemon
 from dhcpsuite.hexbytes import mac_text
-from dhcpsuite.interfaces import IComponentHealth, ILeaseRegistry
+from dhcpsuite.interfaces import ICluster, ICommitTimings, IComponentHealth, ILeaseRegistry
 from dhcpsuite.leases.lease import Lease, LeaseState
 
 if TYPE_CHECKING:
@@ -142,6 +142,41 @@ def history(daemon: Daemon, query: dict[str, str]) -> Deferred:
 
 def pools(daemon: Daemon) -> dict:
     return {"pools": _server(daemon).pool_usage()}
+
+
+def cluster(daemon: Daemon) -> dict:
+    """
+    The servers sharing this one's lease database: each member's heartbeat
+    age, whether it is alive and its share of each pool; this server's
+    store counters.
+    """
+    server = _server(daemon)
+    shared = ICluster(server.store, None)
+    if shared is None:
+        raise ApiError(404, "the lease store is not shared by a cluster (lease_store = \"postgresql\" makes one)")
+    members = shared.members()
+    counters: dict[str, Any] = {}
+    timings = ICommitTimings(server.store, None)
+    if timings is not None:
+        count = sum(timings.commit_buckets)
+        counters.update(
+            commits=count,
+            commit_seconds_mean=round(timings.commit_seconds_total / count, 6) if count else None,
+            commit_failures=timings.commit_failures,
+            conflicts_lost=timings.conflicts_lost,
+            reconnects=timings.reconnects,
+            unreachable_seconds=round(timings.unreachable_seconds, 3),
+            learned=timings.learned,
+        )
+    if server.core is not None:
+        counters["borrowed"] = server.core.engine.borrowed
+    return {
+        "self": shared.name,
+        "alive": sum(1 for m in members if m["alive"]),
+        "sharing": list(shared.share.members),
+        "members": members,
+        "counters": counters,
+    }
 
 
 def server_counters(daemon: Daemon) -> dict:

@@ -204,6 +204,22 @@ def _history_query(args: argparse.Namespace) -> dict:
     return query
 
 
+def _show_cluster(data: dict) -> str:
+    rows = []
+    for m in data["members"]:
+        share = m.get("share")
+        rows.append((
+            ("* " if m.get("self") else "") + m["id"], m.get("host") or "-", m.get("pid") or "-", m.get("pools") or "-",
+            f"{m['heartbeat_age']:.1f}s", "yes" if m["alive"] else "no",
+            " ".join(f"{pool}:{n}" for pool, n in share.items()) if share else "-",
+        ))
+    out = [format_table(["member", "host", "pid", "pools", "heartbeat", "alive", "share"], rows)]
+    counters = data.get("counters") or {}
+    if counters:
+        out.append(format_table(["counter", "value"], sorted(counters.items())))
+    return "\n\n".join(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dhcpsuite-ctl", description="Inspect and steer a running dhcpsuite daemon.")
     _add_global_options(parser, defaults=True)
@@ -225,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = commands.add_parser("revoke", help="delete a server lease")
     revoke.add_argument("address")
     commands.add_parser("clients", help="the DHCP client agents")
+    commands.add_parser("cluster", help="the servers sharing the lease database, their shares, this one's counters")
     commands.add_parser("reload", help="re-read the configuration file and apply it live (exit 1, nothing changed, when refused)")
     commands.add_parser("ingest", help="leases ingested from external clients, and counters")
     for action in ("renew", "rebind", "release", "start", "stop"):
@@ -281,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             path = f"clients/{urllib.parse.quote(args.interface)}/{args.command}"
             data, show = client.request("POST", path, body={"timeout": args.timeout}), None
         else:
-            shows = {"status": _show_status, "interfaces": _show_interfaces, "clients": _show_clients, "ingest": _show_ingest}
+            shows = {"status": _show_status, "interfaces": _show_interfaces, "clients": _show_clients,
+                     "ingest": _show_ingest, "cluster": _show_cluster}
             data, show = client.request("GET", args.command), shows[args.command]
     except CtlError as e:
         print(f"dhcpsuite-ctl: {printable(str(e))}", file=sys.stderr)

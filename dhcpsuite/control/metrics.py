@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from dhcpsuite.daemon import Daemon
-from dhcpsuite.interfaces import ICommitTimings
+from dhcpsuite.interfaces import ICluster, ICommitTimings
 from dhcpsuite.server.outcomes import EXCHANGE_EVENTS, OutcomeEvent
 
 
@@ -128,6 +128,14 @@ class DaemonCollector:
                 sum_value=timings.commit_seconds_total,
             )
             yield from _store_faults(timings)
+        shared = ICluster(store, None)
+        if shared is not None:
+            yield from _cluster(shared)
+            yield CounterMetricFamily(
+                "dhcpsuite_cluster_borrowed",
+                "New clients given an address of another member's share (this server's own had none free).",
+                value=server.core.engine.borrowed if server.core is not None else 0,
+            )
 
     def _client(self, client) -> Iterator[Metric]:
         states = GaugeMetricFamily("dhcpsuite_client_state", "1 for the state each client agent is in.", labels=["interface", "state"])
@@ -174,6 +182,23 @@ def _store_faults(store: ICommitTimings) -> Iterator[Metric]:
         "dhcpsuite_lease_store_unreachable_seconds", "Seconds the lease database has failed commits, in total.",
         value=store.unreachable_seconds,
     )
+
+
+def _cluster(shared: ICluster) -> Iterator[Metric]:
+    members = shared.members()
+    yield GaugeMetricFamily(
+        "dhcpsuite_cluster_members", "Live servers sharing the lease database (this one included).",
+        value=sum(1 for m in members if m["alive"]),
+    )
+    share = GaugeMetricFamily(
+        "dhcpsuite_cluster_share_addresses",
+        "Addresses of each pool in this server's share (offered to new clients before others').",
+        labels=["pool"],
+    )
+    mine = next((m.get("share") for m in members if m.get("self")), None) or {}
+    for pool, count in sorted(mine.items()):
+        share.add_metric([pool], count)
+    yield share
 
 
 def render_metrics(daemon: Daemon, control_refusals: Mapping[str, int] | None = None, control_connections: int | None = None) -> bytes:

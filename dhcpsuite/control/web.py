@@ -120,6 +120,7 @@ class ControlResource(resource.Resource):
             ("GET", "leases"): lambda: api.leases(daemon, self._query(request)),
             ("GET", "pools"): lambda: api.pools(daemon),
             ("GET", "history"): lambda: api.history(daemon, self._query(request)),
+            ("GET", "cluster"): lambda: api.cluster(daemon),
             ("GET", "server"): lambda: api.server_counters(daemon),
             ("GET", "clients"): lambda: api.clients(daemon),
             ("GET", "ingest"): lambda: api.ingest(daemon),

@@ -364,6 +364,27 @@ def encode_message(message: Message, max_size: int | None = None, priority: Iter
     return bytes(packet)
 
 
+def _pack(sizes: list[int], capacities: list[int]) -> list[int] | None:
+    """
+    A field for each option (by index into C{capacities}), largest option
+    first, each into the first field that still holds it whole (first-fit
+    decreasing: the options field is filled before C{file}, C{file} before
+    C{sname}, so a field is overloaded only when needed); L{None} when they
+    do not all fit.
+    """
+    room = list(capacities)
+    placed = [0] * len(sizes)
+    for j in sorted(range(len(sizes)), key=lambda j: -sizes[j]):
+        for field, left in enumerate(room):
+            if sizes[j] <= left:
+                room[field] -= sizes[j]
+                placed[j] = field
+                break
+        else:
+            return None
+    return placed
+
+
 def _fit(
     items: list[tuple[int, bytes]], limit: int, message: Message, priority: Iterable[int] = ()
 ) -> tuple[bytearray, bytes, bytes, int]:
@@ -372,13 +393,15 @@ def _fit(
     field first, then C{file}, then C{sname} (option 52 says which), the two
     only when the message does not use them itself.
 
-    Options are placed in priority order, each in the first field with room
-    for it whole: the essential ones (always in the options field, where
-    every client looks), then those the receiver listed in C{priority} (its
-    parameter request list), then the rest in message order. One that fits
-    nowhere is dropped and the next is still tried, so a smaller option
-    behind a large one is not lost. Each field keeps the message's order,
-    so 53 stays first and 82 last.
+    Options are chosen in priority order: the essential ones (always in
+    the options field, where every client looks), then those the receiver
+    listed in C{priority} (its parameter request list), then the rest in
+    message order. Each is kept when all the options kept so far, it
+    included, can still be packed whole into the fields (L{_pack}); one
+    that cannot is dropped and the next is still tried, so a smaller option
+    behind a large one is not lost, and a large one is not lost to small
+    ones that could have gone into C{file}. Each field keeps the message's
+    order, so 53 stays first and 82 last.
 
     @raise ValueError: the essential options alone do not fit.
     """
@@ -391,24 +414,25 @@ def _fit(
         sizes.append(64 - 1)
         names.append("sname")
     rank = {code: i for i, code in enumerate(priority)}
-    order = sorted(
-        range(len(items)),
-        key=lambda i: (items[i][0] not in _ESSENTIAL, rank.get(items[i][0], len(rank)), i),
-    )
     encoded = [bytes(_encode_options([item])) for item in items]
-    used = [0] * len(sizes)
-    field_of: dict[int, int] = {}
-    for i in order:
-        essential = items[i][0] in _ESSENTIAL
-        size = len(encoded[i])
-        for field in range(1 if essential else len(sizes)):
-            if used[field] + size <= sizes[field]:
-                used[field] += size
-                field_of[i] = field
-                break
-        else:
-            if essential:
-                raise ValueError("essential options alone exceed the maximum message size")
+    essential = [i for i in range(len(items)) if items[i][0] in _ESSENTIAL]
+    others = sorted(
+        (i for i in range(len(items)) if items[i][0] not in _ESSENTIAL),
+        key=lambda i: (rank.get(items[i][0], len(rank)), i),
+    )
+    room = sizes[0] - sum(len(encoded[i]) for i in essential)
+    if room < 0:
+        raise ValueError("essential options alone exceed the maximum message size")
+    capacities = [room] + sizes[1:]
+    field_of: dict[int, int] = dict.fromkeys(essential, 0)
+    kept: list[int] = []
+    placement: list[int] = []
+    for i in others:
+        trial = _pack([len(encoded[j]) for j in kept + [i]], capacities)
+        if trial is not None:
+            kept.append(i)
+            placement = trial
+    field_of.update(zip(kept, placement))
     fields = [bytearray() for _ in sizes]
     for i in range(len(items)):
         field = field_of.get(i)

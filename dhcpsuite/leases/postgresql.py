@@ -10,7 +10,10 @@ deletes, and a notification for the other servers. The database
 is the arbiter of who holds an address: the upsert replaces a row only when
 it is the same client's, free, lapsed, or a quarantine (DECLINE), so two
 servers with stale caches can never both commit one address to different
-clients; the put that loses is handed back with the row that won.
+clients; the put that loses is handed back with the row that won. A
+reclaim (the same client's row marked expired) applies only to a row that
+has lapsed: a server that has not yet learned another one's renewal of
+that client must not expire the fresh binding.
 
 Why a writer thread and a blocking connection rather than psycopg's asyncio
 side or a pool: Twisted here runs its own reactor, not asyncio; group commit
@@ -29,10 +32,14 @@ from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
 
 import psycopg
+from zope.interface import implementer
+
+from dhcpsuite.interfaces import ICluster
 
 from dhcpsuite.leases.lease import Lease
 from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore, lease_from_row, one_line
 from dhcpsuite.server.config import PostgreSQLConfig
+from dhcpsuite.server.shares import RendezvousShare, share_sizes
 
 # The schema version this code writes; see MIGRATIONS.
 SCHEMA_VERSION = 2
@@ -68,13 +75,28 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """,
     ),
 }
-# Seconds between heartbeats, and without one after which a member is gone.
+# Seconds between heartbeats, and between looks at who else is alive (a
+# look is one small query; it bounds how soon a killed member's share is
+# handed out after its session ended).
 HEARTBEAT_INTERVAL = 1.0
-MEMBER_TIMEOUT = 10.0
+LOOK_INTERVAL = 0.25
 # Rows of members gone this long are deleted when a server joins.
 MEMBER_FORGET = 86400
 # Any constant: serialises schema creation between servers starting at once.
 _SCHEMA_LOCK = 0x64686370
+# Session advisory locks (this, hashtext(member name)): held by each
+# member's listener connection while its session lives.
+_MEMBER_LOCK = 0x6D656D62
+# Joins and clean leaves, so the others recompute shares at once.
+MEMBERS_CHANNEL = "dhcpsuite_members"
+# Every member with whether its session holds its lock, and its heartbeat's
+# age by the database's clock (the servers' clocks may differ).
+_MEMBERS = f"""
+SELECT m.name, m.pools, m.started, extract(epoch FROM now() - m.heartbeat)::float8,
+       EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 2
+               AND k.classid = {_MEMBER_LOCK}::oid AND k.objid = hashtext(m.name)::oid)
+FROM members m ORDER BY m.name
+"""
 
 # Other servers learn a batch's addresses from one notification per chunk
 # (a payload must stay under 8,000 bytes).
@@ -99,7 +121,7 @@ WITH batch AS (
     ON CONFLICT (address) DO UPDATE SET
         state = EXCLUDED.state, client_key = EXCLUDED.client_key, mac = EXCLUDED.mac,
         expires = EXCLUDED.expires, hostname = EXCLUDED.hostname, updated = EXCLUDED.updated
-    WHERE l.client_key = EXCLUDED.client_key
+    WHERE (l.client_key = EXCLUDED.client_key AND EXCLUDED.state <> 'expired')
        OR EXCLUDED.state = 'declined'
        OR l.state NOT IN ('offered', 'bound', 'declined')
        OR l.expires <= EXCLUDED.updated
@@ -240,7 +262,7 @@ class PostgreSQLBackend:
         self.description = describe(config)
         # Names this server in its notifications, so it skips its own.
         self.token = os.urandom(6).hex()
-        self.pools = ",".join(f"{first}-{last}" for first, last in sorted(pools, key=lambda p: IPv4Address(p[0])))
+        self.pools = pools_text(pools)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{self.token}"
 
     def load(self) -> Iterator[Lease]:
@@ -274,16 +296,11 @@ class PostgreSQLBackend:
             )
             live = connection.execute(
                 "SELECT name, pools FROM members WHERE heartbeat >= now() - make_interval(secs => %s) ORDER BY name",
-                (MEMBER_TIMEOUT,),
+                (self.config.member_timeout,),
             ).fetchall()
-            ours = _ranges(self.pools)
-            for name, pools in live:
-                if pools != self.pools and _overlap(ours, _ranges(pools)):
-                    raise LeaseStoreError(
-                        f"lease database {self.description}: server {name} serves pools {pools or '(none)'}, "
-                        f"which overlap but differ from this server's {self.pools or '(none)'}; "
-                        "give every server sharing a pool the same pools"
-                    )
+            refused = pools_refused(self.pools, live)
+            if refused:
+                raise LeaseStoreError(f"lease database {self.description}: {refused}")
             connection.execute(
                 "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
                 "SET pools = EXCLUDED.pools, started = now(), heartbeat = now()",
@@ -291,25 +308,38 @@ class PostgreSQLBackend:
             )
 
     def heartbeat(self, connection: psycopg.Connection) -> None:
+        # The pools too: a reload may have changed them.
         connection.execute(
-            "INSERT INTO members (name, pools) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET heartbeat = now()",
+            "INSERT INTO members (name, pools) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET heartbeat = now(), pools = EXCLUDED.pools",
             (self.name, self.pools),
         )
+
+    def enter(self, connection: psycopg.Connection) -> None:
+        """
+        On the listener's connection, at each connect: hold this member's
+        session lock (released by PostgreSQL the moment the session ends:
+        a killed process's socket closes, a dead host's TCP keepalives
+        fail), beat, and tell the others to look again.
+        """
+        connection.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_MEMBER_LOCK, self.name))
+        self.heartbeat(connection)
+        connection.execute("SELECT pg_notify(%s, %s)", (MEMBERS_CHANNEL, self.name))
 
     def leave(self, connection: psycopg.Connection) -> None:
         try:
             connection.execute("DELETE FROM members WHERE name = %s", (self.name,))
+            connection.execute("SELECT pg_notify(%s, %s)", (MEMBERS_CHANNEL, self.name))
         except psycopg.Error:
-            pass  # Its heartbeat stops anyway; the others see it gone in MEMBER_TIMEOUT.
+            pass  # Its session ends and its heartbeat stops anyway.
 
-    def members(self, connection: psycopg.Connection) -> list[dict]:
-        rows = connection.execute(
-            "SELECT name, pools, started, extract(epoch FROM now() - heartbeat) FROM members ORDER BY name"
-        ).fetchall()
+    def members(self, connection: psycopg.Connection) -> list[tuple[str, str, str, float, bool]]:
+        """
+        (name, pools, started, heartbeat age, session lock held) of every member.
+        """
         return [
-            {"name": name, "pools": pools, "started": started.isoformat(), "heartbeat_age": float(age),
-             "live": float(age) <= MEMBER_TIMEOUT}
-            for name, pools, started, age in rows
+            (name, pools, started.isoformat(), float(age), bool(locked))
+            for name, pools, started, age, locked in connection.execute(_MEMBERS).fetchall()
         ]
 
     def connect(self) -> psycopg.Connection:
@@ -335,6 +365,47 @@ class PostgreSQLBackend:
             connection.close()
         except psycopg.Error:
             pass
+
+
+def pools_text(pools: Sequence[tuple[str, str]]) -> str:
+    """
+    Pools as the members table holds them: C{first-last,...} in address order.
+    """
+    return ",".join(f"{first}-{last}" for first, last in sorted(pools, key=lambda p: IPv4Address(p[0])))
+
+
+def pools_refused(ours: str, members: Sequence[tuple[str, str]]) -> str:
+    """
+    Why pools C{ours} may not be served beside the live C{members}' (name,
+    pools): they overlap one's but differ (the two would hand out addresses
+    the other never considers), as isc-dhcpd failover refuses a peer with
+    other pool definitions. C{""} when they may.
+    """
+    ranges = _ranges(ours)
+    for name, pools in members:
+        if pools == ours:
+            continue
+        try:
+            theirs = _ranges(pools)
+        except ValueError:
+            # Not written by dhcpsuite: nothing can be said to be disjoint.
+            return f"server {name} has unreadable pools {pools!r} in the members table"
+        if _overlap(ranges, theirs):
+            return (
+                f"server {name} serves pools {pools or '(none)'}, which overlap but differ from this server's "
+                f"{ours or '(none)'}; give every server sharing a pool the same pools"
+            )
+    return ""
+
+
+def _host_and_pid(name: str) -> tuple[str | None, int | None]:
+    """
+    A default member name is host:pid:token; a configured one may be anything.
+    """
+    parts = name.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    return None, None
 
 
 def _ranges(pools: str) -> list[tuple[int, int]]:
@@ -398,6 +469,8 @@ class _Listener:
             try:
                 connection = psycopg.connect(**connect_arguments(backend.config), autocommit=True)
                 connection.execute(f"LISTEN {CHANNEL}")
+                connection.execute(f"LISTEN {MEMBERS_CHANNEL}")
+                backend.enter(connection)
                 # What was committed while nobody listened: since the store
                 # loaded, or while the connection was lost.
                 self._hand_over(self._rows(connection, None))
@@ -418,18 +491,28 @@ class _Listener:
     def _listen(self, connection: psycopg.Connection) -> None:
         token = self.backend.token
         beat = 0.0
+        looked = 0.0
+        look = True
         while not self.stopping.is_set():
-            if time.monotonic() - beat >= HEARTBEAT_INTERVAL:
+            now = time.monotonic()
+            if now - beat >= HEARTBEAT_INTERVAL:
                 self.backend.heartbeat(connection)
-                beat = time.monotonic()
+                beat = now
+            if look or now - looked >= LOOK_INTERVAL:
+                self.store._reactor.callFromThread(self.store.members_seen, self.backend.members(connection))
+                looked = now
+                look = False
             addresses: list[str] = []
-            # Wait for one (at most half a second, for the heartbeat), then
+            # Wait for one (at most until the next look), then
             # take what else has arrived within a few milliseconds: handed
             # over at once, and one read for a burst of batches.
-            notifies = list(connection.notifies(timeout=0.5, stop_after=1))
+            notifies = list(connection.notifies(timeout=LOOK_INTERVAL, stop_after=1))
             if notifies:
                 notifies += connection.notifies(timeout=0.005, stop_after=1000)
             for notify in notifies:
+                if notify.channel == MEMBERS_CHANNEL:
+                    look = True
+                    continue
                 sender, _, names = notify.payload.partition(" ")
                 if sender != token and names:
                     addresses.extend(names.split(","))
@@ -461,11 +544,18 @@ class _Listener:
             self.store._reactor.callFromThread(self.store.learn, rows[i : i + self.CHUNK])
 
 
+@implementer(ICluster)
 class PostgreSQLLeaseStore(WriteBehindStore):
     """
     Also learns what other servers on the same database commit (a
     listener thread: L{_Listener}), so any server can answer a client that
-    another one bound.
+    another one bound, and who the other servers are: the live members
+    serving the same pools share their free addresses (L{share}).
+
+    A member is alive while its heartbeat is younger than
+    C{member_timeout} and its session holds its advisory lock: the lock
+    ends with the session (at once for a killed process, after the TCP
+    keepalives for a dead host), the heartbeat catches a hung one.
     """
 
     def __init__(self, config: PostgreSQLConfig, reactor: Any = None, listen: bool = True,
@@ -477,9 +567,71 @@ class PostgreSQLLeaseStore(WriteBehindStore):
         """
         self.config = config
         super().__init__(PostgreSQLBackend(config, pools, name), reactor=reactor, lanes=config.pool_size)
+        self.name = self.backend.name
+        self.share = RendezvousShare(self.name)
+        # The members as last read (reactor thread), and when.
+        self._member_rows: list[tuple[str, str, str, float, bool]] = []
+        self._members_at = time.monotonic()
+        self._sizes: tuple[int, dict[str, dict[str, int]]] = (-1, {})
         self._listener = _Listener(self)
         if listen:
             self._listener.thread.start()
+
+    def alive(self, row: tuple[str, str, str, float, bool]) -> bool:
+        name, _, _, age, locked = row
+        return name == self.name or (locked and age <= self.config.member_timeout)
+
+    def members_seen(self, rows: list[tuple[str, str, str, float, bool]]) -> None:
+        """
+        The members as the listener just read them (reactor thread): the
+        live ones serving this server's pools share its free addresses.
+        """
+        self._member_rows = rows
+        self._members_at = time.monotonic()
+        pools = self.backend.pools
+        if self.share.set_members([row[0] for row in rows if row[1] == pools and self.alive(row)]):
+            self.log.info("Cluster members sharing {pools}: {members}", pools=pools or "(none)",
+                          members=", ".join(self.share.members))
+
+    def share_sizes(self) -> dict[str, dict[str, int]]:
+        """
+        Addresses per pool (\"first-last\") each live member of this
+        server's pools owns; computed once per change of the members.
+        """
+        generation, sizes = self._sizes
+        if generation != self.share.generation:
+            sizes = {name: {} for name in self.share.members}
+            for first, last in _ranges(self.backend.pools):
+                pool = f"{IPv4Address(first)}-{IPv4Address(last)}"
+                for name, count in share_sizes(IPv4Address(first), IPv4Address(last), self.share.members).items():
+                    sizes[name][pool] = count
+            self._sizes = (self.share.generation, sizes)
+        return sizes
+
+    def members(self) -> list[dict]:
+        elapsed = time.monotonic() - self._members_at
+        sizes = self.share_sizes()
+        result = []
+        for row in self._member_rows:
+            name, pools, started, age, locked = row
+            host, pid = _host_and_pid(name)
+            result.append({
+                "id": name, "host": host, "pid": pid, "pools": pools, "started": started,
+                "heartbeat_age": round(age + elapsed, 3), "session": locked, "alive": self.alive(row),
+                "share": sizes.get(name), "self": name == self.name,
+            })
+        return result
+
+    def pools_refused(self, pools: Sequence[tuple[str, str]]) -> str:
+        # From the members as last read (at most a look old).
+        others = [(row[0], row[1]) for row in self._member_rows if row[0] != self.name and self.alive(row)]
+        return pools_refused(pools_text(pools), others)
+
+    def serve_pools(self, pools: Sequence[tuple[str, str]]) -> None:
+        # Read by the listener thread at its next heartbeat (one assignment).
+        self.backend.pools = pools_text(pools)
+        self._sizes = (-1, {})
+        self.members_seen(self._member_rows)
 
     def close(self):
         # The listener leaves the members table on its way out.

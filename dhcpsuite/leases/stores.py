@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Callable
 
-from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.interfaces import IAddressShare, ILeaseStore
 
 if TYPE_CHECKING:
     from dhcpsuite.server.config import ServerConfig
@@ -42,8 +42,15 @@ def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseS
             f"lease_store = \"postgresql\" needs psycopg 3 ({e}); pip install 'dhcpsuite[postgresql]'"
         ) from None
 
-    pools = [(str(pool.first), str(pool.last)) for subnet in config.subnets for pool in subnet.pools]
-    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor, pools=pools)
+    return PostgreSQLLeaseStore(config.postgresql, reactor=reactor, pools=served_pools(config))
+
+
+def served_pools(config: "ServerConfig") -> list[tuple[str, str]]:
+    """
+    The configuration's pools as (first, last) address texts, as the
+    members of a cluster compare them.
+    """
+    return [(str(pool.first), str(pool.last)) for subnet in config.subnets for pool in subnet.pools]
 
 
 STORES: dict[str, StoreFactory] = {
@@ -55,3 +62,30 @@ STORES: dict[str, StoreFactory] = {
 
 def make_store(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore:
     return STORES[config.lease_store](config, state_dir, reactor)
+
+
+def _whole(store: ILeaseStore) -> IAddressShare:
+    from dhcpsuite.server.shares import WholeShare
+
+    return WholeShare()
+
+
+def _cluster_share(store: ILeaseStore) -> IAddressShare:
+    # A store given from outside (tests) may be another kind than configured.
+    from dhcpsuite.interfaces import ICluster
+
+    cluster = ICluster(store, None)
+    return cluster.share if cluster is not None else _whole(store)
+
+
+# Which free addresses a server offers new clients first, by backend: all of
+# them unless other servers share the store.
+SHARES: dict[str, Callable[[ILeaseStore], IAddressShare]] = {
+    "sqlite": _whole,
+    "memory": _whole,
+    "postgresql": _cluster_share,
+}
+
+
+def make_share(config: "ServerConfig", store: ILeaseStore) -> IAddressShare:
+    return SHARES[config.lease_store](store)

@@ -306,7 +306,15 @@ class WriteBehindStore(MemoryLeaseStore):
             self._enqueue(lease.address, lease)
 
     def remove(self, address: IPv4Address) -> None:
+        current = self.get(address)
         self._unindex(address)
+        # An offer is never written (offers are not durable), so withdrawing
+        # one has nothing of this server's to delete; on a shared database a
+        # delete would remove whatever is there now: the binding another
+        # server just committed for the same client and address (both
+        # offered it, the client chose the other one).
+        if current is not None and current.state is LeaseState.OFFERED:
+            return
         self._enqueue(address, None)
 
     def _enqueue(self, address: IPv4Address, lease: Lease | None) -> None:

@@ -17,11 +17,12 @@ from typing import Callable, Iterable
 
 import attrs
 
-from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.interfaces import IAddressShare, ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.holdings import MacHoldings, Quarantine
 from dhcpsuite.server.pool import PoolAllocator
+from dhcpsuite.server.shares import WholeShare
 
 
 class Refused(Exception):
@@ -86,6 +87,9 @@ class AllocationEngine:
     @param holding: C{holding(subnet, now)}: how many addresses of the
         subnet are held (for C{max_leases}), from counts the shell keeps;
         without it, a scan of the store at most once a second.
+    @param share: which free addresses this server offers new clients
+        first (default: all of them).
+    @ivar borrowed: new clients given an address of another member's share.
     """
 
     def __init__(
@@ -93,8 +97,12 @@ class AllocationEngine:
         config: ServerConfig,
         store: ILeaseStore,
         holding: Callable[[SubnetConfig, float], int] | None = None,
+        share: IAddressShare | None = None,
     ) -> None:
         self.store = store
+        self.share: IAddressShare = share if share is not None else WholeShare()
+        self._share_generation = self.share.generation
+        self.borrowed = 0
         self.subnets = [SubnetPools(subnet) for subnet in config.subnets]
         self._max_per_mac = config.max_bindings_per_mac
         self._holding_source = holding
@@ -213,11 +221,27 @@ class AllocationEngine:
         if requested is not None and pools.in_pool(requested) and self.available_to(requested, client, pools, now):
             return requested
         store = self.store
-        address = pools.allocator.allocate(lambda a: self.available_to(a, client, pools, now), lambda a: store.get(a) is None)
+        share = self.share
+        if share.generation != self._share_generation:
+            self._share_generation = share.generation
+            for each in self.subnets:
+                each.allocator.reshare()
+        mine = None if share.whole else share.mine
+        allocator = pools.allocator
+        is_free = lambda a: self.available_to(a, client, pools, now)  # noqa: E731
+        address = allocator.allocate(is_free, lambda a: store.get(a) is None, mine)
         if address is None and now >= pools.next_rescan:
-            reusable, pools.next_rescan = self._reusable(pools, now)
-            pools.allocator.rescan(reusable)
-            address = pools.allocator.allocate(lambda a: self.available_to(a, client, pools, now), lambda a: False)
+            reusable, earliest = self._reusable(pools, now)
+            allocator.rescan(reusable)
+            address = allocator.allocate(is_free, lambda a: False, mine)
+            # Nothing of this server's share free: none comes free before
+            # the earliest held one lapses (or an event feeds the allocator),
+            # so borrowing does not rescan the store for every DISCOVER.
+            mine_left = reusable if mine is None else address is not None
+            pools.next_rescan = now if mine_left else earliest
+        if address is None and mine is not None:
+            address = allocator.borrow(is_free)
+            self.borrowed += address is not None
         if address is None:
             raise Refused("pool-exhausted")
         return address
@@ -241,7 +265,7 @@ class AllocationEngine:
     def _reusable(self, pools: SubnetPools, now: float) -> tuple[list[IPv4Address], float]:
         """
         The subnet's addresses nobody holds, freed longest ago first, and
-        the earliest time a held one lapses (when a rescan is next worth it).
+        the earliest time a held one lapses.
         """
         network = pools.config.network
         free = []
@@ -254,7 +278,7 @@ class AllocationEngine:
             else:
                 free.append(lease)
         free.sort(key=lambda l: l.expires)
-        return [l.address for l in free], (now if free else earliest)
+        return [l.address for l in free], earliest
 
     def _holding(self, pools: SubnetPools, now: float) -> int:
         if self._holding_source is not None:

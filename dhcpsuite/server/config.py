@@ -32,6 +32,9 @@ class PostgreSQLConfig:
         on its first line; L{None} for peer or certificate authentication.
     @ivar pool_size: writer connections (and threads); changes to one
         address always go through the same one, so they stay in order.
+    @ivar member_timeout: seconds without a heartbeat after which a member
+        of the cluster is gone and its share of free addresses is the
+        survivors' (a member whose database session ended is gone at once).
     """
 
     host: str = "/var/run/postgresql"
@@ -41,6 +44,7 @@ class PostgreSQLConfig:
     password_file: str | None = None
     connect_timeout: float = 5.0
     pool_size: int = 1
+    member_timeout: float = 3.0
 
 
 @attrs.frozen
@@ -282,6 +286,8 @@ def _parse_postgresql(section: Section) -> PostgreSQLConfig:
         password_file=password_file,
         connect_timeout=section.number("connect_timeout", default.connect_timeout, minimum=1),
         pool_size=section.integer("pool_size", default.pool_size, minimum=1, maximum=16),
+        # At least two heartbeats (one a second), so one late beat is not a death.
+        member_timeout=section.number("member_timeout", default.member_timeout, minimum=2),
     )
     section.finish()
     return config

@@ -30,7 +30,7 @@ from dhcpsuite.dhcp4.constants import (
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import decode_relay_agent_info
 from dhcpsuite.dhcp4.packet import Message
-from dhcpsuite.interfaces import ILeaseStore
+from dhcpsuite.interfaces import IAddressShare, ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.destination import Destination, reply_destination
@@ -133,6 +133,7 @@ class ServerCore:
         known yet (L{set_server_id} tells it later); until then their
         requests are dropped as C{interface-not-ready}.
     @param holding: for C{max_leases}, see L{AllocationEngine}.
+    @param share: see L{AllocationEngine}.
     """
 
     def __init__(
@@ -143,13 +144,14 @@ class ServerCore:
         clock: Callable[[], float] = time.time,
         pending_server_ids: bool = False,
         holding: Callable[[SubnetConfig, float], int] | None = None,
+        share: IAddressShare | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.request: tuple[Message, IPv4Address | None] | None = None
         server_ids = server_ids or {}
-        self.engine = AllocationEngine(config, store, holding)
+        self.engine = AllocationEngine(config, store, holding, share)
         self.subnets: list[_SubnetState] = []
         for subnet, pools in zip(config.subnets, self.engine.subnets):
             server_id = subnet.server_address or server_ids.get(subnet.interface or "")

@@ -24,8 +24,8 @@ from zope.interface import implementer
 
 from dhcpsuite.history.events import RequestContext, request_context
 from dhcpsuite.history.recorder import HistoryRecorder, open_history
-from dhcpsuite.interfaces import IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
-from dhcpsuite.leases.stores import LEASE_DB_NAME, make_store  # noqa: F401  (LEASE_DB_NAME: where it always was)
+from dhcpsuite.interfaces import ICluster, IComponentHealth, ILeaseStore, ILinkSender, IReadinessListener, IReconfigurable
+from dhcpsuite.leases.stores import LEASE_DB_NAME, make_share, make_store, served_pools  # noqa: F401  (LEASE_DB_NAME: where it always was)
 from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
@@ -188,7 +188,7 @@ class ServerService(service.Service):
                     )
                 server_ids[subnet.interface] = address
         self.core = ServerCore(self.config, self.store, server_ids, clock=self.reactor.seconds,
-                               holding=self._held_in_subnet)
+                               holding=self._held_in_subnet, share=make_share(self.config, self.store))
         self._follow_wan(self.core, self.config)
         for ifname in self.config.interfaces:
             self._listen(ifname)
@@ -199,7 +199,7 @@ class ServerService(service.Service):
         is up, has carrier and is addressed in its subnet; stop when not.
         """
         self.core = ServerCore(self.config, self.store, {}, clock=self.reactor.seconds, pending_server_ids=True,
-                               holding=self._held_in_subnet)
+                               holding=self._held_in_subnet, share=make_share(self.config, self.store))
         self._follow_wan(self.core, self.config)
         self.readiness.add_listener(self)
         for ifname in self.config.interfaces:
@@ -413,6 +413,11 @@ class ServerService(service.Service):
         """
         if self.core is None:
             return lambda: setattr(self, "config", new)
+        cluster = ICluster(self.store, None)
+        if cluster is not None:
+            refused = cluster.pools_refused(served_pools(new))
+            if refused:
+                raise ConfigError("server.subnet", refused)
         server_ids: dict[str, IPv4Address] = {}
         for index, subnet in enumerate(new.subnets):
             ifname = subnet.interface
@@ -439,12 +444,16 @@ class ServerService(service.Service):
             if known is not None:
                 server_ids[ifname] = known
         core = ServerCore(new, self.store, server_ids, clock=self.reactor.seconds,
-                          pending_server_ids=self.readiness is not None, holding=self._held_in_subnet)
+                          pending_server_ids=self.readiness is not None, holding=self._held_in_subnet,
+                          share=make_share(new, self.store))
         core.keep_rate_limits_of(self.core)
         return lambda: self._apply(new, core)
 
     def _apply(self, new: ServerConfig, core: ServerCore) -> None:
         old = self.config
+        cluster = ICluster(self.store, None)
+        if cluster is not None:
+            cluster.serve_pools(served_pools(new))
         self._forget_usage()
         # The pool counts for the new pools (a scan of the store, as at
         # start), made here so that a reload not applied leaves no observer.

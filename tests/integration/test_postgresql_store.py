@@ -209,6 +209,29 @@ def test_who_may_replace_a_row(stores, db) -> None:
     assert a.conflicts_lost == 0
 
 
+def test_stale_reclaim_does_not_expire_a_renewed_binding(stores, db) -> None:
+    """
+    Server b renewed client c's binding; server a has not learned it yet
+    and its sweep finds c's old binding lapsed: its EXPIRED write (the same
+    client's row) must lose to the live binding, which it did not before (a
+    same-client write always won, so the database said expired while the
+    client held the address, and a third client could be given it). A
+    reclaim of a row that really lapsed still applies.
+    """
+    a, b = stores.open(db, listen=False), stores.open(db, listen=False)
+    b.put(lease(1, client=b"c", expires=NOW + 3600, updated=NOW))
+    b.put(lease(2, client=b"d", expires=NOW - 10, updated=NOW - 20))
+    stores.wait(b.committed())
+    a.put(lease(1, client=b"c", state=LeaseState.EXPIRED, expires=NOW - 5, updated=NOW))
+    a.put(lease(2, client=b"d", state=LeaseState.EXPIRED, expires=NOW - 10, updated=NOW))
+    stores.wait(a.committed())
+    found = rows(stores.cluster, db)
+    assert found[str(lease(1).address)] == ("bound", b"c")
+    assert found[str(lease(2).address)] == ("expired", b"d")
+    assert a.conflicts_lost == 1
+    assert a.get(lease(1).address).state is LeaseState.BOUND
+
+
 def test_two_servers_racing_never_share_an_address(stores, db) -> None:
     """
     Two stores bind the same 500 addresses to their own clients at once,
@@ -485,3 +508,114 @@ def test_restart_under_load_loses_no_committed_binding(stores, db) -> None:
     assert not lost, f"{len(lost)} of {len(confirmed)} committed bindings lost"
     # The index and the database agree once it is back.
     assert len(found) == len(list(store.leases())) == n
+
+
+def test_members_shares_and_the_cluster_view(stores, db) -> None:
+    """
+    Two stores serving the same pool see each other as live members and
+    split its 200 addresses; a third serving another pool is a member but
+    takes no share of it. The cluster API and /metrics show them. A member
+    whose session ends (its process killed: here its listener's backend
+    terminated and the store kept from reconnecting) is dead for the others
+    at their next look (its advisory lock is gone), within a quarter
+    second, not member_timeout; a clean leave is seen at once (it notifies).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dhcpsuite.config import parse_config_text
+    from dhcpsuite.control import api
+    from dhcpsuite.control.metrics import render_metrics
+    from dhcpsuite.daemon import Daemon
+    from dhcpsuite.leases.postgresql import HEARTBEAT_INTERVAL, LOOK_INTERVAL, PostgreSQLLeaseStore
+    from dhcpsuite.server.service import ServerService
+
+    pool = [("10.1.0.10", "10.1.0.209")]
+
+    def open_with(pools, name):
+        store = PostgreSQLLeaseStore(stores.cluster.config(db), reactor=stores.reactor, pools=pools, name=name)
+        stores.opened.append(store)
+        return store
+
+    one, two = open_with(pool, "host-one:11:aa"), open_with(pool, "host-two:22:bb")
+    open_with([("10.2.0.10", "10.2.0.99")], "elsewhere")
+    stores.run_until(lambda: one.share.members == two.share.members == ("host-one:11:aa", "host-two:22:bb"),
+                     "both members in both shares")
+    stores.run_until(lambda: sum(m["alive"] for m in one.members()) == 3, "the third member alive")
+
+    config = parse_config_text("""
+[server]
+lease_store = "postgresql"
+[[server.subnet]]
+subnet = "10.1.0.0/16"
+server_address = "10.1.0.1"
+pool = ["10.1.0.10-10.1.0.209"]
+max_leases = 1
+""").section("server")
+    from twisted.internet.task import Clock
+
+    server = ServerService(config, "/nonexistent", reactor=Clock(), store=one)
+    daemon = Daemon(parse_config_text(""), started=0.0, server=server)
+    view = api.cluster(daemon)
+    by_id = {m["id"]: m for m in view["members"]}
+    assert view["self"] == "host-one:11:aa" and view["alive"] == 3
+    assert view["sharing"] == ["host-one:11:aa", "host-two:22:bb"]
+    assert (by_id["host-one:11:aa"]["host"], by_id["host-one:11:aa"]["pid"]) == ("host-one", 11)
+    assert by_id["elsewhere"]["share"] is None and by_id["elsewhere"]["alive"]
+    sizes = [by_id[n]["share"]["10.1.0.10-10.1.0.209"] for n in ("host-one:11:aa", "host-two:22:bb")]
+    assert sum(sizes) == 200 and min(sizes) >= 80, sizes
+    assert all(m["heartbeat_age"] < 2 * HEARTBEAT_INTERVAL and m["session"] for m in view["members"])
+    assert {"conflicts_lost", "reconnects", "unreachable_seconds", "learned", "commit_seconds_mean"} <= set(view["counters"])
+    families = {f.name: f for f in text_string_to_metric_families(render_metrics(daemon).decode())}
+    assert families["dhcpsuite_cluster_members"].samples[0].value == 3
+    [share] = families["dhcpsuite_cluster_share_addresses"].samples
+    assert (share.labels, share.value) == ({"pool": "10.1.0.10-10.1.0.209"}, sizes[0])
+
+    # A reload to pools that overlap but differ from a live member's is refused
+    # (from the members as last read); one to disjoint pools is served and shown.
+    assert "server host-two:22:bb serves pools 10.1.0.10-10.1.0.209, which overlap but differ" in \
+        one.pools_refused([("10.1.0.100", "10.1.0.250")])
+    assert one.pools_refused(pool) == ""
+    assert one.pools_refused([("10.1.9.1", "10.1.9.9")]) == ""
+    from dhcpsuite.leases.postgresql import pools_refused
+
+    assert "unreadable pools" in pools_refused("10.1.0.10-10.1.0.209", [("odd", "10.1.0.1-\x1b[31m")])
+
+    # PoolUsage and max_leases count a binding another server made, once learned.
+    from dhcpsuite.server.allocation import AllocationEngine, ClientContext
+
+    engine = AllocationEngine(config, one, holding=server._held_in_subnet)
+    newcomer = ClientContext(b"\x01newcomer", b"\x02" * 6, None)
+    assert engine.new_holding_refused(newcomer, engine.subnets[0], NOW) == ""
+    two.put(Lease(A("10.1.0.99"), LeaseState.BOUND, b"\x01by-two", b"\x02\x00\x00\x00\x00\x02", NOW + 3600, "", NOW))
+    stores.wait(two.committed())
+    stores.run_until(lambda: one.get(A("10.1.0.99")) is not None, "the binding learned")
+    [usage] = server.pool_usage()
+    assert usage["active"] == 1, usage
+    assert engine.new_holding_refused(newcomer, engine.subnets[0], NOW) == "pool-exhausted"
+
+    two.serve_pools([("10.1.0.10", "10.1.0.109")])
+    assert two.share.whole  # alone with these pools now
+    with stores.cluster.connect(db) as connection:
+        wait_until = time.monotonic() + 3 * HEARTBEAT_INTERVAL
+        while time.monotonic() < wait_until:
+            [pools] = connection.execute("SELECT pools FROM members WHERE name = 'host-two:22:bb'").fetchone()
+            if pools == "10.1.0.10-10.1.0.109":
+                break
+            time.sleep(0.1)
+    assert pools == "10.1.0.10-10.1.0.109"
+    stores.run_until(lambda: one.share.members == ("host-one:11:aa",), "the other's new pools seen")
+    two.serve_pools(pool)
+    stores.run_until(lambda: one.share.members == ("host-one:11:aa", "host-two:22:bb"), "sharing again")
+
+    # Killed: the session ends, nothing is deleted, the heartbeat row stays.
+    two._listener.stopping.set()
+    two.backend.leave = lambda connection: None
+    with stores.cluster.connect(db) as connection:
+        connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%%' "
+                           "OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = hashtext('host-two:22:bb')::oid)")
+    gone = time.monotonic()
+    stores.run_until(lambda: one.share.whole, "the killed member's share back", timeout=2 * HEARTBEAT_INTERVAL + 1)
+    print(f"a member whose session ended left the shares after {time.monotonic() - gone:.2f} s")
+    # Their next look, not member_timeout: the lock went with the session.
+    assert time.monotonic() - gone < LOOK_INTERVAL + 0.4
+    assert not {m["id"]: m for m in one.members()}["host-two:22:bb"]["alive"]

@@ -7,6 +7,12 @@ Run inside a namespace as a program:
 C{python -m tests.support.relayclient GIADDR SERVER COUNT SECONDS OUT.json [FIRST_MAC_INDEX]}.
 It stops after COUNT ACKs, SECONDS, or SIGTERM, whichever comes first, and
 writes C{{mac_hex: address}} for every ACK received.
+
+SERVER may be several addresses, comma-separated: then it is a relay agent
+with several helper addresses on a segment that several servers serve. Each
+DISCOVER and each REQUEST goes to all of them; the first OFFER is taken
+(as a client takes the first), and the REQUEST names its server, so the
+others withdraw their offers.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ def run(giaddr: IPv4Address, server: str, count: int, seconds: float, first: int
     Keep up to C{window} exchanges in flight; retry an exchange whose
     reply has not come within a second (the server may be restarting).
     """
+    servers = server.split(",")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((str(giaddr), 67))
@@ -63,12 +70,14 @@ def run(giaddr: IPv4Address, server: str, count: int, seconds: float, first: int
         while len(pending) < window and next_index - first < count:
             xid = 0x10000000 + next_index
             pending[xid] = (next_index, "discover", now, None)
-            sock.sendto(build(MessageType.DISCOVER, mac_for(next_index), xid, giaddr), (server, 67))
+            for each in servers:
+                sock.sendto(build(MessageType.DISCOVER, mac_for(next_index), xid, giaddr), (each, 67))
             next_index += 1
         for xid, (index, phase, sent, offered) in list(pending.items()):
             if now - sent > 1.0:
                 pending[xid] = (index, "discover", now, None)
-                sock.sendto(build(MessageType.DISCOVER, mac_for(index), xid, giaddr), (server, 67))
+                for each in servers:
+                    sock.sendto(build(MessageType.DISCOVER, mac_for(index), xid, giaddr), (each, 67))
         readable, _, _ = select.select([sock], [], [], 0.05)
         if not readable:
             continue
@@ -89,13 +98,12 @@ def run(giaddr: IPv4Address, server: str, count: int, seconds: float, first: int
             if kind == MessageType.OFFER and phase == "discover":
                 pending[reply.xid] = (index, "request", time.monotonic(), reply.yiaddr)
                 server_id = reply.options[int(Option.SERVER_ID)]
-                sock.sendto(
-                    build(
-                        MessageType.REQUEST, mac_for(index), reply.xid, giaddr,
-                        SERVER_ID=server_id, REQUESTED_ADDRESS=reply.yiaddr.packed,
-                    ),
-                    (server, 67),
+                request = build(
+                    MessageType.REQUEST, mac_for(index), reply.xid, giaddr,
+                    SERVER_ID=server_id, REQUESTED_ADDRESS=reply.yiaddr.packed,
                 )
+                for each in servers:
+                    sock.sendto(request, (each, 67))
             elif kind == MessageType.ACK and phase == "request":
                 acked[mac_for(index).hex()] = str(reply.yiaddr)
                 del pending[reply.xid]

@@ -468,6 +468,32 @@ class MaxSizeTests(SynchronousTestCase):
         d = decode_message(m.to_bytes(576))
         self.assertEqual(sorted(c for c in (224, 225, 226) if c in d.options), [224])
 
+    def test_small_options_make_room_for_a_large_one(self) -> None:
+        """
+        Issue 12.5, as the differential test against ISC dhcpd sends it: a
+        reply with router, DNS, domain, T1, T2 and three 250-byte options
+        (14, 17, 18) to a client without option 57. dhcpd keeps option 14,
+        split across the options field and file; placing options whole in
+        priority order, the small ones first, left no field with room for
+        any large one, and all three were dropped. The small options now go
+        to file, so option 14 stays whole in the options field.
+        """
+        m = self.big_message(0)
+        m.options[3] = b"\x0a\x00\x00\x01"
+        m.options[6] = b"\x0a\x00\x00\x01"
+        m.options[15] = b"example.test"
+        m.options[58] = b"\x00\x00\x04\xb0"
+        m.options[59] = b"\x00\x00\x08\x34"
+        for code in (14, 17, 18):
+            m.options[code] = bytes((code,)) * 250
+        data = m.to_bytes(576, priority=[1, 3, 6, 15, 14, 17, 18])
+        self.assertLessEqual(len(data) + 28, 576)
+        d = decode_message(data)
+        self.assertEqual(d.options[14], bytes((14,)) * 250)
+        self.assertNotIn(17, d.options)
+        for code in (1, 3, 6, 15, 58, 59, 51, 54):
+            self.assertEqual(d.options[code], m.options[code], code)
+
     def test_fills_to_the_limit(self) -> None:
         """
         Each of 40 options of 22 bytes that still fits somewhere is kept:

@@ -128,6 +128,27 @@ class EngineTests(SynchronousTestCase):
         self.assertEqual(store.reconnects, 1)
         self.assertGreaterEqual(store.commit_failures, 1)
 
+    def test_withdrawing_an_offer_deletes_nothing(self) -> None:
+        """
+        Two servers offered one client the same address; it chose the
+        other, which committed the binding. Withdrawing this server's offer
+        (never written: offers are not durable) must not delete that
+        binding; removing a lease that was written (a revoke) still does.
+        """
+        backend = ScriptedBackend()
+        store = self.open(backend)
+        store.put(lease(1, state=LeaseState.OFFERED), durable=False)
+        backend.rows[A("10.0.0.1")] = lease(1)
+        store.remove(A("10.0.0.1"))
+        self.assertIsNone(store.get(A("10.0.0.1")))
+        self.assertIsNone(self.wait(store.committed()))
+        self.assertEqual(backend.rows, {A("10.0.0.1"): lease(1)})
+        self.assertEqual(backend.batches, [])
+        store.put(lease(2))
+        store.remove(A("10.0.0.2"))
+        self.assertIsNone(self.wait(store.committed()))
+        self.assertNotIn(A("10.0.0.2"), backend.rows)
+
     def test_retried_without_a_waiter(self) -> None:
         # Nobody asks again: the writer retries on its own and the row arrives.
         backend = ScriptedBackend()
