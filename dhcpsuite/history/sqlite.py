@@ -7,7 +7,6 @@ The history in a SQLite file of its own beside the lease database
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from ipaddress import IPv4Address
 from typing import Any, Sequence
@@ -17,6 +16,7 @@ from zope.interface import implementer
 from dhcpsuite.history.events import HistoryRecord
 from dhcpsuite.history.writebehind import COLUMNS, WriteBehindHistory, from_row, prune_statement, select_records, to_row
 from dhcpsuite.interfaces import ILeaseHistory
+from dhcpsuite.sqlitefile import open_private
 
 HISTORY_DB_NAME = "lease-history.sqlite3"
 
@@ -56,21 +56,11 @@ class SQLiteHistoryBackend:
         self.rows_per_statement = 1
 
     def connect(self) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o750, exist_ok=True)
-        # It names clients (MACs, hostnames, line ids): owner and group only.
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o640))
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # NORMAL: a power cut may lose the last batch, never corrupt the file;
+        # the lease store, not the history, decides what a client holds.
+        connection, self.rows_per_statement = open_private(self.path, "NORMAL", _FIELDS, _ROWS_PER_STATEMENT)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # A power cut may lose the last batch, never corrupt the file;
-            # the lease store, not the history, decides what a client holds.
-            connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(_SCHEMA)
-            # Older SQLite builds allow only 999 bound variables per statement.
-            self.rows_per_statement = max(
-                1, min(_ROWS_PER_STATEMENT, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _FIELDS)
-            )
         except BaseException:
             connection.close()
             raise

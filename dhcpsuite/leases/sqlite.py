@@ -8,12 +8,12 @@ when it returns, so under load many ACKs share one fsync.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
 
 from dhcpsuite.leases.lease import Lease
+from dhcpsuite.sqlitefile import open_private
 from dhcpsuite.leases.writebehind import COMMIT_BUCKETS, Conflict, LeaseStoreError, WriteBehindStore, lease_from_row
 
 __all__ = ["COMMIT_BUCKETS", "LeaseStoreError", "SQLiteBackend", "SQLiteLeaseStore"]
@@ -66,22 +66,8 @@ class SQLiteBackend:
         self.description = path
 
     def connect(self) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o750, exist_ok=True)
-        # Leases name clients (MACs, hostnames): owner and group only. SQLite
-        # gives its -wal and -shm files the database file's mode.
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o640))
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            # Older SQLite builds allow only 999 bound variables per statement.
-            self.rows_per_statement = max(
-                1, min(_ROWS_PER_STATEMENT, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _COLUMNS)
-            )
-        except BaseException:
-            connection.close()
-            raise
+        # FULL: a commit is on stable storage when it returns, before the ACK.
+        connection, self.rows_per_statement = open_private(self.path, "FULL", _COLUMNS, _ROWS_PER_STATEMENT)
         return connection
 
     def load(self) -> Iterator[Lease]:
