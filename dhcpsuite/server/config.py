@@ -140,6 +140,9 @@ class ServerConfig:
     # Most addresses one MAC may hold at once in a subnet (offered or bound,
     # whatever its client identifiers); 0 turns the limit off.
     max_bindings_per_mac: int = 4
+    # Replies waiting for their commit at which new DISCOVERs are dropped;
+    # 0 turns the limit off (see protocol.AckBacklog).
+    max_pending_acks: int = 512
     postgresql: PostgreSQLConfig = PostgreSQLConfig()
 
     @property
@@ -237,6 +240,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         )
     )
     max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
+    max_pending_acks = section.integer("max_pending_acks", 512, minimum=0)
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -256,6 +260,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         link_replies=link_replies,
         trusted_relays=trusted_relays,
         max_bindings_per_mac=max_bindings_per_mac,
+        max_pending_acks=max_pending_acks,
         postgresql=postgresql,
     )
 

@@ -28,7 +28,7 @@ from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
 from dhcpsuite.server.packetsocket import open_packet_sender
-from dhcpsuite.server.protocol import ServerProtocol
+from dhcpsuite.server.protocol import AckBacklog, ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
 from dhcpsuite.server.wanoptions import WanOptionFeed
@@ -94,6 +94,8 @@ class ServerService(service.Service):
         self._interface_address = interface_address
         self.port_number = port
         self.counters: collections.Counter = collections.Counter()
+        # One for every interface: they share the store's commits.
+        self.backlog = AckBacklog(config.max_pending_acks)
         self.core: ServerCore | None = None
         self.readiness = readiness
         self._addresses_of = addresses_of
@@ -278,7 +280,7 @@ class ServerService(service.Service):
         try:
             protocol = ServerProtocol(
                 self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour, clock=self.reactor,
-                link=link,
+                link=link, backlog=self.backlog,
             )
             port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
             # Return to the reactor every few dozen datagrams so commit
