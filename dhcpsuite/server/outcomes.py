@@ -61,6 +61,7 @@ class DropReason(StrEnum):
     COMMIT_FAILED = "commit-failed"
     COMMIT_CONFLICT_LOST = "commit-conflict-lost"
     COMMIT_BACKLOG = "commit-backlog"
+    QUEUE_WAIT = "queue-wait"
 
 
 def counter_key(event: OutcomeEvent, reason: str = "") -> str:

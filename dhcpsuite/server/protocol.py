@@ -48,6 +48,8 @@ _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
 _DISCOVER = int(MessageType.DISCOVER)
 # Default of AckBacklog.limit (server key max_pending_acks).
 MAX_PENDING_ACKS = 512
+# Default of ServerProtocol.max_queue_wait (server key max_queue_wait), seconds.
+MAX_QUEUE_WAIT = 0.5
 
 
 class AckBacklog:
@@ -111,6 +113,7 @@ class ServerProtocol(DatagramProtocol):
         clock: IReactorTime | None = None,
         link: ILinkSender | None = None,
         backlog: AckBacklog | None = None,
+        max_queue_wait: float = MAX_QUEUE_WAIT,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -121,6 +124,7 @@ class ServerProtocol(DatagramProtocol):
         self.neighbour = neighbour
         self.link = link
         self.backlog = backlog if backlog is not None else AckBacklog()
+        self.max_queue_wait = max_queue_wait
         self._malformed_log = LogThrottle(clock, MALFORMED_LOG_INTERVAL, self._log_malformed_summary)
         self._send_failure_log = LogThrottle(clock, SEND_FAILURE_LOG_INTERVAL, self._log_send_failure_summary)
 
@@ -142,6 +146,21 @@ class ServerProtocol(DatagramProtocol):
         return f"dhcp4-server {self.interface}"
 
     def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        self.stampedDatagramReceived(data, addr, 0.0)
+
+    def stampedDatagramReceived(self, data: bytes, addr: tuple, waited: float) -> None:
+        """
+        A datagram that waited C{waited} seconds in the kernel's receive
+        queue (from L{dhcpsuite.server.sockets.StampedPort}).
+
+        A server behind its offered load sheds new work first: a DISCOVER
+        is dropped when it waited longer than C{max_queue_wait} (counted as
+        C{drop:queue-wait}) or while the replies waiting for commits are at
+        the backlog's limit (C{drop:commit-backlog}). The client retries
+        (RFC 2131 4.1: after about 4 s), and what the server answers meanwhile,
+        REQUESTs of clients it already made an offer to, is answered while
+        the client still waits, instead of every answer arriving late.
+        """
         counters = self.counters
         counters["received"] += 1
         try:
@@ -156,9 +175,13 @@ class ServerProtocol(DatagramProtocol):
             return
         if message.malformed and not self._accept_malformed(message, addr):
             return
-        if message.message_type == _DISCOVER and self.backlog.full():
-            counters[drop_key(DropReason.COMMIT_BACKLOG)] += 1
-            return
+        if message.message_type == _DISCOVER:
+            if 0 < self.max_queue_wait < waited:
+                counters[drop_key(DropReason.QUEUE_WAIT)] += 1
+                return
+            if self.backlog.full():
+                counters[drop_key(DropReason.COMMIT_BACKLOG)] += 1
+                return
         self._answer(message, addr)
 
     def _answer(self, message: Message, addr: tuple, retry: bool = True) -> None:

@@ -410,6 +410,31 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.ACK, MessageType.OFFER, MessageType.ACK])
         self.assertEqual(self.counters["drop:commit-backlog"], 1)
 
+    def test_discover_dropped_after_waiting_in_the_queue(self) -> None:
+        """
+        A DISCOVER that waited longer than C{max_queue_wait} in the socket
+        is dropped and counted before anything is decided; a REQUEST that
+        waited as long is still answered (its client has an offer and
+        waits for the ACK). Without the limit nothing is dropped. Kea in
+        multi-threaded mode bounds the same wait with its packet queue
+        (C{packet-queue-size}), dropping the oldest packets.
+        """
+        store = ControlledCommitStore()
+        protocol = ServerProtocol(self.real_core(store), "eth0", self.counters, False, self.neighbour,
+                                  clock=self.clock, max_queue_wait=0.5)
+        protocol.makeConnection(self.transport)
+        discover = request(MessageType.DISCOVER).to_bytes()
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 0.6)
+        self.assertEqual((self.counters["drop:queue-wait"], self.counters["offer"]), (1, 0))
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 0.4)
+        [(offer, _)] = self.written()
+        req = request(MessageType.REQUEST, o_54=SERVER.packed, o_50=offer.yiaddr.packed)
+        protocol.stampedDatagramReceived(req.to_bytes(), ("0.0.0.0", 68), 5.0)
+        self.assertEqual(self.counters["ack"], 1)
+        protocol.max_queue_wait = 0
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 60.0)
+        self.assertEqual((self.counters["drop:queue-wait"], self.counters["offer"]), (1, 2))
+
     def test_commit_backlog_limit_zero_never_drops(self) -> None:
         backlog = AckBacklog(0)
         backlog.pending = 10**6
