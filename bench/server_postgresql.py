@@ -88,6 +88,8 @@ CLUSTER_RATES = (500, 750, 1000, 1250, 1500, 1750, 2000, 2500)
 PARTS = ("ramp", "cluster", "failover")
 # Set from --base-tree: the source tree the *-base kinds run from.
 BASE_TREE: Path | None = None
+# Set from --server-option: extra [server] lines for the dhcpsuite kinds (not *-base).
+SERVER_OPTIONS: list[str] = []
 
 DHCPSUITE_CONFIG = """\
 state_dir = "{state}"
@@ -95,6 +97,7 @@ state_dir = "{state}"
 [server]
 lease_store = "{store}"
 log_exchanges = false
+{extra}
 {postgresql}
 [[server.subnet]]
 subnet = "{subnet}"
@@ -229,7 +232,8 @@ class Server:
                 self.database = database or db.fresh()
                 section = db.dhcpsuite_section(self.database, int(kind.removesuffix("-base")[-1]))
             config = self.state / "dhcpsuite.toml"
-            config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section,
+            extra = "" if kind.endswith("-base") else "\n".join(SERVER_OPTIONS)
+            config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section, extra=extra,
                                                       subnet=SUBNET, pool_start=pool[0], pool_end=pool[1]))
             args = [TWISTD, "-n", "--pidfile="]
             if profile is not None:
@@ -594,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     parser.add_argument("--base-tree", default=None,
                         help="source tree the *-base kinds run from, e.g. from `git archive REV | tar -x -C DIR`")
+    parser.add_argument("--server-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [server] line (TOML) for the dhcpsuite kinds other than *-base; repeatable")
     parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench-pg", help="server state directories")
     parser.add_argument("--json", default=None, help="write every step and the summaries here")
     parser.add_argument("--profile", default=None,
@@ -605,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k for k in args.kinds.split(",") if k]
     global BASE_TREE
     BASE_TREE = Path(args.base_tree).resolve() if args.base_tree else None
+    SERVER_OPTIONS[:] = args.server_option
     if set(parts) - set(PARTS) or set(kinds) - set(KINDS):
         parser.error(f"unknown parts or kinds: {sorted(set(parts) - set(PARTS)) + sorted(set(kinds) - set(KINDS))}")
     args.duration = args.duration or (3 if args.quick else 4)
