@@ -6,6 +6,7 @@ so a reply can reach a client that has no address yet (as dnsmasq does).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import socket
 import struct
@@ -21,6 +22,8 @@ SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@qq")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+# recvmsg errors that end one doRead (as udp.Port's): nothing left, a signal, an ICMP error.
+_READ_DONE = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED))
 SIOCGIFADDR = 0x8915
 SIOCSARP = 0x8955
 ATF_COM = 0x02
@@ -92,7 +95,7 @@ class StampedPort(udp.Port):
             try:
                 data, ancillary, _, addr = recvmsg(self.maxPacketSize, _ANCILLARY)
             except OSError as se:
-                if se.args[0] in udp._sockErrReadIgnore or se.args[0] in udp._sockErrReadRefuse:
+                if se.errno in _READ_DONE:
                     return
                 raise
             read += len(data)
