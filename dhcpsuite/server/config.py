@@ -145,7 +145,7 @@ class ServerConfig:
     max_pending_acks: int = 512
     # Seconds a DISCOVER may have waited in the socket's receive queue
     # before it is dropped unanswered; 0 turns the limit off.
-    max_queue_wait: float = 0.2
+    max_queue_wait: float = 0.5
     postgresql: PostgreSQLConfig = PostgreSQLConfig()
 
     @property
@@ -244,7 +244,7 @@ def parse_server_config(section: Section) -> ServerConfig:
     )
     max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
     max_pending_acks = section.integer("max_pending_acks", 512, minimum=0)
-    max_queue_wait = section.number("max_queue_wait", 0.2, minimum=0)
+    max_queue_wait = section.number("max_queue_wait", 0.5, minimum=0)
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")

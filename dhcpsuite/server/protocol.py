@@ -49,7 +49,7 @@ _DISCOVER = int(MessageType.DISCOVER)
 # Default of AckBacklog.limit (server key max_pending_acks).
 MAX_PENDING_ACKS = 512
 # Default of ServerProtocol.max_queue_wait (server key max_queue_wait), seconds.
-MAX_QUEUE_WAIT = 0.2
+MAX_QUEUE_WAIT = 0.5
 
 
 class AckBacklog:

@@ -93,7 +93,7 @@ class ServerSectionTests(SynchronousTestCase):
         self.assertEqual(server(SUBNET).max_pending_acks, 512)
         self.assertEqual(server(SUBNET, "max_pending_acks = 0").max_pending_acks, 0)
         self.assertEqual(self.error(SUBNET, "max_pending_acks = -1"), "server.max_pending_acks: -1 is less than 0")
-        self.assertEqual((server(SUBNET).max_queue_wait, server(SUBNET, "max_queue_wait = 0.1").max_queue_wait), (0.2, 0.1))
+        self.assertEqual((server(SUBNET).max_queue_wait, server(SUBNET, "max_queue_wait = 0.1").max_queue_wait), (0.5, 0.1))
         self.assertEqual(self.error(SUBNET, "max_queue_wait = -1"), "server.max_queue_wait: -1 is less than 0")
 
     def test_bad_lease_store(self) -> None:
