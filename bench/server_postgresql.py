@@ -78,12 +78,18 @@ KINDS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "kea-pg-mt4": ((1500, 2000, 2250, 2500, 2750, 3000, 3500), (1000, 2000, 3000)),
     "dhcpsuite-pg1": ((2500, 3000, 3500, 4000, 4500, 5000, 6000), (2000, 3000, 4000)),
     "dhcpsuite-pg2": ((2500, 3000, 3500, 4000, 4500, 5000, 6000), (2000, 3000, 4000)),
+    # The same as dhcpsuite-pg1, run from --base-tree (older code, for a before/after in one run).
+    "dhcpsuite-pg1-base": ((2500, 3000, 3500, 4000, 4500, 5000, 6000), (2000, 3000, 4000)),
     "dhcpsuite-sqlite": ((3000, 3500, 4000, 4500, 5000, 6000, 7000), (2000, 4000, 6000)),
     "kea-memfile": ((3000, 4000, 5000, 6000, 7000, 8000, 10000), (3000, 6000, 10000)),
 }
 # Per server; two servers run at once.
 CLUSTER_RATES = (500, 750, 1000, 1250, 1500, 1750, 2000, 2500)
 PARTS = ("ramp", "cluster", "failover")
+# Set from --base-tree: the source tree the *-base kinds run from.
+BASE_TREE: Path | None = None
+# Set from --server-option: extra [server] lines for the dhcpsuite kinds (not *-base).
+SERVER_OPTIONS: list[str] = []
 
 DHCPSUITE_CONFIG = """\
 state_dir = "{state}"
@@ -91,6 +97,7 @@ state_dir = "{state}"
 [server]
 lease_store = "{store}"
 log_exchanges = false
+{extra}
 {postgresql}
 [[server.subnet]]
 subnet = "{subnet}"
@@ -216,12 +223,17 @@ class Server:
         else:
             section = ""
             store = "sqlite"
+            if kind.endswith("-base"):
+                if BASE_TREE is None:
+                    raise RuntimeError(f"{kind} needs --base-tree")
+                env = dict(os.environ, PYTHONPATH=str(BASE_TREE))
             if kind.startswith("dhcpsuite-pg"):
                 store = "postgresql"
                 self.database = database or db.fresh()
-                section = db.dhcpsuite_section(self.database, int(kind[-1]))
+                section = db.dhcpsuite_section(self.database, int(kind.removesuffix("-base")[-1]))
             config = self.state / "dhcpsuite.toml"
-            config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section,
+            extra = "" if kind.endswith("-base") else "\n".join(SERVER_OPTIONS)
+            config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section, extra=extra,
                                                       subnet=SUBNET, pool_start=pool[0], pool_end=pool[1]))
             args = [TWISTD, "-n", "--pidfile="]
             if profile is not None:
@@ -584,6 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ok-drops", type=float, default=1.0, help="a rate is sustained with drops <= this %%")
     parser.add_argument("--max-seconds", type=float, default=900, help="start no step after this (default 900)")
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
+    parser.add_argument("--base-tree", default=None,
+                        help="source tree the *-base kinds run from, e.g. from `git archive REV | tar -x -C DIR`")
+    parser.add_argument("--server-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [server] line (TOML) for the dhcpsuite kinds other than *-base; repeatable")
     parser.add_argument("--workdir", default="/tmp/dhcpsuite-bench-pg", help="server state directories")
     parser.add_argument("--json", default=None, help="write every step and the summaries here")
     parser.add_argument("--profile", default=None,
@@ -593,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parts = [p for p in args.parts.split(",") if p]
     kinds = [k for k in args.kinds.split(",") if k]
+    global BASE_TREE
+    BASE_TREE = Path(args.base_tree).resolve() if args.base_tree else None
+    SERVER_OPTIONS[:] = args.server_option
     if set(parts) - set(PARTS) or set(kinds) - set(KINDS):
         parser.error(f"unknown parts or kinds: {sorted(set(parts) - set(PARTS)) + sorted(set(kinds) - set(KINDS))}")
     args.duration = args.duration or (3 if args.quick else 4)

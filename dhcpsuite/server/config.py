@@ -141,6 +141,12 @@ class ServerConfig:
     # Most addresses one MAC may hold at once in a subnet (offered or bound,
     # whatever its client identifiers); 0 turns the limit off.
     max_bindings_per_mac: int = 4
+    # Replies waiting for their commit at which new DISCOVERs are dropped;
+    # 0 turns the limit off (see protocol.AckBacklog).
+    max_pending_acks: int = 512
+    # Seconds a DISCOVER may have waited in the socket's receive queue
+    # before it is dropped unanswered; 0 turns the limit off.
+    max_queue_wait: float = 0.5
     postgresql: PostgreSQLConfig = PostgreSQLConfig()
     history: HistoryConfig = HistoryConfig()
 
@@ -239,6 +245,8 @@ def parse_server_config(section: Section) -> ServerConfig:
         )
     )
     max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
+    max_pending_acks = section.integer("max_pending_acks", 512, minimum=0)
+    max_queue_wait = section.number("max_queue_wait", 0.5, minimum=0)
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -258,6 +266,8 @@ def parse_server_config(section: Section) -> ServerConfig:
         link_replies=link_replies,
         trusted_relays=trusted_relays,
         max_bindings_per_mac=max_bindings_per_mac,
+        max_pending_acks=max_pending_acks,
+        max_queue_wait=max_queue_wait,
         postgresql=postgresql,
         history=parse_history_config(section.table("history", None)),
     )

@@ -60,6 +60,8 @@ class DropReason(StrEnum):
     REPLY_TOO_LARGE = "reply-too-large"
     COMMIT_FAILED = "commit-failed"
     COMMIT_CONFLICT_LOST = "commit-conflict-lost"
+    COMMIT_BACKLOG = "commit-backlog"
+    QUEUE_WAIT = "queue-wait"
 
 
 def counter_key(event: OutcomeEvent, reason: str = "") -> str:

@@ -45,6 +45,35 @@ REQUIRED_WELL_FORMED = frozenset(
     int(o) for o in (Option.SERVER_ID, Option.REQUESTED_ADDRESS, Option.CLIENT_ID, Option.RELAY_AGENT_INFO)
 )
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
+_DISCOVER = int(MessageType.DISCOVER)
+# Default of AckBacklog.limit (server key max_pending_acks).
+MAX_PENDING_ACKS = 512
+# Default of ServerProtocol.max_queue_wait (server key max_queue_wait), seconds.
+MAX_QUEUE_WAIT = 0.5
+
+
+class AckBacklog:
+    """
+    Replies waiting for their binding's commit, counted across every
+    interface of one server (they share one lease store).
+
+    While C{pending} is at C{limit} or above, new DISCOVERs are dropped
+    (counted as C{drop:commit-backlog}) before anything is decided: the
+    database is behind, and a client that is not answered at once retries,
+    where one answered a second late has already given up. Clients already
+    offered an address (REQUEST) still get their ACK. Kea does the same
+    with a bounded packet queue (C{packet-queue-size}), dropping the oldest.
+
+    @ivar limit: pending replies at which DISCOVERs are dropped; 0: never.
+    """
+
+    def __init__(self, limit: int = MAX_PENDING_ACKS) -> None:
+        self.limit = limit
+        self.pending = 0
+
+    def full(self) -> bool:
+        return 0 < self.limit <= self.pending
+
 # Seconds between the summary lines of a flood of malformed packets.
 MALFORMED_LOG_INTERVAL = 10.0
 # Seconds between the summary lines of failed sends (a full neighbour
@@ -83,6 +112,8 @@ class ServerProtocol(DatagramProtocol):
         neighbour: Callable | None = None,
         clock: IReactorTime | None = None,
         link: ILinkSender | None = None,
+        backlog: AckBacklog | None = None,
+        max_queue_wait: float = MAX_QUEUE_WAIT,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor as clock
@@ -92,6 +123,8 @@ class ServerProtocol(DatagramProtocol):
         self.log_exchanges = log_exchanges
         self.neighbour = neighbour
         self.link = link
+        self.backlog = backlog if backlog is not None else AckBacklog()
+        self.max_queue_wait = max_queue_wait
         self._malformed_log = LogThrottle(clock, MALFORMED_LOG_INTERVAL, self._log_malformed_summary)
         self._send_failure_log = LogThrottle(clock, SEND_FAILURE_LOG_INTERVAL, self._log_send_failure_summary)
 
@@ -113,6 +146,21 @@ class ServerProtocol(DatagramProtocol):
         return f"dhcp4-server {self.interface}"
 
     def datagramReceived(self, data: bytes, addr: tuple) -> None:
+        self.stampedDatagramReceived(data, addr, 0.0)
+
+    def stampedDatagramReceived(self, data: bytes, addr: tuple, waited: float) -> None:
+        """
+        A datagram that waited C{waited} seconds in the kernel's receive
+        queue (from L{dhcpsuite.server.sockets.StampedPort}).
+
+        A server behind its offered load sheds new work first: a DISCOVER
+        is dropped when it waited longer than C{max_queue_wait} (counted as
+        C{drop:queue-wait}) or while the replies waiting for commits are at
+        the backlog's limit (C{drop:commit-backlog}). The client retries
+        (RFC 2131 4.1: after about 4 s), and what the server answers meanwhile,
+        REQUESTs of clients it already made an offer to, is answered while
+        the client still waits, instead of every answer arriving late.
+        """
         counters = self.counters
         counters["received"] += 1
         try:
@@ -127,6 +175,13 @@ class ServerProtocol(DatagramProtocol):
             return
         if message.malformed and not self._accept_malformed(message, addr):
             return
+        if message.message_type == _DISCOVER:
+            if 0 < self.max_queue_wait < waited:
+                counters[drop_key(DropReason.QUEUE_WAIT)] += 1
+                return
+            if self.backlog.full():
+                counters[drop_key(DropReason.COMMIT_BACKLOG)] += 1
+                return
         self._answer(message, addr)
 
     def _answer(self, message: Message, addr: tuple, retry: bool = True) -> None:
@@ -209,9 +264,17 @@ class ServerProtocol(DatagramProtocol):
         if not reply.after_commit:
             self.send_reply(data, reply.destination, source)
             return
+        backlog = self.backlog
+        backlog.pending += 1
         d = self.core.store.committed()
+        d.addBoth(self._commit_done, backlog)
         d.addCallback(self._committed, request, reply, data, source, addr, retry)
         d.addErrback(self._commit_failed, reply)
+
+    @staticmethod
+    def _commit_done(result: Any, backlog: AckBacklog) -> Any:
+        backlog.pending -= 1
+        return result
 
     def _committed(
         self, _: None, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool

@@ -30,7 +30,7 @@ from dhcpsuite.server import sockets
 from dhcpsuite.server.config import AddressRange, ServerConfig, SubnetConfig
 from dhcpsuite.server.decide import ServerCore
 from dhcpsuite.server.packetsocket import open_packet_sender
-from dhcpsuite.server.protocol import ServerProtocol
+from dhcpsuite.server.protocol import AckBacklog, ServerProtocol
 from dhcpsuite.server.sweep import SlicedSweep
 from dhcpsuite.server.usage import PoolUsage
 from dhcpsuite.server.wanoptions import WanOptionFeed
@@ -67,6 +67,7 @@ class ServerService(service.Service):
         addresses_of: Callable[[str], list] | None = None,
         link_senders: Mapping[str, Callable[[str], ILinkSender] | None] | None = None,
         registry: Any = None,
+        adopt: Callable[[Any, int, Any, int], Any] = sockets.adopt_port,
     ) -> None:
         """
         @param readiness: the netlink reader's readiness tracker; when given,
@@ -82,6 +83,9 @@ class ServerService(service.Service):
         @param registry: the WAN lease registry, for subnet options given
             as C{wan:INTERFACE} (L{dhcpsuite.server.wanoptions}); without it
             those options are always their fallback.
+        @param adopt: makes the reactor's port of a socket;
+            L{make_server_service} passes L{sockets.adopt_stamped_port},
+            whose receive timestamps let the server shed stale DISCOVERs.
         """
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -92,10 +96,13 @@ class ServerService(service.Service):
         self.reactor = reactor
         self.store = store
         self._open_socket = open_socket
+        self._adopt = adopt
         self._open_link = None if link_senders is None else link_senders[config.link_replies]
         self._interface_address = interface_address
         self.port_number = port
         self.counters: collections.Counter = collections.Counter()
+        # One for every interface: they share the store's commits.
+        self.backlog = AckBacklog(config.max_pending_acks)
         self.core: ServerCore | None = None
         self.readiness = readiness
         self._addresses_of = addresses_of
@@ -288,9 +295,9 @@ class ServerService(service.Service):
         try:
             protocol = ServerProtocol(
                 self.core, ifname, self.counters, self.config.log_exchanges, _add_neighbour, clock=self.reactor,
-                link=link,
+                link=link, backlog=self.backlog, max_queue_wait=self.config.max_queue_wait,
             )
-            port = self.reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol, 65535)
+            port = self._adopt(self.reactor, sock.fileno(), protocol, 65535)
             # Return to the reactor every few dozen datagrams so commit
             # completions (which release ACKs) are not held behind a long read burst.
             port.maxThroughput = 16 * 1024
@@ -551,7 +558,8 @@ def make_server_service(
     @param registry: the WAN lease registry, for C{wan:} subnet options.
     """
     if netlink is None:
-        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS, registry=registry)
+        return ServerService(config, state_dir, reactor=reactor, link_senders=LINK_SENDERS, registry=registry,
+                             adopt=sockets.adopt_stamped_port)
     reader = netlink.reader
     return ServerService(
         config,
@@ -559,6 +567,7 @@ def make_server_service(
         reactor=reactor,
         link_senders=LINK_SENDERS,
         registry=registry,
+        adopt=sockets.adopt_stamped_port,
         readiness=reader.readiness,
         addresses_of=lambda ifname: [a.interface for a in reader.table.addresses_of(ifname)],
     )

@@ -6,12 +6,24 @@ so a reply can reach a client that has no address yet (as dnsmasq does).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import socket
 import struct
+import time
 from ipaddress import IPv4Address
+from typing import Any
+
+from twisted.internet import udp
+from twisted.logger import Logger
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+# Linux: the kernel's receive time of each datagram as a struct timespec.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+# recvmsg errors that end one doRead (as udp.Port's): nothing left, a signal, an ICMP error.
+_READ_DONE = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED))
 SIOCGIFADDR = 0x8915
 SIOCSARP = 0x8955
 ATF_COM = 0x02
@@ -60,3 +72,60 @@ def add_arp_entry(fd: int, ifname: str, address: IPv4Address, mac: bytes) -> Non
         "16s", ifname.encode()[:15]
     )
     fcntl.ioctl(fd, SIOCSARP, request)
+
+
+class StampedPort(udp.Port):
+    """
+    A UDP port that tells its protocol how long each datagram waited in the
+    kernel's receive queue (C{SO_TIMESTAMPNS}), through
+    C{protocol.stampedDatagramReceived(data, addr, waited)}: the queue a
+    server behind its offered load grows (its receive buffer holds seconds
+    of requests), invisible to the process otherwise.
+
+    A datagram without a timestamp counts as not having waited.
+    """
+
+    log = Logger()
+
+    def doRead(self) -> None:
+        read = 0
+        recvmsg = self.socket.recvmsg
+        received = self.protocol.stampedDatagramReceived
+        while read < self.maxThroughput:
+            try:
+                data, ancillary, _, addr = recvmsg(self.maxPacketSize, _ANCILLARY)
+            except OSError as se:
+                if se.errno in _READ_DONE:
+                    return
+                raise
+            read += len(data)
+            waited = 0.0
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+                    seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+                    waited = time.time() - (seconds + nanoseconds * 1e-9)
+            try:
+                received(data, addr, waited)
+            except BaseException:
+                self.log.failure("Protocol failed on a datagram")
+
+
+def adopt_stamped_port(reactor: Any, fileno: int, protocol: Any, max_packet_size: int) -> StampedPort:
+    """
+    Like C{IReactorSocket.adoptDatagramPort}, with a L{StampedPort}: the
+    socket is duplicated, the caller closes its own, and the port starts
+    listening in C{reactor}. Asks the kernel for receive timestamps.
+    """
+    port = StampedPort._fromListeningDescriptor(reactor, fileno, socket.AF_INET, protocol, maxPacketSize=max_packet_size)
+    port.startListening()
+    # Before the reactor's first read: startListening only registers the reader.
+    port.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return port
+
+
+def adopt_port(reactor: Any, fileno: int, protocol: Any, max_packet_size: int) -> Any:
+    """
+    The reactor's own datagram port (no receive timestamps: every datagram
+    counts as fresh).
+    """
+    return reactor.adoptDatagramPort(fileno, socket.AF_INET, protocol, max_packet_size)

@@ -89,6 +89,13 @@ class ServerSectionTests(SynchronousTestCase):
         self.assertEqual(self.error(SUBNET, "max_bindings_per_mac = -1"), "server.max_bindings_per_mac: -1 is less than 0")
         self.assertEqual(self.error(SUBNET + "max_declined = 0\n"), "server.subnet[0].max_declined: 0 is less than 1")
 
+    def test_max_pending_acks(self) -> None:
+        self.assertEqual(server(SUBNET).max_pending_acks, 512)
+        self.assertEqual(server(SUBNET, "max_pending_acks = 0").max_pending_acks, 0)
+        self.assertEqual(self.error(SUBNET, "max_pending_acks = -1"), "server.max_pending_acks: -1 is less than 0")
+        self.assertEqual((server(SUBNET).max_queue_wait, server(SUBNET, "max_queue_wait = 0.1").max_queue_wait), (0.5, 0.1))
+        self.assertEqual(self.error(SUBNET, "max_queue_wait = -1"), "server.max_queue_wait: -1 is less than 0")
+
     def test_bad_lease_store(self) -> None:
         self.assertEqual(self.error(SUBNET, 'lease_store = "postgres"'), "server.lease_store: 'postgres' is not one of sqlite, memory, postgresql")
 

@@ -23,7 +23,7 @@ class OutcomeNamesTests(SynchronousTestCase):
                 "not-a-request", "no-message-type", "no-client-identity", "rate-limited-relay",
                 "rate-limited-client", "no-subnet", "interface-not-ready", "request-without-address",
                 "decline-without-address", "bad-option", "internal-error", "reply-too-large", "commit-failed",
-                "commit-conflict-lost",
+                "commit-conflict-lost", "commit-backlog", "queue-wait",
             },
         )
 

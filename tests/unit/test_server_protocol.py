@@ -27,7 +27,7 @@ from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import LeaseStoreError
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore
 from dhcpsuite.server.destination import BROADCAST, Destination
-from dhcpsuite.server.protocol import MALFORMED_LOG_INTERVAL, SEND_FAILURE_LOG_INTERVAL, ServerProtocol
+from dhcpsuite.server.protocol import AckBacklog, MALFORMED_LOG_INTERVAL, SEND_FAILURE_LOG_INTERVAL, ServerProtocol
 
 A = IPv4Address
 MAC = b"\x02\x00\x00\x00\x00\x07"
@@ -372,6 +372,73 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual(self.counters["ack"], 1)
         self.assertEqual(self.counters["received:request"], 1)
         self.assertEqual(store.get(address).client_key, b"\x01other")
+
+    def test_discover_dropped_while_commit_backlog_full(self) -> None:
+        """
+        With C{max_pending_acks} replies waiting for their commit, a new
+        DISCOVER is dropped and counted before anything is decided; a
+        REQUEST still gets its ACK once committed, and DISCOVERs are
+        answered again as soon as the backlog falls below the limit (a
+        failed commit leaves it too). Kea bounds the same wait with its
+        packet queue (C{packet-queue-size}, 64 by default) and drops what
+        does not fit, instead of answering after the client gave up.
+        """
+        store = ControlledCommitStore()
+        backlog = AckBacklog(2)
+        protocol = ServerProtocol(self.real_core(store), "eth0", self.counters, False, self.neighbour,
+                                  clock=self.clock, backlog=backlog)
+        protocol.makeConnection(self.transport)
+        for address in ("10.0.0.12", "10.0.0.13"):
+            req = request(MessageType.REQUEST, o_54=SERVER.packed, o_50=A(address).packed)
+            protocol.datagramReceived(req.to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(backlog.pending, 2)
+        protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(self.counters["drop:commit-backlog"], 1)
+        self.assertEqual(self.counters["offer"], 0)
+        self.assertEqual(self.transport.written, [])
+        req = request(MessageType.REQUEST, o_54=SERVER.packed, o_50=A("10.0.0.14").packed)
+        protocol.datagramReceived(req.to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(backlog.pending, 3)
+        first, second, third = store.pending
+        first.errback(LeaseStoreError("disk full"))
+        second.callback(None)
+        self.assertEqual(backlog.pending, 1)
+        protocol.datagramReceived(request(MessageType.DISCOVER).to_bytes(), ("0.0.0.0", 68))
+        self.assertEqual(self.counters["offer"], 1)
+        third.callback(None)
+        self.assertEqual(backlog.pending, 0)
+        self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.ACK, MessageType.OFFER, MessageType.ACK])
+        self.assertEqual(self.counters["drop:commit-backlog"], 1)
+
+    def test_discover_dropped_after_waiting_in_the_queue(self) -> None:
+        """
+        A DISCOVER that waited longer than C{max_queue_wait} in the socket
+        is dropped and counted before anything is decided; a REQUEST that
+        waited as long is still answered (its client has an offer and
+        waits for the ACK). Without the limit nothing is dropped. Kea in
+        multi-threaded mode bounds the same wait with its packet queue
+        (C{packet-queue-size}), dropping the oldest packets.
+        """
+        store = ControlledCommitStore()
+        protocol = ServerProtocol(self.real_core(store), "eth0", self.counters, False, self.neighbour,
+                                  clock=self.clock, max_queue_wait=0.5)
+        protocol.makeConnection(self.transport)
+        discover = request(MessageType.DISCOVER).to_bytes()
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 0.6)
+        self.assertEqual((self.counters["drop:queue-wait"], self.counters["offer"]), (1, 0))
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 0.4)
+        [(offer, _)] = self.written()
+        req = request(MessageType.REQUEST, o_54=SERVER.packed, o_50=offer.yiaddr.packed)
+        protocol.stampedDatagramReceived(req.to_bytes(), ("0.0.0.0", 68), 5.0)
+        self.assertEqual(self.counters["ack"], 1)
+        protocol.max_queue_wait = 0
+        protocol.stampedDatagramReceived(discover, ("0.0.0.0", 68), 60.0)
+        self.assertEqual((self.counters["drop:queue-wait"], self.counters["offer"]), (1, 2))
+
+    def test_commit_backlog_limit_zero_never_drops(self) -> None:
+        backlog = AckBacklog(0)
+        backlog.pending = 10**6
+        self.assertFalse(backlog.full())
 
     def test_nak_not_waiting_for_commit(self) -> None:
         store = ControlledCommitStore()
