@@ -23,9 +23,9 @@ The project is byte-compiled first (`compileall`), as an installed package
 is: with PYTHONDONTWRITEBYTECODE set, an editable checkout would otherwise
 compile every module of ours from source on every start (~60 ms here).
 
-udhcpc and dhclient use the harness's minimal hook scripts
-(/work/shared/harness/hooks), which only `ip addr replace` the lease; they
-are cold only (they are started per acquisition in the harness too).
+udhcpc and dhclient run minimal hook scripts written into the run's
+directory (PEER_HOOKS), which only `ip addr replace` the lease; they are
+cold only (each acquisition starts them afresh).
 
     sudo .venv/bin/python bench/client_bound.py [--reps 7]
 """
@@ -47,7 +47,24 @@ if __package__ in (None, ""):
 from bench.common import REPOSITORY, find_program, median  # noqa: E402
 from tests.support.netns import VethPair, wait_udp_listening  # noqa: E402
 
-HOOKS = Path("/work/shared/harness/hooks")
+# The peers' hook scripts: the address on the interface and nothing else
+# (no resolv.conf, hostname or routes), so every client is timed to the
+# same point. They run inside the client's namespace.
+PEER_HOOKS = {
+    "udhcpc-address.sh": """#!/bin/sh
+case "$1" in
+    deconfig) ip -4 addr flush dev "$interface" 2>/dev/null ;;
+    bound|renew) ip addr replace "$ip/${mask:-24}" dev "$interface" ;;
+esac
+exit 0
+""",
+    "dhclient-address.sh": """#!/bin/sh
+case "$reason" in
+    BOUND|RENEW|REBIND|REBOOT) ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface" ;;
+esac
+exit 0
+""",
+}
 PYTHON = sys.executable
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 
@@ -129,6 +146,9 @@ def write_client_config(workdir: Path) -> Path:
 
 def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str]]:
     config = write_client_config(workdir)
+    for name, text in PEER_HOOKS.items():
+        (workdir / name).write_text(text)
+        (workdir / name).chmod(0o755)
     commands = {
         "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config)],
         "dhcpsuite (python -m, --early-timeout 0)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
@@ -137,11 +157,11 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
     }
     if "udhcpc" in programs:
         commands["udhcpc"] = [programs["udhcpc"], "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", "cli0",
-                              "-s", str(HOOKS / "udhcpc-ipaddr.sh")]
+                              "-s", str(workdir / "udhcpc-address.sh")]
     if "dhclient" in programs:
         (workdir / "dhclient.conf").write_text("request subnet-mask, broadcast-address, routers;\n")
         commands["dhclient"] = [programs["dhclient"], "-4", "-d", "-1", "-cf", str(workdir / "dhclient.conf"),
-                                "-sf", str(HOOKS / "dhclient-ipaddr.sh"), "-lf", str(workdir / "dhclient.leases"),
+                                "-sf", str(workdir / "dhclient-address.sh"), "-lf", str(workdir / "dhclient.leases"),
                                 "-pf", str(workdir / "dhclient.pid"), "cli0"]
     return commands
 

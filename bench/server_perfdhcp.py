@@ -11,7 +11,7 @@ client ns cli0 10.77.0.2/16, where perfdhcp acts as a relay agent (from
 order alternates between repetitions) the offered rate is ramped up
 (perfdhcp -r) until more than --ok-drops % of the exchanges fail; every step
 starts a fresh server with an empty lease database, pinned to CPU 0 while
-perfdhcp is pinned to CPU 1 (as /work/shared/harness/perf_server.sh does).
+perfdhcp is pinned to CPU 1.
 
   dora/s  = ACKs received by perfdhcp / duration
   drops % = 100 * (1 - ACKs received / DISCOVERs sent)
