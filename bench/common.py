@@ -77,3 +77,19 @@ def perfdhcp_counts(text: str) -> dict[str, float] | None:
 def median(values: Iterable[float]) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")
+
+
+def server_bench_refusal(script: str, why_root: str, needed: list[str], args) -> str | None:
+    """
+    What stops a perfdhcp server benchmark from running here (root, a
+    missing program), or L{None}; turns C{args.pin} off on a single CPU.
+    """
+    if os.geteuid() != 0:
+        return f"{script} needs root ({why_root})"
+    missing = [p for p in needed + (["taskset"] if args.pin else []) if find_program(p) is None]
+    if missing:
+        return f"{script} needs {', '.join(missing)}"
+    if args.pin and (os.cpu_count() or 1) < 2:
+        print("fewer than 2 CPUs: running unpinned", file=sys.stderr)
+        args.pin = False
+    return None

@@ -63,7 +63,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, perfdhcp_section,
+    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, perfdhcp_section, server_bench_refusal,
 )
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
@@ -339,17 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     args.duration = args.duration or (3 if args.quick else 10)
     args.reps = args.reps or (1 if args.quick else int(os.environ.get("REPS", "3")))
     args.clients = args.clients or (5000 if args.quick else 50000)
-    if os.geteuid() != 0:
-        print("server_perfdhcp.py needs root (network namespaces)", file=sys.stderr)
+    needed = ["perfdhcp", "ss"] + (["dnsmasq"] if "dnsmasq" in args.servers else [])
+    refusal = server_bench_refusal("server_perfdhcp.py", "network namespaces", needed, args)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
-    needed = ["perfdhcp", "ss"] + (["taskset"] if args.pin else []) + (["dnsmasq"] if "dnsmasq" in args.servers else [])
-    missing = [p for p in needed if find_program(p) is None]
-    if missing:
-        print(f"server_perfdhcp.py needs {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if args.pin and (os.cpu_count() or 1) < 2:
-        print("fewer than 2 CPUs: running unpinned", file=sys.stderr)
-        args.pin = False
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -411,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         a, b = summary[HISTORY_SERVER], summary["dhcpsuite"]
         ratio["history"] = {key: (round(a[key] / b[key], 3) if b[key] else None)
                             for key in ("median_max_sustained_rate", "median_dora_per_s_at_max", "median_peak_dora_per_s")}
-        log(f"RATIO history-on/off " + " ".join(f"{k}={v}" for k, v in ratio["history"].items()))
+        log("RATIO history-on/off " + " ".join(f"{k}={v}" for k, v in ratio["history"].items()))
     for kind in args.servers:
         if summary[kind]["dora_latency_ms_at_half"]:
             log(f"LATENCY {kind} mean DORA ms at half its max rate={summary[kind]['median_dora_latency_ms_at_half']} "

@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -63,7 +62,9 @@ from typing import Callable
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts  # noqa: E402
+from bench.common import (  # noqa: E402
+    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, server_bench_refusal,
+)
 from bench.server_perfdhcp import SERVER_CPU, TWISTD, run_step, summarise, sweep  # noqa: E402
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
@@ -428,9 +429,7 @@ def probe(giaddr: str, server: str, dead_mac_hex: str, dead_address: str, new_in
     from ipaddress import IPv4Address
 
     from dhcpsuite.dhcp4.constants import MessageType, Option
-    from dhcpsuite.dhcp4.errors import DecodeError
-    from dhcpsuite.dhcp4.packet import decode_message
-    from tests.support.relayclient import build, mac_for
+    from tests.support.relayclient import build, mac_for, replies
 
     relay = IPv4Address(giaddr)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -457,17 +456,7 @@ def probe(giaddr: str, server: str, dead_mac_hex: str, dead_address: str, new_in
             new_phase = "discover"
             sock.sendto(build(MessageType.DISCOVER, new_mac, new_xid, relay), (server, 67))
             last_sent["new"] = now
-        if not select.select([sock], [], [], 0.01)[0]:
-            continue
-        while True:
-            try:
-                data = sock.recv(4096)
-            except BlockingIOError:
-                break
-            try:
-                reply = decode_message(data)
-            except DecodeError:
-                continue
+        for reply in replies(sock, 0.01):
             at = time.monotonic() - killed
             if reply.xid == reboot_xid and reply.message_type == MessageType.ACK:
                 if str(reply.yiaddr) != dead_address:
@@ -627,17 +616,11 @@ def main(argv: list[str] | None = None) -> int:
         args.kind_rates[kind] = [int(r) for r in given.split(",")] if given else list(quick if args.quick else full)
     args.cluster_rates = ([int(r) for r in args.cluster_rates.split(",")] if args.cluster_rates
                           else list(CLUSTER_RATES[::2] if args.quick else CLUSTER_RATES))
-    if os.geteuid() != 0:
-        print("server_postgresql.py needs root (network namespaces, PostgreSQL as user postgres)", file=sys.stderr)
+    refusal = server_bench_refusal("server_postgresql.py", "network namespaces, PostgreSQL as user postgres",
+                                   ["perfdhcp", "ss", "kea-dhcp4", "kea-admin"], args)
+    if refusal:
+        print(refusal, file=sys.stderr)
         return 2
-    needed = ["perfdhcp", "ss", "kea-dhcp4", "kea-admin"] + (["taskset"] if args.pin else [])
-    missing = [p for p in needed if find_program(p) is None]
-    if missing:
-        print(f"server_postgresql.py needs {', '.join(missing)}", file=sys.stderr)
-        return 2
-    if args.pin and (os.cpu_count() or 1) < 2:
-        print("fewer than 2 CPUs: running unpinned", file=sys.stderr)
-        args.pin = False
 
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,25 @@ def build(kind: int, mac: bytes, xid: int, giaddr: IPv4Address, **options: bytes
 _stop = False
 
 
+def replies(sock: socket.socket, timeout: float) -> list[Message]:
+    """
+    The DHCP messages waiting on the non-blocking C{sock}, after waiting up
+    to C{timeout} seconds for the first; undecodable datagrams are skipped.
+    """
+    found: list[Message] = []
+    if not select.select([sock], [], [], timeout)[0]:
+        return found
+    while True:
+        try:
+            data = sock.recv(4096)
+        except BlockingIOError:
+            return found
+        try:
+            found.append(decode_message(data))
+        except DecodeError:
+            continue
+
+
 def _on_term(signum, frame) -> None:
     global _stop
     _stop = True
@@ -78,18 +97,7 @@ def run(giaddr: IPv4Address, server: str, count: int, seconds: float, first: int
                 pending[xid] = (index, "discover", now, None)
                 for each in servers:
                     sock.sendto(build(MessageType.DISCOVER, mac_for(index), xid, giaddr), (each, 67))
-        readable, _, _ = select.select([sock], [], [], 0.05)
-        if not readable:
-            continue
-        while True:
-            try:
-                data, _ = sock.recvfrom(4096)
-            except BlockingIOError:
-                break
-            try:
-                reply = decode_message(data)
-            except DecodeError:
-                continue
+        for reply in replies(sock, 0.05):
             entry = pending.get(reply.xid)
             if entry is None:
                 continue
