@@ -36,6 +36,9 @@ DEFAULT_ACTION_TIMEOUT = 30.0
 # After a refusal the rest of a body is read and dropped this long (so the
 # client sees the answer instead of a reset), then the connection is closed.
 LINGER_SECONDS = 2.0
+# How long a connection not yet read from is spared from eviction at the
+# connection limit (see ControlChannel.eviction_rank).
+UNHEARD_GRACE = 1.0
 SECURITY_HEADERS = (
     (
         b"content-security-policy",
@@ -276,16 +279,42 @@ class ControlChannel(http.HTTPChannel):
     site: "ControlSite"
     _deadline: IDelayedCall | None = None
     _lingering = False
+    # Set by the site when it accepts the connection.
+    accepted_at = 0.0
+    # Whether any byte has been read from it yet.
+    _heard = False
 
     def connectionMade(self) -> None:
         super().connectionMade()
         self._restart(self.site.config.request_timeout)
 
-    def idle(self) -> bool:
+    def dataReceived(self, data: bytes) -> None:
+        self._heard = True
+        super().dataReceived(data)
+
+    def eviction_rank(self, now: float) -> int | None:
         """
-        Not working on a request: waiting for one, or lingering after a refusal.
+        How readily this connection gives way to a newcomer at the limit,
+        lowest first, or C{None} when it must not.
+
+          0. lingering after a refusal, or heard from and not working on a
+             request (a slow head, a kept-alive connection between requests);
+          1. never heard from for C{UNHEARD_GRACE} seconds.
+
+        A connection not yet read from is spared for C{UNHEARD_GRACE}: a
+        burst of accepts (one C{doRead} takes many) would otherwise evict a
+        newcomer before its first read, whatever it had sent — an operator's
+        complete request looks just like a slow sender's first line until it
+        is read. One still finishing its response is spared too, since an
+        abort would discard the answer.
         """
-        return self._lingering or not self._handlingRequest
+        if self._lingering:
+            return 0
+        if self._handlingRequest or self.transport.disconnecting:
+            return None
+        if self._heard:
+            return 0
+        return 1 if now - self.accepted_at >= UNHEARD_GRACE else None
 
     def _restart(self, seconds: float | None) -> None:
         if self._deadline is not None and self._deadline.active():
@@ -332,8 +361,9 @@ class ControlSite(server.Site):
     The control site, with at most C{max_connections} connections. At the
     limit the oldest idle connection (a slow or stalled sender, or a
     kept-alive one) is closed for the newcomer, so a flood of slow clients
-    cannot lock the operator out; only when every connection is busy with a
-    request is the newcomer refused.
+    cannot lock the operator out: the operator's request is complete at its
+    first read, a slow sender's never is. When no connection can give way
+    (see L{ControlChannel.eviction_rank}) the newcomer is refused.
     """
 
     protocol = ControlChannel
@@ -363,8 +393,9 @@ class ControlSite(server.Site):
         pass
 
     def buildProtocol(self, addr: Any) -> ControlChannel | None:
+        now = self.reactor.seconds()
         if len(self.channels) >= self.config.max_connections:
-            victim = next((channel for channel in self.channels if channel.idle()), None)
+            victim = self._victim(now)
             if victim is None:
                 self.refusals["connections"] += 1
                 return None
@@ -372,8 +403,22 @@ class ControlSite(server.Site):
             self.forget(victim)
             victim.transport.abortConnection()
         channel = super().buildProtocol(addr)
+        channel.accepted_at = now
         self.channels[channel] = None
         return channel
+
+    def _victim(self, now: float) -> ControlChannel | None:
+        """
+        The oldest connection of the lowest L{ControlChannel.eviction_rank}.
+        """
+        fallback = None
+        for channel in self.channels:
+            rank = channel.eviction_rank(now)
+            if rank == 0:
+                return channel
+            if rank is not None and fallback is None:
+                fallback = channel
+        return fallback
 
     def forget(self, channel: ControlChannel) -> None:
         self.channels.pop(channel, None)

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from dhcpsuite.config import ConfigError, parse_config_text
 from dhcpsuite.control.config import ControlConfig, endpoint_is_local
 from dhcpsuite.control.service import LocalOnlyEndpoint, RemoteListenRefused, make_control_service, remote_listen_problem
-from dhcpsuite.control.web import ControlSite, _Discard, make_site
+from dhcpsuite.control.web import UNHEARD_GRACE, ControlSite, _Discard, make_site
 from tests.unit.test_control import FakeClientManager, make_daemon
 
 TOKEN = "0123456789abcdef0123"
@@ -194,15 +194,56 @@ class DeadlineTests(SynchronousTestCase):
 
 
 class ConnectionLimitTests(SynchronousTestCase):
-    def test_oldest_idle_connection_gives_way(self) -> None:
+    def test_oldest_slow_sender_gives_way(self) -> None:
         site, _ = site_with(max_connections=3)
         (a, ta), (b, tb), (c, tc) = connect(site, 1), connect(site, 2), connect(site, 3)
+        for channel in (a, b, c):
+            channel.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         d, td = connect(site, 4)
         self.assertIsNotNone(d)
         self.assertTrue(ta.aborted)
         self.assertFalse(tb.aborted or tc.aborted)
         self.assertEqual(site.refusals["evicted"], 1)
         self.assertEqual(len(site.channels), 3)
+
+    def test_a_newcomer_not_yet_read_survives_an_accept_burst(self) -> None:
+        """
+        One doRead accepts many connections before any of them is read. The
+        operator's connection, accepted among a slowloris flood, used to be
+        evicted by the flood's next arrivals before its complete request was
+        read (CI saw a reset). Slow senders already heard from give way
+        first; then newcomers are refused rather than evicting it.
+        """
+        site, clock = site_with(max_connections=3)
+        slow = [connect(site, port) for port in (1, 2)]
+        for channel, _ in slow:
+            channel.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        operator, operator_transport = connect(site, 3)
+        flood = [connect(site, port)[0] for port in range(10, 20)]
+        self.assertTrue(all(transport.aborted for _, transport in slow))
+        self.assertEqual(sum(channel is not None for channel in flood), 2)
+        self.assertEqual(site.refusals["connections"], 8)
+        self.assertFalse(operator_transport.aborted)
+        operator.dataReceived(b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertEqual(status_of(operator_transport), 200)
+
+    def test_a_silent_connection_gives_way_after_the_grace(self) -> None:
+        site, clock = site_with(max_connections=1)
+        _, silent = connect(site, 1)
+        self.assertEqual(connect(site, 2), (None, None))
+        clock.advance(UNHEARD_GRACE)
+        channel, _ = connect(site, 3)
+        self.assertIsNotNone(channel)
+        self.assertTrue(silent.aborted)
+
+    def test_a_connection_finishing_its_answer_is_not_cut_off(self) -> None:
+        site, clock = site_with(max_connections=1)
+        channel, transport = connect(site, 1)
+        channel.dataReceived(b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        clock.advance(UNHEARD_GRACE)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(connect(site, 2), (None, None))
+        self.assertFalse(transport.aborted)
 
     def test_busy_connections_are_kept_and_the_newcomer_refused(self) -> None:
         site, _ = site_with(max_connections=2)
