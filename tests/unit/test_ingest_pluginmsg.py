@@ -224,8 +224,16 @@ class RejectionTests(SynchronousTestCase):
         A bad value is rejected every time, and does not spoil the caches.
         """
         bad = build("x86_64", 0, "e", {"address": "300.1.1.1"})
+        bad_dns1 = build("x86_64", 0, "e", {"dnsServer": "9.9.9.9", "dnsServer1": "9.9.9"})
+        bad_server = build("x86_64", 0, "e", {"dhcpServerId": "9.9.9.9 9.9.9.10"})
         for _ in range(3):
             self.assertRejected(pluginmsg.REASON_ADDRESS, bad)
+            self.assertRejected(pluginmsg.REASON_ADDRESS, bad_dns1)
+            self.assertRejected(pluginmsg.REASON_ADDRESS, bad_server)
+            good = decode(build("x86_64", 0, "e", {"dnsServer": "9.9.9.9", "dnsServer1": "9.9.9.10",
+                                                    "dhcpServerId": "9.9.9.9"}))
+            self.assertEqual(good.dns_servers, (IPv4Address("9.9.9.9"), IPv4Address("9.9.9.10")))
+            self.assertEqual(good.server_id, IPv4Address("9.9.9.9"))
         self.assertEqual(decode(build("x86_64", 0, "e", {"address": "30.1.1.1"})).address, IPv4Address("30.1.1.1"))
 
     def test_cache_is_bounded(self):
