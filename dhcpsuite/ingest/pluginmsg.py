@@ -562,22 +562,11 @@ def _decode_v4(reader: _Reader, message: bytes, f: tuple) -> Lease4:
     routers = cache.get(gateway)
     if routers is None:
         routers = _v4_list(gateway, "gateway")
+    dns_servers = cache.get(dns)
+    if dns_servers is None:
+        dns_servers = _v4_list(dns, "dnsServer")
     if dns1[0]:
-        # Both DNS fields as one value: the joined tuple is cached too, under
-        # their joined bytes (longer than any one field: no other key's size).
-        pair = dns + dns1
-        dns_servers = cache.get(pair)
-        if dns_servers is None:
-            dns_servers = _remember(cache, pair, _v4_list(dns, "dnsServer") + _v4_list(dns1, "dnsServer1"))
-    else:
-        dns_servers = cache.get(dns)
-        if dns_servers is None:
-            dns_servers = _v4_list(dns, "dnsServer")
-    if server_id[0]:
-        server = cache.get(server_id)
-        server = server[0] if server is not None and len(server) == 1 else _v4_one(server_id, "dhcpServerId")
-    else:
-        server = None
+        dns_servers = dns_servers + _v4_list(dns1, "dnsServer1")
     record = _new_record(Lease4)
     # Frozen: the record's dictionary is filled directly, as attrs' own
     # __init__ does; the fields missing from it are _DeferredV4's.
@@ -589,7 +578,7 @@ def _decode_v4(reader: _Reader, message: bytes, f: tuple) -> Lease4:
         netmask=_netmask(netmask),
         routers=routers,
         dns_servers=dns_servers,
-        server_id=server,
+        server_id=_v4_one(server_id, "dhcpServerId") if server_id[0] else None,
         layout=reader.layout.name,
         _message=message,
     )
