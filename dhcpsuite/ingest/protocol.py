@@ -40,10 +40,6 @@ DEFAULT_MAX_CONNECTIONS = 64
 DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_MESSAGE_TIMEOUT = 5.0
 DEFAULT_MAX_BUFFERED = 1024 * 1024
-# Bytes asked of the socket per read (Twisted's default is 64 KiB): a busy
-# PUSH stream is framed in fewer, larger reads. What a read holds is freed
-# once framed; only an incomplete message is kept (max_buffered counts it).
-READ_SIZE = 256 * 1024
 
 # Counter names.
 CLOSED_HANDSHAKE_TIMEOUT = "handshake-timeout"
@@ -103,8 +99,6 @@ class PullProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.factory.connection_made(self)
-        if hasattr(self.transport, "bufferSize"):
-            self.transport.bufferSize = READ_SIZE
         self.transport.write(PULL_HEADER)
         self._accepted_at = self._last_read = self.factory.clock.seconds()
         self._timer = self.factory.clock.callLater(self.factory.limits.handshake_timeout, self._check_deadline)

@@ -40,25 +40,6 @@ class ProtocolTests(SynchronousTestCase):
         self.lose(protocol)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
-    def test_reads_in_large_chunks(self):
-        """
-        A socket transport (Twisted's TCP and UNIX connections read up to
-        their C{bufferSize}, 64 KiB by default) is asked for READ_SIZE
-        bytes per read; a transport without one is left alone.
-        """
-        from dhcpsuite.ingest.protocol import READ_SIZE
-
-        class SocketLike(StringTransport):
-            bufferSize = 2 ** 16
-
-        transport = SocketLike()
-        self.factory.buildProtocol(None).makeConnection(transport)
-        self.assertEqual(transport.bufferSize, READ_SIZE)
-        self.assertGreater(READ_SIZE, 2 ** 16)
-        plain = StringTransport()
-        self.factory.buildProtocol(None).makeConnection(plain)
-        self.assertFalse(hasattr(plain, "bufferSize"))
-
     def test_handshake_timeout(self):
         protocol, transport = self.connect()
         self.clock.advance(0.999)
