@@ -188,10 +188,11 @@ class Layout:
     """
 
     __slots__ = ("name", "header", "size", "data_offset", "has_mape", "has_v4_extras", "v4", "v6", "v4_names",
-                 "v6_names", "v4_blocks", "v4_block_names", "v4_spans")
+                 "v6_names", "v4_blocks", "v4_block_names", "v4_spans", "v4_fields")
 
-    def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras, v4_blocks):
+    def __init__(self, name, header, v4_body, v6_body, has_mape, has_v4_extras, v4_blocks, v4_fields=()):
         self.name = name
+        self.v4_fields = tuple(v4_fields)
         self.header = header
         self.has_mape = has_mape
         self.has_v4_extras = has_v4_extras
@@ -212,6 +213,27 @@ class Layout:
 
     def __repr__(self) -> str:
         return f"<Layout {self.name} ({self.size} bytes)>"
+
+    def v4_subset(self, wanted) -> struct.Struct:
+        """
+        A struct reading only the v4 fields C{wanted} (after the outer
+        C{ifname} and C{version}, which it always reads), in table order;
+        every other field is skipped, so unpacking makes no object for it.
+
+        @raise KeyError: for a name the layout lacks.
+        """
+        wanted = frozenset(wanted)
+        unknown = wanted - {name for name, _ in self.v4_fields}
+        if unknown:
+            raise KeyError(f"fields not in layout {self.name}: {', '.join(sorted(unknown))}")
+        codes = []
+        for name, code in self.v4_fields:
+            if name in wanted:
+                codes.append(code)
+            else:
+                codes.append(f"{_code_size(code)}x")
+        fmt = f"<{self.header}{''.join(codes)}"
+        return struct.Struct(fmt + _pad(self.size - struct.calcsize(fmt)))
 
 
 def _pad(count: int) -> str:
@@ -243,6 +265,7 @@ def _make_layouts():
             layouts.append(Layout(
                 name if current else f"{name}-nomape", header, v4_body, v6_body,
                 has_mape=current, has_v4_extras=current, v4_blocks=_blocks(v4_fields, V4_BLOCKS),
+                v4_fields=v4_fields,
             ))
     return layouts
 

@@ -2,18 +2,22 @@
 """
 Decoding RDK-B C{PLUGIN_MSG}s into typed, immutable lease records (pure).
 
-L{decode} takes the message bytes (or a buffer, an offset and a size, so the
-framer never copies a message out of what it read) and returns a L{Lease4} or
+L{decode} takes the message bytes (or a buffer, an offset and a size: the
+framer hands over what it read as it is, and only the message itself is
+copied, once, into the record) and returns a L{Lease4} or
 L{Lease6}, or raises L{PluginMessageError} whose C{reason} is one of L{REASONS}.
 
 Speed matters (the endpoint must keep up with C senders), so: a repeat of
-an interface's previous message is not decoded again (L{RepeatDecoder}); one
-precompiled L{struct.Struct} per layout and version (for v4, one that reads
-neighbouring fields as blocks), empty fields tested by their first byte,
-addresses parsed with C{inet_pton}, and small bounded caches keyed by the raw
-bytes of a field or block (netmask, routers, DNS, server id, names repeat from
-one renewal to the next and across the leases of a network). A value that
-fails to parse is never cached.
+an interface's previous message is not decoded again (L{RepeatDecoder}); a
+v4 message is decoded in two steps: at once, only what routing, handling
+and validation need (the interface, the flags and every address field,
+read by a struct that skips the rest), and the other fields (times, texts,
+options) the first time one of them is read from the record, from the
+message it keeps (L{_DeferredV4}); an address field that is one dotted quad
+is read by one C{inet_pton}; small bounded caches keyed by the raw bytes of
+a field or block (netmask, routers, DNS, server id, names repeat from one
+renewal to the next and across the leases of a network; a lease's own
+address has its own cache). A value that fails to parse is never cached.
 """
 
 from __future__ import annotations
@@ -254,22 +258,43 @@ def _v4_list(raw: bytes, field: str) -> tuple[ipaddress.IPv4Address, ...]:
     The space-separated IPv4 addresses in a text field (C{()} when empty).
     """
     value = _v4_cache.get(raw)
-    if value is not None:
-        return value
-    text = _text(raw)
+    if value is None:
+        value = _remember(_v4_cache, raw, _parse_v4_list(raw, field))
+    return value
+
+
+def _parse_v4_list(raw: bytes, field: str) -> tuple[ipaddress.IPv4Address, ...]:
+    if not raw[0]:
+        return ()
+    try:
+        # Usually the text before the NUL padding is one dotted quad and
+        # nothing else: one inet_pton of all of it. When it is accepted,
+        # the text has no NUL, space or other byte inside, so the rules
+        # below would find the same one address.
+        return (_IPv4Address(_inet_pton(_AF_INET, raw.rstrip(b"\0").decode("ascii"))),)
+    except (OSError, ValueError):
+        pass
     addresses = []
-    for token in text.split():
+    for token in _text(raw).split():
         try:
             addresses.append(_IPv4Address(_inet_pton(_AF_INET, token)))
         except (OSError, ValueError):
             raise PluginMessageError(REASON_ADDRESS, f"{field}: {token!r} is not an IPv4 address") from None
-    return _remember(_v4_cache, raw, tuple(addresses))
+    return tuple(addresses)
 
 
-def _v4_one(raw: bytes, field: str) -> ipaddress.IPv4Address | None:
+# A lease's own address differs from message to message, where routers, DNS
+# servers and server ids repeat: its own cache, so that a stream of new
+# addresses does not push those out of theirs.
+_address_cache: dict[bytes, tuple] = {}
+
+
+def _v4_one(raw: bytes, field: str, cache: dict = _v4_cache) -> ipaddress.IPv4Address | None:
     if not raw[0]:
         return None
-    addresses = _v4_list(raw, field)
+    addresses = cache.get(raw)
+    if addresses is None:
+        addresses = _remember(cache, raw, _parse_v4_list(raw, field))
     if len(addresses) != 1:
         raise PluginMessageError(REASON_ADDRESS, f"{field}: {_text(raw)!r} is not one IPv4 address")
     return addresses[0]
@@ -338,16 +363,19 @@ def decode(data, offset: int = 0, size: int | None = None, layout: Layout | None
     """
     if size is None:
         size = len(data) - offset
-    reader = _READERS_BY_SIZE.get(size) if layout is None else None
+    if type(data) is not bytes or offset or size != len(data):
+        # A v4 record keeps its message, to decode the fields it defers.
+        data = bytes(data[offset:offset + size])
+    reader = _READERS_BY_SIZE.get(len(data)) if layout is None else None
     if reader is None:
-        reader = _READERS[choose_layout(size, layout).name]
-    # The v4 block struct also reads the outer header, version included.
-    f = reader.v4.unpack_from(data, offset)
+        reader = _READERS[choose_layout(len(data), layout).name]
+    # The eager v4 struct also reads the outer header, version included.
+    f = reader.v4_eager.unpack(data)
     version = f[1]
     if version == VERSION_V4:
-        return _decode_v4(reader, f)
+        return _decode_v4(reader, data, f)
     if version == VERSION_V6:
-        return _decode_v6(reader, reader.layout.v6.unpack_from(data, offset))
+        return _decode_v6(reader, reader.layout.v6.unpack(data))
     raise PluginMessageError(REASON_VERSION, f"version {version} is neither 0 (DHCPv4) nor 1 (DHCPv6)")
 
 
@@ -405,10 +433,13 @@ class RepeatDecoder:
         # message out of the buffer it arrived in.
         if last is not None and len(last[0]) == size and data.startswith(last[0], offset):
             return last[1]
-        value = decode(data, offset, size, self._layout)
+        # One copy, shared by the memory and the record (which decodes
+        # its deferred fields from it).
+        message = data[offset:offset + size]
+        value = decode(message, 0, size, self._layout)
         if len(remembered) >= REPEAT_LIMIT and key not in remembered:
             remembered.clear()
-        remembered[key] = (data[offset:offset + size], value)
+        remembered[key] = (message, value)
         return value
 
 
@@ -433,6 +464,13 @@ _V4_ORDER = _HEADER_NAMES + (
     "state", "mtu_assigned", "mtu_size", "sip", "mta",
 )
 _V4_OPTIONAL = ("names",)
+# What decoding a v4 message reads at once: everything the router and the
+# handlers look at, and every field that can make the message invalid (the
+# addresses). The rest (times, texts, options) is decoded the first time a
+# record's field is read (L{_DEFERRED_V4}), from the message it keeps.
+# In table order (the order the struct gives them), after the header.
+_V4_EAGER = ("address_assigned", "is_expired", "address", "netmask", "gateway", "dns_server", "dns_server1",
+             "server_id")
 _V6_FIELDS = (
     "outer_ifname", "is_expired", "ifname", "na_assigned", "na_address", "na_iaid", "na_preferred", "na_valid",
     "na_t1", "na_t2", "pd_assigned", "pd_prefix", "pd_length", "pd_iaid", "pd_preferred", "pd_valid", "pd_t1",
@@ -457,6 +495,7 @@ class _Reader:
     """
 
     layout: Layout
+    v4_eager: struct.Struct
     v4: struct.Struct
     v6_fields: _itemgetter
     v6_mape: _itemgetter | None
@@ -466,8 +505,11 @@ def _reader(lay: Layout) -> _Reader:
     order = _HEADER_NAMES + lay.v4_block_names
     if order != _V4_ORDER + (_V4_OPTIONAL if lay.has_v4_extras else ()):
         raise ImportError(f"layout {lay.name}: v4 blocks {order} are not in the order the decoder unpacks")
+    eager = lay.v4_subset(_V4_EAGER)
+    if eager.size != lay.size:
+        raise ImportError(f"layout {lay.name}: the eager v4 struct is {eager.size} bytes, not {lay.size}")
     return _Reader(
-        lay, lay.v4_blocks,
+        lay, eager, lay.v4_blocks,
         _getter(lay.v6_names, _V6_FIELDS),
         _getter(lay.v6_names, ("mape_assigned", "mape")) if lay.has_mape else None,
     )
@@ -479,22 +521,10 @@ _READERS_BY_SIZE = {lay.size: _READERS[lay.name] for lay in _layout.LAYOUTS}
 # A block's fields at their offsets inside the block: the same in every
 # layout, since a block is a run of the same fields.
 _SPANS = _layout.DEFAULT.v4_spans
-_ADDRESS, _NETMASK, _GATEWAY, _DNS, _DNS1 = (slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["network"])
 _SIP, _ROUTES = (slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["sip"])
 _ASSIGNED122, _ASSIGNED125 = (_SPANS[name][0] for name in ("assigned122", "assigned125"))
 _OPTION122, _OPTION125 = (slice(*_SPANS[name]) for name in ("option122", "option125"))
 _NAMES = tuple(slice(*_SPANS[name]) for name in _layout.V4_BLOCKS["names"])
-
-
-def _net_block(raw: bytes) -> tuple:
-    address = _v4_one(raw[_ADDRESS], "address")
-    netmask = _netmask(raw[_NETMASK])
-    routers = _v4_list(raw[_GATEWAY], "gateway")
-    dns = _v4_list(raw[_DNS], "dnsServer")
-    dns1 = raw[_DNS1]
-    if dns1[0]:
-        dns = dns + _v4_list(dns1, "dnsServer1")
-    return address, netmask, routers, dns
 
 
 def _optional_text(raw: bytes) -> str:
@@ -514,21 +544,57 @@ def _names_block(raw: bytes) -> tuple[str, ...]:
     return tuple(_optional_text(raw[span]) for span in _NAMES)
 
 
-_net_cache: dict[bytes, tuple] = {}
 _sip_cache: dict[bytes, tuple] = {}
 _mta_cache: dict[bytes, tuple] = {}
 _names_cache: dict[bytes, tuple] = {}
 _NO_NAMES = ("", "", "", "")
+_new_record = object.__new__
 
 
-def _decode_v4(reader: _Reader, f: tuple) -> Lease4:
+def _decode_v4(reader: _Reader, message: bytes, f: tuple) -> Lease4:
+    (outer, _version, assigned, expired, address, netmask, gateway, dns, dns1, server_id) = f
+    # (An empty name is refused by _outer_ifname, never looked up.)
+    ifname = _text_cache.get(outer) if outer[0] else None
+    if ifname is None:
+        ifname = _outer_ifname(outer)
+    # The cache lookups inline: routers and DNS servers repeat.
+    cache = _v4_cache
+    routers = cache.get(gateway)
+    if routers is None:
+        routers = _v4_list(gateway, "gateway")
+    dns_servers = cache.get(dns)
+    if dns_servers is None:
+        dns_servers = _v4_list(dns, "dnsServer")
+    if dns1[0]:
+        dns_servers = dns_servers + _v4_list(dns1, "dnsServer1")
+    record = _new_record(Lease4)
+    # Frozen: the record's dictionary is filled directly, as attrs' own
+    # __init__ does; the fields missing from it are _DeferredV4's.
+    record.__dict__.update(
+        ifname=ifname,
+        address_assigned=assigned != 0,
+        expired=expired != 0,
+        address=_v4_one(address, "address", _address_cache),
+        netmask=_netmask(netmask),
+        routers=routers,
+        dns_servers=dns_servers,
+        server_id=_v4_one(server_id, "dhcpServerId") if server_id[0] else None,
+        layout=reader.layout.name,
+        _message=message,
+    )
+    return record
+
+
+def _fill_v4(record: Lease4) -> None:
+    """
+    Decode a decoded record's deferred fields (all at once) from its message.
+    """
+    fields = record.__dict__
+    reader = _READERS[fields["layout"]]
     # The names as in _V4_ORDER, then the optional names block ([] or [raw]).
-    (outer, _version, assigned, expired, net_raw, inner, lease_time, rebinding_time, renewal_time, time_offset,
-     time_offset_assigned, time_zone, upstream_rate, downstream_rate, server_id, state, mtu_assigned, mtu,
-     sip_raw, mta_raw, *optional) = f
-    net = _net_cache.get(net_raw)
-    if net is None:
-        net = _remember(_net_cache, net_raw, _net_block(net_raw))
+    (_outer, _version, _assigned, _expired, _net_raw, inner, lease_time, rebinding_time, renewal_time, time_offset,
+     time_offset_assigned, time_zone, upstream_rate, downstream_rate, _server_id, state, mtu_assigned, mtu,
+     sip_raw, mta_raw, *optional) = reader.v4.unpack(fields["_message"])
     sip = _sip_cache.get(sip_raw)
     if sip is None:
         sip = _remember(_sip_cache, sip_raw, _sip_block(sip_raw))
@@ -543,32 +609,55 @@ def _decode_v4(reader: _Reader, f: tuple) -> Lease4:
     else:
         names = _NO_NAMES
     text = _text
-    return Lease4(
-        _outer_ifname(outer),
-        assigned != 0,
-        expired != 0,
-        net[0],
-        net[1],
-        net[2],
-        net[3],
-        lease_time,
-        renewal_time,
-        rebinding_time,
-        _v4_one(server_id, "dhcpServerId") if server_id[0] else None,
-        text(state) if state[0] else "",
-        mtu if mtu_assigned else None,
-        time_offset if time_offset_assigned else None,
-        text(time_zone) if time_zone[0] else "",
-        upstream_rate,
-        downstream_rate,
-        sip[0],
-        sip[1],
-        mta[0],
-        mta[1],
-        names[0], names[1], names[2], names[3],
-        text(inner) if inner[0] else "",
-        reader.layout.name,
+    values = dict(
+        lease_time=lease_time,
+        renewal_time=renewal_time,
+        rebinding_time=rebinding_time,
+        state=text(state) if state[0] else "",
+        mtu=mtu if mtu_assigned else None,
+        time_offset=time_offset if time_offset_assigned else None,
+        time_zone=text(time_zone) if time_zone[0] else "",
+        upstream_rate=upstream_rate,
+        downstream_rate=downstream_rate,
+        sip_server=sip[0],
+        static_routes=sip[1],
+        option122=mta[0],
+        option125=mta[1],
+        bootfile=names[0], tftp_server=names[1], hostname=names[2], domain_name=names[3],
+        inner_ifname=text(inner) if inner[0] else "",
     )
+    # A field read already (none is ever written twice) keeps its object.
+    for name, value in values.items():
+        fields.setdefault(name, value)
+
+
+class _DeferredV4:
+    """
+    A L{Lease4} field that L{decode} does not decode at once: reading it
+    from a decoded record decodes every deferred field (L{_fill_v4}) and
+    keeps them in the record, so it is decoded once. A record made by
+    C{Lease4(...)} holds every field already, and its instance dictionary
+    comes first (this descriptor has no C{__set__}), so it never gets here.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, record, owner=None):
+        if record is None:
+            return self
+        _fill_v4(record)
+        return record.__dict__[self.name]
+
+
+_EAGER_V4 = frozenset(("ifname", "address_assigned", "expired", "address", "netmask", "routers", "dns_servers",
+                       "server_id", "layout"))
+_DEFERRED_V4 = frozenset(field.name for field in attrs.fields(Lease4)) - _EAGER_V4
+for _name in _DEFERRED_V4:
+    setattr(Lease4, _name, _DeferredV4(_name))
+del _name
 
 
 def _decode_v6(reader: _Reader, f: tuple) -> Lease6:

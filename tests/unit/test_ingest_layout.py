@@ -312,3 +312,22 @@ class LayoutTests(SynchronousTestCase):
         fields = (("a", "B"), ("b", "4s"), ("c", "B"))
         self.assertRaises(ValueError, layout._blocks, fields, {"ac": ("a", "c")})
         self.assertEqual(layout._blocks(fields, {"ab": ("a", "b")}), ("5sB", ("ab", "c"), {"a": (0, 1), "b": (1, 5)}))
+
+
+class SubsetTests(SynchronousTestCase):
+    def test_subset_reads_the_same_values(self):
+        """
+        A struct reading only some v4 fields reads them where the whole
+        struct does, in every layout; the rest are skipped.
+        """
+        wanted = ("address_assigned", "address", "dns_server1", "server_id", "state")
+        for lay in layout.LAYOUTS:
+            message = build(lay.name, 0, "wan0", v4_sample(lay.name))
+            subset = lay.v4_subset(wanted)
+            self.assertEqual(subset.size, lay.size)
+            whole = dict(zip(("outer", "version") + lay.v4_names, lay.v4.unpack(message)))
+            self.assertEqual(subset.unpack(message), (whole["outer"], whole["version"]) + tuple(
+                whole[name] for name in wanted))
+
+    def test_subset_unknown_field(self):
+        self.assertRaises(KeyError, layout.get_layout("x86_64-nomape").v4_subset, ["hostname"])

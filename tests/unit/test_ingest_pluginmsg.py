@@ -224,14 +224,105 @@ class RejectionTests(SynchronousTestCase):
         A bad value is rejected every time, and does not spoil the caches.
         """
         bad = build("x86_64", 0, "e", {"address": "300.1.1.1"})
+        bad_dns1 = build("x86_64", 0, "e", {"dnsServer": "9.9.9.9", "dnsServer1": "9.9.9"})
+        bad_server = build("x86_64", 0, "e", {"dhcpServerId": "9.9.9.9 9.9.9.10"})
         for _ in range(3):
             self.assertRejected(pluginmsg.REASON_ADDRESS, bad)
+            self.assertRejected(pluginmsg.REASON_ADDRESS, bad_dns1)
+            self.assertRejected(pluginmsg.REASON_ADDRESS, bad_server)
+            good = decode(build("x86_64", 0, "e", {"dnsServer": "9.9.9.9", "dnsServer1": "9.9.9.10",
+                                                    "dhcpServerId": "9.9.9.9"}))
+            self.assertEqual(good.dns_servers, (IPv4Address("9.9.9.9"), IPv4Address("9.9.9.10")))
+            self.assertEqual(good.server_id, IPv4Address("9.9.9.9"))
         self.assertEqual(decode(build("x86_64", 0, "e", {"address": "30.1.1.1"})).address, IPv4Address("30.1.1.1"))
 
     def test_cache_is_bounded(self):
         for i in range(pluginmsg._CACHE_LIMIT + 10):
-            decode(build("x86_64", 0, "e", {"address": str(IPv4Address(i + 1))}))
+            decode(build("x86_64", 0, "e", {"address": str(IPv4Address(i + 1)), "gateway": str(IPv4Address(i + 2))}))
         self.assertLessEqual(len(pluginmsg._v4_cache), pluginmsg._CACHE_LIMIT)
+        self.assertLessEqual(len(pluginmsg._address_cache), pluginmsg._CACHE_LIMIT)
+
+    def test_one_address_read_whole_or_by_the_full_rules(self):
+        """
+        An address field is read with one inet_pton of its whole text when
+        that text is one dotted quad; anything else goes by the full rules
+        (text up to the first NUL, split on white space), which the fast
+        reading must never contradict: inet_pton's own strictness (no
+        leading zeros, four parts) decides, as glibc's does for udhcpc.
+        """
+        for text, expected in (
+            ("10.0.0.5", IPv4Address("10.0.0.5")),
+            (b"10.0.0.6\0garbage", IPv4Address("10.0.0.6")),
+            (" 10.0.0.7 ", IPv4Address("10.0.0.7")),
+            ("255.255.255.255", IPv4Address("255.255.255.255")),
+            ("", None),
+            (b"\0" + b"10.0.0.8", None),
+        ):
+            for field, read in (("address", lambda lease: lease.address), ("dhcpServerId", lambda l: l.server_id),
+                                ("gateway", lambda lease: lease.routers[0] if lease.routers else None)):
+                self.assertEqual(read(decode(build("x86_64", 0, "e", {field: text}))), expected, (field, text))
+        for text in ("010.0.0.5", "10.0.5", "10.0.0.5.1", "1.2.3.4\t5.6.7.8", "10.0.0.256", "0x0a.0.0.1"):
+            for field in ("address", "dhcpServerId"):
+                self.assertRejected(pluginmsg.REASON_ADDRESS, build("x86_64", 0, "e", {field: text}))
+        lease = decode(build("x86_64", 0, "e", {"gateway": "10.0.0.1\t10.0.0.2"}))
+        self.assertEqual(lease.routers, (IPv4Address("10.0.0.1"), IPv4Address("10.0.0.2")))
+
+
+class DeferredFieldTests(SynchronousTestCase):
+    """
+    decode() reads at once what routing, handling and validation need (the
+    interface, flags, addresses); a record's other fields are decoded from
+    the message it keeps when one of them is first read.
+    """
+
+    def test_deferred_until_read(self):
+        for lay in layout.LAYOUTS:
+            lease = decode(encode_lease(v4_lease(), lay))
+            held = vars(lease)
+            self.assertEqual(set(held) & pluginmsg._DEFERRED_V4, set())
+            self.assertEqual(lease.lease_time, 3600)
+            self.assertEqual(set(held) & pluginmsg._DEFERRED_V4, pluginmsg._DEFERRED_V4)
+
+    def test_every_field_eager_or_deferred(self):
+        names = {field.name for field in attrs.fields(Lease4)}
+        self.assertEqual(pluginmsg._EAGER_V4 | pluginmsg._DEFERRED_V4, names)
+        self.assertEqual(pluginmsg._EAGER_V4 & pluginmsg._DEFERRED_V4, set())
+        lease = decode(encode_lease(v4_lease()))
+        self.assertEqual(lease.hostname, "host")
+        self.assertEqual(set(vars(lease)) - {"_message"}, names)
+
+    def test_decoded_record_is_a_plain_lease4(self):
+        """
+        Equality, hashing, repr, attrs.evolve and attrs.asdict see every
+        field of a decoded record, whichever were read; the record is a
+        Lease4 (the WAN options table is keyed by type).
+        """
+        expected = v4_lease()
+        message = encode_lease(expected)
+        self.assertIs(type(decode(message)), Lease4)
+        self.assertEqual(decode(message), expected)
+        self.assertEqual(expected, decode(message))
+        self.assertEqual(hash(decode(message)), hash(expected))
+        self.assertEqual(repr(decode(message)), repr(expected))
+        self.assertEqual(attrs.asdict(decode(message)), attrs.asdict(expected))
+        self.assertEqual(attrs.evolve(decode(message), hostname="other"), attrs.evolve(expected, hostname="other"))
+        self.assertNotEqual(decode(message), attrs.evolve(expected, state="renew"))
+        self.assertRaises(attrs.exceptions.FrozenInstanceError, setattr, decode(message), "hostname", "x")
+
+    def test_made_record_never_decodes(self):
+        """
+        A record made by Lease4(...) holds its values: no message, no
+        decoding when a field is read.
+        """
+        lease = v4_lease()
+        self.assertNotIn("_message", vars(lease))
+        self.assertEqual((lease.hostname, lease.mtu), ("host", 1492))
+
+    def test_message_kept_is_the_message_alone(self):
+        message = encode_lease(v4_lease(), layout.get_layout("ilp32"))
+        lease = decode(b"junk" + message + b"more", 4, len(message))
+        self.assertEqual(vars(lease)["_message"], message)
+        self.assertEqual((lease.layout, lease.hostname), ("ilp32", "host"))
 
 
 class RepeatDecoderTests(SynchronousTestCase):
