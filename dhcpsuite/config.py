@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.unit.test_config -*-
 """
-The configuration file: one TOML document, validated into frozen attrs objects.
+The configuration file: one TOML document, validated into frozen value objects.
 
 Every error names the key path and the problem, e.g.
 C{server.subnet[0].pool[1]: '10.0.0.300' is not an IPv4 address}, so an
@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib
 import ipaddress
 import tomllib
-from typing import Any, Callable, Iterator
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping
 
-import attrs
+from dhcpsuite.records import Record
 
 _REQUIRED: Any = object()
 
@@ -224,15 +225,14 @@ SECTION_PARSERS: dict[str, str] = {
 }
 
 
-@attrs.frozen
-class Config:
+class Config(Record):
     """
     The whole validated configuration. A component whose section is absent
     has L{None} and is not started.
     """
 
     state_dir: str = "/var/lib/dhcpsuite"
-    sections: dict[str, Any] = attrs.field(factory=dict)
+    sections: Mapping[str, Any] = MappingProxyType({})
     source: str = "<defaults>"
 
     def section(self, name: str) -> Any:

@@ -32,20 +32,18 @@ import random
 import re
 from ipaddress import IPv4Interface
 
-import attrs
-
 from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.client.core.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
 from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.hexbytes import parse_hex
+from dhcpsuite.records import Record, evolve
 
 _HEX = re.compile(r"^[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2})+$")
 _IFNAME = re.compile(r"^[^/\s\0]{1,15}$")
 
 
-@attrs.frozen
-class InterfaceConfig:
+class InterfaceConfig(Record):
     name: str
     client_id: str = "mac"
     hostname: str | None = None
@@ -96,8 +94,7 @@ class InterfaceConfig:
         return ClientMachine(settings, self.schedule, rng, self.name, remembered)
 
 
-@attrs.frozen
-class ClientConfig:
+class ClientConfig(Record):
     interfaces: tuple[InterfaceConfig, ...] = ()
 
     def interface(self, name: str) -> InterfaceConfig | None:
@@ -129,7 +126,7 @@ def _parse_interface(s: Section) -> InterfaceConfig:
     request_options = tuple(int(o) for o in DEFAULT_REQUEST_OPTIONS)
     request_options += tuple(c for c in extra if c not in request_options)
     defaults = Schedule()
-    schedule = attrs.evolve(
+    schedule = evolve(
         defaults,
         initial_delay=s.number("initial_delay", defaults.initial_delay, minimum=0),
         offer_window=s.number("offer_window", defaults.offer_window, minimum=0),

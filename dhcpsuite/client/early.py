@@ -26,8 +26,6 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
 from dhcpsuite.client.core.lease_calls import lease_calls
 from dhcpsuite.client.core.machine import (
@@ -47,6 +45,7 @@ from dhcpsuite.client.system.boottime import BoottimeClock
 from dhcpsuite.client.system.persist import LeaseFile
 from dhcpsuite.client.system.sysfs import read_link
 from dhcpsuite.lazylog import LazyLogger
+from dhcpsuite.records import evolve
 
 if TYPE_CHECKING:
     from dhcpsuite.netlink.blocking import BlockingConfigurator
@@ -131,7 +130,7 @@ class EarlyInterface(MachineDriver):
     def _configure(self, action: Configure) -> None:
         if self.cfg.configure and self.configurator is not None:
             self._apply(action)
-            action = attrs.evolve(action, applied=True)
+            action = evolve(action, applied=True)
         self.pending.append(action)
 
     def _hand_over(self, action: Action) -> None:

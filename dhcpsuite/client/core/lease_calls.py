@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.records import Record
 
 if TYPE_CHECKING:
     # Types only: this module is on the early path, which imports no zope.
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 
-@attrs.frozen
-class ConfiguratorCall:
+class ConfiguratorCall(Record):
     """
     @ivar method: the configurator method (C{"add_address"}).
     @ivar arguments: its keyword arguments.
