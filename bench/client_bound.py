@@ -11,8 +11,12 @@ dnsmasq does not ping.
 
   cold        the client process is started (dhcpsuite: `python -m
               dhcpsuite.client`, whose first acquisition runs before
-              Twisted is imported; the same with `--early-timeout 0`, all
-              under the reactor; and `twistd -n -y tac/client.tac`)
+              Twisted is imported, its configuration file's parse kept
+              from the run's first start as on every start of a device
+              whose file has not changed (dhcpsuite.tomlcache); the same
+              with `--cache-dir ""`, the first start after a change; with
+              `--early-timeout 0`, all under the reactor; and `twistd -n
+              -y tac/client.tac`)
   warm        dhcpsuite's daemon is already running; the link's carrier
               comes up (the peer end is set up)
   floor       for reference: how long `python -c "from twisted.internet
@@ -149,10 +153,13 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
     for name, text in PEER_HOOKS.items():
         (workdir / name).write_text(text)
         (workdir / name).chmod(0o755)
+    cache = ["--cache-dir", str(workdir / "cache")]
     commands = {
-        "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config)],
+        "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config), *cache],
+        "dhcpsuite (python -m, config not cached)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
+                                                     "--cache-dir", ""],
         "dhcpsuite (python -m, --early-timeout 0)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
-                                                     "--early-timeout", "0"],
+                                                     *cache, "--early-timeout", "0"],
         "dhcpsuite (twistd tac)": [TWISTD, "-n", "--pidfile=", "-y", str(REPOSITORY / "tac" / "client.tac")],
     }
     if "udhcpc" in programs:

@@ -12,13 +12,17 @@ import gc
 import sys
 
 from dhcpsuite.records import Record, evolve
+from dhcpsuite.tomlcache import DEFAULT_DIRECTORY
 
 USAGE = """usage: python -m dhcpsuite.client --config FILE [--state-dir DIR] [--early-timeout SECONDS]
+                                  [--cache-dir DIR]
 
   -c, --config FILE          the configuration file (required)
   --state-dir DIR            instead of the file's state_dir
   --early-timeout SECONDS    acquire before the reactor starts for at most this
                              long (0: off; default 2)
+  --cache-dir DIR            keep the parsed configuration file here for the
+                             next start ("": off; default /var/cache/dhcpsuite)
   -h, --help                 show this and exit
 """
 
@@ -27,6 +31,7 @@ class Arguments(Record):
     config: str
     state_dir: str | None = None
     early_timeout: float = 2.0
+    cache_dir: str = DEFAULT_DIRECTORY
 
 
 class UsageError(Exception):
@@ -41,6 +46,7 @@ _OPTIONS = {
     "-c": ("config", str),
     "--state-dir": ("state_dir", str),
     "--early-timeout": ("early_timeout", float),
+    "--cache-dir": ("cache_dir", str),
 }
 
 
@@ -97,7 +103,7 @@ def _main(argv: list[str] | None) -> int:
 
     lazylog.hold()
     try:
-        config = load_config(args.config)
+        config = load_config(args.config, args.cache_dir or None)
         if args.state_dir:
             config = evolve(config, state_dir=args.state_dir)
     except ConfigError as e:

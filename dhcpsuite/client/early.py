@@ -24,7 +24,6 @@ import random
 import select
 import socket
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
 from dhcpsuite.client.core.lease_calls import lease_calls
@@ -39,7 +38,7 @@ from dhcpsuite.client.core.machine import (
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.driver import MachineClock, MachineDriver
+from dhcpsuite.client.driver import MachineDriver
 from dhcpsuite.client.system import rawsocket
 from dhcpsuite.client.system.boottime import BoottimeClock
 from dhcpsuite.client.system.persist import LeaseFile
@@ -47,7 +46,11 @@ from dhcpsuite.client.system.sysfs import read_link
 from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import evolve
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
+
+    from dhcpsuite.client.driver import MachineClock
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 log = LazyLogger(__name__)

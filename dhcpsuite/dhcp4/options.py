@@ -13,11 +13,15 @@ from __future__ import annotations
 import enum
 import struct
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Callable
+from collections.abc import Callable
 
 from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")

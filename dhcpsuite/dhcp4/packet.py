@@ -23,8 +23,8 @@ into C{file}/C{sname} with option 52 when needed) and puts option 82 last
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from ipaddress import IPv4Address
-from typing import Any, Iterable
 
 from dhcpsuite.dhcp4.constants import (
     BOOTP_MINIMUM_SIZE,
@@ -40,6 +40,10 @@ from dhcpsuite.dhcp4.constants import (
 )
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import OPTION_TYPES, decode_value, encode_value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 _ZERO = IPv4Address(0)

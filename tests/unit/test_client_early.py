@@ -295,8 +295,11 @@ class AdoptTests(SynchronousTestCase):
 
 # Packages the early path must not import, with what each costs a cold
 # start here: Twisted and zope (~200 ms), ctypes, attrs (~40 ms with the
-# inspect module it pulls in), argparse (~10 ms with shutil and gettext).
-HEAVY_PACKAGES = ("twisted", "zope", "ctypes", "attr", "attrs", "inspect", "argparse", "shutil", "gettext")
+# inspect module it pulls in), argparse (~10 ms with shutil and gettext),
+# tomllib (~15 ms with typing, re and datetime; dhcpsuite.tomlcache), json
+# (only to read a lease file that exists).
+HEAVY_PACKAGES = ("twisted", "zope", "ctypes", "attr", "attrs", "inspect", "argparse", "shutil", "gettext",
+                  "tomllib", "typing", "re", "datetime", "json")
 
 
 class NoTwistedTests(SynchronousTestCase):

@@ -8,13 +8,16 @@ ACK means for the interface (prefix, routes, MTU).
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
 
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.client.core.schedule import INFINITE, sanitise_times
 from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _ANY = IPv4Network("0.0.0.0/0")
 _ZERO = IPv4Address(0)

@@ -22,7 +22,6 @@ import random
 from ipaddress import IPv4Address
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
 
 from dhcpsuite.client.core.dnsnames import printable
 from dhcpsuite.client.core.lease import Lease
@@ -45,6 +44,10 @@ from dhcpsuite.dhcp4.options import decode_value
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import Record, evolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _ZERO = IPv4Address(0)
 

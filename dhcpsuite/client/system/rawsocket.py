@@ -31,12 +31,15 @@ import array
 import socket
 import struct
 from ipaddress import IPv4Address
-from typing import Any
 
 from dhcpsuite.dhcp4 import frames
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, SERVER_PORT
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message, decode_message
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _ZERO = IPv4Address(0)
 _ETHERNET_HEADER = 14
