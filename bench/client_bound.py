@@ -273,6 +273,8 @@ def main() -> int:
         print(f"MEDIAN {name:32s} n={len(values)} ms={medians.get(name, float('nan')):7.1f}  [{shown}]")
     reference = {"dhclient": medians.get("cold dhclient"), "udhcpc": medians.get("cold udhcpc")}
     for name, value in medians.items():
+        if name.startswith("cold dhcpsuite") and reference["dhclient"]:
+            print(f"RATIO {name} / cold dhclient = {value / reference['dhclient']:.2f}")
         if name.startswith("cold dhcpsuite") and reference["udhcpc"]:
             print(f"RATIO {name} / cold udhcpc = {value / reference['udhcpc']:.2f}")
         if name.startswith("warm dhcpsuite") and reference["dhclient"]:

@@ -18,7 +18,6 @@ reactor is imported (C{tests.unit.test_client_early} checks that).
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Callable, Mapping
 
 from dhcpsuite.client.config import InterfaceConfig
@@ -42,7 +41,8 @@ from dhcpsuite.lazylog import LazyLogger
 ACTION_TYPES: tuple[type, ...] = (Send, Configure, Deconfigure, Notify, Probe, TransactionDone, StateChanged)
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the early path does not import typing
+if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor socket.py
+    import socket
     from typing import Any, Protocol
 
     class MachineClock(Protocol):

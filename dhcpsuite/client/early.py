@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import random
 import select
-import socket
 from collections.abc import Callable, Mapping
 
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
@@ -47,7 +46,8 @@ from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import evolve
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the early path does not import typing
+if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor socket.py
+    import socket
     from typing import Any
 
     from dhcpsuite.client.driver import MachineClock

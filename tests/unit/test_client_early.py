@@ -297,9 +297,10 @@ class AdoptTests(SynchronousTestCase):
 # start here: Twisted and zope (~200 ms), ctypes, attrs (~40 ms with the
 # inspect module it pulls in), argparse (~10 ms with shutil and gettext),
 # tomllib (~15 ms with typing, re and datetime; dhcpsuite.tomlcache), json
-# (only to read a lease file that exists).
+# (only to read a lease file that exists), socket.py (~3 ms converting
+# constants into enums; the C module _socket has all the early path uses).
 HEAVY_PACKAGES = ("twisted", "zope", "ctypes", "attr", "attrs", "inspect", "argparse", "shutil", "gettext",
-                  "tomllib", "typing", "re", "datetime", "json")
+                  "tomllib", "typing", "re", "datetime", "json", "socket", "selectors")
 
 
 class NoTwistedTests(SynchronousTestCase):
