@@ -204,11 +204,15 @@ def acquire(
             interfaces[interface.ifname] = interface
         if not interfaces:
             return interfaces
+        for interface in interfaces.values():
+            interface.feed(interface.machine.start(clock.monotonic(), clock.wall()))
+        # Opened once the first DISCOVERs are out: importing the netlink
+        # modules and opening the socket overlap the server's answer. Only
+        # an ACK, read in the loop, asks for it.
         if any(i.configure for i in cfg.interfaces if i.name in interfaces):
             configurator = (configurator_factory or _blocking_configurator)()
         for interface in interfaces.values():
             interface.configurator = configurator
-            interface.feed(interface.machine.start(clock.monotonic(), clock.wall()))
         _loop(interfaces, clock, started + budget, wait)
     except Exception as e:
         # The reactor path must still start every interface: give up early.

@@ -127,6 +127,23 @@ class AcquireTests(SynchronousTestCase):
         self.assertIn(interface.applied, interface.pending)
         self.assertEqual([a.outcome for a in interface.pending if isinstance(a, TransactionDone)], ["bound"])
 
+    def test_the_configurator_opens_after_the_discover_is_out(self):
+        """
+        Importing the netlink modules and opening the socket overlap the
+        server's answer rather than delay the first DISCOVER.
+        """
+        h = EarlyHarness(self)
+        sent_when_opened = []
+
+        def factory():
+            sent_when_opened.append([m.message_type for m, _ in h.sockets.send.messages()])
+            return h.configurator
+
+        early.acquire(h.cfg, h.state_dir, 2.0, clock=h.clock, rng=random.Random(3), sysfs=h.sysfs,
+                      open_sockets=h.sockets, configurator_factory=factory, wait=h.server)
+        self.assertEqual(sent_when_opened, [[MessageType.DISCOVER]])
+        self.assertEqual([name for name, _ in h.configurator.calls][:1], ["add_address"])
+
     def test_arp_probe_is_left_to_the_reactor(self):
         h = EarlyHarness(self, arp_probe=True)
         (interface,) = h.acquire().values()
