@@ -17,7 +17,8 @@ whole: no time stamps or hashes to go stale). A cache that cannot be read
 or written is ignored: the file is parsed as usual.
 
 The directory must be writable by root only (it is made C{0700}): an entry
-is trusted as much as the configuration file itself.
+is trusted as much as the configuration file itself, so one not owned by
+this user, or writable by group or others, is ignored.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def load(directory: str, path: str, source: bytes) -> dict | None:
     """
     try:
         with open(entry_path(directory, path), "rb") as f:
+            if not _trusted(os.fstat(f.fileno())):
+                return None
             entry = marshal.load(f)
     except (OSError, EOFError, ValueError, TypeError):
         return None
@@ -53,6 +56,12 @@ def load(directory: str, path: str, source: bytes) -> dict | None:
             or not isinstance(entry[2], dict)):
         return None
     return entry[2]
+
+
+def _trusted(status: os.stat_result) -> bool:
+    # Written by us and by no one else: an entry is as powerful as the
+    # configuration file (it names the hook script run as root).
+    return status.st_uid == os.geteuid() and not status.st_mode & 0o022
 
 
 def store(directory: str, path: str, source: bytes, document: dict) -> bool:
@@ -70,7 +79,7 @@ def store(directory: str, path: str, source: bytes, document: dict) -> bool:
     temporary = f"{target}.{os.getpid()}.tmp"
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        with open(temporary, "wb") as f:
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.write(data)
         os.replace(temporary, target)
     except OSError:

@@ -80,6 +80,19 @@ class TomlCacheTests(SynchronousTestCase):
             self.assertIsNone(tomlcache.load(self.cache, self.path, TEXT.encode()))
             self.assertEqual(load_config(self.path, self.cache).state_dir, "/tmp/x")
 
+    def test_an_entry_others_could_have_written_is_ignored(self) -> None:
+        """
+        An entry names the hook script run as root: one writable by group
+        or others is a miss (and the file is parsed).
+        """
+        load_config(self.path, self.cache)
+        entry = tomlcache.entry_path(self.cache, self.path)
+        self.assertEqual(os.stat(entry).st_mode & 0o777, 0o600)
+        self.assertIsNotNone(tomlcache.load(self.cache, self.path, TEXT.encode()))
+        os.chmod(entry, 0o666)
+        self.assertIsNone(tomlcache.load(self.cache, self.path, TEXT.encode()))
+        self.assertEqual(load_config(self.path, self.cache).state_dir, "/tmp/x")
+
     def test_unwritable_cache_directory_still_loads(self) -> None:
         blocker = os.path.join(self.directory, "file")
         with open(blocker, "w") as f:
