@@ -127,10 +127,11 @@ class AcquireTests(SynchronousTestCase):
         self.assertIn(interface.applied, interface.pending)
         self.assertEqual([a.outcome for a in interface.pending if isinstance(a, TransactionDone)], ["bound"])
 
-    def test_the_configurator_opens_after_the_discover_is_out(self):
+    def test_the_configurator_opens_while_the_request_waits_for_its_ack(self):
         """
         Importing the netlink modules and opening the socket overlap the
-        server's answer rather than delay the first DISCOVER.
+        server's answer to the REQUEST rather than delay the DISCOVER or the
+        REQUEST (dnsmasq offers within 0.2 ms).
         """
         h = EarlyHarness(self)
         sent_when_opened = []
@@ -141,8 +142,24 @@ class AcquireTests(SynchronousTestCase):
 
         early.acquire(h.cfg, h.state_dir, 2.0, clock=h.clock, rng=random.Random(3), sysfs=h.sysfs,
                       open_sockets=h.sockets, configurator_factory=factory, wait=h.server)
-        self.assertEqual(sent_when_opened, [[MessageType.DISCOVER]])
+        self.assertEqual(sent_when_opened, [[MessageType.DISCOVER, MessageType.REQUEST]])
         self.assertEqual([name for name, _ in h.configurator.calls][:1], ["add_address"])
+
+    def test_on_demand_opens_once_and_closes_only_what_it_opened(self):
+        opened = []
+
+        class Closing:
+            closed = 0
+
+            def close(self):
+                self.closed += 1
+
+        on_demand = early.OnDemand(lambda: opened.append(Closing()) or opened[-1])
+        on_demand.close()
+        self.assertEqual(opened, [])
+        self.assertIs(on_demand(), on_demand())
+        on_demand.close()
+        self.assertEqual([c.closed for c in opened], [1])
 
     def test_arp_probe_is_left_to_the_reactor(self):
         h = EarlyHarness(self, arp_probe=True)
