@@ -19,9 +19,10 @@ dnsmasq does not ping.
               -y tac/client.tac`)
   warm        dhcpsuite's daemon is already running; the link's carrier
               comes up (the peer end is set up)
-  floor       for reference: how long `python -c "from twisted.internet
-              import reactor; import attrs"` runs in the same namespace, and
-              the same for the imports of the early path
+  floor       for reference: how long `python -c pass` runs in the same
+              namespace (start and exit, `ip netns exec` included), `python
+              -c "from twisted.internet import reactor; import attrs"`, and
+              the imports of the early path
 
 The project is byte-compiled first (`compileall`), as an installed package
 is: with PYTHONDONTWRITEBYTECODE set, an editable checkout would otherwise
@@ -174,6 +175,7 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
 
 
 FLOORS = {
+    "floor: python alone (-c pass)": "pass",
     "floor: python + twisted reactor import": "from twisted.internet import reactor; import attrs",
     "floor: python + early path imports": (
         "from dhcpsuite.config import load_config; import dhcpsuite.client.early, dhcpsuite.netlink.blocking"

@@ -286,7 +286,10 @@ def client(runner: Runner, options, raw: dict) -> list[Row]:
     floor = medians.get("floor: python + twisted reactor import")
     early_floor = medians.get("floor: python + early path imports")
     reactor_path = medians.get("cold dhcpsuite (python -m, --early-timeout 0)")
-    floor_note = f"; python+reactor import alone {floor:.0f} ms" if floor else ""
+    python_alone = medians.get("floor: python alone (-c pass)")
+    floor_note = f"; python -c pass alone {python_alone:.0f} ms" if python_alone else ""
+    if floor:
+        floor_note += f", python+reactor import alone {floor:.0f} ms"
     if early_floor:
         floor_note += f", python+early-path imports {early_floor:.0f} ms"
     if reactor_path:
