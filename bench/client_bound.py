@@ -11,13 +11,18 @@ dnsmasq does not ping.
 
   cold        the client process is started (dhcpsuite: `python -m
               dhcpsuite.client`, whose first acquisition runs before
-              Twisted is imported; the same with `--early-timeout 0`, all
-              under the reactor; and `twistd -n -y tac/client.tac`)
+              Twisted is imported, its configuration file's parse kept
+              from the run's first start as on every start of a device
+              whose file has not changed (dhcpsuite.tomlcache); the same
+              with `--cache-dir ""`, the first start after a change; with
+              `--early-timeout 0`, all under the reactor; and `twistd -n
+              -y tac/client.tac`)
   warm        dhcpsuite's daemon is already running; the link's carrier
               comes up (the peer end is set up)
-  floor       for reference: how long `python -c "from twisted.internet
-              import reactor; import attrs"` runs in the same namespace, and
-              the same for the imports of the early path
+  floor       for reference: how long `python -c pass` runs in the same
+              namespace (start and exit, `ip netns exec` included), `python
+              -c "from twisted.internet import reactor; import attrs"`, and
+              the imports of the early path
 
 The project is byte-compiled first (`compileall`), as an installed package
 is: with PYTHONDONTWRITEBYTECODE set, an editable checkout would otherwise
@@ -149,10 +154,13 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
     for name, text in PEER_HOOKS.items():
         (workdir / name).write_text(text)
         (workdir / name).chmod(0o755)
+    cache = ["--cache-dir", str(workdir / "cache")]
     commands = {
-        "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config)],
+        "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config), *cache],
+        "dhcpsuite (python -m, config not cached)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
+                                                     "--cache-dir", ""],
         "dhcpsuite (python -m, --early-timeout 0)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
-                                                     "--early-timeout", "0"],
+                                                     *cache, "--early-timeout", "0"],
         "dhcpsuite (twistd tac)": [TWISTD, "-n", "--pidfile=", "-y", str(REPOSITORY / "tac" / "client.tac")],
     }
     if "udhcpc" in programs:
@@ -167,6 +175,7 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
 
 
 FLOORS = {
+    "floor: python alone (-c pass)": "pass",
     "floor: python + twisted reactor import": "from twisted.internet import reactor; import attrs",
     "floor: python + early path imports": (
         "from dhcpsuite.config import load_config; import dhcpsuite.client.early, dhcpsuite.netlink.blocking"
@@ -266,6 +275,8 @@ def main() -> int:
         print(f"MEDIAN {name:32s} n={len(values)} ms={medians.get(name, float('nan')):7.1f}  [{shown}]")
     reference = {"dhclient": medians.get("cold dhclient"), "udhcpc": medians.get("cold udhcpc")}
     for name, value in medians.items():
+        if name.startswith("cold dhcpsuite") and reference["dhclient"]:
+            print(f"RATIO {name} / cold dhclient = {value / reference['dhclient']:.2f}")
         if name.startswith("cold dhcpsuite") and reference["udhcpc"]:
             print(f"RATIO {name} / cold udhcpc = {value / reference['udhcpc']:.2f}")
         if name.startswith("warm dhcpsuite") and reference["dhclient"]:

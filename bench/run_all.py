@@ -280,22 +280,30 @@ def client(runner: Runner, options, raw: dict) -> list[Row]:
     raw["client"] = data
     medians = data["medians"]
     cold, warm = medians.get("cold dhcpsuite (python -m)"), medians.get("warm dhcpsuite (python -m)")
+    uncached = medians.get("cold dhcpsuite (python -m, config not cached)")
     udhcpc, dhclient = medians.get("cold udhcpc"), medians.get("cold dhclient")
     n = f"n={len(data['results'].get('cold dhcpsuite (python -m)', []))}"
     floor = medians.get("floor: python + twisted reactor import")
     early_floor = medians.get("floor: python + early path imports")
     reactor_path = medians.get("cold dhcpsuite (python -m, --early-timeout 0)")
-    floor_note = f"; python+reactor import alone {floor:.0f} ms" if floor else ""
+    python_alone = medians.get("floor: python alone (-c pass)")
+    floor_note = f"; python -c pass alone {python_alone:.0f} ms" if python_alone else ""
+    if floor:
+        floor_note += f", python+reactor import alone {floor:.0f} ms"
     if early_floor:
         floor_note += f", python+early-path imports {early_floor:.0f} ms"
     if reactor_path:
         floor_note += f"; all under the reactor (--early-timeout 0) {reactor_path:.0f} ms"
+    if uncached:
+        floor_note += f"; first start after a configuration change (not cached) {uncached:.0f} ms"
     return [
         Row("client: start → address, cold (python -m dhcpsuite.client)", number(cold, " ms"),
-            f"udhcpc {number(udhcpc, ' ms')}", ratio_of(cold, udhcpc), "≤ 1.0×", at_most(1.0), note=n + floor_note),
-        Row("client: start → address, cold (python -m dhcpsuite.client), against dhclient", number(cold, " ms"),
-            f"dhclient {number(dhclient, ' ms')}", ratio_of(cold, dhclient), "— (the target is against udhcpc)",
-            None, note=n),
+            f"dhclient {number(dhclient, ' ms')}", ratio_of(cold, dhclient), "≤ 1.5×", at_most(1.5),
+            note=n + floor_note),
+        Row("client: start → address, cold (python -m dhcpsuite.client), against udhcpc", number(cold, " ms"),
+            f"udhcpc {number(udhcpc, ' ms')}", ratio_of(cold, udhcpc), "≤ 1.0×", at_most(1.0), note=n),
+        Row("client: the same, first start after a configuration change (parse not cached)", number(uncached, " ms"),
+            f"dhclient {number(dhclient, ' ms')}", ratio_of(uncached, dhclient), "report", None, note=n),
         Row("client: carrier up → address, warm (daemon running)", number(warm, " ms", 1),
             f"dhclient cold {number(dhclient, ' ms', 1)}", ratio_of(warm, dhclient), "≤ 0.5×", at_most(0.5),
             note=n),

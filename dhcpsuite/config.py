@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.unit.test_config -*-
 """
-The configuration file: one TOML document, validated into frozen attrs objects.
+The configuration file: one TOML document, validated into frozen value objects.
 
 Every error names the key path and the problem, e.g.
 C{server.subnet[0].pool[1]: '10.0.0.300' is not an IPv4 address}, so an
@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
-import tomllib
-from typing import Any, Callable, Iterator
+from types import MappingProxyType
+from collections.abc import Callable, Iterator, Mapping
 
-import attrs
+from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _REQUIRED: Any = object()
 
@@ -224,15 +228,14 @@ SECTION_PARSERS: dict[str, str] = {
 }
 
 
-@attrs.frozen
-class Config:
+class Config(Record):
     """
     The whole validated configuration. A component whose section is absent
     has L{None} and is not started.
     """
 
     state_dir: str = "/var/lib/dhcpsuite"
-    sections: dict[str, Any] = attrs.field(factory=dict)
+    sections: Mapping[str, Any] = MappingProxyType({})
     source: str = "<defaults>"
 
     def section(self, name: str) -> Any:
@@ -261,24 +264,43 @@ def parse_config(document: dict[str, Any], source: str = "<string>") -> Config:
 
 
 def parse_config_text(text: str, source: str = "<string>") -> Config:
+    return parse_config(_toml_document(text, source), source)
+
+
+def _toml_document(text: str, source: str) -> dict[str, Any]:
+    # Imported here: the client's early path reads a cached document
+    # instead (dhcpsuite.tomlcache), and tomllib costs ~15 ms of its start.
+    import tomllib
+
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("", f"{source}: not valid TOML: {e}") from None
-    return parse_config(document, source)
 
 
-def load_config(path: str) -> Config:
+def load_config(path: str, cache_directory: str | None = None) -> Config:
     """
     Read and validate a configuration file.
 
+    @param cache_directory: keep the parsed document there for the next
+        start, and use the one kept when the file has not changed
+        (L{dhcpsuite.tomlcache}); L{None}: parse the file every time.
     @raise ConfigError: naming the key and the problem, or the file.
     """
     try:
         with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+            source = f.read()
+        text = source.decode("utf-8")
     except OSError as e:
         raise ConfigError("", f"cannot read {path}: {e.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError("", f"{path}: not UTF-8 text") from None
-    return parse_config_text(text, path)
+    if cache_directory is None:
+        return parse_config_text(text, path)
+    from dhcpsuite import tomlcache
+
+    document = tomlcache.load(cache_directory, path, source)
+    if document is None:
+        document = _toml_document(text, path)
+        tomlcache.store(cache_directory, path, source, document)
+    return parse_config(document, path)

@@ -17,7 +17,10 @@ C{twisted.logger} at once.
 from __future__ import annotations
 
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 # (namespace, source, level name, format, fields, time) while held.
 _held: list[tuple[str, Any, str, str, dict[str, Any], float]] | None = None

@@ -65,9 +65,9 @@ class Options(usage.Options):
 def read_config(path: str | None, state_dir: str | None = None) -> Config:
     config = load_config(path) if path else parse_config_text(default_config_text(), "<embedded default>")
     if state_dir:
-        import attrs
+        from dhcpsuite.records import evolve
 
-        config = attrs.evolve(config, state_dir=state_dir)
+        config = evolve(config, state_dir=state_dir)
     return config
 
 

@@ -29,23 +29,20 @@ The C{[client]} section: one C{[[client.interface]]} table per interface.
 from __future__ import annotations
 
 import random
-import re
 from ipaddress import IPv4Interface
-
-import attrs
 
 from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.client.core.machine import DEFAULT_REQUEST_OPTIONS, ClientMachine, Settings
 from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.hexbytes import parse_hex
+from dhcpsuite.records import Record, evolve
 
-_HEX = re.compile(r"^[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2})+$")
-_IFNAME = re.compile(r"^[^/\s\0]{1,15}$")
+# The longest interface name Linux takes (IFNAMSIZ less the NUL).
+_IFNAME_MAX = 15
 
 
-@attrs.frozen
-class InterfaceConfig:
+class InterfaceConfig(Record):
     name: str
     client_id: str = "mac"
     hostname: str | None = None
@@ -71,7 +68,7 @@ class InterfaceConfig:
             return b"\x01" + mac
         if value == "none":
             return None
-        if _HEX.match(value):
+        if _is_hex(value):
             return parse_hex(value)
         # RFC 2132 section 9.14: type 0 is "not a hardware address".
         return b"\x00" + value.encode()
@@ -96,12 +93,37 @@ class InterfaceConfig:
         return ClientMachine(settings, self.schedule, rng, self.name, remembered)
 
 
-@attrs.frozen
-class ClientConfig:
+class ClientConfig(Record):
     interfaces: tuple[InterfaceConfig, ...] = ()
 
     def interface(self, name: str) -> InterfaceConfig | None:
         return next((i for i in self.interfaces if i.name == name), None)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_hex(value: str) -> bool:
+    """
+    Two or more hex octets, each optionally preceded by C{:} or C{-}
+    (C{01:aa-bb0c}). By hand rather than with C{re}, which the early path
+    does not import.
+    """
+    i = octets = 0
+    while i < len(value):
+        if octets and value[i] in ":-":
+            i += 1
+        pair = value[i:i + 2]
+        if len(pair) != 2 or not _HEX_DIGITS.issuperset(pair):
+            return False
+        i += 2
+        octets += 1
+    return octets >= 2
+
+
+def _valid_ifname(name: str) -> bool:
+    # What the kernel refuses (dev_valid_name): "/", white space, NUL, too long.
+    return 0 < len(name) <= _IFNAME_MAX and not any(c == "/" or c == "\0" or c.isspace() for c in name)
 
 
 def parse_client_config(section: Section) -> ClientConfig:
@@ -118,7 +140,7 @@ def parse_client_config(section: Section) -> ClientConfig:
 
 def _parse_interface(s: Section) -> InterfaceConfig:
     name = s.string("name")
-    if not _IFNAME.match(name):
+    if not _valid_ifname(name):
         raise s.error("name", f"{name!r} is not an interface name")
     client_id = s.string("client_id", "mac")
     if client_id == "":
@@ -129,7 +151,7 @@ def _parse_interface(s: Section) -> InterfaceConfig:
     request_options = tuple(int(o) for o in DEFAULT_REQUEST_OPTIONS)
     request_options += tuple(c for c in extra if c not in request_options)
     defaults = Schedule()
-    schedule = attrs.evolve(
+    schedule = evolve(
         defaults,
         initial_delay=s.number("initial_delay", defaults.initial_delay, minimum=0),
         offer_window=s.number("offer_window", defaults.offer_window, minimum=0),

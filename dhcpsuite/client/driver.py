@@ -18,9 +18,7 @@ reactor is imported (C{tests.unit.test_client_early} checks that).
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
 
 from dhcpsuite.client.config import InterfaceConfig
 from dhcpsuite.client.core.machine import (
@@ -42,16 +40,20 @@ from dhcpsuite.lazylog import LazyLogger
 # (L{MachineDriver.handlers}; C{tests.unit.test_client_driver} checks it).
 ACTION_TYPES: tuple[type, ...] = (Send, Configure, Deconfigure, Notify, Probe, TransactionDone, StateChanged)
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor socket.py
+    import socket
+    from typing import Any, Protocol
 
-class MachineClock(Protocol):
-    """
-    The two clocks a machine is fed with (L{dhcpsuite.interfaces.IClock}
-    without zope, for the early path).
-    """
+    class MachineClock(Protocol):
+        """
+        The two clocks a machine is fed with (L{dhcpsuite.interfaces.IClock}
+        without zope, for the early path).
+        """
 
-    def monotonic(self) -> float: ...
+        def monotonic(self) -> float: ...
 
-    def wall(self) -> float: ...
+        def wall(self) -> float: ...
 
 
 class MachineDriver:

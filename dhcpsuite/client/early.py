@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import random
 import select
-import socket
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from dhcpsuite.client.config import ClientConfig, InterfaceConfig
 from dhcpsuite.client.core.lease_calls import lease_calls
 from dhcpsuite.client.core.machine import (
     LEASED,
     Action,
+    State,
     Configure,
     Deconfigure,
     Notify,
@@ -41,14 +38,20 @@ from dhcpsuite.client.core.machine import (
     StateChanged,
     TransactionDone,
 )
-from dhcpsuite.client.driver import MachineClock, MachineDriver
+from dhcpsuite.client.driver import MachineDriver
 from dhcpsuite.client.system import rawsocket
 from dhcpsuite.client.system.boottime import BoottimeClock
 from dhcpsuite.client.system.persist import LeaseFile
 from dhcpsuite.client.system.sysfs import read_link
 from dhcpsuite.lazylog import LazyLogger
+from dhcpsuite.records import evolve
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor socket.py
+    import socket
+    from typing import Any
+
+    from dhcpsuite.client.driver import MachineClock
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 log = LazyLogger(__name__)
@@ -72,7 +75,11 @@ class EarlyInterface(MachineDriver):
     """
 
     def __init__(self, cfg: InterfaceConfig, mtu: int | None, receive: socket.socket, send: socket.socket,
-                 clock: MachineClock, configurator: BlockingConfigurator | None = None) -> None:
+                 clock: MachineClock, configurator: Callable[[], BlockingConfigurator] | None = None) -> None:
+        """
+        @param configurator: returns the blocking configurator, opening it
+            the first time (L{OnDemand}).
+        """
         MachineDriver.__init__(self, cfg.name, clock)
         self.cfg = cfg
         self.mtu = mtu
@@ -131,7 +138,7 @@ class EarlyInterface(MachineDriver):
     def _configure(self, action: Configure) -> None:
         if self.cfg.configure and self.configurator is not None:
             self._apply(action)
-            action = attrs.evolve(action, applied=True)
+            action = evolve(action, applied=True)
         self.pending.append(action)
 
     def _hand_over(self, action: Action) -> None:
@@ -139,13 +146,43 @@ class EarlyInterface(MachineDriver):
         self.done = True
 
     def _apply(self, action: Configure) -> None:
+        configurator = self.configurator()
         calls = lease_calls(self.ifname, action.lease, self.clock.monotonic(), self.mtu, self.cfg.route_metric)
         for call in calls:
             try:
-                call.apply(self.configurator)
+                call.apply(configurator)
             except Exception as e:
                 # As the agent does: say so, and carry on with the next call.
                 log.error("{ifname}: {what} failed: {error}", ifname=self.ifname, what=call.what, error=e)
+
+
+class OnDemand:
+    """
+    The blocking configurator, opened when first asked for.
+
+    Why not at once: importing the netlink modules and opening the socket
+    (~1 ms) would delay the first DISCOVER, and done after it they would
+    delay the REQUEST (dnsmasq offers within 0.2 ms). The loop asks for it
+    while a REQUEST waits for its ACK (L{_loop}), when it has nothing else
+    to do; an ACK that comes first (rapid commit) opens it when applied.
+    """
+
+    def __init__(self, factory: Callable[[], BlockingConfigurator]) -> None:
+        self._factory = factory
+        self._opened: BlockingConfigurator | None = None
+
+    def __call__(self) -> BlockingConfigurator:
+        if self._opened is None:
+            self._opened = self._factory()
+        return self._opened
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+
+
+# States in which a REQUEST is out and the loop waits for its ACK.
+_AWAITING_ACK = frozenset({State.REQUESTING, State.REBOOTING})
 
 
 def eligible(cfg: InterfaceConfig) -> bool:
@@ -183,7 +220,7 @@ def acquire(
     wait = wait if wait is not None else _select
     started = clock.monotonic()
     interfaces: dict[str, EarlyInterface] = {}
-    configurator = None
+    configurator: OnDemand | None = None
     try:
         for interface_cfg in cfg.interfaces:
             if not eligible(interface_cfg):
@@ -203,11 +240,11 @@ def acquire(
         if not interfaces:
             return interfaces
         if any(i.configure for i in cfg.interfaces if i.name in interfaces):
-            configurator = (configurator_factory or _blocking_configurator)()
+            configurator = OnDemand(configurator_factory or _blocking_configurator)
         for interface in interfaces.values():
             interface.configurator = configurator
             interface.feed(interface.machine.start(clock.monotonic(), clock.wall()))
-        _loop(interfaces, clock, started + budget, wait)
+        _loop(interfaces, clock, started + budget, wait, configurator)
     except Exception as e:
         # The reactor path must still start every interface: give up early.
         log.error("early start failed, the reactor starts every interface: {error!r}", error=e)
@@ -224,12 +261,15 @@ def acquire(
 
 
 def _loop(interfaces: dict[str, EarlyInterface], clock: MachineClock, end: float,
-          wait: Callable[[list, float], list]) -> None:
+          wait: Callable[[list, float], list], configurator: OnDemand | None = None) -> None:
     while True:
         active = [i for i in interfaces.values() if not i.done]
         now = clock.monotonic()
         if not active or now >= end:
             return
+        if configurator is not None and any(i.machine.state in _AWAITING_ACK for i in active):
+            configurator()  # opened while the server answers; once
+            now = clock.monotonic()
         deadlines = [d for d in (i.machine.next_deadline() for i in active) if d is not None]
         timeout = max(0.0, min([end, *deadlines]) - now)
         readable = wait([i.receive_socket for i in active], timeout)

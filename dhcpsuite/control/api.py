@@ -237,11 +237,15 @@ def client_action(daemon: Daemon, ifname: str, action: str, timeout: float) -> D
 
 def jsonable(value: Any) -> Any:
     """
-    A lease record (attrs classes of the client or the ingest codec) as
+    A lease record (value classes of the client or the ingest codec) as
     JSON-ready values: addresses and networks as text, bytes as hex.
     """
     if attrs.has(type(value)):
         return {field.name: jsonable(getattr(value, field.name)) for field in attrs.fields(type(value))}
+    names = getattr(type(value), "_fields", None)
+    if isinstance(names, tuple):
+        # The early path's value classes (L{dhcpsuite.records}, the codec's Message).
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -13,20 +13,22 @@ from __future__ import annotations
 import enum
 import struct
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Callable
-
-import attrs
+from collections.abc import Callable
 
 from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, Option
 from dhcpsuite.dhcp4.errors import DecodeError
+from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 
 
-@attrs.frozen
-class ClasslessRoute:
+class ClasslessRoute(Record):
     """
     One RFC 3442 route: C{destination} reached through C{gateway}
     (C{0.0.0.0} means on-link).
@@ -36,8 +38,7 @@ class ClasslessRoute:
     gateway: IPv4Address
 
 
-@attrs.frozen
-class OptionType:
+class OptionType(Record):
     """
     How one option's value is checked, decoded and encoded.
 

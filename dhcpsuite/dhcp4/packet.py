@@ -23,10 +23,8 @@ into C{file}/C{sname} with option 52 when needed) and puts option 82 last
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from ipaddress import IPv4Address
-from typing import Any, Iterable
-
-import attrs
 
 from dhcpsuite.dhcp4.constants import (
     BOOTP_MINIMUM_SIZE,
@@ -42,6 +40,10 @@ from dhcpsuite.dhcp4.constants import (
 )
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import OPTION_TYPES, decode_value, encode_value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
 _ZERO = IPv4Address(0)
@@ -73,11 +75,13 @@ _ESSENTIAL = frozenset(
 )
 
 
-@attrs.define(slots=True, eq=True)
 class Message:
     """
     One DHCPv4 message. Options are raw bytes by code, in the order they were
     received or set; L{option} decodes a known one into its value.
+
+    A plain class with slots, not attrs (L{dhcpsuite.records} says why): the
+    client's early path decodes and builds messages.
 
     @ivar options: the well-formed options (every value received passed its
         type's check, so raw readers may rely on lengths).
@@ -87,22 +91,59 @@ class Message:
         read as values.
     """
 
-    op: int
-    xid: int
-    chaddr: bytes = b""
-    htype: int = 1
-    hlen: int = 6
-    hops: int = 0
-    secs: int = 0
-    flags: int = 0
-    ciaddr: IPv4Address = _ZERO
-    yiaddr: IPv4Address = _ZERO
-    siaddr: IPv4Address = _ZERO
-    giaddr: IPv4Address = _ZERO
-    sname: bytes = b""
-    file: bytes = b""
-    options: dict[int, bytes] = attrs.field(factory=dict)
-    malformed: dict[int, bytes] = attrs.field(factory=dict)
+    __slots__ = ("op", "xid", "chaddr", "htype", "hlen", "hops", "secs", "flags", "ciaddr", "yiaddr", "siaddr",
+                 "giaddr", "sname", "file", "options", "malformed")
+    # The field names in order (the named-tuple convention, for
+    # L{dhcpsuite.control.api.jsonable}).
+    _fields = __slots__
+
+    def __init__(
+        self,
+        op: int,
+        xid: int,
+        chaddr: bytes = b"",
+        htype: int = 1,
+        hlen: int = 6,
+        hops: int = 0,
+        secs: int = 0,
+        flags: int = 0,
+        ciaddr: IPv4Address = _ZERO,
+        yiaddr: IPv4Address = _ZERO,
+        siaddr: IPv4Address = _ZERO,
+        giaddr: IPv4Address = _ZERO,
+        sname: bytes = b"",
+        file: bytes = b"",
+        options: dict[int, bytes] | None = None,
+        malformed: dict[int, bytes] | None = None,
+    ) -> None:
+        self.op = op
+        self.xid = xid
+        self.chaddr = chaddr
+        self.htype = htype
+        self.hlen = hlen
+        self.hops = hops
+        self.secs = secs
+        self.flags = flags
+        self.ciaddr = ciaddr
+        self.yiaddr = yiaddr
+        self.siaddr = siaddr
+        self.giaddr = giaddr
+        self.sname = sname
+        self.file = file
+        self.options: dict[int, bytes] = {} if options is None else options
+        self.malformed: dict[int, bytes] = {} if malformed is None else malformed
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    # Mutable, so unhashable (as the attrs class was).
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Message({fields})"
 
     @property
     def malformed_options(self) -> frozenset[int]:

@@ -9,17 +9,16 @@ early path needs only this, and importing the records costs ~25 ms.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
-
 from dhcpsuite.netlink.constants import HEADER as header  # noqa: F401  (the early path's framing)
 from dhcpsuite.netlink.constants import NLA_TYPE_MASK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG
+from dhcpsuite.records import Record
 
 _rtattr = struct.Struct("=HH")
 _u32 = struct.Struct("=I")
 _i32 = struct.Struct("=i")
 
 
-class ErrorBody(NamedTuple):
+class ErrorBody(Record):
     """
     The body of an C{NLMSG_ERROR}: the positive errno (0 is an ACK) and the
     kernel's extended-ACK text when it sent one.

@@ -13,7 +13,7 @@ import errno as _errno
 import ipaddress
 import os
 import struct
-from typing import Callable, NamedTuple
+from collections.abc import Callable
 
 from dhcpsuite.netlink import encode
 from dhcpsuite.netlink.constants import (
@@ -23,6 +23,7 @@ from dhcpsuite.netlink.constants import (
     RTM_DELADDR, RTM_DELROUTE, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTN_UNICAST,
     RTPROT_BOOT,
 )
+from dhcpsuite.records import Record
 
 
 class ConfiguratorError(Exception):
@@ -74,7 +75,7 @@ SUCCESS_ERRNOS = {
 }
 
 
-class Request(NamedTuple):
+class Request(Record):
     """
     One configurator call.
 

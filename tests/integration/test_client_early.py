@@ -49,7 +49,8 @@ def start_module_client(tmp_path: Path, ns: Namespace, interfaces: list[dict], *
     path = tmp_path / "client.toml"
     path.write_text(toml_document(config))
     env = dict(os.environ, PYTHONPATH=str(REPOSITORY))
-    return Daemon(ns, [sys.executable, "-m", "dhcpsuite.client", "--config", str(path), *extra],
+    return Daemon(ns, [sys.executable, "-m", "dhcpsuite.client", "--config", str(path),
+                       "--cache-dir", str(tmp_path / "cache"), *extra],
                   tmp_path / "client.out", env)
 
 

@@ -16,6 +16,10 @@ def parse(text):
     return parse_config_text(text).section("client")
 
 
+def _toml_string(text):
+    return '"' + text.replace("\\", "\\\\").replace("\n", "\\n") + '"'
+
+
 class ClientConfigTests(SynchronousTestCase):
     def test_defaults(self):
         cfg = parse('[client]\n[[client.interface]]\nname = "wan0"\n')
@@ -79,6 +83,22 @@ client_id = "none"
         self.assertIsNone(lan.client_id_bytes(MAC))
         self.assertEqual(cfg.interface("lan0"), lan)
 
+    def test_client_id_hex_or_text(self):
+        """
+        Hex octets (two or more, each optionally after ":" or "-") are bytes;
+        anything else is text (type 0), a trailing newline included.
+        """
+        for text, expected in [
+            ("01:aa-bb0c", bytes.fromhex("01aabb0c")),
+            ("0102", bytes.fromhex("0102")),
+            ("01", b"\x0001"),
+            ("01:02:", b"\x0001:02:"),
+            ("01::02", b"\x0001::02"),
+            ("01:02\n", b"\x0001:02\n"),
+        ]:
+            cfg = parse('[client]\n[[client.interface]]\nname = "wan0"\nclient_id = %s\n' % _toml_string(text))
+            self.assertEqual(cfg.interfaces[0].client_id_bytes(MAC), expected, text)
+
     def test_text_client_id(self):
         cfg = parse('[client]\n[[client.interface]]\nname = "wan0"\nclient_id = "router-1"\n')
         self.assertEqual(cfg.interfaces[0].client_id_bytes(MAC), b"\x00router-1")
@@ -103,6 +123,11 @@ client_id = "none"
         self.assertConfigError('[client]\n[[client.interface]]\nname = "wan0"\ninitial_delay = -1\n',
                                "client.interface[0].initial_delay")
         self.assertConfigError('[client]\n[[client.interface]]\nname = "a/b"\n', "client.interface[0].name")
+        # A trailing newline is not part of any interface name (a "$" in a
+        # regular expression once let it through).
+        self.assertConfigError('[client]\n[[client.interface]]\nname = "wan0\\n"\n', "client.interface[0].name")
+        self.assertConfigError('[client]\n[[client.interface]]\nname = "wan0 "\n', "client.interface[0].name")
+        self.assertConfigError('[client]\n[[client.interface]]\nname = "%s"\n' % ("x" * 16), "client.interface[0].name")
         self.assertConfigError('[client]\n[[client.interface]]\nname = "wan0"\n[[client.interface]]\nname = "wan0"\n',
                                "client.interface[1].name")
         self.assertConfigError('[client]\nspeed = 1\n', "client.speed")

@@ -181,6 +181,20 @@ class HostileValueTests(SynchronousTestCase):
             self.assertEqual(env[name], "bad", name)
         self.assertEqual(sorted(rejected), ["bootfile", "domain", "hostname", "nisdomain", "rootpath", "tftp"])
 
+    def test_a_trailing_newline_is_bad(self):
+        """
+        udhcpc checks every character of a name; a "$" in a regular
+        expression once let one trailing newline through.
+        """
+        rejected = []
+        env = self.environment({
+            Option.HOST_NAME: b"gw-1\n",
+            Option.DOMAIN_NAME: b"corp.example.net\n",
+            Option.ROOT_PATH: b"10.0.0.1:/srv/nfsroot\n",
+        }, rejected)
+        self.assertEqual((env["hostname"], env["domain"], env["rootpath"]), ("bad", "bad", "bad"))
+        self.assertEqual(sorted(rejected), ["domain", "hostname", "rootpath"])
+
     def test_valid_names_and_paths_pass(self):
         rejected = []
         env = self.environment({

@@ -8,21 +8,22 @@ ACK means for the interface (prefix, routes, MTU).
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
-
-import attrs
 
 from dhcpsuite.dhcp4.constants import Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.client.core.schedule import INFINITE, sanitise_times
+from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _ANY = IPv4Network("0.0.0.0/0")
 _ZERO = IPv4Address(0)
 
 
-@attrs.frozen
-class RouteSpec:
+class RouteSpec(Record):
     """
     One route a lease asks for; C{gateway} L{None} means on-link.
     """
@@ -31,8 +32,7 @@ class RouteSpec:
     gateway: IPv4Address | None
 
 
-@attrs.frozen(eq=False)
-class Lease:
+class Lease(Record, eq=False):
     """
     @ivar acquired: monotonic (C{CLOCK_BOOTTIME}) time the REQUEST that
         obtained it was sent: RFC 2131 section 4.4.1 counts the lease from

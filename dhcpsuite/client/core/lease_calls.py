@@ -9,20 +9,21 @@ through the blocking one before Twisted is imported.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from dhcpsuite.client.core.lease import Lease
+from dhcpsuite.records import Record
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    # Types only: this module is on the early path, which imports no zope.
+    # Types only: this module is on the early path, which imports neither
+    # zope nor typing.
+    from typing import Any
+
     from dhcpsuite.interfaces import IInterfaceConfigurator
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 
-@attrs.frozen
-class ConfiguratorCall:
+class ConfiguratorCall(Record):
     """
     @ivar method: the configurator method (C{"add_address"}).
     @ivar arguments: its keyword arguments.

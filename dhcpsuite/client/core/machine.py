@@ -22,9 +22,6 @@ import random
 from ipaddress import IPv4Address
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
-
-import attrs
 
 from dhcpsuite.client.core.dnsnames import printable
 from dhcpsuite.client.core.lease import Lease
@@ -46,6 +43,11 @@ from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import decode_value
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
+from dhcpsuite.records import Record, evolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the early path does not import typing
+    from typing import Any
 
 _ZERO = IPv4Address(0)
 
@@ -171,8 +173,7 @@ DEFAULT_REQUEST_OPTIONS = (
 # ---- actions ----
 
 
-@attrs.frozen
-class Send:
+class Send(Record):
     """
     Put C{message} on the wire: broadcast to port 67 when C{server} is
     L{None}, else unicast to C{server}:67.
@@ -182,8 +183,7 @@ class Send:
     server: IPv4Address | None = None
 
 
-@attrs.frozen
-class Configure:
+class Configure(Record):
     """
     Apply C{lease} (address, routes, MTU), then run hooks for C{event}
     (C{BOUND} or C{EXTEND}), record it in the registry and persist it.
@@ -196,8 +196,7 @@ class Configure:
     applied: bool = False
 
 
-@attrs.frozen
-class Deconfigure:
+class Deconfigure(Record):
     """
     Remove C{lease} from the interface and tell hooks and registry
     (C{EXPIRE}, C{NAK}, C{RELEASE} or C{DROP}). C{forget}: delete the
@@ -211,8 +210,7 @@ class Deconfigure:
     reply: Message | None = None
 
 
-@attrs.frozen
-class Notify:
+class Notify(Record):
     """
     An event with no interface change (C{NAK} while not bound, C{LEASEFAIL},
     C{INFORM}): hooks only. C{reply} is the message that caused it, if any.
@@ -223,8 +221,7 @@ class Notify:
     reply: Message | None = None
 
 
-@attrs.frozen
-class Probe:
+class Probe(Record):
     """
     Check C{address} for a conflict (RFC 5227) and answer with
     L{ClientMachine.probe_result}.
@@ -233,8 +230,7 @@ class Probe:
     address: IPv4Address
 
 
-@attrs.frozen
-class TransactionDone:
+class TransactionDone(Record):
     """
     The current transaction ended, with C{outcome}.
     """
@@ -243,8 +239,7 @@ class TransactionDone:
     lease: Lease | None = None
 
 
-@attrs.frozen
-class StateChanged:
+class StateChanged(Record):
     old: State
     new: State
     cause: str
@@ -254,8 +249,7 @@ class StateChanged:
 Action = Send | Configure | Deconfigure | Notify | Probe | TransactionDone | StateChanged
 
 
-@attrs.frozen
-class Settings:
+class Settings(Record):
     """
     What the machine puts in its messages. Frozen: changing settings means
     a new machine (sd-dhcp's -EBUSY rule).
@@ -506,7 +500,7 @@ class ClientMachine:
         client_id = self.settings.client_id
         if client_id is not None and client_id[:1] == b"\x01" and client_id[1:] == self.settings.mac:
             client_id = b"\x01" + mac
-        self.settings = attrs.evolve(self.settings, mac=mac, client_id=client_id)
+        self.settings = evolve(self.settings, mac=mac, client_id=client_id)
         lease = self.bound or self.stale
         if lease is not None:
             out.append(Deconfigure(lease, Event.DROP, forget=True))

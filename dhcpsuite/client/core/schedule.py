@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import random
 
-import attrs
+from dhcpsuite.records import Record
 
 # Option 51 value meaning "forever" (RFC 2131 section 3.3).
 INFINITE = 0xFFFFFFFF
 
 
-@attrs.frozen
-class Schedule:
+class Schedule(Record):
     """
     Every timing constant of the client, as data so tests and configuration
     can replace it.

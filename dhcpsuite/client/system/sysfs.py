@@ -8,12 +8,11 @@ about it has been read (netlink events then keep it up to date).
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
-
 from dhcpsuite.hexbytes import parse_hex
+from dhcpsuite.records import Record
 
 
-class LinkState(NamedTuple):
+class LinkState(Record):
     mac: bytes
     mtu: int
     carrier: bool
