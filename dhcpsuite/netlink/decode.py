@@ -14,6 +14,11 @@ Two decoders yield the same L{NetlinkMessage}s:
 The reader uses L{decode_fast} unless told otherwise; the unit tests run the
 golden kernel captures through both and require identical output, which is
 what keeps the fast one honest.
+
+Both take the table's C{known} records (an address or route message's body
+bytes -> the record decoded from them): a message that repeats a body byte
+for byte (every delete, every unchanged record in a resync dump) is resolved
+with one lookup instead of a decode.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class NetlinkMessage(NamedTuple):
     One netlink message: its header and, for the types we understand, the
     record it describes (L{Link}, L{Address}, L{Route}), or for
     C{NLMSG_ERROR} an L{ErrorBody}; L{None} otherwise.
+
+    @ivar raw: for address and route messages, the body's bytes (what the
+        table remembers a record by); empty otherwise.
     """
 
     type: int
@@ -58,9 +66,31 @@ class NetlinkMessage(NamedTuple):
     seq: int
     pid: int
     body: object
+    raw: bytes = b""
 
 
-Decoder = Callable[[bytes, Mapping[int, str]], Iterator[NetlinkMessage]]
+Decoder = Callable[[bytes, Mapping[int, str], Mapping[bytes, object]], Iterator[NetlinkMessage]]
+_NOTHING_KNOWN: Mapping[bytes, object] = {}
+
+
+def _remembered(known: Mapping[bytes, object], raw: bytes, names: Mapping[int, str], index_of) -> object:
+    """
+    The record the table holds for these body bytes, unless the interface
+    name it was decoded with has changed since (a rename, or the link
+    arriving after its addresses).
+    """
+    record = known.get(raw)
+    if record is not None and record.ifname != names.get(index_of(record)):
+        return None
+    return record
+
+
+def _ifindex(address: Address) -> int:
+    return address.ifindex
+
+
+def _oif(route: Route) -> int | None:
+    return route.oif
 
 
 _CLASSES = {
@@ -176,7 +206,7 @@ def _route(data: bytes, offset: int, end: int, names: Mapping[int, str]) -> Rout
         type=kind,
         tos=tos,
         nexthops=nexthops,
-        ifname=names.get(oif) if oif is not None else None,
+        ifname=names.get(oif),
     )
 
 
@@ -191,51 +221,68 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
-def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
+_ADDRESS_OR_ROUTE = frozenset((RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE))
+
+
+def decode_fast(
+    data: bytes, names: Mapping[int, str] = {}, known: Mapping[bytes, object] = _NOTHING_KNOWN
+) -> Iterator[NetlinkMessage]:
     """
     Decode every message in one datagram; truncated trailing bytes are
     ignored (the kernel never sends them).
     """
     offset = 0
     size = len(data)
+    unpack = _header.unpack_from
     while offset + HEADER_SIZE <= size:
-        length, kind, flags, seq, pid = _header.unpack_from(data, offset)
+        length, kind, flags, seq, pid = unpack(data, offset)
         if length < HEADER_SIZE or offset + length > size:
             return
         body_offset = offset + HEADER_SIZE
         end = offset + length
-        body: object = None
-        if kind == RTM_NEWADDR or kind == RTM_DELADDR:
-            body = _address(data, body_offset, end, names)
-        elif kind == RTM_NEWROUTE or kind == RTM_DELROUTE:
-            body = _route(data, body_offset, end, names)
+        if kind in _ADDRESS_OR_ROUTE:
+            route = kind == RTM_NEWROUTE or kind == RTM_DELROUTE
+            raw = data[body_offset:end]
+            body = _remembered(known, raw, names, _oif if route else _ifindex) if known else None
+            if body is None:
+                body = (_route if route else _address)(data, body_offset, end, names)
+            yield NetlinkMessage(kind, flags, seq, pid, body, raw)
         elif kind == RTM_NEWLINK or kind == RTM_DELLINK:
-            body = _link(data, body_offset, end)
+            yield NetlinkMessage(kind, flags, seq, pid, _link(data, body_offset, end))
         elif kind == NLMSG_ERROR and length >= 20:
-            body = error_body(data, body_offset, end, flags)
-        yield NetlinkMessage(kind, flags, seq, pid, body)
+            yield NetlinkMessage(kind, flags, seq, pid, error_body(data, body_offset, end, flags))
+        else:
+            yield NetlinkMessage(kind, flags, seq, pid, None)
         offset += (length + 3) & ~3
 
 
-def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
+def decode_pyroute2(
+    data: bytes, names: Mapping[int, str] = {}, known: Mapping[bytes, object] = _NOTHING_KNOWN
+) -> Iterator[NetlinkMessage]:
     """
     The same as L{decode_fast}, parsed by pyroute2's marshal.
     """
+    offset = 0
     for msg in _marshal().parse(data):
         header = msg["header"]
         kind = header["type"]
+        length = header["length"]
+        raw = b""
         body: object = None
         if kind in (RTM_NEWADDR, RTM_DELADDR):
-            body = _pyroute2_address(msg, names)
+            raw = data[offset + HEADER_SIZE:offset + length]
+            body = _remembered(known, raw, names, _ifindex) or _pyroute2_address(msg, names)
         elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
-            body = _pyroute2_route(msg, names)
+            raw = data[offset + HEADER_SIZE:offset + length]
+            body = _remembered(known, raw, names, _oif) or _pyroute2_route(msg, names)
         elif kind in (RTM_NEWLINK, RTM_DELLINK):
             body = _pyroute2_link(msg)
         elif kind == NLMSG_ERROR:
             error = header.get("error")
             code = (getattr(error, "code", None) or getattr(error, "errno", 0)) if error is not None else 0
             body = ErrorBody(abs(code), None)
-        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body)
+        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body, raw)
+        offset += (length + 3) & ~3
 
 
 _marshal_instance = None
