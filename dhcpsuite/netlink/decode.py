@@ -99,11 +99,23 @@ _CLASSES = {
 }
 
 
+# Plain addresses (gateways, preferred sources, broadcasts) recur across
+# routes: one immutable object each, built once. Bounded: emptied when full.
+_ADDRESSES_KEPT = 4096
+_addresses: dict[bytes, object] = {}
+
+
 def _ip(family: int, raw: bytes):
     classes = _CLASSES.get(family)
     if classes is None or len(raw) != classes[0]:
         return None
-    return classes[1](int.from_bytes(raw, "big"))
+    # The length fixes the family, so the bytes alone are the key.
+    address = _addresses.get(raw)
+    if address is None:
+        if len(_addresses) >= _ADDRESSES_KEPT:
+            _addresses.clear()
+        address = _addresses[raw] = classes[1](int.from_bytes(raw, "big"))
+    return address
 
 
 def _prefixed(family: int, raw: bytes, length: int, which: int):
@@ -115,6 +127,10 @@ def _prefixed(family: int, raw: bytes, length: int, which: int):
     if classes is None or len(raw) != classes[0]:
         return None
     return classes[which]((int.from_bytes(raw, "big"), length))
+
+
+# A route without RTA_DST is the default route: the all-zero network.
+_ANY = {family: bytes(classes[0]) for family, classes in _CLASSES.items()}
 
 
 def _mac(raw: bytes | None) -> str | None:
@@ -186,26 +202,26 @@ def _route(data: bytes, offset: int, end: int, names: Mapping[int, str]) -> Rout
     if flags & RTM_F_CLONED or family not in (socket.AF_INET, socket.AF_INET6):
         return None
     attrs = _attributes(data, offset + _rtmsg.size, end)
-    destination = _prefixed(family, attrs.get(RTA_DST, bytes(_CLASSES[family][0])), dst_len, 2)
+    get = attrs.get
+    destination = _prefixed(family, get(RTA_DST, _ANY[family]), dst_len, 2)
     if destination is None:
         return None
-    oif = _i32.unpack(attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
-    nexthops = ()
-    if RTA_MULTIPATH in attrs:
-        nexthops = tuple(_nexthops(family, attrs[RTA_MULTIPATH]))
+    raw_oif, raw_table, raw_metric = get(RTA_OIF), get(RTA_TABLE), get(RTA_PRIORITY)
+    gateway, source, multipath = get(RTA_GATEWAY), get(RTA_PREFSRC), get(RTA_MULTIPATH)
+    oif = _i32.unpack(raw_oif)[0] if raw_oif is not None else None
     return Route(
         family=family,
         destination=destination,
-        table=_u32.unpack(attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
-        metric=_u32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0,
-        gateway=_ip(family, attrs[RTA_GATEWAY]) if RTA_GATEWAY in attrs else None,
+        table=_u32.unpack(raw_table)[0] if raw_table is not None else table,
+        metric=_u32.unpack(raw_metric)[0] if raw_metric is not None else 0,
+        gateway=_ip(family, gateway) if gateway is not None else None,
         oif=oif,
-        source=_ip(family, attrs[RTA_PREFSRC]) if RTA_PREFSRC in attrs else None,
+        source=_ip(family, source) if source is not None else None,
         protocol=protocol,
         scope=scope,
         type=kind,
         tos=tos,
-        nexthops=nexthops,
+        nexthops=tuple(_nexthops(family, multipath)) if multipath is not None else (),
         ifname=names.get(oif),
     )
 

@@ -85,6 +85,27 @@ class KnownBodyTests(SynchronousTestCase):
             self.assertEqual([m.body.ifname for m in again], ["wan0"] * 4)
 
 
+class SharedAddressTests(SynchronousTestCase):
+    def test_routes_share_one_object_per_source_address(self):
+        """
+        The local, prefix and broadcast routes of an address all carry it as
+        their preferred source: one object, not three.
+        """
+        datagrams = capture("events.hex")["ip addr add 192.0.2.10/24 dev gv0"]
+        sources = [m.body.source for d in datagrams for m in decode_fast(d) if isinstance(m.body, e.Route)]
+        self.assertEqual([str(s) for s in sources], ["192.0.2.10"] * 3)
+        self.assertIs(sources[0], sources[1])
+        self.assertIs(sources[0], sources[2])
+
+    def test_the_shared_addresses_are_bounded(self):
+        from dhcpsuite.netlink import decode
+
+        for n in range(decode._ADDRESSES_KEPT + 10):
+            self.assertEqual(int(decode._ip(2, n.to_bytes(4, "big"))), n)
+            self.assertLessEqual(len(decode._addresses), decode._ADDRESSES_KEPT)
+        self.assertIsNone(decode._ip(10, bytes(4)))
+
+
 class RecordTests(SynchronousTestCase):
     def setUp(self):
         self.steps = capture("events.hex")
