@@ -14,6 +14,11 @@ Two decoders yield the same L{NetlinkMessage}s:
 The reader uses L{decode_fast} unless told otherwise; the unit tests run the
 golden kernel captures through both and require identical output, which is
 what keeps the fast one honest.
+
+Both take the table's C{known} records (an address or route message's body
+bytes -> the record decoded from them): a message that repeats a body byte
+for byte (every delete, every unchanged record in a resync dump) is resolved
+with one lookup instead of a decode.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class NetlinkMessage(NamedTuple):
     One netlink message: its header and, for the types we understand, the
     record it describes (L{Link}, L{Address}, L{Route}), or for
     C{NLMSG_ERROR} an L{ErrorBody}; L{None} otherwise.
+
+    @ivar raw: for address and route messages, the body's bytes (what the
+        table remembers a record by); empty otherwise.
     """
 
     type: int
@@ -58,9 +66,31 @@ class NetlinkMessage(NamedTuple):
     seq: int
     pid: int
     body: object
+    raw: bytes = b""
 
 
-Decoder = Callable[[bytes, Mapping[int, str]], Iterator[NetlinkMessage]]
+Decoder = Callable[[bytes, Mapping[int, str], Mapping[bytes, object]], Iterator[NetlinkMessage]]
+_NOTHING_KNOWN: Mapping[bytes, object] = {}
+
+
+def _remembered(known: Mapping[bytes, object], raw: bytes, names: Mapping[int, str], index_of) -> object:
+    """
+    The record the table holds for these body bytes, unless the interface
+    name it was decoded with has changed since (a rename, or the link
+    arriving after its addresses).
+    """
+    record = known.get(raw)
+    if record is not None and record.ifname != names.get(index_of(record)):
+        return None
+    return record
+
+
+def _ifindex(address: Address) -> int:
+    return address.ifindex
+
+
+def _oif(route: Route) -> int | None:
+    return route.oif
 
 
 _CLASSES = {
@@ -69,11 +99,23 @@ _CLASSES = {
 }
 
 
+# Plain addresses (gateways, preferred sources, broadcasts) recur across
+# routes: one immutable object each, built once. Bounded: emptied when full.
+_ADDRESSES_KEPT = 4096
+_addresses: dict[bytes, object] = {}
+
+
 def _ip(family: int, raw: bytes):
     classes = _CLASSES.get(family)
     if classes is None or len(raw) != classes[0]:
         return None
-    return classes[1](int.from_bytes(raw, "big"))
+    # The length fixes the family, so the bytes alone are the key.
+    address = _addresses.get(raw)
+    if address is None:
+        if len(_addresses) >= _ADDRESSES_KEPT:
+            _addresses.clear()
+        address = _addresses[raw] = classes[1](int.from_bytes(raw, "big"))
+    return address
 
 
 def _prefixed(family: int, raw: bytes, length: int, which: int):
@@ -85,6 +127,10 @@ def _prefixed(family: int, raw: bytes, length: int, which: int):
     if classes is None or len(raw) != classes[0]:
         return None
     return classes[which]((int.from_bytes(raw, "big"), length))
+
+
+# A route without RTA_DST is the default route: the all-zero network.
+_ANY = {family: bytes(classes[0]) for family, classes in _CLASSES.items()}
 
 
 def _mac(raw: bytes | None) -> str | None:
@@ -156,27 +202,27 @@ def _route(data: bytes, offset: int, end: int, names: Mapping[int, str]) -> Rout
     if flags & RTM_F_CLONED or family not in (socket.AF_INET, socket.AF_INET6):
         return None
     attrs = _attributes(data, offset + _rtmsg.size, end)
-    destination = _prefixed(family, attrs.get(RTA_DST, bytes(_CLASSES[family][0])), dst_len, 2)
+    get = attrs.get
+    destination = _prefixed(family, get(RTA_DST, _ANY[family]), dst_len, 2)
     if destination is None:
         return None
-    oif = _i32.unpack(attrs[RTA_OIF])[0] if RTA_OIF in attrs else None
-    nexthops = ()
-    if RTA_MULTIPATH in attrs:
-        nexthops = tuple(_nexthops(family, attrs[RTA_MULTIPATH]))
+    raw_oif, raw_table, raw_metric = get(RTA_OIF), get(RTA_TABLE), get(RTA_PRIORITY)
+    gateway, source, multipath = get(RTA_GATEWAY), get(RTA_PREFSRC), get(RTA_MULTIPATH)
+    oif = _i32.unpack(raw_oif)[0] if raw_oif is not None else None
     return Route(
         family=family,
         destination=destination,
-        table=_u32.unpack(attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
-        metric=_u32.unpack(attrs[RTA_PRIORITY])[0] if RTA_PRIORITY in attrs else 0,
-        gateway=_ip(family, attrs[RTA_GATEWAY]) if RTA_GATEWAY in attrs else None,
+        table=_u32.unpack(raw_table)[0] if raw_table is not None else table,
+        metric=_u32.unpack(raw_metric)[0] if raw_metric is not None else 0,
+        gateway=_ip(family, gateway) if gateway is not None else None,
         oif=oif,
-        source=_ip(family, attrs[RTA_PREFSRC]) if RTA_PREFSRC in attrs else None,
+        source=_ip(family, source) if source is not None else None,
         protocol=protocol,
         scope=scope,
         type=kind,
         tos=tos,
-        nexthops=nexthops,
-        ifname=names.get(oif) if oif is not None else None,
+        nexthops=tuple(_nexthops(family, multipath)) if multipath is not None else (),
+        ifname=names.get(oif),
     )
 
 
@@ -191,51 +237,68 @@ def _nexthops(family: int, raw: bytes) -> Iterator[tuple]:
         offset += (length + 3) & ~3
 
 
-def decode_fast(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
+_ADDRESS_OR_ROUTE = frozenset((RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE))
+
+
+def decode_fast(
+    data: bytes, names: Mapping[int, str] = {}, known: Mapping[bytes, object] = _NOTHING_KNOWN
+) -> Iterator[NetlinkMessage]:
     """
     Decode every message in one datagram; truncated trailing bytes are
     ignored (the kernel never sends them).
     """
     offset = 0
     size = len(data)
+    unpack = _header.unpack_from
     while offset + HEADER_SIZE <= size:
-        length, kind, flags, seq, pid = _header.unpack_from(data, offset)
+        length, kind, flags, seq, pid = unpack(data, offset)
         if length < HEADER_SIZE or offset + length > size:
             return
         body_offset = offset + HEADER_SIZE
         end = offset + length
-        body: object = None
-        if kind == RTM_NEWADDR or kind == RTM_DELADDR:
-            body = _address(data, body_offset, end, names)
-        elif kind == RTM_NEWROUTE or kind == RTM_DELROUTE:
-            body = _route(data, body_offset, end, names)
+        if kind in _ADDRESS_OR_ROUTE:
+            route = kind == RTM_NEWROUTE or kind == RTM_DELROUTE
+            raw = data[body_offset:end]
+            body = _remembered(known, raw, names, _oif if route else _ifindex) if known else None
+            if body is None:
+                body = (_route if route else _address)(data, body_offset, end, names)
+            yield NetlinkMessage(kind, flags, seq, pid, body, raw)
         elif kind == RTM_NEWLINK or kind == RTM_DELLINK:
-            body = _link(data, body_offset, end)
+            yield NetlinkMessage(kind, flags, seq, pid, _link(data, body_offset, end))
         elif kind == NLMSG_ERROR and length >= 20:
-            body = error_body(data, body_offset, end, flags)
-        yield NetlinkMessage(kind, flags, seq, pid, body)
+            yield NetlinkMessage(kind, flags, seq, pid, error_body(data, body_offset, end, flags))
+        else:
+            yield NetlinkMessage(kind, flags, seq, pid, None)
         offset += (length + 3) & ~3
 
 
-def decode_pyroute2(data: bytes, names: Mapping[int, str] = {}) -> Iterator[NetlinkMessage]:
+def decode_pyroute2(
+    data: bytes, names: Mapping[int, str] = {}, known: Mapping[bytes, object] = _NOTHING_KNOWN
+) -> Iterator[NetlinkMessage]:
     """
     The same as L{decode_fast}, parsed by pyroute2's marshal.
     """
+    offset = 0
     for msg in _marshal().parse(data):
         header = msg["header"]
         kind = header["type"]
+        length = header["length"]
+        raw = b""
         body: object = None
         if kind in (RTM_NEWADDR, RTM_DELADDR):
-            body = _pyroute2_address(msg, names)
+            raw = data[offset + HEADER_SIZE:offset + length]
+            body = _remembered(known, raw, names, _ifindex) or _pyroute2_address(msg, names)
         elif kind in (RTM_NEWROUTE, RTM_DELROUTE):
-            body = _pyroute2_route(msg, names)
+            raw = data[offset + HEADER_SIZE:offset + length]
+            body = _remembered(known, raw, names, _oif) or _pyroute2_route(msg, names)
         elif kind in (RTM_NEWLINK, RTM_DELLINK):
             body = _pyroute2_link(msg)
         elif kind == NLMSG_ERROR:
             error = header.get("error")
             code = (getattr(error, "code", None) or getattr(error, "errno", 0)) if error is not None else 0
             body = ErrorBody(abs(code), None)
-        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body)
+        yield NetlinkMessage(kind, header["flags"], header["sequence_number"], header["pid"], body, raw)
+        offset += (length + 3) & ~3
 
 
 _marshal_instance = None

@@ -92,7 +92,7 @@ class NetlinkReader(abstract.FileDescriptor):
         self._portid = 0
         self._seq = int(time.time()) & 0x7FFFFFFF
         self.table = InterfaceTable()
-        self._listeners: list[INetlinkListener] = []
+        self._listeners: tuple[INetlinkListener, ...] = ()
         self._dump: _Dump | None = None
         self._wanted: set[str] = set()
         self._resync_call: IDelayedCall | None = None
@@ -176,26 +176,36 @@ class NetlinkReader(abstract.FileDescriptor):
         table as C{*Added} events, so it sees everything that happened before
         it subscribed and then every change after.
         """
-        self._listeners.append(listener)
+        self._listeners += (listener,)
         if replay:
             for event in list(self.table.snapshot()):
                 self._deliver(listener, event)
 
     def remove_listener(self, listener: INetlinkListener) -> None:
         if listener in self._listeners:
-            self._listeners.remove(listener)
+            listeners = list(self._listeners)
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
 
     def _emit(self, events: list) -> None:
+        # A tuple, replaced on (un)subscription: a listener that subscribes
+        # or leaves from its callback changes the next event's audience only.
+        self.events_delivered += len(events)
         for event in events:
-            self.events_delivered += 1
-            for listener in list(self._listeners):
-                self._deliver(listener, event)
+            for listener in self._listeners:
+                try:
+                    listener.netlink_event(event)
+                except Exception:
+                    self._failed(listener, event)
 
     def _deliver(self, listener: INetlinkListener, event: object) -> None:
         try:
             listener.netlink_event(event)
         except Exception:
-            self.log.failure("Netlink listener {listener!r} failed on {event!r}", listener=listener, event=event)
+            self._failed(listener, event)
+
+    def _failed(self, listener: INetlinkListener, event: object) -> None:
+        self.log.failure("Netlink listener {listener!r} failed on {event!r}", listener=listener, event=event)
 
     # Reading
 
@@ -223,24 +233,22 @@ class NetlinkReader(abstract.FileDescriptor):
         """
         table = self.table
         dump = self._dump
-        for message in self._decode(data, table.names):
-            kind = message.type
-            in_dump = dump is not None and message.seq == dump.seq and message.pid == self._portid
+        for kind, flags, seq, pid, body, raw in self._decode(data, table.names, table.known):
+            in_dump = dump is not None and seq == dump.seq and pid == self._portid
             if in_dump:
                 if kind == NLMSG_DONE:
-                    self._dump_part_done(dump, message.flags)
+                    self._dump_part_done(dump, flags)
                     dump = self._dump
                     continue
                 if kind == NLMSG_ERROR:
-                    self._dump_failed(dump, message.body)
+                    self._dump_failed(dump, body)
                     dump = self._dump
                     continue
-                if message.flags & NLM_F_DUMP_INTR:
+                if flags & NLM_F_DUMP_INTR:
                     dump.interrupted = True
-            body = message.body
             if body is None:
                 continue
-            events = self._apply(kind, message.flags, body)
+            events = self._apply(kind, flags, body, raw)
             if dump is not None:
                 self._mark_seen(dump, kind, body)
                 if in_dump:
@@ -248,12 +256,12 @@ class NetlinkReader(abstract.FileDescriptor):
             if events:
                 self._emit(events)
 
-    def _apply(self, kind: int, flags: int, body: Any) -> list:
+    def _apply(self, kind: int, flags: int, body: Any, raw: bytes = b"") -> list:
         table = self.table
-        if kind == RTM_NEWADDR:
-            return table.put_address(body)
         if kind == RTM_NEWROUTE:
-            return table.put_route(body, replace=bool(flags & NLM_F_REPLACE))
+            return table.put_route(body, bool(flags & NLM_F_REPLACE), raw)
+        if kind == RTM_NEWADDR:
+            return table.put_address(body, raw)
         if kind == RTM_DELADDR:
             return table.remove_address(body) + table.ipv4_address_gone(body)
         if kind == RTM_DELROUTE:

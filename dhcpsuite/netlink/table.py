@@ -9,6 +9,7 @@ rebuilding its own view from those events) always agrees with the table.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Iterator
 
 from zope.interface import implementer
@@ -21,6 +22,7 @@ from dhcpsuite.netlink.events import (
 )
 
 HOST_SCOPE = 254
+DEPARTED_KEPT = 1024
 
 
 @implementer(IInterfaceTable)
@@ -30,6 +32,10 @@ class InterfaceTable:
     @ivar addresses: L{Address.key} -> L{Address}.
     @ivar routes: L{Route} -> L{Route} (the value keeps the resolved name).
     @ivar names: ifindex -> interface name, for decoding.
+    @ivar known: the body bytes of the message each address and route was
+        last decoded from -> that record, so that a message repeating them
+        (a delete, a resync dump of an unchanged record) needs no decoding:
+        the records in the table and the last L{DEPARTED_KEPT} that left it.
     """
 
     def __init__(self) -> None:
@@ -42,6 +48,10 @@ class InterfaceTable:
         self._address_ips: dict[object, int] = {}
         self._by_identity: dict[tuple, set[Route]] = {}
         self._by_source: dict[object, set[Route]] = {}
+        self.known: dict[bytes, Address | Route] = {}
+        self._departed: deque[bytes] = deque()
+        self._address_raw: dict[tuple, bytes] = {}
+        self._route_raw: dict[Route, bytes] = {}
 
     # Queries
 
@@ -101,9 +111,15 @@ class InterfaceTable:
         events.extend(self.remove_routes(lambda r: r.oif == ifindex or _all_nexthops_via(r, ifindex)))
         return events
 
-    def put_address(self, address: Address) -> list[object]:
+    def put_address(self, address: Address, raw: bytes = b"") -> list[object]:
+        """
+        @param raw: the message body C{address} was decoded from, if any.
+        """
         key = address.key()
         previous = self.addresses.get(key)
+        if previous is address:
+            return []
+        self._remember(self._address_raw, key, raw, address)
         self.addresses[key] = address
         self._by_ifindex.setdefault(address.ifindex, {})[key] = address
         if previous is None:
@@ -122,6 +138,7 @@ class InterfaceTable:
     def _pop_address(self, key: tuple) -> Address | None:
         removed = self.addresses.pop(key, None)
         if removed is not None:
+            self._forget(self._address_raw, key)
             ip = removed.interface.ip
             left = self._address_ips.get(ip, 1) - 1
             if left:
@@ -135,7 +152,12 @@ class InterfaceTable:
                     del self._by_ifindex[removed.ifindex]
         return removed
 
-    def put_route(self, route: Route, replace: bool = False) -> list[object]:
+    def put_route(self, route: Route, replace: bool = False, raw: bytes = b"") -> list[object]:
+        """
+        @param raw: the message body C{route} was decoded from, if any.
+        """
+        if not replace and self.routes.get(route) is route:
+            return []
         events: list[object] = []
         if replace:
             for old in list(self._by_identity.get(route.identity(), ())):
@@ -147,7 +169,41 @@ class InterfaceTable:
             if route.source is not None:
                 self._by_source.setdefault(route.source, set()).add(route)
         self.routes[route] = route
+        self._remember(self._route_raw, route, raw, route)
         return events
+
+    def _remember(self, index: dict, key: object, raw: bytes, record: Address | Route) -> None:
+        old = index.pop(key, None)
+        if raw:
+            index[key] = raw
+            self.known[raw] = record
+        if old is not None and old != raw:
+            self._depart(old)
+
+    def _forget(self, index: dict, key: object) -> None:
+        raw = index.pop(key, None)
+        if raw is not None:
+            self._depart(raw)
+
+    def _depart(self, raw: bytes) -> None:
+        """
+        Keep a record that left the table in C{known} for the next
+        L{DEPARTED_KEPT} departures: the kernel's own delete often follows
+        (an IPv4 address's RTM_DELADDR comes before the RTM_DELROUTEs of its
+        routes, which L{ipv4_address_gone} has already dropped).
+        """
+        departed = self._departed
+        departed.append(raw)
+        if len(departed) > DEPARTED_KEPT:
+            oldest = departed.popleft()
+            record = self.known.get(oldest)
+            if record is not None and not self._live(oldest, record):
+                del self.known[oldest]
+
+    def _live(self, raw: bytes, record: Address | Route) -> bool:
+        if isinstance(record, Route):
+            return self._route_raw.get(record) == raw
+        return self._address_raw.get(record.key()) == raw
 
     def remove_route(self, route: Route) -> list[object]:
         removed = self._pop_route(route)
@@ -160,6 +216,7 @@ class InterfaceTable:
     def _pop_route(self, route: Route) -> Route | None:
         removed = self.routes.pop(route, None)
         if removed is not None:
+            self._forget(self._route_raw, route)
             for index, key in ((self._by_identity, route.identity()), (self._by_source, route.source)):
                 bucket = index.get(key)
                 if bucket is not None:

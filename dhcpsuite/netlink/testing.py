@@ -20,6 +20,7 @@ from zope.interface import implementer
 
 from dhcpsuite.interfaces import IInterfaceConfigurator, INetlinkListener
 from dhcpsuite.netlink import encode
+from dhcpsuite.netlink import events as e
 from dhcpsuite.netlink.configurator import ConfiguratorError, describe_call
 from dhcpsuite.netlink.constants import (
     HEADER_SIZE, IFLA_IFNAME, NLM_F_DUMP, NLM_F_MULTI, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE,
@@ -361,22 +362,20 @@ class ViewListener:
         self.keep_events = keep_events
 
     def netlink_event(self, event: Any) -> None:
-        from dhcpsuite.netlink import events as e
-
         if self.keep_events:
             self.events.append(event)
-        if isinstance(event, (e.LinkAdded, e.LinkChanged)):
-            self.links[event.link.ifindex] = event.link
-        elif isinstance(event, e.LinkRemoved):
-            self.links.pop(event.link.ifindex, None)
+        if isinstance(event, e.RouteAdded):
+            self.routes[event.route] = event.route
+        elif isinstance(event, e.RouteRemoved):
+            self.routes.pop(event.route, None)
         elif isinstance(event, (e.AddressAdded, e.AddressChanged)):
             self.addresses[event.address.key()] = event.address
         elif isinstance(event, e.AddressRemoved):
             self.addresses.pop(event.address.key(), None)
-        elif isinstance(event, e.RouteAdded):
-            self.routes[event.route] = event.route
-        elif isinstance(event, e.RouteRemoved):
-            self.routes.pop(event.route, None)
+        elif isinstance(event, (e.LinkAdded, e.LinkChanged)):
+            self.links[event.link.ifindex] = event.link
+        elif isinstance(event, e.LinkRemoved):
+            self.links.pop(event.link.ifindex, None)
 
     def view(self) -> tuple[set, set]:
         return records_view(self.links, self.addresses.values(), self.routes.values())

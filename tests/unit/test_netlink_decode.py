@@ -53,6 +53,59 @@ class DecoderAgreementTests(SynchronousTestCase):
         self.assertEqual(list(decode_fast(data[:-4])), [])
 
 
+class KnownBodyTests(SynchronousTestCase):
+    """
+    A body the caller already decoded (the table's C{known}) is not decoded
+    again, unless the interface name it was decoded with has changed.
+    """
+
+    def setUp(self):
+        self.datagrams = capture("events.hex")["ip addr add 192.0.2.10/24 dev gv0"]
+
+    def test_known_bodies_give_the_known_record(self):
+        for decoder in (decode_fast, decode_pyroute2):
+            index = next(decoder(self.datagrams[0])).body.ifindex
+            names = {index: "gv0"}
+            first = [m for d in self.datagrams for m in decoder(d, names)]
+            self.assertEqual({m.body.ifname for m in first}, {"gv0"})
+            known = {m.raw: m.body for m in first if m.body is not None}
+            self.assertEqual(len(known), 4)
+            again = [m for d in self.datagrams for m in decoder(d, names, known)]
+            self.assertEqual(again, first)
+            for old, new in zip(first, again):
+                self.assertIs(new.body, old.body)
+
+    def test_a_renamed_interface_is_decoded_again(self):
+        for decoder in (decode_fast, decode_pyroute2):
+            first = [m for d in self.datagrams for m in decoder(d, {})]
+            index = first[0].body.ifindex
+            known = {m.raw: m.body for m in first if m.body is not None}
+            again = [m for d in self.datagrams for m in decoder(d, {index: "wan0"}, known)]
+            self.assertEqual([m.body.ifname for m in first], [None] * 4)
+            self.assertEqual([m.body.ifname for m in again], ["wan0"] * 4)
+
+
+class SharedAddressTests(SynchronousTestCase):
+    def test_routes_share_one_object_per_source_address(self):
+        """
+        The local, prefix and broadcast routes of an address all carry it as
+        their preferred source: one object, not three.
+        """
+        datagrams = capture("events.hex")["ip addr add 192.0.2.10/24 dev gv0"]
+        sources = [m.body.source for d in datagrams for m in decode_fast(d) if isinstance(m.body, e.Route)]
+        self.assertEqual([str(s) for s in sources], ["192.0.2.10"] * 3)
+        self.assertIs(sources[0], sources[1])
+        self.assertIs(sources[0], sources[2])
+
+    def test_the_shared_addresses_are_bounded(self):
+        from dhcpsuite.netlink import decode
+
+        for n in range(decode._ADDRESSES_KEPT + 10):
+            self.assertEqual(int(decode._ip(2, n.to_bytes(4, "big"))), n)
+            self.assertLessEqual(len(decode._addresses), decode._ADDRESSES_KEPT)
+        self.assertIsNone(decode._ip(10, bytes(4)))
+
+
 class RecordTests(SynchronousTestCase):
     def setUp(self):
         self.steps = capture("events.hex")

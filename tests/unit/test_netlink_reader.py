@@ -13,12 +13,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from dhcpsuite.interfaces import INetlinkListener
-from dhcpsuite.netlink import encode
+from dhcpsuite.netlink import decode, encode
 from dhcpsuite.netlink import events as e
 from dhcpsuite.netlink.constants import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE
 from dhcpsuite.netlink.decode import decode_fast
 from dhcpsuite.netlink.reader import NetlinkReader
 from dhcpsuite.netlink.system import INetlinkSystem, RealNetlinkSystem
+from dhcpsuite.netlink.table import DEPARTED_KEPT, InterfaceTable
 from dhcpsuite.netlink.testing import MemoryNetlinkSystem, ViewListener, load_capture, split_messages
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "vectors", "netlink")
@@ -47,6 +48,8 @@ verifyObject(INetlinkListener, ViewListener())
 
 class ReaderTestsMixin:
     decoder = "fast"
+    # The functions that turn an address or route message into a record.
+    record_decoders = ("_address", "_route")
 
     def setUp(self):
         self.clock = MemoryReactorClock()
@@ -243,6 +246,61 @@ class ReaderTestsMixin:
         self.reader.doRead()
         self.assertEqual(len(self.system.sockets[self.reader.fileno()].incoming), 2)
 
+    def count_record_decodes(self) -> list:
+        calls: list = []
+        for name in self.record_decoders:
+            original = getattr(decode, name)
+
+            def counting(*args, original=original, name=name):
+                calls.append(name)
+                return original(*args)
+
+            self.patch(decode, name, counting)
+        return calls
+
+    def test_resync_of_an_unchanged_kernel_decodes_no_record_again(self):
+        """
+        A re-dump repeats every unchanged address and route byte for byte:
+        each is recognised by its bytes, not decoded, and nothing changes.
+        """
+        self.start()
+        before = self.expected_view()
+        del self.view.events[:]
+        decoded = self.count_record_decodes()
+        self.system.overrun()
+        self.pump()
+        self.clock.advance(2)
+        self.pump()
+        self.assertEqual(len(self.system.dump_requests), 6)
+        self.assertEqual(decoded, [])
+        self.assertEqual(self.view.events, [e.Overrun(1), e.Resynced(("link", "address", "route"), 0)])
+        self.assertEqual(self.expected_view(), before)
+
+    def test_routes_deleted_after_their_address_are_not_decoded(self):
+        """
+        The kernel sends RTM_DELADDR, then RTM_DELROUTE for the address's
+        local, prefix and broadcast routes, which the table has already
+        dropped with the address: they repeat the bytes of the RTM_NEWROUTEs
+        and are recognised without decoding, and change nothing twice.
+        """
+        for kind in (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE):
+            self.system.set_dump(kind, [])
+        self.start()
+        step = "ip addr del 192.0.2.10/24 dev gv0"
+        for earlier, _ in EVENTS:
+            if earlier == step:
+                break
+            self.deliver(earlier)
+        routes = [r for r in self.reader.table.routes_via("gv0") if str(r.source) == "192.0.2.10"]
+        self.assertEqual(len(routes), 3)
+        del self.view.events[:]
+        decoded = self.count_record_decodes()
+        self.deliver(step)
+        # The address itself was decoded: its lifetimes changed since.
+        self.assertEqual(decoded, [self.record_decoders[0]])
+        self.assertEqual([type(ev) for ev in self.view.events], [e.AddressRemoved] + [e.RouteRemoved] * len(routes))
+        self.assertEqual(self.view.view(), self.expected_view())
+
     def test_health(self):
         self.start()
         health = self.reader.health()
@@ -256,3 +314,39 @@ class FastDecoderReaderTests(ReaderTestsMixin, SynchronousTestCase):
 
 class Pyroute2DecoderReaderTests(ReaderTestsMixin, SynchronousTestCase):
     decoder = "pyroute2"
+    record_decoders = ("_pyroute2_address", "_pyroute2_route")
+
+
+class KnownBodiesTests(SynchronousTestCase):
+    """
+    The table's memory of message bodies (C{known}) holds the records in the
+    table and the last L{DEPARTED_KEPT} that left it, no more.
+    """
+
+    def address(self, n: int) -> e.Address:
+        import ipaddress
+
+        return e.Address(ifindex=3, interface=ipaddress.IPv4Interface((0x0A000001 + (n << 8), 24)))
+
+    def test_bounded_by_the_table_and_the_departed(self):
+        table = InterfaceTable()
+        for n in range(3 * DEPARTED_KEPT):
+            table.put_address(self.address(n), raw=b"body %d" % n)
+            if n % 3:
+                table.remove_address(self.address(n))
+        self.assertEqual(len(table.addresses), DEPARTED_KEPT)
+        self.assertEqual(len(table.known), 2 * DEPARTED_KEPT)
+        # Every record still in the table is known by its bytes.
+        self.assertEqual(table.known[b"body 0"], self.address(0))
+
+    def test_a_changed_record_forgets_its_old_bytes_eventually(self):
+        table = InterfaceTable()
+        table.put_address(self.address(0), raw=b"first")
+        table.put_address(self.address(0), raw=b"second")
+        self.assertEqual(table.known[b"second"], self.address(0))
+        for n in range(1, DEPARTED_KEPT + 1):
+            table.put_address(self.address(n), raw=b"body %d" % n)
+            table.remove_address(self.address(n))
+        self.assertNotIn(b"first", table.known)
+        self.assertIn(b"second", table.known)
+        self.assertEqual(len(table.known), DEPARTED_KEPT + 1)
