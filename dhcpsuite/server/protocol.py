@@ -266,18 +266,15 @@ class ServerProtocol(DatagramProtocol):
             return
         backlog = self.backlog
         backlog.pending += 1
-        d = self.core.store.committed()
-        d.addBoth(self._commit_done, backlog)
-        d.addCallback(self._committed, request, reply, data, source, addr, retry)
-        d.addErrback(self._commit_failed, reply)
-
-    @staticmethod
-    def _commit_done(result: Any, backlog: AckBacklog) -> Any:
-        backlog.pending -= 1
-        return result
+        # One callback pair (not addBoth/addCallback/addErrback): this runs for every ACK.
+        self.core.store.committed().addCallbacks(
+            self._committed, self._commit_failed,
+            callbackArgs=(backlog, request, reply, data, source, addr, retry), errbackArgs=(backlog, reply),
+        )
 
     def _committed(
-        self, _: None, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool
+        self, _: None, backlog: AckBacklog, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple,
+        retry: bool,
     ) -> None:
         """
         Committed: send, unless the database gave the address to another
@@ -285,6 +282,16 @@ class ServerProtocol(DatagramProtocol):
         core then decides again on the corrected index (a NAK for a
         REQUEST, another address under rapid commit), once.
         """
+        backlog.pending -= 1
+        try:
+            self._send_committed(request, reply, data, source, addr, retry)
+        except Exception:
+            self.counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
+            self.log.failure("Server failed on a committed reply to {source}", source=addr)
+
+    def _send_committed(
+        self, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool
+    ) -> None:
         lease = self.core.store.get(reply.message.yiaddr)
         if lease is not None and lease.client_key == client_key(request):
             self.send_reply(data, reply.destination, source)
@@ -293,7 +300,8 @@ class ServerProtocol(DatagramProtocol):
         if retry:
             self._answer(request, addr, retry=False)
 
-    def _commit_failed(self, failure, reply: Reply) -> None:
+    def _commit_failed(self, failure, backlog: AckBacklog, reply: Reply) -> None:
+        backlog.pending -= 1
         self.counters[drop_key(DropReason.COMMIT_FAILED)] += 1
         self.log.error(
             "Lease for {address} not committed, no ACK sent: {error}",
