@@ -47,6 +47,10 @@ Options for the one-command harness (bench/run):
                       its "avg delay" DISCOVER-OFFER + REQUEST-ACK (perfdhcp)
                       is the mean DORA latency there. --latency-at-half is
                       --latency-at 0.5.
+  --base-tree DIR     server dhcpsuite-base runs dhcpsuite from DIR (older
+                      code, e.g. `git archive REV | tar -x -C DIR`), for a
+                      before/after in one run; the ratio dhcpsuite/dhcpsuite-base
+                      is printed.
   --history           dhcpsuite with [server.history] enabled = true against
                       dhcpsuite without (servers dhcpsuite,dhcpsuite-history,
                       alternating); each history step also records how many
@@ -81,7 +85,9 @@ DEFAULT_SERVERS = ("dhcpsuite", "kea")
 # dhcpsuite with [server.history] on: against plain dhcpsuite (--history),
 # the cost of recording every binding change.
 HISTORY_SERVER = "dhcpsuite-history"
-KNOWN_SERVERS = SERVERS + (HISTORY_SERVER,)
+# dhcpsuite run from --base-tree (older code): a before/after in one run.
+BASE_SERVER = "dhcpsuite-base"
+KNOWN_SERVERS = SERVERS + (HISTORY_SERVER, BASE_SERVER)
 HISTORY_DB = "lease-history.sqlite3"
 DEFAULT_RATES = (100, 150, 200, 250, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 12000, 16000)
 # dhcpsuite and Kea: fine steps around their capacities (4,000-10,000/s here).
@@ -92,6 +98,8 @@ POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
 SUBNET, PRELOAD_SUBNET = "10.77.0.0/16", "10.76.0.0/14"
 LEASE_DB = "server-leases.sqlite3"
 SERVER_CPU, CLIENT_CPU = "0", "1"
+# Set from --base-tree: the source tree the dhcpsuite-base server runs from.
+BASE_TREE: Path | None = None
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 
 DHCPSUITE_CONFIG = """\
@@ -184,6 +192,10 @@ class Server:
             for path in preload.glob(LEASE_DB + "*"):
                 shutil.copy(path, self.state / path.name)
         env = None
+        if kind == BASE_SERVER:
+            if BASE_TREE is None:
+                raise RuntimeError(f"{kind} needs --base-tree")
+            env = dict(os.environ, PYTHONPATH=str(BASE_TREE))
         if kind.startswith("dhcpsuite"):
             config = self.state / "dhcpsuite.toml"
             config.write_text(DHCPSUITE_CONFIG.format(**values) + (HISTORY_CONFIG if kind == HISTORY_SERVER else ""))
@@ -400,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
                              "sustained rate (mean DORA latency at the same offered rate), e.g. 0.8")
     parser.add_argument("--latency-at-half", dest="latency_at", action="store_const", const=0.5,
                         help="--latency-at 0.5")
+    parser.add_argument("--base-tree", default=None,
+                        help=f"source tree {BASE_SERVER} runs from, e.g. from `git archive REV | tar -x -C DIR`")
     parser.add_argument("--profile", default=None,
                         help="directory: run the dhcpsuite servers under cProfile (reactor thread), one .pstats "
                              "per step; not for figures (profiling slows the server)")
@@ -411,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.servers) - set(KNOWN_SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    global BASE_TREE
+    BASE_TREE = Path(args.base_tree).resolve() if args.base_tree else None
+    if BASE_SERVER in args.servers and BASE_TREE is None:
+        parser.error(f"{BASE_SERVER} needs --base-tree")
     args.rates = [int(r) for r in args.rates.split(",")] if args.rates else None
     args.dnsmasq_rates = list(QUICK_RATES if args.quick else DEFAULT_RATES)
     args.fast_rates = list(QUICK_FAST_RATES if args.quick else FAST_RATES)
@@ -480,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['median_max_sustained_rate']:>16} {s['median_dora_per_s_at_max']:>20} "
             f"{s['median_server_cpu_pct_at_max']:>13} {s['median_peak_dora_per_s']:>19}")
     ratio = {}
-    for peer in ("kea", "dnsmasq"):
+    for peer in ("kea", "dnsmasq", BASE_SERVER):
         if {"dhcpsuite", peer} <= set(args.servers):
             a, b = summary["dhcpsuite"], summary[peer]
             ratio[peer] = {key: (round(a[key] / b[key], 2) if b[key] else None)
