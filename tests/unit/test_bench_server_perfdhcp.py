@@ -14,6 +14,7 @@ from pathlib import Path
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench import run_all, server_perfdhcp
+from tests.support.benchrunner import RecordingRunner
 
 
 def sweep(server: str, best_rate: int, rep: int = 1) -> dict:
@@ -58,19 +59,7 @@ class RunAllServerRowsTests(SynchronousTestCase):
         summary = server_perfdhcp.summarise(results, ["dhcpsuite", "kea"])
         (logdir / "server.json").write_text(json.dumps({"summary": summary, "ratio": {}, "partial": False}))
 
-        class Runner:
-            def __init__(self) -> None:
-                self.logdir = logdir
-                self.argv: list[str] = []
-
-            def remaining(self) -> float:
-                return 900.0
-
-            def run(self, name: str, argv: list[str], limit: float) -> str:
-                self.argv = argv
-                return ""
-
-        runner = Runner()
+        runner = RecordingRunner(logdir)
         rows = run_all.server(runner, argparse.Namespace(server_reps=3, quick=False), {})
         self.assertIn("dhcpsuite,kea", runner.argv)
         self.assertEqual(runner.argv[runner.argv.index("--latency-at") + 1], "0.8")
