@@ -718,16 +718,11 @@ def _skeleton(
     The reply every answer starts from: the request's transaction, hardware
     address and relay, our message type and server identifier.
     """
+    # Positional (op, xid, chaddr, htype, hlen, hops, secs, flags, ciaddr,
+    # yiaddr, siaddr, giaddr): this runs for every reply.
     reply = Message(
-        op=BOOTREPLY,
-        xid=request.xid,
-        chaddr=request.chaddr,
-        htype=request.htype,
-        hlen=request.hlen,
-        flags=request.flags if flags is None else flags,
-        ciaddr=ciaddr,
-        yiaddr=yiaddr,
-        giaddr=request.giaddr,
+        BOOTREPLY, request.xid, request.chaddr, request.htype, request.hlen, 0, 0,
+        request.flags if flags is None else flags, ciaddr, yiaddr, _ZERO, request.giaddr,
     )
     reply.options[_OPT_MESSAGE_TYPE] = bytes((kind,))
     reply.options[_OPT_SERVER_ID] = server_id.packed

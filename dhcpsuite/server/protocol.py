@@ -29,7 +29,7 @@ from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore, client_key
 from dhcpsuite.server.destination import BROADCAST, Destination
-from dhcpsuite.server.outcomes import DropReason, counter_key, drop_key
+from dhcpsuite.server.outcomes import DropReason, OutcomeEvent, counter_key, drop_key
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
 _PRL = int(Option.PARAMETER_REQUEST_LIST)
@@ -45,6 +45,10 @@ REQUIRED_WELL_FORMED = frozenset(
     int(o) for o in (Option.SERVER_ID, Option.REQUESTED_ADDRESS, Option.CLIENT_ID, Option.RELAY_AGENT_INFO)
 )
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
+# The counters of each message type received and of each outcome without a
+# reason, made once.
+_RECEIVED_KEYS = {code: "received:" + name for code, name in _TYPE_NAMES.items()}
+_EVENT_KEYS = {event: counter_key(event) for event in OutcomeEvent}
 _DISCOVER = int(MessageType.DISCOVER)
 # Default of AckBacklog.limit (server key max_pending_acks).
 MAX_PENDING_ACKS = 512
@@ -230,8 +234,9 @@ class ServerProtocol(DatagramProtocol):
             self.log.failure("Server failed on a packet from {source}", source=addr)
             return
         if retry:
-            counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
-        counters[counter_key(outcome.event, outcome.reason)] += 1
+            counters[_RECEIVED_KEYS.get(message.message_type or 0, "received:other")] += 1
+        reason = outcome.reason
+        counters[counter_key(outcome.event, reason) if reason else _EVENT_KEYS[outcome.event]] += 1
         if self.log_exchanges:
             self._log(message, outcome)
         if outcome.reply is not None:
