@@ -65,7 +65,9 @@ if __package__ in (None, ""):
 from bench.common import (  # noqa: E402
     REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, server_bench_refusal,
 )
-from bench.server_perfdhcp import SERVER_CPU, TWISTD, run_step, summarise, sweep  # noqa: E402
+from bench.server_perfdhcp import (  # noqa: E402
+    SERVER_CPU, TWISTD, kea_config, kea_environment, run_step, summarise, sweep,
+)
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
 POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
@@ -120,28 +122,6 @@ pool_size = {pool_size}
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def kea_config(state: Path, database: dict | None, threads: int) -> dict:
-    """
-    Kea 2.2's configuration: raw sockets on srv0, the pool of the dhcpsuite
-    runs, 1 h leases, WARN logging to a file; C{database} None is memfile.
-    """
-    if database is None:
-        lease_database = {"type": "memfile", "persist": True, "name": str(state / "kea-leases4.csv"),
-                          "lfc-interval": 0}
-    else:
-        lease_database = {"type": "postgresql", **database}
-    return {"Dhcp4": {
-        "interfaces-config": {"interfaces": ["srv0"], "dhcp-socket-type": "raw"},
-        "lease-database": lease_database,
-        "multi-threading": {"enable-multi-threading": threads > 1, "thread-pool-size": max(threads, 1),
-                            "packet-queue-size": 64},
-        "valid-lifetime": 3600, "renew-timer": 900, "rebind-timer": 1800,
-        "subnet4": [{"id": 1, "subnet": SUBNET, "pools": [{"pool": f"{POOL_START} - {POOL_END}"}]}],
-        "loggers": [{"name": "kea-dhcp4", "severity": "WARN",
-                     "output_options": [{"output": str(state / "kea-dhcp4.log")}]}],
-    }}
 
 
 class Database:
@@ -220,7 +200,7 @@ class Server:
             config = self.state / "kea-dhcp4.json"
             config.write_text(json.dumps(kea_config(self.state, credentials, threads), indent=1))
             args = [find_program("kea-dhcp4"), "-c", str(config)]
-            env = dict(os.environ, KEA_PIDFILE_DIR=str(self.state), KEA_LOCKFILE_DIR=str(self.state))
+            env = kea_environment(self.state)
         else:
             section = ""
             store = "sqlite"

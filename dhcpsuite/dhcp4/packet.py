@@ -287,23 +287,26 @@ def decode_message(data: bytes) -> Message:
         del found[code]
     options = found
 
+    known = _ADDRESSES
+    # Positional, in the field order of Message (the per-packet cost of
+    # sixteen keywords is measurable), addresses from the cache first.
     return Message(
-        op=op,
-        xid=xid,
-        chaddr=chaddr,
-        htype=htype,
-        hlen=hlen,
-        hops=hops,
-        secs=secs,
-        flags=flags,
-        ciaddr=_address(ciaddr),
-        yiaddr=_address(yiaddr),
-        siaddr=_address(siaddr),
-        giaddr=_address(giaddr),
-        sname=sname.rstrip(b"\x00"),
-        file=file.rstrip(b"\x00"),
-        options=options,
-        malformed=malformed,
+        op,
+        xid,
+        chaddr,
+        htype,
+        hlen,
+        hops,
+        secs,
+        flags,
+        known.get(ciaddr) or address_from_bytes(ciaddr),
+        known.get(yiaddr) or address_from_bytes(yiaddr),
+        known.get(siaddr) or address_from_bytes(siaddr),
+        known.get(giaddr) or address_from_bytes(giaddr),
+        sname.rstrip(b"\x00"),
+        file.rstrip(b"\x00"),
+        options,
+        malformed,
     )
 
 
@@ -311,25 +314,45 @@ def _packed(address: IPv4Address) -> bytes:
     return _ZERO_BYTES if address is _ZERO else address.packed
 
 
-def _address(raw: bytes) -> IPv4Address:
-    # Most header addresses of a request are zero: skip the constructor.
-    return _ZERO if raw == _ZERO_BYTES else IPv4Address(raw)
+# Header addresses decoded before, by their four bytes: a relay's giaddr is
+# in every request it forwards, and IPv4Address's constructor costs more
+# than the lookup. Bounded: emptied when full (addresses are immutable, so
+# sharing one object is safe).
+_ADDRESSES: dict[bytes, IPv4Address] = {_ZERO_BYTES: _ZERO}
+ADDRESS_CACHE_SIZE = 1024
+
+
+def address_from_bytes(raw: bytes) -> IPv4Address:
+    """
+    The address of four bytes (a header field, option 50 or 54), the same
+    object as the last time while it is in the cache.
+    """
+    address = _ADDRESSES.get(raw)
+    if address is None:
+        if len(_ADDRESSES) >= ADDRESS_CACHE_SIZE:
+            _ADDRESSES.clear()
+            _ADDRESSES[_ZERO_BYTES] = _ZERO
+        address = _ADDRESSES[raw] = IPv4Address(raw)
+    return address
+
+
+# The two bytes in front of an option value: code, length.
+_TAG = struct.Struct("BB").pack
 
 
 def _encode_options(items: Iterable[tuple[int, bytes]]) -> bytearray:
     out = bytearray()
+    tag = _TAG
     for code, raw in items:
         length = len(raw)
         if length <= 255:
-            out.append(code)
-            out.append(length)
+            out += tag(code, length)
             out += raw
             continue
         # RFC 3396: a value over 255 bytes goes as consecutive instances.
         for i in range(0, length, 255):
             chunk = raw[i : i + 255]
-            out.append(code)
-            out.append(len(chunk))
+            out += tag(code, len(chunk))
             out += chunk
     return out
 
@@ -347,7 +370,8 @@ def _ordered(options: dict[int, bytes], malformed: dict[int, bytes]) -> list[tup
     """
     first = options.get(_MESSAGE_TYPE)
     items = [] if first is None else [(_MESSAGE_TYPE, first)]
-    items.extend(item for item in options.items() if item[0] not in _NOT_IN_ORDER)
+    skip = _NOT_IN_ORDER
+    items += [item for item in options.items() if item[0] not in skip]
     if malformed:
         items.extend(item for item in malformed.items() if item[0] not in _NOT_IN_ORDER and item[0] not in options)
     last = options.get(_RELAY_AGENT_INFO, malformed.get(_RELAY_AGENT_INFO))

@@ -61,9 +61,12 @@ class SQLiteBackend:
     retry_first = 0.1
     retry_most = 2.0
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, commit_interval: float = 0.0) -> None:
         self.path = path
         self.description = path
+        # Read by the writer (WriteBehindStore): under load, one commit per
+        # this many seconds carries every change made meanwhile.
+        self.commit_interval = commit_interval
 
     def connect(self) -> sqlite3.Connection:
         # FULL: a commit is on stable storage when it returns, before the ACK.
@@ -140,9 +143,9 @@ class SQLiteBackend:
 
 
 class SQLiteLeaseStore(WriteBehindStore):
-    def __init__(self, path: str, reactor: Any = None) -> None:
+    def __init__(self, path: str, reactor: Any = None, commit_interval: float = 0.0) -> None:
         self.path = path
-        super().__init__(SQLiteBackend(path), reactor=reactor)
+        super().__init__(SQLiteBackend(path, commit_interval), reactor=reactor)
 
 
 def _reason(error: BaseException) -> str:

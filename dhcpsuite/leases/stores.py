@@ -28,7 +28,8 @@ def _memory(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore
 def _sqlite(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore:
     from dhcpsuite.leases.sqlite import SQLiteLeaseStore
 
-    return SQLiteLeaseStore(os.path.join(state_dir, LEASE_DB_NAME), reactor=reactor)
+    return SQLiteLeaseStore(os.path.join(state_dir, LEASE_DB_NAME), reactor=reactor,
+                            commit_interval=config.commit_interval)
 
 
 def _postgresql(config: "ServerConfig", state_dir: str, reactor: Any) -> ILeaseStore:

@@ -147,6 +147,9 @@ class ServerConfig:
     # Seconds a DISCOVER may have waited in the socket's receive queue
     # before it is dropped unanswered; 0 turns the limit off.
     max_queue_wait: float = 0.5
+    # SQLite store: seconds between the starts of two commits under load
+    # (group commit); 0 commits as soon as the last one is done.
+    commit_interval: float = 0.002
     postgresql: PostgreSQLConfig = PostgreSQLConfig()
     history: HistoryConfig = HistoryConfig()
 
@@ -247,6 +250,9 @@ def parse_server_config(section: Section) -> ServerConfig:
     max_bindings_per_mac = section.integer("max_bindings_per_mac", 4, minimum=0)
     max_pending_acks = section.integer("max_pending_acks", 512, minimum=0)
     max_queue_wait = section.number("max_queue_wait", 0.5, minimum=0)
+    commit_interval = section.number("commit_interval", 0.002, minimum=0)
+    if commit_interval > 1:
+        raise section.error("commit_interval", f"{commit_interval} is more than 1 (seconds; every ACK may wait this long)")
     subnets = tuple(_parse_subnet(s) for s in section.tables("subnet"))
     if not subnets:
         raise section.error("subnet", "at least one [[server.subnet]] is required")
@@ -268,6 +274,7 @@ def parse_server_config(section: Section) -> ServerConfig:
         max_bindings_per_mac=max_bindings_per_mac,
         max_pending_acks=max_pending_acks,
         max_queue_wait=max_queue_wait,
+        commit_interval=commit_interval,
         postgresql=postgresql,
         history=parse_history_config(section.table("history", None)),
     )

@@ -29,7 +29,7 @@ from dhcpsuite.dhcp4.constants import (
 )
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.dhcp4.options import decode_relay_agent_info
-from dhcpsuite.dhcp4.packet import Message
+from dhcpsuite.dhcp4.packet import Message, address_from_bytes
 from dhcpsuite.interfaces import IAddressShare, ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
@@ -50,7 +50,13 @@ _OPT_SUBNET_SELECTION = int(Option.SUBNET_SELECTION)
 _OPT_HOST_NAME = int(Option.HOST_NAME)
 _OPT_RAPID_COMMIT = int(Option.RAPID_COMMIT)
 _OPT_SUBNET_MASK = int(Option.SUBNET_MASK)
+_OPT_RENEWAL_TIME = int(Option.RENEWAL_TIME)
+_OPT_REBINDING_TIME = int(Option.REBINDING_TIME)
 _INFINITE = 0xFFFFFFFF
+# Entries of each subnet's caches of reply options (by option 55, by lease
+# time): a few distinct values are the rule, so a full cache is emptied
+# rather than managed.
+REPLY_CACHE_SIZE = 64
 
 
 @attrs.frozen
@@ -104,8 +110,62 @@ class _SubnetState:
                 self.by_mac[r.mac] = r
             if r.client_id is not None:
                 self.by_client_id[r.client_id] = r
-        self.options = config.options
-        self.option_codes = {code for code, _ in config.options}
+        self.set_options(config.options)
+        self._timers: dict[int, tuple[tuple[int, bytes], ...]] = {}
+
+    def set_options(self, options: tuple[tuple[int, bytes], ...]) -> None:
+        """
+        The subnet's reply options (config and WAN-fed), and an empty cache
+        of what each option 55 selects from them.
+        """
+        self.options = options
+        self.option_codes = {code for code, _ in options}
+        self._selected: dict[bytes | None, tuple[tuple[int, bytes], ...]] = {}
+
+    def reply_options(self, requested: bytes | None) -> tuple[tuple[int, bytes], ...]:
+        """
+        The subnet's options a reply carries for a client that asked for
+        C{requested} (its option 55; L{None}: all of them), in the
+        configuration's order; the subnet mask always. Worked out once per
+        distinct option 55 (clients of one kind all send the same).
+        """
+        cache = self._selected
+        found = cache.get(requested)
+        if found is None:
+            if requested is None:
+                found = tuple(self.options)
+            else:
+                wanted = set(requested)
+                wanted.add(_OPT_SUBNET_MASK)
+                found = tuple((code, raw) for code, raw in self.options if code in wanted)
+            if len(cache) >= REPLY_CACHE_SIZE:
+                cache.clear()
+            cache[requested] = found
+        return found
+
+    def timer_options(self, lease_time: int) -> tuple[tuple[int, bytes], ...]:
+        """
+        Options 51, 58 and 59 for a lease of C{lease_time} seconds: T1 and
+        T2 as configured, or RFC 2131's proportions when they do not fit
+        (a short lease a client asked for); none of them for an infinite
+        lease.
+        """
+        cache = self._timers
+        found = cache.get(lease_time)
+        if found is None:
+            found = ((_OPT_LEASE_TIME, lease_time.to_bytes(4, "big")),)
+            if lease_time != _INFINITE:
+                config = self.config
+                t1 = config.renewal_time if config.renewal_time is not None else lease_time // 2
+                t2 = config.rebinding_time if config.rebinding_time is not None else lease_time * 7 // 8
+                if not 0 < t1 < t2 < lease_time:
+                    t1, t2 = lease_time // 2, lease_time * 7 // 8
+                if 0 < t1 < t2 < lease_time:
+                    found += ((_OPT_RENEWAL_TIME, t1.to_bytes(4, "big")), (_OPT_REBINDING_TIME, t2.to_bytes(4, "big")))
+            if len(cache) >= REPLY_CACHE_SIZE:
+                cache.clear()
+            cache[lease_time] = found
+        return found
 
     def reservation_for(self, message: Message) -> Reservation | None:
         client_id = message.options.get(_OPT_CLIENT_ID)
@@ -191,8 +251,7 @@ class ServerCore:
         """
         for state in self.subnets:
             if state.config is subnet:
-                state.options = options
-                state.option_codes = {code for code, _ in options}
+                state.set_options(options)
 
     def set_server_id(self, interface: str, address: IPv4Address | None) -> None:
         """
@@ -316,7 +375,7 @@ class ServerCore:
         key = client_key(message)
         # Only a hint here: a malformed one is ignored (RFC 1122 1.2.2), not fatal.
         requested = message.options.get(_OPT_REQUESTED)
-        client = state.client(message, key, IPv4Address(requested) if requested and len(requested) == 4 else None)
+        client = state.client(message, key, address_from_bytes(requested) if requested and len(requested) == 4 else None)
         reservation = client.reservation
         address = self.engine.choose(client, state.pools, now)
         rapid = state.config.rapid_commit and _OPT_RAPID_COMMIT in message.options
@@ -571,27 +630,8 @@ class ServerCore:
         )
         options = reply.options
         if lease_time is not None:
-            options[_OPT_LEASE_TIME] = lease_time.to_bytes(4, "big")
-            if lease_time != _INFINITE:
-                t1 = config.renewal_time if config.renewal_time is not None else lease_time // 2
-                t2 = config.rebinding_time if config.rebinding_time is not None else lease_time * 7 // 8
-                if not 0 < t1 < t2 < lease_time:
-                    # A short lease a client asked for: the configured T1/T2
-                    # do not fit, so use RFC 2131's proportions.
-                    t1, t2 = lease_time // 2, lease_time * 7 // 8
-                if 0 < t1 < t2 < lease_time:
-                    options[int(Option.RENEWAL_TIME)] = t1.to_bytes(4, "big")
-                    options[int(Option.REBINDING_TIME)] = t2.to_bytes(4, "big")
-        requested = message.options.get(_OPT_PRL)
-        if requested is None:
-            for code, raw in state.options:
-                options[code] = raw
-        else:
-            wanted = set(requested)
-            wanted.add(_OPT_SUBNET_MASK)
-            for code, raw in state.options:
-                if code in wanted:
-                    options[code] = raw
+            options.update(state.timer_options(lease_time))
+        options.update(state.reply_options(message.options.get(_OPT_PRL)))
         if reservation is not None and reservation.hostname:
             options[_OPT_HOST_NAME] = reservation.hostname.encode("utf-8")
         _echo(message, reply, config.network)
@@ -629,7 +669,7 @@ def _address_option(message: Message, code: int) -> IPv4Address | None:
         return None
     if len(raw) != 4:
         raise DecodeError("bad-option", f"option {code}: {len(raw)} bytes, expected 4")
-    return IPv4Address(raw)
+    return address_from_bytes(raw)
 
 
 def _selected_link(message: Message) -> IPv4Address | None:
@@ -678,16 +718,11 @@ def _skeleton(
     The reply every answer starts from: the request's transaction, hardware
     address and relay, our message type and server identifier.
     """
+    # Positional (op, xid, chaddr, htype, hlen, hops, secs, flags, ciaddr,
+    # yiaddr, siaddr, giaddr): this runs for every reply.
     reply = Message(
-        op=BOOTREPLY,
-        xid=request.xid,
-        chaddr=request.chaddr,
-        htype=request.htype,
-        hlen=request.hlen,
-        flags=request.flags if flags is None else flags,
-        ciaddr=ciaddr,
-        yiaddr=yiaddr,
-        giaddr=request.giaddr,
+        BOOTREPLY, request.xid, request.chaddr, request.htype, request.hlen, 0, 0,
+        request.flags if flags is None else flags, ciaddr, yiaddr, _ZERO, request.giaddr,
     )
     reply.options[_OPT_MESSAGE_TYPE] = bytes((kind,))
     reply.options[_OPT_SERVER_ID] = server_id.packed

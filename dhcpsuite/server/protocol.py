@@ -23,13 +23,13 @@ from zope.interface import implementer
 from dhcpsuite.dhcp4.constants import CLIENT_PORT, MINIMUM_MAX_MESSAGE_SIZE, MessageType, Option
 from dhcpsuite.dhcp4.frames import BROADCAST_MAC
 from dhcpsuite.dhcp4.errors import DecodeError
-from dhcpsuite.dhcp4.packet import Message, decode_message
+from dhcpsuite.dhcp4.packet import Message, address_from_bytes, decode_message
 from dhcpsuite.hexbytes import mac_text
 from dhcpsuite.interfaces import ILinkSender, IPacketSink
 from dhcpsuite.logthrottle import LogThrottle, describe_counts
 from dhcpsuite.server.decide import Outcome, Reply, ServerCore, client_key
 from dhcpsuite.server.destination import BROADCAST, Destination
-from dhcpsuite.server.outcomes import DropReason, counter_key, drop_key
+from dhcpsuite.server.outcomes import DropReason, OutcomeEvent, counter_key, drop_key
 
 _MAX_SIZE = int(Option.MAX_MESSAGE_SIZE)
 _PRL = int(Option.PARAMETER_REQUEST_LIST)
@@ -45,6 +45,10 @@ REQUIRED_WELL_FORMED = frozenset(
     int(o) for o in (Option.SERVER_ID, Option.REQUESTED_ADDRESS, Option.CLIENT_ID, Option.RELAY_AGENT_INFO)
 )
 _TYPE_NAMES = {int(t): t.name.lower() for t in MessageType}
+# The counters of each message type received and of each outcome without a
+# reason, made once.
+_RECEIVED_KEYS = {code: "received:" + name for code, name in _TYPE_NAMES.items()}
+_EVENT_KEYS = {event: counter_key(event) for event in OutcomeEvent}
 _DISCOVER = int(MessageType.DISCOVER)
 # Default of AckBacklog.limit (server key max_pending_acks).
 MAX_PENDING_ACKS = 512
@@ -127,6 +131,8 @@ class ServerProtocol(DatagramProtocol):
         self.max_queue_wait = max_queue_wait
         self._malformed_log = LogThrottle(clock, MALFORMED_LOG_INTERVAL, self._log_malformed_summary)
         self._send_failure_log = LogThrottle(clock, SEND_FAILURE_LOG_INTERVAL, self._log_send_failure_summary)
+        # While a read burst is answered: its ACKs, waiting for one commit together.
+        self._awaiting: list[tuple] | None = None
 
     def startProtocol(self) -> None:
         # Straight to the socket when there is one: udp.Port.write validates
@@ -150,8 +156,38 @@ class ServerProtocol(DatagramProtocol):
 
     def stampedDatagramReceived(self, data: bytes, addr: tuple, waited: float) -> None:
         """
-        A datagram that waited C{waited} seconds in the kernel's receive
-        queue (from L{dhcpsuite.server.sockets.StampedPort}).
+        One datagram: see L{stampedDatagramsReceived}.
+        """
+        self.stampedDatagramsReceived([(data, addr, waited)])
+
+    def stampedDatagramsReceived(self, datagrams: list[tuple[bytes, tuple, float]]) -> None:
+        """
+        The datagrams of one read burst (from
+        L{dhcpsuite.server.sockets.StampedPort}), each C{(data, addr,
+        waited)}, C{waited} being the seconds it spent in the kernel's
+        receive queue. Their ACKs wait for one commit together: one
+        C{committed()} for the burst, asked for after its last binding.
+
+        Never raises: a failure on one datagram is logged and the next is
+        answered.
+        """
+        self._awaiting = awaiting = []
+        try:
+            for data, addr, waited in datagrams:
+                try:
+                    self._received(data, addr, waited)
+                except Exception:
+                    self.counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
+                    self.log.failure("Server failed on a packet from {source}", source=addr)
+        finally:
+            self._awaiting = None
+            if awaiting:
+                self._wait_for_commit(awaiting)
+
+    def _received(self, data: bytes, addr: tuple, waited: float) -> None:
+        """
+        One datagram that waited C{waited} seconds in the kernel's receive
+        queue.
 
         A server behind its offered load sheds new work first: a DISCOVER
         is dropped when it waited longer than C{max_queue_wait} (counted as
@@ -198,8 +234,9 @@ class ServerProtocol(DatagramProtocol):
             self.log.failure("Server failed on a packet from {source}", source=addr)
             return
         if retry:
-            counters["received:" + _TYPE_NAMES.get(message.message_type or 0, "other")] += 1
-        counters[counter_key(outcome.event, outcome.reason)] += 1
+            counters[_RECEIVED_KEYS.get(message.message_type or 0, "received:other")] += 1
+        reason = outcome.reason
+        counters[counter_key(outcome.event, reason) if reason else _EVENT_KEYS[outcome.event]] += 1
         if self.log_exchanges:
             self._log(message, outcome)
         if outcome.reply is not None:
@@ -249,7 +286,10 @@ class ServerProtocol(DatagramProtocol):
     def _deliver(self, request: Message, reply: Reply, addr: tuple = ("", 0), retry: bool = False) -> None:
         # Without option 57 a client takes 576 bytes (RFC 2131 section 2, RFC
         # 2132 section 9.10); what does not fit goes by the client's option 55.
-        max_size = request.option(_MAX_SIZE, MINIMUM_MAX_MESSAGE_SIZE)
+        raw_size = request.options.get(_MAX_SIZE)
+        # Read directly (decode checked its length): this runs for every reply.
+        max_size = MINIMUM_MAX_MESSAGE_SIZE if raw_size is None else max(
+            int.from_bytes(raw_size, "big"), MINIMUM_MAX_MESSAGE_SIZE)
         try:
             data = reply.message.to_bytes(max_size, request.options.get(_PRL, b""))
         except ValueError as e:
@@ -260,31 +300,43 @@ class ServerProtocol(DatagramProtocol):
             self.counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
             self.log.failure("Could not encode a reply")
             return
-        source = reply.message.option(_SERVER_ID)
+        raw_source = reply.message.options.get(_SERVER_ID)
+        source = None if raw_source is None or len(raw_source) != 4 else address_from_bytes(raw_source)
         if not reply.after_commit:
             self.send_reply(data, reply.destination, source)
             return
         backlog = self.backlog
         backlog.pending += 1
-        d = self.core.store.committed()
-        d.addBoth(self._commit_done, backlog)
-        d.addCallback(self._committed, request, reply, data, source, addr, retry)
-        d.addErrback(self._commit_failed, reply)
+        waiting = (backlog, request, reply, data, source, addr, retry)
+        if self._awaiting is not None:
+            self._awaiting.append(waiting)
+        else:
+            self._wait_for_commit([waiting])
 
-    @staticmethod
-    def _commit_done(result: Any, backlog: AckBacklog) -> Any:
-        backlog.pending -= 1
-        return result
+    def _wait_for_commit(self, waiting: list[tuple]) -> None:
+        # Asked for after the last of their bindings: it fires once all are durable.
+        self.core.store.committed().addCallbacks(
+            self._committed, self._commit_failed, callbackArgs=(waiting,), errbackArgs=(waiting,)
+        )
 
-    def _committed(
-        self, _: None, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool
+    def _committed(self, _: None, waiting: list[tuple]) -> None:
+        """
+        Committed: send each reply, unless the database gave its address
+        to another server's client (the store's index then shows that
+        client). The core then decides again on the corrected index (a NAK
+        for a REQUEST, another address under rapid commit), once.
+        """
+        for backlog, request, reply, data, source, addr, retry in waiting:
+            backlog.pending -= 1
+            try:
+                self._send_committed(request, reply, data, source, addr, retry)
+            except Exception:
+                self.counters[drop_key(DropReason.INTERNAL_ERROR)] += 1
+                self.log.failure("Server failed on a committed reply to {source}", source=addr)
+
+    def _send_committed(
+        self, request: Message, reply: Reply, data: bytes, source: Any, addr: tuple, retry: bool
     ) -> None:
-        """
-        Committed: send, unless the database gave the address to another
-        server's client (the store's index then shows that client). The
-        core then decides again on the corrected index (a NAK for a
-        REQUEST, another address under rapid commit), once.
-        """
         lease = self.core.store.get(reply.message.yiaddr)
         if lease is not None and lease.client_key == client_key(request):
             self.send_reply(data, reply.destination, source)
@@ -293,7 +345,12 @@ class ServerProtocol(DatagramProtocol):
         if retry:
             self._answer(request, addr, retry=False)
 
-    def _commit_failed(self, failure, reply: Reply) -> None:
+    def _commit_failed(self, failure, waiting: list[tuple]) -> None:
+        for backlog, _, reply, *_ in waiting:
+            backlog.pending -= 1
+            self._lost(failure, reply)
+
+    def _lost(self, failure, reply: Reply) -> None:
         self.counters[drop_key(DropReason.COMMIT_FAILED)] += 1
         self.log.error(
             "Lease for {address} not committed, no ACK sent: {error}",

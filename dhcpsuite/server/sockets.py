@@ -83,14 +83,26 @@ class StampedPort(udp.Port):
     of requests), invisible to the process otherwise.
 
     A datagram without a timestamp counts as not having waited.
+
+    One C{doRead} drains the socket up to C{maxThroughput} bytes and hands
+    the burst over at once, through C{protocol.stampedDatagramsReceived(
+    [(data, addr, waited), ...])} when the protocol has it (the server
+    answers a burst's ACKs after one commit), else datagram by datagram.
     """
 
     log = Logger()
 
     def doRead(self) -> None:
+        burst: list[tuple[bytes, Any, float]] = []
+        try:
+            self._drain(burst)
+        finally:
+            if burst:
+                self._deliver(burst)
+
+    def _drain(self, burst: list[tuple[bytes, Any, float]]) -> None:
         read = 0
         recvmsg = self.socket.recvmsg
-        received = self.protocol.stampedDatagramReceived
         while read < self.maxThroughput:
             try:
                 data, ancillary, _, addr = recvmsg(self.maxPacketSize, _ANCILLARY)
@@ -104,8 +116,20 @@ class StampedPort(udp.Port):
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
                     seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
                     waited = time.time() - (seconds + nanoseconds * 1e-9)
+            burst.append((data, addr, waited))
+
+    def _deliver(self, burst: list[tuple[bytes, Any, float]]) -> None:
+        protocol = self.protocol
+        together = getattr(protocol, "stampedDatagramsReceived", None)
+        if together is not None:
             try:
-                received(data, addr, waited)
+                together(burst)
+            except BaseException:
+                self.log.failure("Protocol failed on a read burst")
+            return
+        for data, addr, waited in burst:
+            try:
+                protocol.stampedDatagramReceived(data, addr, waited)
             except BaseException:
                 self.log.failure("Protocol failed on a datagram")
 

@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from bench import run_all, server_postgresql
 from bench.server_perfdhcp import summarise
+from tests.support.benchrunner import RecordingRunner
 
 
 class KeaConfigTests(SynchronousTestCase):
@@ -103,19 +104,7 @@ class RunAllRowsTests(SynchronousTestCase):
             "failover": {"runs": [{}] * 5, "median_init_reboot_ms": 7.9, "median_new_client_ms": 9.5,
                          "median_baseline_init_reboot_ms": 5.4}}}))
 
-        class Runner:
-            def __init__(self) -> None:
-                self.logdir = logdir
-                self.argv: list[str] = []
-
-            def remaining(self) -> float:
-                return 900.0
-
-            def run(self, name: str, argv: list[str], limit: float) -> str:
-                self.argv = argv
-                return ""
-
-        runner = Runner()
+        runner = RecordingRunner(logdir)
         raw: dict = {}
         rows = run_all.server_postgresql(runner, argparse.Namespace(server_reps=3, quick=False), raw)
         self.assertIn("--reps", runner.argv)

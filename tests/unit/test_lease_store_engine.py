@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from ipaddress import IPv4Address
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -73,6 +74,22 @@ class ScriptedBackend:
 
     def close(self, connection) -> None:
         pass
+
+
+class TimedBackend(ScriptedBackend):
+    """
+    A scripted backend with a commit interval that notes when each batch
+    was written.
+    """
+
+    def __init__(self, commit_interval: float) -> None:
+        super().__init__()
+        self.commit_interval = commit_interval
+        self.written_at: list[float] = []
+
+    def write(self, connection, upserts, deletes):
+        self.written_at.append(time.monotonic())
+        return super().write(connection, upserts, deletes)
 
 
 class EngineTests(SynchronousTestCase):
@@ -241,6 +258,39 @@ class EngineTests(SynchronousTestCase):
         self.assertIsNone(self.wait(store.committed()))
         self.assertEqual(len(backend.rows), 9)
 
+    def test_commit_interval_groups_changes_under_load(self) -> None:
+        """
+        With a commit interval, changes made within it after a commit wait
+        for the next one together (group commit, as PostgreSQL's
+        commit_delay), and the waiters of each fire only once it is written.
+        """
+        backend = TimedBackend(commit_interval=0.6)
+        store = self.open(backend)
+        store.put(lease(1))
+        self.wait(store.committed())
+        store.put(lease(2))
+        second = store.committed()
+        # The writer wakes for lease 2 at once; it must still wait for lease 3.
+        time.sleep(0.05)
+        store.put(lease(3))
+        self.wait(store.committed())
+        self.assertTrue(second.called)
+        self.assertEqual([[l.address for l in upserts] for upserts, _ in backend.batches],
+                         [[A("10.0.0.1")], [A("10.0.0.2"), A("10.0.0.3")]])
+        self.assertGreaterEqual(backend.written_at[1] - backend.written_at[0], 0.6)
+
+    def test_commit_interval_does_not_delay_an_idle_store(self) -> None:
+        """
+        The first change after a quiet spell is written at once: the
+        interval only spaces commits that follow each other.
+        """
+        backend = TimedBackend(commit_interval=5.0)
+        store = self.open(backend)
+        started = time.monotonic()
+        store.put(lease(1))
+        self.wait(store.committed())
+        self.assertLess(backend.written_at[0] - started, 2.5)
+
     def test_close_while_down_does_not_hang(self) -> None:
         backend = ScriptedBackend()
         store = WriteBehindStore(backend, reactor=self.reactor)
@@ -271,6 +321,23 @@ class StoreTableTests(SynchronousTestCase):
         sqlite = stores.make_store(parse_config_text(text.format("sqlite")).section("server"), directory, reactor)
         self.assertIsInstance(sqlite, SQLiteLeaseStore)
         self.assertEqual(sqlite.path, os.path.join(directory, stores.LEASE_DB_NAME))
+        reactor.run_until(sqlite.close())
+        self.assertTrue(sqlite.join(WAIT))
+
+    def test_sqlite_commit_interval_from_the_config(self) -> None:
+        from dhcpsuite.leases.sqlite import SQLiteLeaseStore
+
+        directory = tempfile.mkdtemp(prefix="dhcpsuite-table-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        text = '[server]\n{}\n[[server.subnet]]\nsubnet = "10.0.0.0/24"\ninterface = "eth0"\npool = "10.0.0.10-10.0.0.20"\n'
+        self.assertEqual(parse_config_text(text.format("")).section("server").commit_interval, 0.002)
+        e = self.assertRaises(ConfigError, parse_config_text, text.format("commit_interval = 2"))
+        self.assertEqual(str(e), "server.commit_interval: 2.0 is more than 1 (seconds; every ACK may wait this long)")
+        reactor = ThreadCallReactor()
+        sqlite = stores.make_store(parse_config_text(text.format("commit_interval = 0.01")).section("server"), directory,
+                                   reactor)
+        self.assertIsInstance(sqlite, SQLiteLeaseStore)
+        self.assertEqual(sqlite.backend.commit_interval, 0.01)
         reactor.run_until(sqlite.close())
         self.assertTrue(sqlite.join(WAIT))
 

@@ -142,6 +142,42 @@ class DiscoverTests(DecisionTests):
         self.assertNotIn(int(Option.DOMAIN_NAME_SERVER), reply.options)
         self.assertNotIn(int(Option.DOMAIN_NAME), reply.options)
 
+    def test_cached_option_block_follows_each_parameter_request_list_and_option_changes(self) -> None:
+        """
+        The subnet's options a reply carries are worked out once per
+        distinct option 55 (and lease time) and reused; clients asking for
+        different options still get only theirs, and a new option block
+        (WAN-fed options changed) replaces what was worked out before.
+        """
+        def reply(n: int, prl: bytes):
+            return self.handle(request(MessageType.DISCOVER, n, options={Option.PARAMETER_REQUEST_LIST: prl})).reply.message
+
+        def subnet_codes(message) -> list[int]:
+            return [code for code in message.options if code not in (53, 54, 51, 58, 59)]
+
+        self.assertEqual(subnet_codes(reply(1, bytes([3, 6]))), [1, 3, 6])
+        self.assertEqual(subnet_codes(reply(2, bytes([15]))), [1, 15])
+        self.assertEqual(subnet_codes(reply(3, bytes([3, 6]))), [1, 3, 6])
+        subnet = self.core.config.subnets[0]
+        self.core.set_subnet_options(subnet, ((1, bytes([255, 255, 255, 0])), (6, IPv4Address("10.9.9.9").packed)))
+        changed = reply(1, bytes([3, 6]))
+        self.assertEqual(subnet_codes(changed), [1, 6])
+        self.assertEqual(changed.option(Option.DOMAIN_NAME_SERVER), [IPv4Address("10.9.9.9")])
+
+    def test_cached_timers_follow_the_lease_time_asked_for(self) -> None:
+        """
+        T1/T2 of each lease time are worked out once: a client asking for a
+        short lease gets RFC 2131's proportions, the next one the subnet's.
+        """
+        short = self.handle(request(MessageType.DISCOVER, 1, options={Option.LEASE_TIME: (200).to_bytes(4, "big")}))
+        plain = self.handle(request(MessageType.DISCOVER, 2))
+        again = self.handle(request(MessageType.DISCOVER, 3, options={Option.LEASE_TIME: (200).to_bytes(4, "big")}))
+        for outcome, expected in ((short, (200, 100, 175)), (plain, (600, 300, 525)), (again, (200, 100, 175))):
+            m = outcome.reply.message
+            self.assertEqual(
+                (m.option(Option.LEASE_TIME), m.option(Option.RENEWAL_TIME), m.option(Option.REBINDING_TIME)), expected
+            )
+
     def test_offer_is_held(self) -> None:
         first = self.handle(request(MessageType.DISCOVER, 1)).reply.message.yiaddr
         second = self.handle(request(MessageType.DISCOVER, 2)).reply.message.yiaddr

@@ -410,6 +410,73 @@ class ExchangeTests(ProtocolTestsBase):
         self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.ACK, MessageType.OFFER, MessageType.ACK])
         self.assertEqual(self.counters["drop:commit-backlog"], 1)
 
+    def test_a_read_burst_waits_for_one_commit(self) -> None:
+        """
+        The datagrams of one read burst are decided one by one; their ACKs
+        wait for one commit, asked for after the last binding of the burst,
+        and all leave when it fires; the OFFER in the same burst goes at
+        once. The backlog counts each ACK. (Kea, one thread, writes each
+        lease to memfile as it is decided and answers at once: it does not
+        wait for a disk at all.)
+        """
+        store = ControlledCommitStore()
+        backlog = AckBacklog(10)
+        protocol = ServerProtocol(self.real_core(store), "eth0", self.counters, False, self.neighbour,
+                                  clock=self.clock, backlog=backlog)
+        protocol.makeConnection(self.transport)
+        burst = [
+            (request(MessageType.REQUEST, o_54=SERVER.packed, o_50=A(address).packed).to_bytes(), ("0.0.0.0", 68), 0.0)
+            for address in ("10.0.0.12", "10.0.0.13")
+        ]
+        other = request(MessageType.DISCOVER)
+        other.chaddr = b"\x02\x00\x00\x00\x00\x08" + bytes(10)
+        burst.insert(1, (other.to_bytes(), ("0.0.0.0", 68), 0.0))
+        protocol.stampedDatagramsReceived(burst)
+        self.assertEqual(self.counters["ack"], 2)
+        self.assertEqual(backlog.pending, 2)
+        self.assertEqual([m.message_type for m, _ in self.written()], [MessageType.OFFER])
+        [d] = store.pending
+        d.callback(None)
+        self.assertEqual(backlog.pending, 0)
+        acks = [m for m, _ in self.written() if m.message_type == MessageType.ACK]
+        self.assertEqual([m.yiaddr for m in acks], [A("10.0.0.12"), A("10.0.0.13")])
+
+    def test_a_failed_commit_fails_the_whole_burst(self) -> None:
+        store = ControlledCommitStore()
+        protocol = self.make_protocol(self.real_core(store), log_exchanges=False)
+        protocol.stampedDatagramsReceived([
+            (request(MessageType.REQUEST, o_54=SERVER.packed, o_50=A(address).packed).to_bytes(), ("0.0.0.0", 68), 0.0)
+            for address in ("10.0.0.12", "10.0.0.13")
+        ])
+        [d] = store.pending
+        d.errback(LeaseStoreError("disk full"))
+        self.assertEqual(self.transport.written, [])
+        self.assertEqual(self.counters["drop:commit-failed"], 2)
+        self.assertEqual(protocol.backlog.pending, 0)
+
+    def test_one_datagram_failing_does_not_cost_the_burst(self) -> None:
+        """
+        An exception on one datagram of a burst is logged and counted; the
+        others are still answered.
+        """
+        protocol = self.make_protocol(self.real_core(), log_exchanges=False)
+        received = protocol._received
+        calls: list = []
+
+        def flaky(data, addr, waited):
+            calls.append(addr)
+            if len(calls) == 1:
+                raise RuntimeError("boom")
+            received(data, addr, waited)
+
+        protocol._received = flaky
+        discover = request(MessageType.DISCOVER).to_bytes()
+        protocol.stampedDatagramsReceived([(discover, ("0.0.0.1", 68), 0.0), (discover, ("0.0.0.0", 68), 0.0)])
+        self.assertEqual(self.counters["drop:internal-error"], 1)
+        self.assertEqual(self.counters["offer"], 1)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 0)
+        self.assertTrue(any(e.get("log_failure") for e in self.events))
+
     def test_discover_dropped_after_waiting_in_the_queue(self) -> None:
         """
         A DISCOVER that waited longer than C{max_queue_wait} in the socket
