@@ -53,6 +53,12 @@ class ILeaseStore(Interface):
         @return: an iterator over every lease held.
         """
 
+    def addresses():
+        """
+        @return: a L{list} of the address of every lease held, as integers
+            (a sweep's copy that costs no lease objects).
+        """
+
     def add_observer(observer):
         """
         Call C{observer(old, new)} after every change to the index, whoever

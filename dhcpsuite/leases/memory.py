@@ -2,42 +2,124 @@
 """
 The in-memory lease store: the index every store keeps, and on its own the
 store for tests and for servers that need no persistence.
+
+Why it is compact: a server holds every lease in memory, and a L{Lease} with
+its own address, bytes, floats and string objects costs ~400 bytes. Here each
+lease is one C{bytes} record (L{pack}: ~80 bytes for a usual client), found
+
+  - by address through blocks of L{BLOCK} slots, one Python list each, keyed
+    by C{address >> BLOCK_BITS}: no key object per lease, ~10 bytes a lease
+    where the pools are well used, and never more than a block per lease;
+  - by client key through a dict whose value is the record itself (a tuple
+    of records for the rare client that holds several).
+
+A L{Lease} is made from its record when asked for (L{unpack}, ~2 us). The
+ones most recently written or read are kept as objects (two generations of
+at most L{RECENT} each), so the several reads of one exchange (DISCOVER,
+OFFER, REQUEST, ACK) and the observers' C{old} cost a dict lookup.
 """
 
 from __future__ import annotations
 
+import struct
 from ipaddress import IPv4Address
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from dhcpsuite.interfaces import ILeaseStore
-from dhcpsuite.leases.lease import Lease
+from dhcpsuite.leases.lease import Lease, LeaseState
 
 LeaseObserver = Callable[[Lease | None, Lease | None], None]
+
+BLOCK_BITS = 5
+BLOCK = 1 << BLOCK_BITS
+_LOW = BLOCK - 1
+# Leases kept as objects per generation: enough for the exchanges in flight
+# at tens of thousands a second, small beside the records.
+RECENT = 512
+
+# address, expires, updated, state, len(client_key), len(mac); then the
+# client key, the MAC and the hostname (UTF-8, lone surrogates kept).
+_HEAD = struct.Struct("<IddBHH")
+_HEAD_SIZE = _HEAD.size
+_ADDRESS = struct.Struct("<I")
+_KEY_LENGTH = struct.Struct("<H")
+_KEY_LENGTH_AT = _HEAD_SIZE - 4
+STATES = tuple(LeaseState)
+_STATE_NUMBER = {state: number for number, state in enumerate(STATES)}
+_HOSTNAME_ERRORS = "surrogatepass"
+
+
+def pack(address: int, state: LeaseState, client_key: bytes, mac: bytes, expires: float, hostname: str,
+         updated: float) -> bytes:
+    """
+    One lease as a record (see L{unpack}).
+    """
+    return b"".join((
+        _HEAD.pack(address, expires, updated, _STATE_NUMBER[state], len(client_key), len(mac)),
+        client_key, mac, hostname.encode("utf-8", _HOSTNAME_ERRORS),
+    ))
+
+
+def pack_lease(lease: Lease) -> bytes:
+    return pack(int(lease.address), lease.state, lease.client_key, lease.mac, lease.expires, lease.hostname,
+                lease.updated)
+
+
+def unpack(record: bytes) -> Lease:
+    address, expires, updated, state, key_length, mac_length = _HEAD.unpack_from(record)
+    mac_start = _HEAD_SIZE + key_length
+    hostname_start = mac_start + mac_length
+    return Lease(
+        IPv4Address(address), STATES[state], record[_HEAD_SIZE:mac_start], record[mac_start:hostname_start],
+        expires, record[hostname_start:].decode("utf-8", _HOSTNAME_ERRORS), updated,
+    )
+
+
+def _client_key(record: bytes) -> bytes:
+    return record[_HEAD_SIZE:_HEAD_SIZE + _KEY_LENGTH.unpack_from(record, _KEY_LENGTH_AT)[0]]
+
+
+def _address(record: bytes) -> int:
+    return _ADDRESS.unpack_from(record)[0]
 
 
 @implementer(ILeaseStore)
 class MemoryLeaseStore:
     def __init__(self) -> None:
-        self._by_address: dict[IPv4Address, Lease] = {}
-        # Nearly every client holds one address: store it as is and only
-        # grow a set for the rare client with several (a set costs ~270 bytes,
-        # a third of a lease's memory).
-        self._by_client: dict[bytes, IPv4Address | set[IPv4Address]] = {}
+        self._blocks: dict[int, list[bytes | None]] = {}
+        self._count = 0
+        # Client key -> its record, or a tuple of them (several addresses).
+        self._by_client: dict[bytes, bytes | tuple[bytes, ...]] = {}
+        # Address -> Lease: the newer generation, then the older one.
+        self._recent: dict[int, Lease] = {}
+        self._older: dict[int, Lease] = {}
         self._observers: list[LeaseObserver] = []
 
     def get(self, address: IPv4Address) -> Lease | None:
-        return self._by_address.get(address)
+        value = int(address)
+        lease = self._recent.get(value)
+        if lease is not None:
+            return lease
+        block = self._blocks.get(value >> BLOCK_BITS)
+        if block is None:
+            return None
+        record = block[value & _LOW]
+        if record is None:
+            return None
+        lease = self._older.pop(value, None) or unpack(record)
+        self._remember(value, lease)
+        return lease
 
     def find_by_client(self, client_key: bytes) -> list[Lease]:
         found = self._by_client.get(client_key)
         if found is None:
             return []
-        if isinstance(found, IPv4Address):
-            return [self._by_address[found]]
-        return [self._by_address[a] for a in found]
+        if isinstance(found, bytes):
+            return [self._lease_of(found)]
+        return [self._lease_of(record) for record in found]
 
     def put(self, lease: Lease, durable: bool = True) -> None:
         self._index(lease)
@@ -52,10 +134,24 @@ class MemoryLeaseStore:
         self._observers.remove(observer)
 
     def leases(self) -> Iterator[Lease]:
-        return iter(list(self._by_address.values()))
+        # The records as they are now (a change while iterating is not seen),
+        # made into leases one at a time: a copy of every lease as an
+        # object would cost what the records save.
+        return map(unpack, self._records())
+
+    def addresses(self) -> list[int]:
+        """
+        Every address held, as integers, in address order.
+        """
+        found = []
+        blocks = self._blocks
+        for number in sorted(blocks):
+            base = number << BLOCK_BITS
+            found.extend(base + low for low, record in enumerate(blocks[number]) if record is not None)
+        return found
 
     def __len__(self) -> int:
-        return len(self._by_address)
+        return self._count
 
     def committed(self) -> Deferred:
         return succeed(None)
@@ -63,38 +159,115 @@ class MemoryLeaseStore:
     def close(self) -> Deferred:
         return succeed(None)
 
+    # The index ---------------------------------------------------------------
+
+    def _records(self) -> list[bytes]:
+        blocks = self._blocks
+        return [record for number in sorted(blocks) for record in blocks[number] if record is not None]
+
+    def _lease_of(self, record: bytes) -> Lease:
+        value = _address(record)
+        lease = self._recent.get(value)
+        if lease is None:
+            lease = self._older.pop(value, None) or unpack(record)
+            self._remember(value, lease)
+        return lease
+
+    def _remember(self, value: int, lease: Lease) -> None:
+        recent = self._recent
+        if len(recent) >= RECENT:
+            self._older, self._recent = recent, {}
+            recent = self._recent
+        recent[value] = lease
+
     def _index(self, lease: Lease) -> None:
-        old = self._by_address.get(lease.address)
-        if old is not None and old.client_key != lease.client_key:
-            self._forget_client(old.client_key, old.address)
-        self._by_address[lease.address] = lease
-        key = lease.client_key
+        self._store(int(lease.address), pack_lease(lease), lease)
+
+    def _index_row(self, address: int, state: LeaseState, client_key: bytes, mac: bytes, expires: float,
+                   hostname: str, updated: float) -> None:
+        """
+        Take a stored row at load, without making a L{Lease} of it.
+        """
+        self._store(address, pack(address, state, client_key, mac, expires, hostname, updated), None)
+
+    def _store(self, value: int, record: bytes, lease: Lease | None) -> None:
+        blocks = self._blocks
+        block = blocks.get(value >> BLOCK_BITS)
+        if block is None:
+            block = blocks[value >> BLOCK_BITS] = [None] * BLOCK
+        low = value & _LOW
+        old_record = block[low]
+        old = None
+        if old_record is None:
+            self._count += 1
+        else:
+            if self._observers:
+                old = self._lease_of(old_record)
+            self._forget_client(_client_key(old_record), old_record)
+        block[low] = record
+        key = lease.client_key if lease is not None else _client_key(record)
         if key:
-            found = self._by_client.get(key)
-            if found is None or found == lease.address:
-                self._by_client[key] = lease.address
-            elif isinstance(found, IPv4Address):
-                self._by_client[key] = {found, lease.address}
+            by_client = self._by_client
+            found = by_client.get(key)
+            if found is None:
+                by_client[key] = record
+            elif isinstance(found, bytes):
+                by_client[key] = (found, record)
             else:
-                found.add(lease.address)
-        for observer in self._observers:
-            observer(old, lease)
+                by_client[key] = found + (record,)
+        self._older.pop(value, None)
+        if lease is not None:
+            self._remember(value, lease)
+        else:
+            self._recent.pop(value, None)
+        if self._observers:
+            new = lease if lease is not None else unpack(record)
+            for observer in self._observers:
+                observer(old, new)
 
     def _unindex(self, address: IPv4Address) -> None:
-        old = self._by_address.pop(address, None)
-        if old is not None:
-            self._forget_client(old.client_key, address)
-            for observer in self._observers:
-                observer(old, None)
+        value = int(address)
+        block = self._blocks.get(value >> BLOCK_BITS)
+        if block is None:
+            return
+        record = block[value & _LOW]
+        if record is None:
+            return
+        old = self._lease_of(record) if self._observers else None
+        block[value & _LOW] = None
+        self._count -= 1
+        if not any(block):
+            del self._blocks[value >> BLOCK_BITS]
+        self._forget_client(_client_key(record), record)
+        self._recent.pop(value, None)
+        self._older.pop(value, None)
+        for observer in self._observers:
+            observer(old, None)
 
-    def _forget_client(self, client_key: bytes, address: IPv4Address) -> None:
-        found = self._by_client.get(client_key)
+    def _forget_client(self, client_key: bytes, record: bytes) -> None:
+        if not client_key:
+            return
+        by_client = self._by_client
+        found = by_client.get(client_key)
         if found is None:
             return
-        if isinstance(found, IPv4Address):
-            if found == address:
-                del self._by_client[client_key]
+        if isinstance(found, bytes):
+            if found is record:
+                del by_client[client_key]
             return
-        found.discard(address)
-        if len(found) == 1:
-            self._by_client[client_key] = next(iter(found))
+        left = tuple(r for r in found if r is not record)
+        if len(left) == len(found):
+            return
+        by_client[client_key] = left[0] if len(left) == 1 else left
+
+
+def load_rows(store: MemoryLeaseStore, rows: Iterable[tuple]) -> int:
+    """
+    Take rows of C{(address as int, state, client_key, mac, expires,
+    hostname, updated)}; return how many.
+    """
+    count = 0
+    for row in rows:
+        store._index_row(*row)
+        count += 1
+    return count

@@ -274,12 +274,12 @@ class PoolUsageTests(SynchronousTestCase):
         usage = self.usage()
         for i in range(20_000):
             self.store.put(lease("10.0.0.10", LeaseState.BOUND, 1e6 + i))
-        self.assertEqual(len(usage._heap), 1)
+        self.assertEqual(usage.entries(), 1)
         for i in range(20_000):
             self.store.put(lease("10.0.0.11", LeaseState.BOUND, 1e6 - i))
             self.store.put(lease("10.0.0.12", LeaseState.OFFERED, 2e6 + i))
             self.store.put(lease("10.0.0.12", LeaseState.RELEASED, 2e6 + i))
-        self.assertLessEqual(len(usage._heap), 2 * 2 + 1024 + 1)
+        self.assertLessEqual(usage.entries(), 2 * 2 + 1024 + 1)
         self.assertEqual(usage.held(), [2, 0])
         self.now = 1e6 - 19_999
         self.assertEqual(usage.held(), [1, 0])
@@ -511,13 +511,13 @@ class ServiceLifecycleTests(ServiceTestsBase):
         service.startService()
         for n in (3, 4, 5):
             service.core.handle(message(MessageType.DISCOVER, n), "eth0")
-        self.assertEqual(len(service._usage._heap), 3)
+        self.assertEqual(service._usage.entries(), 3)
         hold = service.config.subnets[0].offer_hold_time
         for _ in range(int(hold) - 1):
             self.reactor.advance(1)
-        self.assertEqual(len(service._usage._heap), 3)  # an offer holds until its expiry
+        self.assertEqual(service._usage.entries(), 3)  # an offer holds until its expiry
         self.reactor.advance(1)
-        self.assertEqual(service._usage._heap, [])
+        self.assertEqual(service._usage.entries(), 0)
         self.assertEqual(service.pool_usage(), full_scan(service, self.reactor.seconds()))
         self.successResultOf(service.stopService())
 
