@@ -55,8 +55,8 @@ class ILeaseStore(Interface):
 
     def addresses():
         """
-        @return: a L{list} of the address of every lease held, as integers
-            (a sweep's copy that costs no lease objects).
+        @return: the address of every lease held, as integers, in an
+            L{array.array} of C{"I"} (a sweep's copy: 4 bytes a lease).
         """
 
     def add_observer(observer):

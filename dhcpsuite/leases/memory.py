@@ -22,6 +22,7 @@ OFFER, REQUEST, ACK) and the observers' C{old} cost a dict lookup.
 from __future__ import annotations
 
 import struct
+from array import array
 from ipaddress import IPv4Address
 from typing import Callable, Iterable, Iterator
 
@@ -139,11 +140,11 @@ class MemoryLeaseStore:
         # object would cost what the records save.
         return map(unpack, self._records())
 
-    def addresses(self) -> list[int]:
+    def addresses(self) -> array:
         """
-        Every address held, as integers, in address order.
+        Every address held, as integers (4 bytes each), in address order.
         """
-        found = []
+        found = array("I")
         blocks = self._blocks
         for number in sorted(blocks):
             base = number << BLOCK_BITS

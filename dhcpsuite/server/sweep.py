@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from ipaddress import IPv4Address
-from typing import Callable, Iterable
+from array import array
+from typing import Callable, Iterable, Sequence
 
 
 class SlicedSweep:
@@ -29,7 +30,7 @@ class SlicedSweep:
     def __init__(self, addresses: Callable[[], Iterable[int]], ticks: int) -> None:
         self._addresses = addresses
         self.ticks = max(1, ticks)
-        self._cycle: list[int] = []
+        self._cycle: Sequence[int] = ()
         self._cursor = 0
         self._size = 0
 
@@ -39,7 +40,8 @@ class SlicedSweep:
         last one is exhausted.
         """
         if self._cursor >= len(self._cycle):
-            self._cycle = list(self._addresses())
+            # 4 bytes an address for the whole cycle, not a list of ints.
+            self._cycle = array("I", self._addresses())
             self._cursor = 0
             self._size = math.ceil(len(self._cycle) / self.ticks)
         chunk = self._cycle[self._cursor:self._cursor + self._size]
