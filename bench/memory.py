@@ -32,9 +32,10 @@ TWISTD = str(Path(sys.executable).with_name("twistd"))
 SETTLE_SECONDS = 3.0
 
 
-def write_leases(state_dir: str, count: int) -> None:
+def write_leases(state_dir: str, count: int, first: str = "10.78.0.10", expires: float | None = None) -> None:
     """
-    C{count} bound leases in the server's database, through the store itself.
+    C{count} bound leases in the server's database, through the store
+    itself, at C{first} upwards, running a day (or to C{expires}).
     """
     from twisted.internet.testing import MemoryReactor
 
@@ -46,10 +47,11 @@ def write_leases(state_dir: str, count: int) -> None:
 
     store = SQLiteLeaseStore(os.path.join(state_dir, "server-leases.sqlite3"), reactor=Inline())
     now = time.time()
-    first = int(IPv4Address("10.78.0.10"))
+    end = now + 86400 if expires is None else expires
+    start = int(IPv4Address(first))
     for i in range(count):
         mac = bytes((2, 0xBE)) + i.to_bytes(4, "big")
-        store.put(Lease(IPv4Address(first + i), LeaseState.BOUND, b"\x01" + mac, mac, now + 86400, f"host{i}", now))
+        store.put(Lease(IPv4Address(start + i), LeaseState.BOUND, b"\x01" + mac, mac, end, f"host{i}", now))
     done = []
     store.close().addCallback(done.append)
     deadline = time.monotonic() + 120
