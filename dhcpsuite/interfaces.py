@@ -53,6 +53,13 @@ class ILeaseStore(Interface):
         @return: an iterator over every lease held.
         """
 
+    def states():
+        """
+        @return: an iterator over C{(address as int, state, expires)} of
+            every lease held: what a summary kept beside the store (per-pool
+            usage) needs to start, without making a lease of each.
+        """
+
     def addresses():
         """
         @return: the address of every lease held, as integers, in an

@@ -198,15 +198,16 @@ class PoolUsage:
         counted = 0
         self._due, self._buckets, self._near, self._filed = {}, [], [], 0
         self._current = math.floor(now / BUCKET_SECONDS) if now != -_INFINITY else -_INFINITY
-        for lease in self.store.leases():
-            if lease.expires > now and lease.state in _HOLDING:
-                pools = self._pools_of(lease.address)
+        starts, covering = self._starts, self._covering
+        for address, state, expires in self.store.states():
+            if expires > now and state in _HOLDING:
+                pools = covering[bisect_right(starts, address) - 1]
                 if pools:
                     counted += 1
                     for index in pools:
                         counts[index] += 1
-                    if lease.expires != _INFINITY:
-                        self._file(lease.expires, int(lease.address))
+                    if expires != _INFINITY:
+                        self._file(expires, address)
         self._counts, self._counted = counts, counted
         self._settled_at = now
 

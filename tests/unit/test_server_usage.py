@@ -108,7 +108,7 @@ def message(kind: int, n: int, options: dict | None = None, **fields) -> Message
 @implementer(ILeaseStore)
 class CountingStore(MemoryLeaseStore):
     """
-    Counts scans: L{leases} is the only way to look at every lease.
+    Counts scans: L{leases} and L{states} are the ways to look at every lease.
     """
 
     def __init__(self) -> None:
@@ -118,6 +118,10 @@ class CountingStore(MemoryLeaseStore):
     def leases(self):
         self.scans += 1
         return super().leases()
+
+    def states(self):
+        self.scans += 1
+        return super().states()
 
 
 def lease(address: str, state: LeaseState, expires: float, client: int = 1) -> Lease:
