@@ -29,6 +29,12 @@ class ILeaseStore(Interface):
         @return: the L{dhcpsuite.leases.lease.Lease} for C{address}, or L{None}.
         """
 
+    def __contains__(address):
+        """
+        Is there a lease (in any state) for C{address}? As C{get(address)
+        is not None}, without making the lease.
+        """
+
     def find_by_client(client_key):
         """
         @param client_key: the client's identity (L{bytes}: option 61, or

@@ -116,6 +116,11 @@ class MemoryLeaseStore:
         self._remember(value, lease)
         return lease
 
+    def __contains__(self, address: IPv4Address) -> bool:
+        value = int(address)
+        block = self._blocks.get(value >> BLOCK_BITS)
+        return block is not None and block[value & _LOW] is not None
+
     def find_by_client(self, client_key: bytes) -> list[Lease]:
         found = self._by_client.get(client_key)
         if found is None:
