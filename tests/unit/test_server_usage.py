@@ -7,10 +7,12 @@ equal what a scan of every lease would say, and a scrape does not scan.
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import shutil
 import tempfile
 import time
+import tracemalloc
 from ipaddress import IPv4Address, IPv4Network
 
 from hypothesis import HealthCheck, given, settings
@@ -145,6 +147,49 @@ class PoolUsageTests(SynchronousTestCase):
         self.store.put(lease("10.0.0.11", LeaseState.BOUND, 50.0))
         self.store.put(lease("10.0.0.12", LeaseState.RELEASED, 200.0))
         self.assertEqual(self.usage().held(), [2, 1])
+
+    def test_exact_within_a_bucket(self) -> None:
+        # Leases lapsing a fraction of a second apart, in one bucket of the
+        # entries: each read sees exactly the ones that still hold.
+        usage = self.usage()
+        for n, expires in enumerate((130.25, 130.5, 130.75, 131.0)):
+            self.store.put(lease(f"10.0.0.{10 + n}", LeaseState.BOUND, expires))
+        for now, held in ((130.0, 4), (130.25, 3), (130.6, 2), (130.75, 1), (130.9, 1), (131.0, 0)):
+            self.now = now
+            self.assertEqual(usage.held(), [held, 0], now)
+        self.assertEqual(usage.entries(), 0)
+
+    def test_entry_extended_across_buckets(self) -> None:
+        usage = self.usage()
+        self.store.put(lease("10.0.0.10", LeaseState.BOUND, 150.0))
+        self.store.put(lease("10.0.0.10", LeaseState.BOUND, 150.0 + 10 * 64))  # a renewal: no new entry
+        self.assertEqual(usage.entries(), 1)
+        self.now = 151.0
+        self.assertEqual(usage.held(), [1, 0])
+        self.now = 150.0 + 10 * 64
+        self.assertEqual(usage.held(), [0, 0])
+
+    def test_four_bytes_an_entry(self) -> None:
+        """
+        What the counts keep per held lease: its address in an array of
+        those due in the same minute or so (a heap of (expiry, address)
+        tuples cost ~65 bytes a lease by tracemalloc).
+        """
+        count = 20_000
+        store = MemoryLeaseStore()
+        base = int(A("10.1.0.0"))
+        for n in range(count):
+            hardware = b"\x02\x00" + n.to_bytes(4, "big")
+            store.put(Lease(A(base + n), LeaseState.BOUND, b"\x01" + hardware, hardware, 1000.0 + n, "", 0.0))
+        gc.collect()
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        before = tracemalloc.get_traced_memory()[0]
+        usage = PoolUsage([AddressRange(A(base), A(base + count))], store, lambda: 0.0)
+        gc.collect()
+        per_lease = (tracemalloc.get_traced_memory()[0] - before) / count
+        self.assertEqual(usage.held(), [count])
+        self.assertLess(per_lease, 12)
 
     def test_holding_states_counted_others_not(self) -> None:
         usage = self.usage()
