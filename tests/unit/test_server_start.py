@@ -16,19 +16,15 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases import memory
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.server.decide import ServerCore
+from dhcpsuite.tomltext import toml_document
 from tests.unit.test_server_service import server_config
 
-CONFIG = """
-[server]
-lease_store = "memory"
-[server.client_rate_limit]
-rate = 0
-[[server.subnet]]
-subnet = "10.0.0.0/16"
-interface = "eth0"
-server_address = "10.0.0.1"
-pool = ["10.0.1.0-10.0.250.250"]
-"""
+CONFIG = toml_document({"server": {
+    "lease_store": "memory",
+    "client_rate_limit": {"rate": 0},
+    "subnet": [{"subnet": "10.0.0.0/16", "interface": "eth0", "server_address": "10.0.0.1",
+                "pool": ["10.0.1.0-10.0.250.250"]}],
+}})
 NOW = 1_000_000.0
 HELD = 2000
 
