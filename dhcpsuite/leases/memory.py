@@ -66,11 +66,6 @@ def pack(address: int, state: LeaseState, client_key: bytes, mac: bytes, expires
     ))
 
 
-def pack_lease(lease: Lease) -> bytes:
-    return pack(int(lease.address), lease.state, lease.client_key, lease.mac, lease.expires, lease.hostname,
-                lease.updated)
-
-
 def unpack(record: bytes) -> Lease:
     address, expires, updated, state, key_length, mac_length = _HEAD.unpack_from(record)
     mac_start = _HEAD_SIZE + key_length
@@ -200,7 +195,9 @@ class MemoryLeaseStore:
         recent[value] = lease
 
     def _index(self, lease: Lease) -> None:
-        self._store(int(lease.address), pack_lease(lease), lease)
+        address = int(lease.address)
+        self._store(address, pack(address, lease.state, lease.client_key, lease.mac, lease.expires, lease.hostname,
+                                  lease.updated), lease)
 
     def _index_row(self, address: int, state: LeaseState, client_key: bytes, mac: bytes, expires: float,
                    hostname: str, updated: float) -> None:
@@ -216,17 +213,23 @@ class MemoryLeaseStore:
             block = blocks[value >> BLOCK_BITS] = [None] * BLOCK
         low = value & _LOW
         old_record = block[low]
+        block[low] = record
+        key = lease.client_key if lease is not None else _client_key(record)
+        by_client = self._by_client
         old = None
         if old_record is None:
             self._count += 1
         else:
             if self._observers:
                 old = self._lease_of(old_record)
-            self._forget_client(_client_key(old_record), old_record)
-        block[low] = record
-        key = lease.client_key if lease is not None else _client_key(record)
+            if by_client.get(key) is old_record:
+                # The same client's only lease, changed (a renewal, an
+                # offer taken): one entry to point at the new record.
+                by_client[key] = record
+                key = b""
+            else:
+                self._forget_client(_client_key(old_record), old_record)
         if key:
-            by_client = self._by_client
             found = by_client.get(key)
             if found is None:
                 by_client[key] = record
@@ -234,7 +237,9 @@ class MemoryLeaseStore:
                 by_client[key] = (found, record)
             else:
                 by_client[key] = found + (record,)
-        self._older.pop(value, None)
+        older = self._older
+        if older:
+            older.pop(value, None)
         if lease is not None:
             self._remember(value, lease)
         else:
