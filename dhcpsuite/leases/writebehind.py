@@ -510,6 +510,15 @@ def row_values(address: Any, state: str, client_key: bytes, mac: bytes, expires:
     return None
 
 
+def lease_row(lease: Lease) -> tuple:
+    """
+    A L{Lease} in the form L{row_values} gives (for a backend that holds
+    leases as objects).
+    """
+    return (int(lease.address), STATE_NUMBERS[lease.state.value], lease.client_key, lease.mac, lease.expires,
+            lease.hostname, lease.updated)
+
+
 def lease_from_row(address: Any, state: str, client_key: bytes, mac: bytes, expires: float, hostname: str,
                    updated: float) -> Lease | None:
     """
