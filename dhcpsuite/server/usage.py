@@ -22,11 +22,14 @@ per pool, at O(pools + entries come due since the last read). Read at a time
 before C{s} (the wall clock set back: leases keep wall-clock time) lapsed
 leases could hold again, so that case alone rebuilds from a scan.
 
-Nothing is kept per lease but one entry: its address, 4 bytes in an array
-of the addresses due in the same L{BUCKET_SECONDS} (what was counted for an
-address is known from the lease itself, the store's current one or the one a
-write replaces). Entries due within the bucket being read are moved to a heap
-of (expiry, address), so a read is exact to the second's fraction.
+Nothing is kept per lease but one entry of 6 bytes: its address and when it
+is due (in whole milliseconds from the start of its L{BUCKET_SECONDS}, rounded
+down: never after the lease's expiry), in two arrays per bucket (what was
+counted for an address is known from the lease itself, the store's current
+one or the one a write replaces). When a bucket begins, its entries go to a
+heap of (due, address) without a look at the store, and come off it one by
+one as they are due, so a read is exact and no read pays for a whole bucket
+of leases.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_right
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import Callable, Sequence
 
@@ -53,7 +56,8 @@ _HOLDING = tuple(HOLDING_STATES)
 _HEAP_SLACK = 1024
 # Width of the buckets entries are filed in: a read at C{now} looks at the
 # entries of the buckets that have begun, one by one only in the current one.
-BUCKET_SECONDS = 64
+BUCKET_SECONDS = 32
+_MS = 1000
 
 
 class PoolUsage:
@@ -77,7 +81,7 @@ class PoolUsage:
         # Entries by bucket (C{floor(due / BUCKET_SECONDS)}), for buckets
         # after the current one; the keys as a heap; and the entries of the
         # current bucket and before as a heap of (due, address).
-        self._due: dict[int, array] = {}
+        self._due: dict[int, tuple[array, array]] = {}
         self._buckets: list[int] = []
         self._near: list[tuple[float, int]] = []
         self._filed = 0
@@ -142,9 +146,10 @@ class PoolUsage:
             return
         found = self._due.get(bucket)
         if found is None:
-            found = self._due[bucket] = array("I")
+            found = self._due[bucket] = (array("H"), array("I"))
             heappush(self._buckets, bucket)
-        found.append(value)
+        found[0].append(math.floor((due - bucket * BUCKET_SECONDS) * _MS))
+        found[1].append(value)
         self._filed += 1
 
     def _settle(self, now: float) -> None:
@@ -155,18 +160,14 @@ class PoolUsage:
         current = math.floor(now / BUCKET_SECONDS)
         buckets, near = self._buckets, self._near
         if buckets and buckets[0] <= current:
-            # Every entry of a bucket that has begun goes to the exact heap
-            # (or back to a later bucket if its lease was extended since).
-            self._current = current
-            get = self.store.get
+            # The entries of a bucket that has begun go to the exact heap.
             while buckets and buckets[0] <= current:
-                entries = self._due.pop(heappop(buckets))
-                self._filed -= len(entries)
-                for value in entries:
-                    lease = get(IPv4Address(value))
-                    if lease is not None and lease.state in _HOLDING and lease.expires > settled:
-                        if lease.expires != _INFINITY:
-                            self._file(lease.expires, value)
+                bucket = heappop(buckets)
+                offsets, addresses = self._due.pop(bucket)
+                self._filed -= len(addresses)
+                start = bucket * BUCKET_SECONDS
+                near.extend(zip([start + offset / _MS for offset in offsets], addresses))
+            heapify(near)
         self._current = max(self._current, current)
         counts, get = self._counts, self.store.get
         # An address can have several entries due at once (its lease was
