@@ -144,11 +144,16 @@ class PoolUsage:
         if bucket <= self._current:
             heappush(self._near, (due, value))
             return
+        offset = math.floor((due - bucket * BUCKET_SECONDS) * _MS)
+        if not 0 <= offset < BUCKET_SECONDS * _MS:
+            # Rounding at a bucket's edge: exact, on the heap.
+            heappush(self._near, (due, value))
+            return
         found = self._due.get(bucket)
         if found is None:
             found = self._due[bucket] = (array("H"), array("I"))
             heappush(self._buckets, bucket)
-        found[0].append(math.floor((due - bucket * BUCKET_SECONDS) * _MS))
+        found[0].append(offset)
         found[1].append(value)
         self._filed += 1
 
