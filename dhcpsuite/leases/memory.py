@@ -240,10 +240,12 @@ class MemoryLeaseStore:
         older = self._older
         if older:
             older.pop(value, None)
-        if lease is not None:
-            self._remember(value, lease)
-        else:
+        if lease is None:
             self._recent.pop(value, None)
+        elif len(self._recent) < RECENT:
+            self._recent[value] = lease
+        else:
+            self._remember(value, lease)
         if self._observers:
             new = lease if lease is not None else unpack(record)
             for observer in self._observers:

@@ -55,8 +55,11 @@ class MacHoldings:
         How many addresses of C{network} C{mac} holds at C{now} for client
         keys other than C{other_than}.
         """
-        leases = {int(lease.address): lease for lease in store.find_by_client(_ETHERNET + mac)}
+        usual = store.find_by_client(_ETHERNET + mac)
         found = self._by_mac.get(mac)
+        if found is None and not usual:
+            return 0  # a new client: on every DISCOVER's path
+        leases = {int(lease.address): lease for lease in usual}
         if found is not None:
             for value in [found] if isinstance(found, int) else list(found):
                 lease = store.get(IPv4Address(value))
