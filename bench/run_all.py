@@ -7,7 +7,7 @@ the ratio, the target and whether it was met.
     sudo bench/run --only client,ingest --json /tmp/bench.json
 
 The measuring is the individual scripts' (bench/server_perfdhcp.py,
-client_bound.py, ingest.py, netlink_burst.py, memory.py, server_postgresql.py): each runs here as a
+client_bound.py, ingest.py, netlink_burst.py, memory.py, server_start.py, server_postgresql.py): each runs here as a
 child process with its own repetition option, alternates ours/peer itself,
 and its JSON (or summary lines, for ingest.py) is read back. The one
 alternation done here is between the two store sizes of "server-leases",
@@ -40,6 +40,8 @@ from bench.common import REPOSITORY, median
 PYTHON = sys.executable
 BENCH = REPOSITORY / "bench"
 LEASES_LOADED, LEASES_BASELINE = 50_000, 1_000
+# The store a server starts with in the start-up row.
+START_LEASES = 300_000
 # Finer steps near the server's capacity: the 50k/1k comparison has a 0.9 target.
 LEASES_RATES = "2000,3000,3500,4000,4500,5000,5500,6000,7000,8000"
 # The server latency row: a step at this fraction of dhcpsuite's highest sustained rate, for both servers.
@@ -370,6 +372,20 @@ def memory(runner: Runner, options, raw: dict) -> list[Row]:
             "≤ 60 MB", at_most(60.0), ratio_text="—", note=n),
         Row(f"memory: the same with {data['leases']:,} leases in the store", number(data["loaded_mib"], " MiB", 1),
             "—", None, "report", None, note=n),
+        Row(f"memory: RSS per held lease ({data['leases']:,} leases)", number(data["bytes_per_lease"], " B"), "—",
+            data["bytes_per_lease"], "≤ 256 B", at_most(256), ratio_text="—", note=n),
+    ]
+
+
+def server_start(runner: Runner, options, raw: dict) -> list[Row]:
+    output = runner.run("server-start", [PYTHON, "-m", "bench.server_start", "--reps", str(options.reps),
+                                         "--leases", str(START_LEASES)], runner.remaining())
+    data = last_json_line(output)
+    raw["server-start"] = data
+    ours, kea = data["dhcpsuite_median_s"], data["kea_median_s"]
+    return [
+        Row(f"server: start → first ACK with {data['leases']:,} leases in the store (SQLite)", number(ours, " s", 2),
+            f"Kea memfile {number(kea, ' s', 2)}", ratio_of(ours, kea), "report", None, note=f"n={data['reps']}"),
     ]
 
 
@@ -382,9 +398,10 @@ BENCHMARKS: dict[str, tuple[Callable, int, int]] = {
     "ingest": (ingest, 100, 45),
     "netlink": (netlink, 35, 35),
     "memory": (memory, 30, 30),
+    "server-start": (server_start, 90, 40),
 }
 # The cheap ones first, so that a budget running out costs the fewest figures.
-RUN_ORDER = ("client", "ingest", "netlink", "memory", "server", "server-leases", "server-postgresql")
+RUN_ORDER = ("client", "ingest", "netlink", "memory", "server-start", "server", "server-leases", "server-postgresql")
 
 
 # ---- report -----------------------------------------------------------------

@@ -29,6 +29,12 @@ class ILeaseStore(Interface):
         @return: the L{dhcpsuite.leases.lease.Lease} for C{address}, or L{None}.
         """
 
+    def __contains__(address):
+        """
+        Is there a lease (in any state) for C{address}? As C{get(address)
+        is not None}, without making the lease.
+        """
+
     def find_by_client(client_key):
         """
         @param client_key: the client's identity (L{bytes}: option 61, or
@@ -51,6 +57,19 @@ class ILeaseStore(Interface):
     def leases():
         """
         @return: an iterator over every lease held.
+        """
+
+    def states():
+        """
+        @return: an iterator over C{(address as int, state, expires)} of
+            every lease held: what a summary kept beside the store (per-pool
+            usage) needs to start, without making a lease of each.
+        """
+
+    def addresses():
+        """
+        @return: the address of every lease held, as integers, in an
+            L{array.array} of C{"I"} (a sweep's copy: 4 bytes a lease).
         """
 
     def add_observer(observer):

@@ -36,6 +36,8 @@ from dhcpsuite.daemon import Daemon
 from dhcpsuite.hexbytes import mac_text
 
 LEASES_PER_PAGE = 50
+# Seconds after the last search before the lease index is dropped.
+INDEX_IDLE_SECONDS = 600
 # Longest search accepted (a hostname is at most 255 bytes).
 MAX_QUERY = 256
 # Reservations shown on the overview; the rest are counted.
@@ -143,34 +145,47 @@ class StatusPage:
         self.activity = Activity(daemon, reactor)
         self.activity.listeners.append(self._catch_up)
         self._index: LeaseIndex | None = None
+        self._index_used = 0.0
 
     def start(self) -> None:
+        # No lease index yet: it costs ~160 bytes a lease, and most gateways
+        # never have their leases searched. The first search builds it.
         self.activity.start()
-        self.lease_index()
 
     def stop(self) -> None:
         self.activity.stop()
+        self._drop_index()
+
+    def _catch_up(self) -> None:
+        index = self._index
+        if index is None:
+            return
+        if self.reactor.seconds() - self._index_used > INDEX_IDLE_SECONDS:
+            self._drop_index()
+        else:
+            index.flush()
+
+    def _drop_index(self) -> None:
         if self._index is not None:
             self._index.close()
             self._index = None
 
-    def _catch_up(self) -> None:
-        index = self.lease_index()
-        if index is not None:
-            index.flush()
-
     def lease_index(self) -> LeaseIndex | None:
         """
-        The index of the server's store, made (one scan) the first time
-        that store is seen: the server opens a new one on every start.
+        The index of the server's store, made (one scan) when the leases
+        are first searched, and kept current while they are searched again
+        within L{INDEX_IDLE_SECONDS} (a scan of 300,000 leases takes about a
+        second, too long to repeat for every page of a search); after that
+        it is dropped. The server opens a new store on every start: an
+        index of another store is dropped too.
         """
         server = self.daemon.server
         store = None if server is None else server.store
         if self._index is not None and self._index.store is not store:
-            self._index.close()
-            self._index = None
+            self._drop_index()
         if self._index is None and store is not None:
             self._index = LeaseIndex(store)
+        self._index_used = self.reactor.seconds()
         return self._index
 
     # ---- the pages ----
@@ -275,8 +290,7 @@ class StatusPage:
         return _section("Exchanges per minute (last hour)", "exchanges", f'<ul class="legend">{legend}</ul>{chart}')
 
     def _lease_summary(self) -> str:
-        index = self.lease_index()
-        count = len(index) if index is not None else 0
+        count = len(self.daemon.server.store)
         return _section(
             "Leases",
             "lease-summary",

@@ -37,7 +37,7 @@ from zope.interface import implementer
 from dhcpsuite.interfaces import ICluster
 
 from dhcpsuite.leases.lease import Lease
-from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore, lease_from_row, one_line
+from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore, lease_from_row, one_line, row_values
 from dhcpsuite.server.config import PostgreSQLConfig
 from dhcpsuite.server.shares import RendezvousShare, share_sizes
 
@@ -265,7 +265,7 @@ class PostgreSQLBackend:
         self.pools = pools_text(pools)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{self.token}"
 
-    def load(self) -> Iterator[Lease]:
+    def load(self) -> Iterator[tuple]:
         connection = open_connection(self.config)
         try:
             try:
@@ -275,9 +275,9 @@ class PostgreSQLBackend:
                     cursor.itersize = 10000
                     cursor.execute(_SELECT)
                     for row in cursor:
-                        lease = lease_from_row(*row)
-                        if lease is not None:
-                            yield lease
+                        values = row_values(*row)
+                        if values is not None:
+                            yield values
             except psycopg.Error as e:
                 raise LeaseStoreError(f"cannot read the lease database {self.description}: {one_line(e)}") from None
         finally:

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 from dhcpsuite.leases.lease import Lease
 from dhcpsuite.sqlitefile import open_private
-from dhcpsuite.leases.writebehind import COMMIT_BUCKETS, Conflict, LeaseStoreError, WriteBehindStore, lease_from_row
+from dhcpsuite.leases.writebehind import COMMIT_BUCKETS, Conflict, LeaseStoreError, WriteBehindStore, row_values
 
 __all__ = ["COMMIT_BUCKETS", "LeaseStoreError", "SQLiteBackend", "SQLiteLeaseStore"]
 
@@ -73,7 +73,7 @@ class SQLiteBackend:
         connection, self.rows_per_statement = open_private(self.path, "FULL", _COLUMNS, _ROWS_PER_STATEMENT)
         return connection
 
-    def load(self) -> Iterator[Lease]:
+    def load(self) -> Iterator[tuple]:
         try:
             connection = self.connect()
         except (sqlite3.Error, OSError) as e:
@@ -91,9 +91,9 @@ class SQLiteBackend:
             for row in connection.execute(
                 "SELECT address, state, client_key, mac, expires, hostname, updated FROM leases"
             ):
-                lease = lease_from_row(*row)
-                if lease is not None:
-                    yield lease
+                values = row_values(*row)
+                if values is not None:
+                    yield values
         except (sqlite3.Error, OSError) as e:
             raise self._open_error(e) from None
         finally:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import queue
+import socket
 import threading
 import time
 from ipaddress import IPv4Address
@@ -44,7 +45,7 @@ from zope.interface import implementer
 from dhcpsuite.errors import StartupError
 from dhcpsuite.interfaces import ICommitTimings, ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
-from dhcpsuite.leases.memory import MemoryLeaseStore
+from dhcpsuite.leases.memory import STATE_NUMBERS, MemoryLeaseStore, load_rows
 
 # Upper bounds (seconds) of the commit-latency histogram buckets.
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, float("inf"))
@@ -93,10 +94,11 @@ class WriteBackend(Protocol):
     # time (seconds) between the starts of two commits while changes keep
     # coming (group commit).
 
-    def load(self) -> Iterable[Lease]:
+    def load(self) -> Iterable[tuple]:
         """
         Check (and create or upgrade) the schema and yield every stored
-        lease. Raises L{LeaseStoreError} with one line for the operator.
+        lease as L{row_values} gives it. Raises L{LeaseStoreError} with one
+        line for the operator.
         """
 
     def connect(self) -> Any:
@@ -301,10 +303,7 @@ class WriteBehindStore(MemoryLeaseStore):
         self._failed_seconds = 0.0
         self._last_failure_log = 0.0
         self._failures_since_log = 0
-        count = 0
-        for lease in backend.load():
-            self._index(lease)
-            count += 1
+        count = load_rows(self, backend.load())
         self.log.info("Loaded {count} leases from {store}", count=count, store=backend.description)
         self._lanes = [_Lane(self, n) for n in range(max(1, lanes))]
         for lane in self._lanes:
@@ -510,6 +509,38 @@ def _all_of(deferreds: list[Deferred]) -> Deferred:
     for d in deferreds:
         d.addBoth(one)
     return result
+
+
+def row_values(address: Any, state: str, client_key: bytes, mac: bytes, expires: float, hostname: str,
+               updated: float) -> tuple | None:
+    """
+    A stored row as the store's loader takes it (L{load_rows}): the address
+    as an integer, the state as its number, the rest as L{Lease} has them; L{None}
+    (and a warning) for a row nobody can use, rather than a store that will
+    not start. Made without a L{Lease} or an L{IPv4Address}: a start with
+    hundreds of thousands of leases spends most of its time here.
+    """
+    try:
+        if isinstance(address, str):
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET, address), "big")
+        else:
+            value = int(IPv4Address(address))
+        return (value, STATE_NUMBERS[state], bytes(client_key), bytes(mac), float(expires), str(hostname), float(updated))
+    except KeyError:
+        error = f"unknown state {state!r}"
+    except (OSError, TypeError, ValueError) as e:
+        error = str(e)
+    WriteBehindStore.log.warn("Skipping unreadable lease row {address!r}: {error}", address=address, error=error)
+    return None
+
+
+def lease_row(lease: Lease) -> tuple:
+    """
+    A L{Lease} in the form L{row_values} gives (for a backend that holds
+    leases as objects).
+    """
+    return (int(lease.address), STATE_NUMBERS[lease.state.value], lease.client_key, lease.mac, lease.expires,
+            lease.hostname, lease.updated)
 
 
 def lease_from_row(address: Any, state: str, client_key: bytes, mac: bytes, expires: float, hostname: str,

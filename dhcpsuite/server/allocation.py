@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import attrs
 
 from dhcpsuite.interfaces import IAddressShare, ILeaseStore
-from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.leases.lease import HOLDING_STATES, Lease, LeaseState
 from dhcpsuite.server.config import Reservation, ServerConfig, SubnetConfig
 from dhcpsuite.server.holdings import MacHoldings, Quarantine
 from dhcpsuite.server.pool import PoolAllocator
@@ -229,7 +229,7 @@ class AllocationEngine:
         mine = None if share.whole else share.mine
         allocator = pools.allocator
         is_free = lambda a: self.available_to(a, client, pools, now)  # noqa: E731
-        address = allocator.allocate(is_free, lambda a: store.get(a) is None, mine)
+        address = allocator.allocate(is_free, lambda a: a not in store, mine)
         if address is None and now >= pools.next_rescan:
             reusable, earliest = self._reusable(pools, now)
             allocator.rescan(reusable)
@@ -304,7 +304,12 @@ class AllocationEngine:
         @return: how many leases changed.
         """
         store = self.store
-        leases = store.leases() if addresses is None else filter(None, map(store.get, addresses))
+        if addresses is None:
+            # Only the leases that no longer hold are made into objects
+            # (states as a tuple: membership by identity, not enum hashing).
+            holding = tuple(HOLDING_STATES)
+            addresses = [IPv4Address(a) for a, state, expires in store.states() if not (state in holding and expires > now)]
+        leases = filter(None, map(store.get, addresses))
         changed = 0
         for lease in leases:
             if lease.holds(now):

@@ -21,59 +21,72 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 
 # States in which an address is given to a client (a quarantined one is not).
 _GIVEN = frozenset((LeaseState.OFFERED, LeaseState.BOUND))
+# The hardware type of Ethernet, the first byte of a usual client key.
+_ETHERNET = b"\x01"
 
 
 class MacHoldings:
     """
     Offered and bound addresses by the client's MAC (whatever its client
     identifier: one host cycling client identifiers is one MAC).
+
+    Most clients' key is the hardware type 1 and the MAC (from chaddr, or an
+    option 61 of that form), and the store finds their leases by that key
+    already: only the others are kept here, so the index costs nothing for
+    a usual client.
     """
 
     def __init__(self) -> None:
         # Nearly every MAC holds one address: kept as is, a set only for the
         # rare MAC with several (a set costs several times a dict entry).
-        self._by_mac: dict[bytes, IPv4Address | set[IPv4Address]] = {}
+        self._by_mac: dict[bytes, int | set[int]] = {}
 
     def __len__(self) -> int:
         return len(self._by_mac)
 
     def changed(self, old: Lease | None, new: Lease | None) -> None:
         if old is not None and old.state in _GIVEN and not (new is not None and new.mac == old.mac and new.state in _GIVEN):
-            self._discard(old.mac, old.address)
-        if new is not None and new.state in _GIVEN:
-            self._add(new.mac, new.address)
+            self._discard(old.mac, int(old.address))
+        if new is not None and new.state in _GIVEN and new.client_key != _ETHERNET + new.mac:
+            self._add(new.mac, int(new.address))
 
     def held(self, mac: bytes, network: IPv4Network, store: ILeaseStore, now: float, other_than: bytes) -> int:
         """
         How many addresses of C{network} C{mac} holds at C{now} for client
         keys other than C{other_than}.
         """
+        usual = store.find_by_client(_ETHERNET + mac)
         found = self._by_mac.get(mac)
-        if found is None:
-            return 0
-        count = 0
-        for address in [found] if isinstance(found, IPv4Address) else list(found):
-            lease = store.get(address)
-            if lease is None or lease.mac != mac or lease.state not in _GIVEN:
-                self._discard(mac, address)
-            elif address in network and lease.holds(now) and lease.client_key != other_than:
-                count += 1
-        return count
+        if found is None and not usual:
+            return 0  # a new client: on every DISCOVER's path
+        leases = {int(lease.address): lease for lease in usual}
+        if found is not None:
+            for value in [found] if isinstance(found, int) else list(found):
+                lease = store.get(IPv4Address(value))
+                if lease is None or lease.mac != mac or lease.state not in _GIVEN:
+                    self._discard(mac, value)
+                else:
+                    leases[value] = lease
+        return sum(
+            1 for lease in leases.values()
+            if lease.mac == mac and lease.state in _GIVEN and lease.address in network and lease.holds(now)
+            and lease.client_key != other_than
+        )
 
-    def _add(self, mac: bytes, address: IPv4Address) -> None:
+    def _add(self, mac: bytes, address: int) -> None:
         found = self._by_mac.get(mac)
         if found is None or found == address:
             self._by_mac[mac] = address
-        elif isinstance(found, IPv4Address):
+        elif isinstance(found, int):
             self._by_mac[mac] = {found, address}
         else:
             found.add(address)
 
-    def _discard(self, mac: bytes, address: IPv4Address) -> None:
+    def _discard(self, mac: bytes, address: int) -> None:
         found = self._by_mac.get(mac)
         if found is None:
             return
-        if isinstance(found, IPv4Address):
+        if isinstance(found, int):
             if found == address:
                 del self._by_mac[mac]
             return

@@ -166,7 +166,7 @@ class ServerService(service.Service):
         # does not grow). Small steps because each whole pass holds the
         # reactor for tenths of a second at 4,000 new clients a second, long
         # enough to drop requests.
-        self._sweep = SlicedSweep(self.store.leases, round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
+        self._sweep = SlicedSweep(self.store.addresses, round(self.config.reclaim_interval / HOUSEKEEPING_TICK))
         self._housekeeping = task.LoopingCall(self._housekeep)
         self._housekeeping.clock = self.reactor
         self._housekeeping.start(HOUSEKEEPING_TICK, now=False)
@@ -479,7 +479,7 @@ class ServerService(service.Service):
             protocol.core = core
             protocol.log_exchanges = new.log_exchanges
         if new.reclaim_interval != old.reclaim_interval and self._sweep is not None:
-            self._sweep = SlicedSweep(self.store.leases, round(new.reclaim_interval / HOUSEKEEPING_TICK))
+            self._sweep = SlicedSweep(self.store.addresses, round(new.reclaim_interval / HOUSEKEEPING_TICK))
         for ifname in old.interfaces:
             if ifname not in new.interfaces:
                 self._stop_serving(ifname)

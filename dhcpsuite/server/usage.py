@@ -22,13 +22,20 @@ per pool, at O(pools + entries come due since the last read). Read at a time
 before C{s} (the wall clock set back: leases keep wall-clock time) lapsed
 leases could hold again, so that case alone rebuilds from a scan.
 
-Nothing is kept per lease but one heap entry (the lease's own expiry and
-address objects): what was counted for an address is known from the lease
-itself, the store's current one or the one a write replaces.
+Nothing is kept per lease but one entry of 6 bytes: its address and when it
+is due (in whole milliseconds from the start of its L{BUCKET_SECONDS}, rounded
+down: never after the lease's expiry), in two arrays per bucket (what was
+counted for an address is known from the lease itself, the store's current
+one or the one a write replaces). When a bucket begins, its entries go to a
+heap of (due, address) without a look at the store, and come off it one by
+one as they are due, so a read is exact and no read pays for a whole bucket
+of leases.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from bisect import bisect_right
 from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
@@ -47,6 +54,10 @@ _HOLDING = tuple(HOLDING_STATES)
 # than there are counted leases the heap is rebuilt, so its memory stays
 # within about twice theirs whatever clients do.
 _HEAP_SLACK = 1024
+# Width of the buckets entries are filed in: a read at C{now} looks at the
+# entries of the buckets that have begun, one by one only in the current one.
+BUCKET_SECONDS = 32
+_MS = 1000
 
 
 class PoolUsage:
@@ -67,7 +78,14 @@ class PoolUsage:
         self._counts = [0] * len(self.pools)
         # How many leases are counted (in one pool or several).
         self._counted = 0
-        self._heap: list[tuple[float, IPv4Address]] = []
+        # Entries by bucket (C{floor(due / BUCKET_SECONDS)}), for buckets
+        # after the current one; the keys as a heap; and the entries of the
+        # current bucket and before as a heap of (due, address).
+        self._due: dict[int, tuple[array, array]] = {}
+        self._buckets: list[int] = []
+        self._near: list[tuple[float, int]] = []
+        self._filed = 0
+        self._current = -_INFINITY
         self._settled_at = -_INFINITY
         self._rebuild(clock())
         store.add_observer(self.lease_changed)
@@ -111,71 +129,92 @@ class PoolUsage:
             if not is_counted:
                 return
         if new.expires != _INFINITY:
-            heap = self._heap
-            heappush(heap, (new.expires, address))
-            if len(heap) > 2 * self._counted + _HEAP_SLACK:
-                self._compact()
+            self._file(new.expires, int(address))
+            if self.entries() > 2 * self._counted + _HEAP_SLACK:
+                self._rebuild(settled)
+
+    def entries(self) -> int:
+        """
+        How many addresses are filed to be looked at when due.
+        """
+        return self._filed + len(self._near)
+
+    def _file(self, due: float, value: int) -> None:
+        bucket = math.floor(due / BUCKET_SECONDS)
+        if bucket <= self._current:
+            heappush(self._near, (due, value))
+            return
+        offset = math.floor((due - bucket * BUCKET_SECONDS) * _MS)
+        if not 0 <= offset < BUCKET_SECONDS * _MS:
+            # Rounding at a bucket's edge: exact, on the heap.
+            heappush(self._near, (due, value))
+            return
+        found = self._due.get(bucket)
+        if found is None:
+            found = self._due[bucket] = (array("H"), array("I"))
+            heappush(self._buckets, bucket)
+        found[0].append(offset)
+        found[1].append(value)
+        self._filed += 1
 
     def _settle(self, now: float) -> None:
         settled = self._settled_at
         if now < settled:
             self._rebuild(now)
             return
-        heap, counts, get = self._heap, self._counts, self.store.get
+        current = math.floor(now / BUCKET_SECONDS)
+        buckets, near = self._buckets, self._near
+        if buckets and buckets[0] <= current:
+            # The entries of a bucket that has begun go to the exact heap.
+            while buckets and buckets[0] <= current:
+                bucket = heappop(buckets)
+                offsets, addresses = self._due.pop(bucket)
+                self._filed -= len(addresses)
+                start = bucket * BUCKET_SECONDS
+                near.extend(zip([start + offset / _MS for offset in offsets], addresses))
+            heapify(near)
+        self._current = max(self._current, current)
+        counts, get = self._counts, self.store.get
         # An address can have several entries due at once (its lease was
         # shortened, or extended twice): uncount it once.
         lapsed: set[int] = set()
-        while heap and heap[0][0] <= now:
-            _, address = heappop(heap)
-            lease = get(address)
+        later: list[tuple[float, int]] = []
+        while near and near[0][0] <= now:
+            _, value = heappop(near)
+            lease = get(IPv4Address(value))
             if lease is None or lease.state not in _HOLDING or lease.expires <= settled:
                 continue  # not counted: freed, or lapsed by an earlier read
             if lease.expires > now:
                 # Extended since: due again at its new expiry.
                 if lease.expires != _INFINITY:
-                    heappush(heap, (lease.expires, address))
+                    later.append((lease.expires, value))
                 continue
-            value = int(address)
             if value in lapsed:
                 continue
             lapsed.add(value)
             self._counted -= 1
-            for index in self._pools_of(address):
+            for index in self._covering[bisect_right(self._starts, value) - 1]:
                 counts[index] -= 1
         self._settled_at = now
-
-    def _compact(self) -> None:
-        """
-        One entry per counted lease, at its expiry: O(entries), whatever
-        the size of the store.
-        """
-        get, settled = self.store.get, self._settled_at
-        # Deduplicated by integer: an IPv4Address hashes in Python code.
-        addresses = {int(address): address for _, address in self._heap}
-        heap = []
-        for address in addresses.values():
-            lease = get(address)
-            if lease is not None and lease.state in _HOLDING and lease.expires > settled:
-                if lease.expires != _INFINITY:
-                    heap.append((lease.expires, address))
-        heapify(heap)
-        self._heap = heap
+        for due, value in later:
+            self._file(due, value)
 
     def _rebuild(self, now: float) -> None:
         counts = [0] * len(self.pools)
         counted = 0
-        heap = []
-        for lease in self.store.leases():
-            if lease.expires > now and lease.state in _HOLDING:
-                pools = self._pools_of(lease.address)
+        self._due, self._buckets, self._near, self._filed = {}, [], [], 0
+        self._current = math.floor(now / BUCKET_SECONDS) if now != -_INFINITY else -_INFINITY
+        starts, covering = self._starts, self._covering
+        for address, state, expires in self.store.states():
+            if expires > now and state in _HOLDING:
+                pools = covering[bisect_right(starts, address) - 1]
                 if pools:
                     counted += 1
                     for index in pools:
                         counts[index] += 1
-                    if lease.expires != _INFINITY:
-                        heap.append((lease.expires, lease.address))
-        heapify(heap)
-        self._counts, self._counted, self._heap = counts, counted, heap
+                    if expires != _INFINITY:
+                        self._file(expires, address)
+        self._counts, self._counted = counts, counted
         self._settled_at = now
 
     def _pools_of(self, address: IPv4Address) -> tuple[int, ...]:

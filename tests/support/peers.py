@@ -188,8 +188,15 @@ def launch_dhcpsuite(pair: VethPair, workdir: Path, net: Network, authoritative:
 
 
 def launch_kea(pair: VethPair, workdir: Path, net: Network, authoritative: bool) -> Peer:
+    return start_kea(pair, workdir, kea_config(net, workdir, authoritative))
+
+
+def start_kea(pair: VethPair, workdir: Path, config: str) -> Peer:
+    """
+    kea-dhcp4 with the configuration text C{config}, checked first.
+    """
     path = workdir / "kea-dhcp4.conf"
-    path.write_text(kea_config(net, workdir, authoritative))
+    path.write_text(config)
     env = dict(os.environ, KEA_PIDFILE_DIR=str(workdir), KEA_LOCKFILE_DIR=str(workdir))
     # The syntax check runs where the server will: it looks at the interfaces.
     check = pair.server.run(["kea-dhcp4", "-t", str(path)], check=False, env=env)

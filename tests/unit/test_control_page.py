@@ -426,6 +426,33 @@ class PageTests(SynchronousTestCase):
         code, _, body = get(self.site, "leases", {"q": "a" * 300})
         self.assertEqual(code, 400)
 
+    def test_lease_index_only_while_leases_are_searched(self) -> None:
+        """
+        The index costs ~160 bytes a lease: it is not built when the site
+        starts nor for the overview (which counts the store itself), but at
+        the first lease page; kept current while the pages are used, and
+        dropped INDEX_IDLE_SECONDS after the last one.
+        """
+        store = self.daemon.server.store
+        self.site.startFactory()
+        self.addCleanup(self.site.stopFactory)
+        self.assertIn("123 leases in the store", get(self.site, "")[2])
+        self.assertIsNone(self.site.page._index)
+        # The pool usage the overview shows follows the store; nothing else.
+        observers = len(store._observers)
+        self.assertIn("1–50 of 123", get(self.site, "leases")[2])
+        self.assertIsNotNone(self.site.page._index)
+        self.assertEqual(len(store._observers), observers + 1)
+        store.put(lease("10.0.2.1", 999, "late"))
+        self.clock.advance(page.INDEX_IDLE_SECONDS - 60)
+        self.assertIn("1–1 of 1", get(self.site, "leases", {"q": "late"})[2])
+        self.clock.advance(page.INDEX_IDLE_SECONDS - 60)
+        self.assertIsNotNone(self.site.page._index)
+        self.clock.advance(120)
+        self.assertIsNone(self.site.page._index)
+        self.assertEqual(len(store._observers), observers)
+        self.assertIn("1–50 of 124", get(self.site, "leases")[2])
+
     def test_only_the_hashed_style_no_script_no_external_asset(self) -> None:
         for path, args in (("", {}), ("leases", {"q": "host"})):
             code, headers, html = get(self.site, path, args)

@@ -58,7 +58,7 @@ class InterfaceModuleTests(SynchronousTestCase):
     def test_lease_store_methods(self) -> None:
         self.assertEqual(
             sorted(interfaces.ILeaseStore.names()),
-            ["add_observer", "close", "committed", "find_by_client", "get", "leases", "put", "remove", "remove_observer"],
+            ["__contains__", "add_observer", "addresses", "close", "committed", "find_by_client", "get", "leases", "put", "remove", "remove_observer", "states"],
         )
 
 

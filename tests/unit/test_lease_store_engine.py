@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from dhcpsuite.config import ConfigError, parse_config_text
 from dhcpsuite.leases import stores
 from dhcpsuite.leases.lease import LeaseState
-from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore
+from dhcpsuite.leases.writebehind import Conflict, LeaseStoreError, WriteBehindStore, lease_row
 from dhcpsuite.server.config import PostgreSQLConfig
 from tests.unit.test_lease_stores import WAIT, ThreadCallReactor, lease
 
@@ -49,7 +49,7 @@ class ScriptedBackend:
         self.batches: list[tuple[list, list]] = []
 
     def load(self):
-        return iter(list(self.rows.values()))
+        return iter([lease_row(l) for l in self.rows.values()])
 
     def connect(self):
         self.attempts += 1

@@ -13,8 +13,10 @@ import os
 import queue
 import shutil
 import sqlite3
+import gc
 import tempfile
 import time
+import tracemalloc
 from ipaddress import IPv4Address
 
 from twisted.internet.defer import Deferred
@@ -23,6 +25,7 @@ from zope.interface.verify import verifyObject
 
 from dhcpsuite.interfaces import ILeaseStore
 from dhcpsuite.leases.lease import Lease, LeaseState
+from dhcpsuite.leases import memory
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import LeaseStoreError, SQLiteLeaseStore
 
@@ -205,9 +208,81 @@ class IndexTestsMixin:
         self.assertEqual(len(seen), 3)
 
 
+    def test_every_field_kept_exactly(self) -> None:
+        # Read back from the compact records, not the leases kept as objects.
+        self.patch(memory, "RECENT", 1)
+        store = self.make_store()
+        unusual = [
+            lease(1, client=b"", mac=b"", hostname="", expires=float("inf")),
+            lease(2, client=b"\xff" * 300, mac=b"\x00" * 16, hostname="Jörg's 📱 " + "x" * 240),
+            lease(3, client=b"\x01\x02", hostname="\x00\x1b[31m", expires=-1.25, updated=1e10 + 0.1),
+            lease(4, client=b"declined", state=LeaseState.DECLINED),
+        ] + [lease(10 + n, client=bytes((n,)), state=state) for n, state in enumerate(LeaseState)]
+        for one in unusual:
+            store.put(one)
+        for one in unusual:
+            store.put(lease(200, client=b"x"))  # pushes the one asked for out of the objects kept
+            self.assertEqual(store.get(one.address), one)
+            self.assertEqual(store.find_by_client(one.client_key) if one.client_key else [one], [one])
+        self.assertEqual(sorted(store.leases(), key=lambda l: l.address), sorted(unusual + [lease(200, client=b"x")], key=lambda l: l.address))
+
+    def test_contains(self) -> None:
+        store = self.make_store()
+        store.put(lease(1))
+        store.put(lease(33))  # the next block of addresses
+        self.assertIn(A("10.0.0.1"), store)
+        self.assertIn(A("10.0.0.33"), store)
+        self.assertNotIn(A("10.0.0.2"), store)
+        self.assertNotIn(A("10.9.0.1"), store)
+        store.remove(A("10.0.0.33"))
+        self.assertNotIn(A("10.0.0.33"), store)
+
+    def test_states_and_addresses(self) -> None:
+        store = self.make_store()
+        store.put(lease(7, state=LeaseState.OFFERED, expires=5.0))
+        store.put(lease(3))
+        store.put(lease(200, client=b"other", state=LeaseState.EXPIRED))
+        self.assertEqual(
+            list(store.states()),
+            [(int(A("10.0.0.3")), LeaseState.BOUND, 1003.5), (int(A("10.0.0.7")), LeaseState.OFFERED, 5.0),
+             (int(A("10.0.0.200")), LeaseState.EXPIRED, 1200.5)],
+        )
+        self.assertEqual(list(store.addresses()), [int(A("10.0.0.3")), int(A("10.0.0.7")), int(A("10.0.0.200"))])
+
+
 class MemoryLeaseStoreTests(IndexTestsMixin, SynchronousTestCase):
     def make_store(self) -> MemoryLeaseStore:
         return MemoryLeaseStore()
+
+    def test_hostname_with_a_lone_surrogate(self) -> None:
+        self.patch(memory, "RECENT", 1)
+        store = self.make_store()
+        store.put(lease(1, hostname="broken \udcff"))
+        store.put(lease(2))
+        self.assertEqual(store.get(A("10.0.0.1")).hostname, "broken \udcff")
+
+    def test_memory_per_lease(self) -> None:
+        """
+        A held lease costs one compact record and its index entries: at most
+        200 bytes by tracemalloc for a usual client (a L{Lease} with its own
+        address, bytes, float and str objects and two dict entries cost
+        ~470), the leases kept as objects for the exchanges in flight
+        included.
+        """
+        count = 20_000
+        base = int(A("10.1.0.0"))
+        store = self.make_store()
+        gc.collect()
+        tracemalloc.start()
+        self.addCleanup(tracemalloc.stop)
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(count):
+            mac = b"\x02\x00" + n.to_bytes(4, "big")
+            store.put(Lease(A(base + n), LeaseState.BOUND, b"\x01" + mac, mac, 1e9 + n, f"host-{n}", 1e9 - n))
+        gc.collect()
+        per_lease = (tracemalloc.get_traced_memory()[0] - before) / count
+        self.assertEqual(len(store), count)
+        self.assertLess(per_lease, 200)
 
     def test_committed_and_close_fire_at_once(self) -> None:
         store = self.make_store()

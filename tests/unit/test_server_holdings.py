@@ -50,6 +50,33 @@ class MacHoldingsTests(SynchronousTestCase):
         self.assertEqual(self.holdings.held(MAC_B, NET, self.store, 0.0, b""), 0)
         self.assertEqual(len(self.holdings), 0)
 
+    def test_usual_clients_cost_no_entry(self) -> None:
+        """
+        A client whose key is hardware type 1 and its MAC (chaddr, or an
+        option 61 of that form: most clients) is found through the store's
+        index by client key; only the others are kept here. Both count.
+        """
+        self.put(lease(1, LeaseState.BOUND, key=b"\x01" + MAC_A))
+        self.put(lease(2, LeaseState.OFFERED, key=b"\x01" + MAC_B, mac=MAC_B))
+        self.assertEqual(len(self.holdings), 0)
+        # The same host under a DUID-style client identifier, and a key
+        # with another hardware type.
+        self.put(lease(3, LeaseState.BOUND, key=b"\xff\x00\x00\x00\x01duid"))
+        self.put(lease(4, LeaseState.BOUND, key=b"\x06" + MAC_A))
+        self.assertEqual(len(self.holdings), 1)
+        self.assertEqual(self.holdings.held(MAC_A, NET, self.store, 10.0, b"other"), 3)
+        self.assertEqual(self.holdings.held(MAC_A, NET, self.store, 10.0, b"\x01" + MAC_A), 2)
+        self.assertEqual(self.holdings.held(MAC_B, NET, self.store, 10.0, b"other"), 1)
+        # A usual key now held with another MAC is not MAC_A's.
+        self.put(lease(1, LeaseState.BOUND, key=b"\x01" + MAC_A, mac=MAC_B))
+        self.assertEqual(self.holdings.held(MAC_A, NET, self.store, 10.0, b"other"), 2)
+        self.put(attrs.evolve(self.store.get(IPv4Address("10.0.0.3")), state=LeaseState.RELEASED))
+        self.put(attrs.evolve(self.store.get(IPv4Address("10.0.0.4")), state=LeaseState.RELEASED))
+        self.assertEqual(self.holdings.held(MAC_A, NET, self.store, 10.0, b"other"), 0)
+        # Left: 10.0.0.1, whose key is no longer MAC_B's usual one.
+        self.assertEqual(len(self.holdings), 1)
+        self.assertEqual(self.holdings.held(MAC_B, NET, self.store, 10.0, b"other"), 2)
+
     def test_stale_entries_are_forgotten_when_read(self) -> None:
         self.put(lease(1, LeaseState.BOUND))
         self.put(lease(2, LeaseState.BOUND, key=b"k2"))
