@@ -66,6 +66,13 @@ class ILeaseStore(Interface):
             usage) needs to start, without making a lease of each.
         """
 
+    def holders():
+        """
+        @return: an iterator over C{(address as int, state, client key,
+            MAC)} of every lease held: what an index by client kept beside
+            the store needs to start, without making a lease of each.
+        """
+
     def addresses():
         """
         @return: the address of every lease held, as integers, in an

@@ -153,6 +153,18 @@ class MemoryLeaseStore:
             address, expires, _, state, _, _ = unpack_head(record)
             yield address, STATES[state], expires
 
+    def holders(self) -> Iterator[tuple[int, LeaseState, bytes, bytes]]:
+        """
+        C{(address as int, state, client key, MAC)} of every lease, in
+        address order, making no L{Lease}: what an index by client kept
+        beside the store needs to start.
+        """
+        unpack_head = _HEAD.unpack_from
+        for record in self._records():
+            address, _, _, state, key_length, mac_length = unpack_head(record)
+            mac_start = _HEAD_SIZE + key_length
+            yield address, STATES[state], record[_HEAD_SIZE:mac_start], record[mac_start:mac_start + mac_length]
+
     def addresses(self) -> array:
         """
         Every address held, as integers (4 bytes each), in address order.

@@ -112,14 +112,15 @@ class AllocationEngine:
         self._macs = MacHoldings() if self._max_per_mac else None
         # Declined ones by when they were declined: the quarantine cap ends
         # the oldest first, after a restart too.
-        declined = []
-        for lease in store.leases():
-            if lease.state is LeaseState.DECLINED:
-                declined.append(lease)
-            else:
-                self._track(None, lease)
+        # Read without making a lease of each (a second at 300,000 leases):
+        # only the declined ones are needed as leases.
+        if self._macs is not None:
+            self._macs.load(store)
+        declined = [
+            store.get(IPv4Address(address)) for address, state, _ in store.states() if state is LeaseState.DECLINED
+        ]
         for lease in sorted(declined, key=lambda l: l.updated):
-            self._track(None, lease)
+            self._track_declined(None, lease)
 
     def containing(self, address: IPv4Address) -> SubnetPools | None:
         for pools in self.subnets:
@@ -158,6 +159,9 @@ class AllocationEngine:
     def _track(self, old: Lease | None, new: Lease | None) -> None:
         if self._macs is not None:
             self._macs.changed(old, new)
+        self._track_declined(old, new)
+
+    def _track_declined(self, old: Lease | None, new: Lease | None) -> None:
         if (old is not None and old.state is LeaseState.DECLINED) or (new is not None and new.state is LeaseState.DECLINED):
             pools = self.containing((new or old).address)
             if pools is not None:

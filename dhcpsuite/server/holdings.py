@@ -50,6 +50,14 @@ class MacHoldings:
         if new is not None and new.state in _GIVEN and new.client_key != _ETHERNET + new.mac:
             self._add(new.mac, int(new.address))
 
+    def load(self, store: ILeaseStore) -> None:
+        """
+        Index the leases C{store} holds now (at start), making no lease.
+        """
+        for address, state, client_key, mac in store.holders():
+            if state in _GIVEN and client_key != _ETHERNET + mac:
+                self._add(mac, address)
+
     def held(self, mac: bytes, network: IPv4Network, store: ILeaseStore, now: float, other_than: bytes) -> int:
         """
         How many addresses of C{network} C{mac} holds at C{now} for client

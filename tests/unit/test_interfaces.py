@@ -58,7 +58,7 @@ class InterfaceModuleTests(SynchronousTestCase):
     def test_lease_store_methods(self) -> None:
         self.assertEqual(
             sorted(interfaces.ILeaseStore.names()),
-            ["__contains__", "add_observer", "addresses", "close", "committed", "find_by_client", "get", "leases", "put", "remove", "remove_observer", "states"],
+            ["__contains__", "add_observer", "addresses", "close", "committed", "find_by_client", "get", "holders", "leases", "put", "remove", "remove_observer", "states"],
         )
 
 

@@ -77,6 +77,17 @@ class MacHoldingsTests(SynchronousTestCase):
         self.assertEqual(len(self.holdings), 1)
         self.assertEqual(self.holdings.held(MAC_B, NET, self.store, 10.0, b"other"), 2)
 
+    def test_loaded_from_the_store_as_if_each_lease_was_put(self) -> None:
+        for new in (lease(1, LeaseState.BOUND, key=b"\x01" + MAC_A), lease(2, LeaseState.BOUND, key=b"k2"),
+                    lease(3, LeaseState.OFFERED, mac=MAC_B, key=b"k3"), lease(4, LeaseState.EXPIRED, key=b"k4"),
+                    lease(5, LeaseState.DECLINED, key=b"k5"), lease(6, LeaseState.BOUND, key=b"k6")):
+            self.put(new)
+        loaded = MacHoldings()
+        loaded.load(self.store)
+        self.assertEqual(loaded._by_mac, self.holdings._by_mac)
+        self.assertEqual(loaded._by_mac, {MAC_A: {int(IPv4Address("10.0.0.2")), int(IPv4Address("10.0.0.6"))},
+                                          MAC_B: int(IPv4Address("10.0.0.3"))})
+
     def test_stale_entries_are_forgotten_when_read(self) -> None:
         self.put(lease(1, LeaseState.BOUND))
         self.put(lease(2, LeaseState.BOUND, key=b"k2"))

@@ -75,3 +75,21 @@ class StartTests(SynchronousTestCase):
         offered = self.store.find_by_client(b"\x01" + hardware(HELD + 1))
         self.assertEqual([l.state for l in offered], [LeaseState.OFFERED])
         self.assertLess(self.made, 20)
+
+    def test_start_makes_only_the_declined_leases(self) -> None:
+        """
+        Starting read every lease as an object (~1.5 s at 300,000); only
+        the declined ones are needed as leases, for the quarantine.
+        """
+        first = int(IPv4Address("10.0.251.0"))
+        for n in range(3):
+            self.store.put(Lease(IPv4Address(first + n), LeaseState.DECLINED, b"", bytes(6), NOW + 600, updated=NOW - n))
+        self.store._recent.clear()
+        self.store._older.clear()
+        self.made = 0
+        core = ServerCore(server_config(CONFIG), self.store, {"eth0": IPv4Address("10.0.0.1")},
+                          clock=lambda: NOW - 120)
+        self.assertEqual(self.made, 3)
+        quarantine = core.engine.subnets[0].quarantine
+        self.assertEqual(len(quarantine), 3)
+
