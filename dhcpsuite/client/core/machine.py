@@ -18,7 +18,6 @@ function, L{ClientMachine._acceptable}, decides which replies a state takes.
 from __future__ import annotations
 
 import enum
-import random
 from ipaddress import IPv4Address
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -48,6 +47,8 @@ from dhcpsuite.records import Record, evolve
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the early path does not import typing
     from typing import Any
+
+    from dhcpsuite.client.system.urandom import RandomSource
 
 _ZERO = IPv4Address(0)
 
@@ -292,13 +293,17 @@ class ClientMachine:
         self,
         settings: Settings,
         schedule: Schedule = Schedule(),
-        rng: random.Random | None = None,
+        rng: RandomSource | None = None,
         ifname: str = "",
         remembered: Lease | None = None,
     ) -> None:
         self.settings = settings
         self.schedule = schedule
-        self.rng = rng if rng is not None else random.Random()
+        if rng is None:
+            import random  # here: the early path passes its own and does not import random
+
+            rng = random.Random()
+        self.rng = rng
         self.ifname = ifname
         self.state = S.STOPPED
         self.bound: Lease | None = None
