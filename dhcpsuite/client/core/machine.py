@@ -43,6 +43,7 @@ from dhcpsuite.dhcp4.options import decode_value
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import Record, evolve
+from dhcpsuite.simpleenum import simple_enum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the early path does not import typing
@@ -57,7 +58,8 @@ _ZERO = IPv4Address(0)
 HISTORY_LENGTH = 64
 
 
-class State(enum.Enum):
+@simple_enum(enum.Enum)
+class State:
     INIT = "INIT"
     SELECTING = "SELECTING"
     REQUESTING = "REQUESTING"
@@ -102,7 +104,8 @@ BUSY = frozenset({S.SELECTING, S.REQUESTING, S.RENEWING, S.REBINDING, S.REBOOTIN
 LEASED = frozenset({S.BOUND, S.RENEWING, S.REBINDING})
 
 
-class Event(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Event:
     """
     What happened to the lease, as hooks, the lease registry (its C{cause})
     and observers are told (dhcpagent's names); each hook's udhcpc action
@@ -119,7 +122,8 @@ class Event(enum.StrEnum):
     INFORM = "INFORM"
 
 
-class Outcome(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Outcome:
     """
     How a transaction ended (L{TransactionDone}; what a control API caller
     waiting on a renewal is told).
@@ -133,7 +137,8 @@ class Outcome(enum.StrEnum):
     INFORMED = "informed"
 
 
-class Deadline(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Deadline:
     """
     The machine's timers (L{ClientMachine.deadlines}); the values are what
     the control API shows as C{next_timer}.
