@@ -33,6 +33,12 @@ directory (PEER_HOOKS), which only `ip addr replace` the lease; they are
 cold only (each acquisition starts them afresh).
 
     sudo .venv/bin/python bench/client_bound.py [--reps 7]
+
+Side by side with other commits (each LABEL adds a cold `python -m` row run
+from DIR, a copy of that commit's `dhcpsuite/`, interleaved with the rest):
+
+    git archive 377be7f dhcpsuite | tar -x -C /tmp/before
+    sudo .venv/bin/python bench/client_bound.py --reps 21 --no-warm --tree before=/tmp/before
 """
 
 from __future__ import annotations
