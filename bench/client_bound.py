@@ -33,6 +33,12 @@ directory (PEER_HOOKS), which only `ip addr replace` the lease; they are
 cold only (each acquisition starts them afresh).
 
     sudo .venv/bin/python bench/client_bound.py [--reps 7]
+
+Side by side with other commits (each LABEL adds a cold `python -m` row run
+from DIR, a copy of that commit's `dhcpsuite/`, interleaved with the rest):
+
+    git archive 377be7f dhcpsuite | tar -x -C /tmp/before
+    sudo .venv/bin/python bench/client_bound.py --reps 21 --no-warm --tree before=/tmp/before
 """
 
 from __future__ import annotations
@@ -149,7 +155,8 @@ def write_client_config(workdir: Path) -> Path:
     return path
 
 
-def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str]]:
+def cold_commands(workdir: Path, programs: dict[str, str], trees: dict[str, Path] | None = None,
+                  only: set[str] | None = None) -> dict[str, list[str]]:
     config = write_client_config(workdir)
     for name, text in PEER_HOOKS.items():
         (workdir / name).write_text(text)
@@ -163,6 +170,8 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
                                                      *cache, "--early-timeout", "0"],
         "dhcpsuite (twistd tac)": [TWISTD, "-n", "--pidfile=", "-y", str(REPOSITORY / "tac" / "client.tac")],
     }
+    for label in trees or {}:
+        commands[f"dhcpsuite (python -m) @{label}"] = commands["dhcpsuite (python -m)"]
     if "udhcpc" in programs:
         commands["udhcpc"] = [programs["udhcpc"], "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", "cli0",
                               "-s", str(workdir / "udhcpc-address.sh")]
@@ -171,6 +180,9 @@ def cold_commands(workdir: Path, programs: dict[str, str]) -> dict[str, list[str
         commands["dhclient"] = [programs["dhclient"], "-4", "-d", "-1", "-cf", str(workdir / "dhclient.conf"),
                                 "-sf", str(workdir / "dhclient-address.sh"), "-lf", str(workdir / "dhclient.leases"),
                                 "-pf", str(workdir / "dhclient.pid"), "cli0"]
+    if only:
+        commands = {name: command for name, command in commands.items()
+                    if name in only or name.partition(" @")[2] in only}
     return commands
 
 
@@ -183,13 +195,24 @@ FLOORS = {
 }
 
 
-def byte_compile() -> None:
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(REPOSITORY / "dhcpsuite")], check=True,
+def byte_compile(tree: Path = REPOSITORY) -> None:
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(tree / "dhcpsuite")], check=True,
                    stdout=subprocess.DEVNULL)
 
 
-def run(reps: int, timeout: float) -> dict[str, list[float]]:
+def run(reps: int, timeout: float, trees: dict[str, Path] | None = None, only: set[str] | None = None,
+        warm: bool = True) -> dict[str, list[float]]:
+    """
+    @param trees: other copies of the package by label (a directory holding
+        C{dhcpsuite/}, e.g. C{git archive} of an older commit): each adds a
+        cold C{python -m} row, started from that directory so its package is
+        the one imported, interleaved with the others in every repetition.
+    @param only: run only these cold rows (names, or tree labels).
+    """
+    trees = trees or {}
     byte_compile()
+    for tree in trees.values():
+        byte_compile(tree)
     programs = {name: path for name in ("udhcpc", "dhclient") if (path := find_program(name))}
     dnsmasq = find_program("dnsmasq")
     if dnsmasq is None:
@@ -207,7 +230,7 @@ def run(reps: int, timeout: float) -> dict[str, list[float]]:
         wait_udp_listening(pair.server, 67, server)
         env = dict(os.environ, DHCPSUITE_CONFIG=str(write_client_config(workdir)),
                    HARNESS_BOUND_FILE=str(workdir / "bound"))
-        commands = cold_commands(workdir, programs)
+        commands = cold_commands(workdir, programs, trees, only)
         counter = 1
         for rep in range(reps):
             for name, command in commands.items():
@@ -215,7 +238,9 @@ def run(reps: int, timeout: float) -> dict[str, list[float]]:
                 fresh_mac(pair, counter)
                 watcher = Watcher(pair, timeout)
                 t0 = time.monotonic()
-                process = pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                tree = trees.get(name.partition(" @")[2])
+                process = pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                            cwd=None if tree is None else str(tree))
                 bound = watcher.result(timeout)
                 kill(pair, process)
                 pair.client.run(["ip", "-4", "addr", "flush", "dev", pair.client_if])
@@ -228,7 +253,7 @@ def run(reps: int, timeout: float) -> dict[str, list[float]]:
                 pair.client.run([PYTHON, "-c", code])
                 record(results, floor, (time.monotonic() - t0) * 1000)
         # Warm: the daemon runs; each acquisition starts when carrier comes up.
-        for name in ("dhcpsuite (python -m)", "dhcpsuite (twistd tac)"):
+        for name in ("dhcpsuite (python -m)", "dhcpsuite (twistd tac)") if warm else ():
             command = commands[name]
             pair.server.run(["ip", "link", "set", "srv0", "down"])
             wait_carrier(pair, False)
@@ -264,10 +289,21 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=15.0)
     parser.add_argument("--json", help="write the raw figures here")
+    parser.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
+                        help="also time `python -m dhcpsuite.client` from DIR (holding a dhcpsuite/ of another commit)")
+    parser.add_argument("--only", help="comma-separated cold rows to run (their names, or tree labels)")
+    parser.add_argument("--no-warm", action="store_true", help="skip the warm rows")
     args = parser.parse_args()
+    trees = {}
+    for item in args.tree:
+        label, equals, directory = item.partition("=")
+        if not equals or not (Path(directory) / "dhcpsuite").is_dir():
+            raise SystemExit(f"--tree {item!r}: expected LABEL=DIR, DIR holding dhcpsuite/")
+        trees[label] = Path(directory).resolve()
     if os.geteuid() != 0:
         raise SystemExit("must run as root (network namespaces)")
-    results = run(args.reps, args.timeout)
+    only = set(args.only.split(",")) if args.only else None
+    results = run(args.reps, args.timeout, trees, only, warm=not args.no_warm)
     medians = {name: median(values) for name, values in results.items() if values}
     print()
     for name, values in results.items():

@@ -28,7 +28,6 @@ The C{[client]} section: one C{[[client.interface]]} table per interface.
 
 from __future__ import annotations
 
-import random
 from ipaddress import IPv4Interface
 
 from dhcpsuite.client.core.lease import Lease
@@ -37,6 +36,10 @@ from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.config import ConfigError, Section
 from dhcpsuite.hexbytes import parse_hex
 from dhcpsuite.records import Record, evolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from dhcpsuite.client.system.urandom import RandomSource
 
 # The longest interface name Linux takes (IFNAMSIZ less the NUL).
 _IFNAME_MAX = 15
@@ -73,7 +76,7 @@ class InterfaceConfig(Record):
         # RFC 2132 section 9.14: type 0 is "not a hardware address".
         return b"\x00" + value.encode()
 
-    def new_machine(self, mac: bytes, mtu: int | None, rng: random.Random, remembered: Lease | None) -> ClientMachine:
+    def new_machine(self, mac: bytes, mtu: int | None, rng: RandomSource, remembered: Lease | None) -> ClientMachine:
         """
         The state machine for this interface, with hardware address C{mac},
         link MTU C{mtu} and the lease C{remembered} from the last run.

@@ -17,7 +17,6 @@ reactor is imported (C{tests.unit.test_client_early} checks that).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Mapping
 
 from dhcpsuite.client.config import InterfaceConfig
@@ -44,6 +43,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor socket.py
     import socket
     from typing import Any, Protocol
+
+    from dhcpsuite.client.system.urandom import RandomSource
 
     class MachineClock(Protocol):
         """
@@ -81,7 +82,7 @@ class MachineDriver:
         self.send_socket: socket.socket | None = None
         self._handler_table: Mapping[type, Callable[[Any], None]] | None = None
 
-    def build_machine(self, cfg: InterfaceConfig, mac: bytes, mtu: int | None, rng: random.Random,
+    def build_machine(self, cfg: InterfaceConfig, mac: bytes, mtu: int | None, rng: RandomSource,
                       lease_file: LeaseFile | None) -> ClientMachine:
         """
         The machine for C{cfg}, remembering the lease C{lease_file} holds

@@ -20,7 +20,6 @@ until it is); C{tests.unit.test_client_early} checks that.
 
 from __future__ import annotations
 
-import random
 import select
 from collections.abc import Callable, Mapping
 
@@ -43,6 +42,7 @@ from dhcpsuite.client.system import rawsocket
 from dhcpsuite.client.system.boottime import BoottimeClock
 from dhcpsuite.client.system.persist import LeaseFile
 from dhcpsuite.client.system.sysfs import read_link
+from dhcpsuite.client.system.urandom import Urandom
 from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import evolve
 
@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # annotations only: the early path imports neither typing nor
     from typing import Any
 
     from dhcpsuite.client.driver import MachineClock
+    from dhcpsuite.client.system.urandom import RandomSource
     from dhcpsuite.netlink.blocking import BlockingConfigurator
 
 log = LazyLogger(__name__)
@@ -198,7 +199,7 @@ def acquire(
     state_dir: str | None,
     budget: float,
     clock: MachineClock | None = None,
-    rng: random.Random | None = None,
+    rng: RandomSource | None = None,
     sysfs: str = "/sys/class/net",
     open_sockets: Callable[[str], tuple[socket.socket, socket.socket]] = rawsocket.open_sockets,
     configurator_factory: Callable[[], BlockingConfigurator] | None = None,
@@ -216,7 +217,7 @@ def acquire(
         as usual.
     """
     clock = clock if clock is not None else BoottimeClock()
-    rng = rng if rng is not None else random.SystemRandom()
+    rng = rng if rng is not None else Urandom()
     wait = wait if wait is not None else _select
     started = clock.monotonic()
     interfaces: dict[str, EarlyInterface] = {}

@@ -5,6 +5,8 @@ the later RFCs that assign options).
 
 from enum import IntEnum
 
+from dhcpsuite.simpleenum import simple_enum
+
 SERVER_PORT = 67
 CLIENT_PORT = 68
 
@@ -27,7 +29,8 @@ MINIMUM_MAX_MESSAGE_SIZE = 576
 IP_UDP_HEADERS = 28
 
 
-class MessageType(IntEnum):
+@simple_enum(IntEnum)
+class MessageType:
     DISCOVER = 1
     OFFER = 2
     REQUEST = 3
@@ -43,7 +46,8 @@ class MessageType(IntEnum):
     LEASEACTIVE = 13
 
 
-class Option(IntEnum):
+@simple_enum(IntEnum)
+class Option:
     PAD = 0
     SUBNET_MASK = 1
     TIME_OFFSET = 2
@@ -98,7 +102,8 @@ class Option(IntEnum):
     END = 255
 
 
-class RelayAgentSubOption(IntEnum):
+@simple_enum(IntEnum)
+class RelayAgentSubOption:
     CIRCUIT_ID = 1
     REMOTE_ID = 2
     LINK_SELECTION = 5

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dhcpsuite.dhcp4.constants import MINIMUM_MAX_MESSAGE_SIZE, Option
 from dhcpsuite.dhcp4.errors import DecodeError
 from dhcpsuite.records import Record
+from dhcpsuite.simpleenum import simple_enum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the early path does not import typing
@@ -307,7 +308,8 @@ def encode_value(code: int, value: Any) -> bytes:
     return raw
 
 
-class HookFormat(enum.Enum):
+@simple_enum(enum.Enum)
+class HookFormat:
     """
     How a client hook (a busybox udhcpc script) is given an option's value.
     """

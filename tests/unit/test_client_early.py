@@ -332,9 +332,12 @@ class AdoptTests(SynchronousTestCase):
 # inspect module it pulls in), argparse (~10 ms with shutil and gettext),
 # tomllib (~15 ms with typing, re and datetime; dhcpsuite.tomlcache), json
 # (only to read a lease file that exists), socket.py (~3 ms converting
-# constants into enums; the C module _socket has all the early path uses).
+# constants into enums; the C module _socket has all the early path uses),
+# random (~0.9 ms with math, bisect and hashlib's SHA-512;
+# dhcpsuite.client.system.urandom).
 HEAVY_PACKAGES = ("twisted", "zope", "ctypes", "attr", "attrs", "inspect", "argparse", "shutil", "gettext",
-                  "tomllib", "typing", "re", "datetime", "json", "socket", "selectors")
+                  "tomllib", "typing", "re", "datetime", "json", "socket", "selectors", "random", "math",
+                  "hashlib", "_sha512")
 
 
 class NoTwistedTests(SynchronousTestCase):

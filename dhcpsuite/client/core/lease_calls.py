@@ -8,8 +8,6 @@ through the blocking one before Twisted is imported.
 
 from __future__ import annotations
 
-import math
-
 from dhcpsuite.client.core.lease import Lease
 from dhcpsuite.records import Record
 
@@ -46,7 +44,9 @@ def lease_calls(ifname: str, lease: Lease, now: float, link_mtu: int | None, rou
     route is added.
     """
     remaining = lease.remaining(now)
-    lifetime = None if remaining is None else max(1, int(math.ceil(remaining)))
+    # Rounded up (ceiling by floor division: the math module is a shared
+    # library the early path does not otherwise load).
+    lifetime = None if remaining is None else max(1, int(-(-remaining // 1)))
     calls = [ConfiguratorCall("add_address", dict(
         ifname=ifname, interface=lease.interface, broadcast=lease.broadcast,
         valid_lifetime=lifetime, preferred_lifetime=lifetime,

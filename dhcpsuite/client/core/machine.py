@@ -18,7 +18,6 @@ function, L{ClientMachine._acceptable}, decides which replies a state takes.
 from __future__ import annotations
 
 import enum
-import random
 from ipaddress import IPv4Address
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -44,10 +43,13 @@ from dhcpsuite.dhcp4.options import decode_value
 from dhcpsuite.dhcp4.packet import Message
 from dhcpsuite.lazylog import LazyLogger
 from dhcpsuite.records import Record, evolve
+from dhcpsuite.simpleenum import simple_enum
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the early path does not import typing
     from typing import Any
+
+    from dhcpsuite.client.system.urandom import RandomSource
 
 _ZERO = IPv4Address(0)
 
@@ -56,7 +58,8 @@ _ZERO = IPv4Address(0)
 HISTORY_LENGTH = 64
 
 
-class State(enum.Enum):
+@simple_enum(enum.Enum)
+class State:
     INIT = "INIT"
     SELECTING = "SELECTING"
     REQUESTING = "REQUESTING"
@@ -101,7 +104,8 @@ BUSY = frozenset({S.SELECTING, S.REQUESTING, S.RENEWING, S.REBINDING, S.REBOOTIN
 LEASED = frozenset({S.BOUND, S.RENEWING, S.REBINDING})
 
 
-class Event(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Event:
     """
     What happened to the lease, as hooks, the lease registry (its C{cause})
     and observers are told (dhcpagent's names); each hook's udhcpc action
@@ -118,7 +122,8 @@ class Event(enum.StrEnum):
     INFORM = "INFORM"
 
 
-class Outcome(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Outcome:
     """
     How a transaction ended (L{TransactionDone}; what a control API caller
     waiting on a renewal is told).
@@ -132,7 +137,8 @@ class Outcome(enum.StrEnum):
     INFORMED = "informed"
 
 
-class Deadline(enum.StrEnum):
+@simple_enum(enum.StrEnum)
+class Deadline:
     """
     The machine's timers (L{ClientMachine.deadlines}); the values are what
     the control API shows as C{next_timer}.
@@ -292,13 +298,17 @@ class ClientMachine:
         self,
         settings: Settings,
         schedule: Schedule = Schedule(),
-        rng: random.Random | None = None,
+        rng: RandomSource | None = None,
         ifname: str = "",
         remembered: Lease | None = None,
     ) -> None:
         self.settings = settings
         self.schedule = schedule
-        self.rng = rng if rng is not None else random.Random()
+        if rng is None:
+            import random  # here: the early path passes its own and does not import random
+
+            rng = random.Random()
+        self.rng = rng
         self.ifname = ifname
         self.state = S.STOPPED
         self.bound: Lease | None = None

@@ -7,9 +7,11 @@ REBINDING resend rule (section 4.4.5) and T1/T2 sanitising.
 
 from __future__ import annotations
 
-import random
-
 from dhcpsuite.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only
+    from dhcpsuite.client.system.urandom import RandomSource
 
 # Option 51 value meaning "forever" (RFC 2131 section 3.3).
 INFINITE = 0xFFFFFFFF
@@ -62,7 +64,7 @@ class Schedule(Record):
     minimum_t1: float = 2.0
 
 
-def retransmit_delay(schedule: Schedule, attempt: int, rng: random.Random, divisor: float = 1.0) -> float:
+def retransmit_delay(schedule: Schedule, attempt: int, rng: RandomSource, divisor: float = 1.0) -> float:
     """
     Delay before retransmission number C{attempt + 1} (C{attempt} counts
     from 0): 4, 8, 16, 32, 64, 64... s, each +-C{fuzz}, never negative.
