@@ -18,6 +18,17 @@ if str(REPOSITORY) not in sys.path:
     sys.path.insert(0, str(REPOSITORY))
 
 
+def dhcpsuite_config(state: Path | str, subnet: str, pool: str, store: str = "sqlite",
+                     server_lines: str = "", tables: str = "") -> str:
+    """
+    The benchmarks' dhcpsuite server: one subnet on srv0 with one pool
+    (C{"first-last"}), exchanges not logged; C{server_lines} go into
+    C{[server]}, C{tables} (e.g. C{[server.postgresql]}) after it.
+    """
+    return (f'state_dir = "{state}"\n\n[server]\nlease_store = "{store}"\nlog_exchanges = false\n{server_lines}\n'
+            f'{tables}\n[[server.subnet]]\nsubnet = "{subnet}"\ninterface = "srv0"\npool = ["{pool}"]\nlease_time = 3600\n')
+
+
 def find_program(name: str) -> str | None:
     import shutil
 

@@ -76,7 +76,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, perfdhcp_section, server_bench_refusal,
+    REPOSITORY, cpu_seconds, dhcpsuite_config, find_program, median, perfdhcp_counts, perfdhcp_section, server_bench_refusal,
 )
 from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
 
@@ -101,20 +101,6 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 # Set from --base-tree: the source tree the dhcpsuite-base server runs from.
 BASE_TREE: Path | None = None
 TWISTD = str(Path(sys.executable).with_name("twistd"))
-
-DHCPSUITE_CONFIG = """\
-state_dir = "{state}"
-
-[server]
-lease_store = "sqlite"
-log_exchanges = false
-
-[[server.subnet]]
-subnet = "{subnet}"
-interface = "srv0"
-pool = ["{pool_start}-{pool_end}"]
-lease_time = 3600
-"""
 
 HISTORY_CONFIG = """
 [server.history]
@@ -175,7 +161,54 @@ def kea_environment(state: Path) -> dict:
     return dict(os.environ, KEA_PIDFILE_DIR=str(state), KEA_LOCKFILE_DIR=str(state))
 
 
-class Server:
+def base_tree_environment(kind: str, base_tree: Path | None) -> dict[str, str]:
+    """
+    The environment of a C{*-base} server: the package from C{--base-tree}
+    (the code before a change, measured in the same run).
+    """
+    if base_tree is None:
+        raise RuntimeError(f"{kind} needs --base-tree")
+    return dict(os.environ, PYTHONPATH=str(base_tree))
+
+
+class ServerProcess:
+    """
+    A server process in C{ns} with its own state directory: started by
+    L{_launch} once its configuration is written, stopped by PID.
+    """
+
+    kind: str
+    ns: Namespace
+    state: Path
+    output: Path
+
+    def _launch(self, args: list[str], env: dict[str, str] | None, cpu: str | None, timeout: float) -> None:
+        if cpu is not None:
+            args = ["taskset", "-c", cpu, *args]
+        with open(self.output, "wb") as sink:
+            self.process = self.ns.spawn(args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.state, env=env)
+        try:
+            wait_udp_listening(self.ns, 67, self.process, timeout=timeout)
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError(f"{self.kind} did not start: {e}\n{self.output.read_text(errors='replace')[-2000:]}")
+        # `ip netns exec` and taskset exec the server: this PID is the server's.
+        self.pid = self.process.pid
+        time.sleep(0.3)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.ns.stop(self.process, sig, timeout=10)
+        if self.process in self.ns.processes:
+            self.ns.processes.remove(self.process)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
+class Server(ServerProcess):
     """
     One fresh server process (empty state) in the server namespace.
     """
@@ -191,14 +224,11 @@ class Server:
         if kind.startswith("dhcpsuite") and preload:
             for path in preload.glob(LEASE_DB + "*"):
                 shutil.copy(path, self.state / path.name)
-        env = None
-        if kind == BASE_SERVER:
-            if BASE_TREE is None:
-                raise RuntimeError(f"{kind} needs --base-tree")
-            env = dict(os.environ, PYTHONPATH=str(BASE_TREE))
+        env = base_tree_environment(kind, BASE_TREE) if kind == BASE_SERVER else None
         if kind.startswith("dhcpsuite"):
             config = self.state / "dhcpsuite.toml"
-            config.write_text(DHCPSUITE_CONFIG.format(**values) + (HISTORY_CONFIG if kind == HISTORY_SERVER else ""))
+            config.write_text(dhcpsuite_config(self.state, values["subnet"], f"{POOL_START}-{POOL_END}",
+                                               tables=HISTORY_CONFIG if kind == HISTORY_SERVER else ""))
             args = [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)]
             if profile is not None:
                 # cProfile of the reactor thread, written when the server stops (SIGTERM).
@@ -212,30 +242,8 @@ class Server:
             config = self.state / "dnsmasq.conf"
             config.write_text(DNSMASQ_CONFIG.format(**values))
             args = [find_program("dnsmasq"), "--keep-in-foreground", f"--conf-file={config}"]
-        if pin:
-            args = ["taskset", "-c", SERVER_CPU, *args]
-        with open(self.output, "wb") as sink:
-            self.process = ns.spawn(args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.state, env=env)
-        try:
-            # Loading a preloaded store takes a while before the port opens.
-            wait_udp_listening(ns, 67, self.process, timeout=60 if preload else 15)
-        except RuntimeError as e:
-            self.stop()
-            raise RuntimeError(f"{kind} did not start: {e}\n{self.output.read_text(errors='replace')[-2000:]}")
-        # `ip netns exec` and taskset exec the server: this PID is the server's.
-        self.pid = self.process.pid
-        time.sleep(0.3)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        self.ns.stop(self.process, signal.SIGTERM, timeout=10)
-        if self.process in self.ns.processes:
-            self.ns.processes.remove(self.process)
-
-    def discard(self) -> None:
-        shutil.rmtree(self.state, ignore_errors=True)
+        # Loading a preloaded store takes a while before the port opens.
+        self._launch(args, env, SERVER_CPU if pin else None, timeout=60 if preload else 15)
 
 
 def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path, start=None) -> dict:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -63,12 +62,12 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    REPOSITORY, cpu_seconds, find_program, median, perfdhcp_counts, server_bench_refusal,
+    REPOSITORY, cpu_seconds, dhcpsuite_config, find_program, median, perfdhcp_counts, server_bench_refusal,
 )
 from bench.server_perfdhcp import (  # noqa: E402
-    SERVER_CPU, TWISTD, kea_config, kea_environment, run_step, summarise, sweep,
+    SERVER_CPU, TWISTD, ServerProcess, base_tree_environment, kea_config, kea_environment, run_step, summarise, sweep,
 )
-from tests.support.netns import Namespace, VethPair, wait_udp_listening  # noqa: E402
+from tests.support.netns import Namespace, VethPair  # noqa: E402
 
 POOL_START, POOL_END = "10.77.0.10", "10.77.250.250"
 HALVES = (("10.77.0.10", "10.77.125.255"), ("10.77.126.0", "10.77.250.250"))
@@ -93,21 +92,6 @@ PARTS = ("ramp", "cluster", "failover")
 BASE_TREE: Path | None = None
 # Set from --server-option: extra [server] lines for the dhcpsuite kinds (not *-base).
 SERVER_OPTIONS: list[str] = []
-
-DHCPSUITE_CONFIG = """\
-state_dir = "{state}"
-
-[server]
-lease_store = "{store}"
-log_exchanges = false
-{extra}
-{postgresql}
-[[server.subnet]]
-subnet = "{subnet}"
-interface = "srv0"
-pool = ["{pool_start}-{pool_end}"]
-lease_time = 3600
-"""
 
 DHCPSUITE_POSTGRESQL = """
 [server.postgresql]
@@ -177,7 +161,7 @@ class Database:
         self.cluster.destroy()
 
 
-class Server:
+class Server(ServerProcess):
     """
     One fresh server process in C{ns}: its own state directory and, for the
     PostgreSQL kinds, its own database (dropped at C{stop}).
@@ -205,17 +189,14 @@ class Server:
             section = ""
             store = "sqlite"
             if kind.endswith("-base"):
-                if BASE_TREE is None:
-                    raise RuntimeError(f"{kind} needs --base-tree")
-                env = dict(os.environ, PYTHONPATH=str(BASE_TREE))
+                env = base_tree_environment(kind, BASE_TREE)
             if kind.startswith("dhcpsuite-pg"):
                 store = "postgresql"
                 self.database = database or db.fresh()
                 section = db.dhcpsuite_section(self.database, int(kind.removesuffix("-base")[-1]))
             config = self.state / "dhcpsuite.toml"
             extra = "" if kind.endswith("-base") else "\n".join(SERVER_OPTIONS)
-            config.write_text(DHCPSUITE_CONFIG.format(state=self.state, store=store, postgresql=section, extra=extra,
-                                                      subnet=SUBNET, pool_start=pool[0], pool_end=pool[1]))
+            config.write_text(dhcpsuite_config(self.state, SUBNET, f"{pool[0]}-{pool[1]}", store, extra, section))
             args = [TWISTD, "-n", "--pidfile="]
             if profile is not None:
                 # cProfile of the reactor thread, written when the server stops (SIGTERM).
@@ -223,31 +204,13 @@ class Server:
             args += ["dhcpsuite", "--config", str(config)]
         # A database given by the caller is the caller's to drop.
         self.owns_database = database is None
-        if cpu is not None:
-            args = ["taskset", "-c", cpu, *args]
-        with open(self.output, "wb") as sink:
-            self.process = ns.spawn(args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.state, env=env)
-        try:
-            wait_udp_listening(ns, 67, self.process, timeout=30)
-        except RuntimeError as e:
-            self.stop()
-            raise RuntimeError(f"{kind} did not start: {e}\n{self.output.read_text(errors='replace')[-2000:]}")
-        self.pid = self.process.pid
-        time.sleep(0.3)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
+        self._launch(args, env, cpu, timeout=30)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        self.ns.stop(self.process, sig, timeout=10)
-        if self.process in self.ns.processes:
-            self.ns.processes.remove(self.process)
+        super().stop(sig)
         if self.database and self.owns_database:
             self.db.drop(self.database)
             self.database = None
-
-    def discard(self) -> None:
-        shutil.rmtree(self.state, ignore_errors=True)
 
 
 # ---- ramp ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPOSITORY, median, server_bench_refusal  # noqa: E402
+from bench.common import REPOSITORY, dhcpsuite_config, median, server_bench_refusal  # noqa: E402
 from bench.memory import TWISTD, write_leases  # noqa: E402
 from tests.support.netns import VethPair  # noqa: E402
 from tests.support.peers import ACK, DISCOVER, OFFER, REQUEST, Reply, bootp, frame, start_kea  # noqa: E402
@@ -53,20 +53,6 @@ PROBE_ACK_WAIT = 0.5
 START_TIMEOUT = 180.0
 KEA_CSV = "kea-leases4.csv"
 KEA_HEADER = "address,hwaddr,client_id,valid_lifetime,expire,subnet_id,fqdn_fwd,fqdn_rev,hostname,state,user_context"
-
-DHCPSUITE_CONFIG = """\
-state_dir = "{state}"
-
-[server]
-lease_store = "sqlite"
-log_exchanges = false
-
-[[server.subnet]]
-subnet = "{subnet}"
-interface = "srv0"
-pool = ["{pool}"]
-lease_time = 3600
-"""
 
 
 def lease_mac(index: int) -> bytes:
@@ -155,7 +141,7 @@ def measure(kind: str, leases: Path) -> dict:
             state = work / "state"
             shutil.copytree(leases / "dhcpsuite", state)
             config = work / "dhcpsuite.toml"
-            config.write_text(DHCPSUITE_CONFIG.format(state=state, subnet=SUBNET, pool=POOL))
+            config.write_text(dhcpsuite_config(state, SUBNET, POOL))
             started = time.monotonic()
             with open(work / "server.out", "wb") as out:
                 server = pair.server.spawn([TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)],
