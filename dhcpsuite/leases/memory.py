@@ -254,8 +254,6 @@ class MemoryLeaseStore:
             older.pop(value, None)
         if lease is None:
             self._recent.pop(value, None)
-        elif len(self._recent) < RECENT:
-            self._recent[value] = lease
         else:
             self._remember(value, lease)
         if self._observers:
