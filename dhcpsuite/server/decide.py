@@ -53,6 +53,9 @@ _OPT_SUBNET_MASK = int(Option.SUBNET_MASK)
 _OPT_RENEWAL_TIME = int(Option.RENEWAL_TIME)
 _OPT_REBINDING_TIME = int(Option.REBINDING_TIME)
 _INFINITE = 0xFFFFFFFF
+# What a client with an address sends us by unicast, ciaddr set (RFC 2131
+# table 5); a DISCOVER or DECLINE always comes through the relay.
+_UNICAST_FROM_CLIENT = frozenset((MessageType.REQUEST, MessageType.RELEASE, MessageType.INFORM))
 # Entries of each subnet's caches of reply options (by option 55, by lease
 # time): a few distinct values are the rule, so a full cache is emptied
 # rather than managed.
@@ -280,9 +283,15 @@ class ServerCore:
     def select_subnet(self, message: Message, interface: str | None) -> _SubnetState | None:
         """
         Relayed: giaddr's subnet; direct: the subnet of ciaddr on this
-        interface, else the interface's subnet. A subnet selection (option
-        82 sub-option 5 from a relay, else option 118) overrides that only
-        from a trusted relay (L{_trusted_relay}).
+        interface, else the interface's subnet. On an interface that serves
+        no subnet itself (C{listen}: it faces relays), a unicast RENEW,
+        RELEASE or INFORM gets the relayed-only subnet of its ciaddr: the
+        client of a relayed subnet talks to us directly once it has an
+        address (RFC 2131 4.3.2, 4.4.5), as Kea selects by ciaddr. Never a
+        subnet we serve on a link: a host there is on that link, not here.
+        A subnet selection (option 82 sub-option 5 from a relay, else
+        option 118) overrides that only from a trusted relay
+        (L{_trusted_relay}).
 
         @raise Refused: an untrusted request asked for another subnet.
         @raise DecodeError: option 82 or 118 is malformed.
@@ -290,13 +299,18 @@ class ServerCore:
         if message.giaddr != _ZERO:
             default = self._subnet_containing(message.giaddr)
         else:
-            default = None
+            default = self._by_interface.get(interface or "")
             if message.ciaddr != _ZERO:
-                default = self._subnet_containing(message.ciaddr)
-                if default is not None and default.config.interface != interface:
-                    default = None
-            if default is None:
-                default = self._by_interface.get(interface or "")
+                owner = self._subnet_containing(message.ciaddr)
+                if owner is not None and (
+                    owner.config.interface == interface
+                    or (
+                        default is None
+                        and owner.config.interface is None
+                        and message.message_type in _UNICAST_FROM_CLIENT
+                    )
+                ):
+                    default = owner
         selection = _selected_link(message)
         if selection is None or (default is not None and selection in default.config.network):
             return default
@@ -452,7 +466,10 @@ class ServerCore:
         RENEWING or REBINDING (ciaddr set): the two look the same here.
         """
         if address in state.config.network:
-            return self._confirm(message, state, key, address, now)
+            # giaddr 0 in a relayed-only subnet: selected by ciaddr on a
+            # relay-facing interface, from wherever routing brought it.
+            unicast = message.giaddr == _ZERO and state.config.interface is None
+            return self._confirm(message, state, key, address, now, recreate=not unicast)
         owner = self._subnet_containing(address)
         if owner is None:
             # Not ours: maybe another server's client on this segment at T2,
@@ -472,12 +489,19 @@ class ServerCore:
         # One of our other subnets: the client is on the wrong network.
         return self._unconfirmed(message, state, "wrong-network", address)
 
-    def _confirm(self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float) -> Outcome:
+    def _confirm(
+        self, message: Message, state: _SubnetState, key: bytes, address: IPv4Address, now: float, recreate: bool = True
+    ) -> Outcome:
         """
         INIT-REBOOT, RENEWING, REBINDING for C{address} in C{state}'s
         subnet: extend the client's binding, or re-create it when we have
         none (a lost or replaced lease database, a server taking over) and
         the address is free for this client, as Kea and dhcpd do.
+
+        @param recreate: false for a request that no relay vouches for
+            (unicast from a relayed subnet): without a binding it is not
+            answered, as dhcpd ignores an unknown lease; the client REBINDs
+            through its relay at T2, where it may be re-created.
         """
         lease = self.store.get(address)
         client = state.client(message, key)
@@ -494,6 +518,8 @@ class ServerCore:
             # taken since (limits do not apply: nothing new is held).
             return self._bind(message, state, key, address, now, mine)
         # We have no record of this client for the address: re-create.
+        if not recreate:
+            return Outcome(OutcomeEvent.IGNORE, "unicast-renew-without-binding", address=address, subnet=state.config)
         network = state.config.network
         for other in self.store.find_by_client(key):
             if other.address != address and other.address in network and other.state is LeaseState.BOUND and other.holds(now):

@@ -523,6 +523,80 @@ class RelayTests(DecisionTests):
         self.assertEqual(outcome.reason, "no-subnet")
 
 
+class ListenInterfaceTests(DecisionTests):
+    """
+    C{wan0} is a C{listen} interface: it serves no subnet and faces the
+    relay of the relayed-only subnet 192.168.5.0/24. That subnet's clients
+    get their leases through the relay, then RENEW, RELEASE and INFORM by
+    unicast to its server identifier (RFC 2131 4.3.2, 4.4.5): giaddr 0,
+    ciaddr theirs, arriving on wan0. Kea 2.2 selects such a packet's subnet
+    by ciaddr (CfgSubnets4::selectSubnet); dhcpd takes the receiving
+    interface's shared network and finds the lease by ciaddr.
+    """
+
+    RELAY = IPv4Address("192.168.5.1")
+
+    def relayed_bind(self, n: int) -> IPv4Address:
+        offer = self.handle(request(MessageType.DISCOVER, n, giaddr=self.RELAY, hops=1), interface="wan0")
+        address = offer.reply.message.yiaddr
+        options = {Option.SERVER_ID: self.RELAY.packed, Option.REQUESTED_ADDRESS: address.packed}
+        ack = self.handle(request(MessageType.REQUEST, n, giaddr=self.RELAY, hops=1, options=options), interface="wan0")
+        self.assertEqual((ack.event, ack.reply.message.yiaddr), ("ack", address))
+        return address
+
+    def test_unicast_renew_on_a_listen_interface_is_acked(self) -> None:
+        address = self.relayed_bind(41)
+        renew = self.handle(request(MessageType.REQUEST, 41, ciaddr=address), now=NOW + 300, interface="wan0")
+        self.assertEqual((renew.event, renew.reason), ("ack", ""))
+        reply = renew.reply.message
+        self.assertEqual((reply.yiaddr, reply.ciaddr, reply.giaddr), (address, address, IPv4Address(0)))
+        self.assertEqual(reply.option(Option.SERVER_ID), self.RELAY)
+        self.assertEqual((renew.reply.destination.address, renew.reply.destination.port), (address, 68))
+        self.assertEqual(self.store.get(address).expires, NOW + 300 + reply.option(Option.LEASE_TIME))
+
+    def test_unicast_release_and_inform_on_a_listen_interface(self) -> None:
+        address = self.relayed_bind(42)
+        inform = self.handle(request(MessageType.INFORM, 42, ciaddr=address), interface="wan0")
+        self.assertEqual(inform.event, "inform")
+        self.assertEqual(inform.reply.message.option(Option.SERVER_ID), self.RELAY)
+        self.assertEqual(inform.reply.destination.address, address)
+        release = self.handle(request(MessageType.RELEASE, 42, ciaddr=address), interface="wan0")
+        self.assertEqual(release.event, "release")
+        self.assertIs(self.store.get(address).state, LeaseState.RELEASED)
+
+    def test_unicast_renew_of_another_clients_address_is_refused(self) -> None:
+        address = self.relayed_bind(43)
+        stranger = self.handle(request(MessageType.REQUEST, 44, ciaddr=address), interface="wan0")
+        self.assertEqual((stranger.event, stranger.reason), ("nak", "address-bound-to-another-client"))
+        self.assertTrue(self.store.get(address).belongs_to(client_key(request(MessageType.REQUEST, 43))))
+
+    def test_unicast_renew_without_a_binding_is_not_answered(self) -> None:
+        """
+        No relay vouches for where the client is: an address it holds no
+        binding for is not re-created here (dhcpd ignores an unknown lease
+        too); its REBIND through the relay at T2 may re-create it.
+        """
+        free = IPv4Address("192.168.5.105")
+        outcome = self.handle(request(MessageType.REQUEST, 45, ciaddr=free), interface="wan0")
+        self.assertEqual((outcome.event, outcome.reason, outcome.reply), ("ignore", "unicast-renew-without-binding", None))
+        self.assertIsNone(self.store.get(free))
+        rebind = self.handle(request(MessageType.REQUEST, 45, ciaddr=free, giaddr=self.RELAY, hops=1), interface="wan0")
+        self.assertEqual(rebind.event, "ack")
+
+    def test_subnets_served_on_a_link_are_not_selected_by_ciaddr(self) -> None:
+        """
+        A client of lan0's subnet is on lan0: claiming its address from the
+        relay side gets nothing, as before.
+        """
+        address = self.dora(46)
+        outcome = self.handle(request(MessageType.REQUEST, 46, ciaddr=address), interface="wan0")
+        self.assertEqual((outcome.event, outcome.reason), ("drop", "no-subnet"))
+
+    def test_only_what_a_client_unicasts_is_selected_by_ciaddr(self) -> None:
+        for kind in (MessageType.DISCOVER, MessageType.DECLINE):
+            outcome = self.handle(request(kind, 47, ciaddr=IPv4Address("192.168.5.106")), interface="wan0")
+            self.assertEqual((outcome.event, outcome.reason), ("drop", "no-subnet"))
+
 
 class ReclaimTests(DecisionTests):
     def test_reclaim_expires_lapsed_bindings(self) -> None:
