@@ -78,6 +78,19 @@ class Namespace:
         ]
 
 
+def delete_namespace(ns: Namespace) -> None:
+    """
+    Kill what still runs inside C{ns} by PID (e.g. a daemonised client),
+    then delete it.
+    """
+    for pid in run(["ip", "netns", "pids", ns.name], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    run(["ip", "netns", "del", ns.name], check=False)
+
+
 class VethPair:
     """
     Two namespaces, C{server} and C{client}, joined by one veth pair.
@@ -150,14 +163,7 @@ class VethPair:
             ns.stop_all()
         if self._up:
             for ns in (self.client, self.server):
-                # Anything still running inside (e.g. a daemonised client) dies with the namespace's PIDs.
-                pids = run(["ip", "netns", "pids", ns.name], check=False).stdout.split()
-                for pid in pids:
-                    try:
-                        os.kill(int(pid), signal.SIGKILL)
-                    except (ProcessLookupError, ValueError):
-                        pass
-                run(["ip", "netns", "del", ns.name], check=False)
+                delete_namespace(ns)
             self._up = False
 
     def client_mac_address(self) -> str:

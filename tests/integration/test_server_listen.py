@@ -1,0 +1,171 @@
+"""
+A relayed client's unicast RENEW on a C{listen}-only interface, end to end,
+against dhcpsuite and ISC Kea 2.2 in the same routed topology
+(L{tests.support.routed.RoutedRelay}): busybox udhcpc on the client link,
+dnsmasq relaying on the router, the server behind it on a link that serves
+no subnet of its own (dhcpsuite: C{[server] listen}; Kea: the interface in
+C{interfaces-config}, the subnet without C{interface}).
+
+The client gets its lease through the relay (giaddr 10.62.0.1). Then the
+relay is stopped, so the only way a RENEW can be answered is the way RFC
+2131 4.3.2 and 4.4.5 say a RENEWING client sends it: unicast from its
+address straight to the server identifier, routed, giaddr 0. Kea selects
+that packet's subnet by ciaddr (CfgSubnets4::selectSubnet) and ACKs it;
+dhcpsuite did not (C{drop:no-subnet}: the client could renew only by
+rebinding through its relay at T2).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from dhcpsuite.dhcp4.packet import decode_message
+from tests.integration.conftest import ClientFactory, DaemonFactory
+from tests.support.environment import require_programs, require_root
+from tests.support.netns import udp_exchange, wait_udp_listening
+from tests.support.peers import ACK, NAK, REQUEST, bootp, start_kea
+from tests.support.routed import RoutedRelay
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+POOL = "10.62.0.100-10.62.0.199"
+LEASE_TIME, RENEWAL_TIME, REBINDING_TIME = 2400, 1200, 2100
+# What the hook script is given that both servers must agree on.
+COMPARED = ("ip", "subnet", "router", "serverid", "lease")
+
+
+def start_dhcpsuite(daemons: DaemonFactory, topology: RoutedRelay, workdir: Path) -> None:
+    daemons.start(topology.server, {
+        "state_dir": str(workdir / "state"),
+        "server": {
+            "lease_store": "memory", "log_exchanges": True, "listen": [topology.server_if],
+            "client_rate_limit": {"rate": 0},
+            "subnet": [{
+                "subnet": topology.client_network, "server_address": topology.server_address, "pool": [POOL],
+                "lease_time": LEASE_TIME, "renewal_time": RENEWAL_TIME, "rebinding_time": REBINDING_TIME,
+                "router": [topology.relay_address], "authoritative": True,
+            }],
+        },
+    })
+
+
+def start_kea_server(daemons: DaemonFactory, topology: RoutedRelay, workdir: Path) -> None:
+    # UDP sockets: every reply here goes to a relay or to ciaddr through the kernel.
+    config = {"Dhcp4": {
+        "interfaces-config": {"interfaces": [topology.server_if], "dhcp-socket-type": "udp"},
+        "lease-database": {"type": "memfile", "persist": False},
+        "valid-lifetime": LEASE_TIME, "renew-timer": RENEWAL_TIME, "rebind-timer": REBINDING_TIME,
+        "authoritative": True,
+        "subnet4": [{
+            "id": 1, "subnet": topology.client_network, "pools": [{"pool": POOL}],
+            "option-data": [{"name": "routers", "data": topology.relay_address}],
+        }],
+        "loggers": [{"name": "kea-dhcp4", "severity": "DEBUG", "debuglevel": 40,
+                     "output_options": [{"output": "stdout"}]}],
+    }}
+    workdir.mkdir(parents=True, exist_ok=True)
+    peer = start_kea(topology, workdir, json.dumps(config))
+    try:
+        wait_udp_listening(topology.server, 67, peer.process)
+    except RuntimeError as e:
+        raise AssertionError(f"{e}:\n{peer.log()}") from None
+
+
+STARTERS: dict[str, Callable[[DaemonFactory, RoutedRelay, Path], None]] = {
+    "dhcpsuite": start_dhcpsuite,
+    "kea": start_kea_server,
+}
+
+
+def crafted_renew(topology: RoutedRelay, mac: bytes, xid: int, ciaddr: str) -> str:
+    """
+    A RENEW from C{ciaddr}:68 (added to the client's link) by unicast to the
+    server: the name of the reply's type, or C{"silence"}.
+    """
+    topology.client.run(["ip", "addr", "replace", f"{ciaddr}/24", "dev", topology.client_if])
+    payload = bootp(REQUEST, mac, xid, ciaddr=ciaddr)
+    replies = udp_exchange(topology.client, payload, (ciaddr, 68), (topology.server_address, 67), timeout=3.0,
+                           device=topology.client_if)
+    kinds = {decode_message(data).message_type for _, data in replies if decode_message(data).xid == xid}
+    return {frozenset({ACK}): "ack", frozenset({NAK}): "nak", frozenset(): "silence"}.get(frozenset(kinds), str(kinds))
+
+
+def run_scenario(name: str, tmp_path: Path) -> dict:
+    """
+    In a fresh topology: bind through the relay, stop the relay, SIGUSR1
+    (udhcpc: renew now, by unicast), then two crafted RENEWs from the
+    client link. @return: what the client and the crafted requests got.
+    """
+    workdir = tmp_path / name
+    daemons, clients = DaemonFactory(workdir), ClientFactory(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with RoutedRelay() as topology:
+        try:
+            STARTERS[name](daemons, topology, workdir)
+            topology.start_relay(workdir / "relay")
+            # -T 3: the unicast RENEW gets 3 s before udhcpc falls back to REBINDING.
+            client = clients.udhcpc(topology, "-T", "3")
+            index, _ = client.wait_event({"bound"}, timeout=30)
+            bound = client.environment(index)
+            assert IPv4Address(bound["ip"]) in IPv4Network(topology.client_network), bound
+            topology.stop_relay()
+            client.signal(signal.SIGUSR1)
+            try:
+                after, event = client.wait_event({"renew", "nak", "deconfig"}, after=index + 1, timeout=8)
+                renewed = {key: client.environment(after).get(key) for key in COMPARED}
+            except AssertionError:
+                event, renewed = "silence", {}
+            client.stop()
+            mine = bytes.fromhex(topology.client.run(
+                ["cat", f"/sys/class/net/{topology.client_if}/address"]).stdout.strip().replace(":", ""))
+            return {
+                "bound": {key: bound.get(key) for key in COMPARED},
+                "renew": event,
+                "renewed": renewed,
+                "own": crafted_renew(topology, mine, 0x5E1, bound["ip"]),
+                "stranger": crafted_renew(topology, bytes.fromhex("02d700000001"), 0x5E2, bound["ip"]),
+                "unknown": crafted_renew(topology, bytes.fromhex("02d700000002"), 0x5E3, "10.62.0.150"),
+                "log": "\n".join(daemon.output()[-3000:] for daemon in daemons.daemons),
+            }
+        finally:
+            for daemon in daemons.daemons:
+                daemon.stop()
+
+
+def test_relayed_clients_unicast_renew_on_a_listen_interface_is_acked_as_kea_does(tmp_path):
+    """
+    dhcpsuite and Kea, each with the lease it gave through the same relay,
+    ACK the client's unicast RENEW (udhcpc's C{renew} event) with the same
+    address, mask, router, server identifier and lease time, and the same
+    client's crafted RENEW too. Measured besides (Kea 2.2.0, Debian 12):
+      - another client's RENEW for that address: both NAK it. Kea sends the
+        NAK to ciaddr, so it reaches the client; dhcpsuite broadcasts it on
+        its own link as RFC 2131 4.1 says for giaddr 0 (as dhcpd does), so
+        across a router it reaches nobody: that client's REBIND through
+        the relay at T2 gets the relayed NAK.
+      - a RENEW of a free pool address nobody holds: Kea ACKs it (creates
+        the binding on the client's word); dhcpsuite stays silent on
+        purpose (no relay vouches for where that client is; dhcpd ignores
+        an unknown lease likewise); its REBIND through the relay may
+        re-create it.
+    """
+    require_root()
+    require_programs("ss", "ethtool", "udhcpc", "dnsmasq", "kea-dhcp4")
+    results = {name: run_scenario(name, tmp_path) for name in STARTERS}
+    ours, kea = results["dhcpsuite"], results["kea"]
+    assert kea["renew"] == "renew", kea
+    assert ours["renew"] == "renew", ours
+    assert ours["bound"]["serverid"] == "10.61.0.1", ours
+    assert ours["renewed"] == ours["bound"], ours
+    assert ours["renewed"] == kea["renewed"], (ours, kea)
+    assert (ours["own"], kea["own"]) == ("ack", "ack"), (ours, kea)
+    assert (kea["stranger"], kea["unknown"]) == ("nak", "ack"), kea
+    assert (ours["stranger"], ours["unknown"]) == ("silence", "silence"), ours
+    assert "REQUEST from 02:d7:00:00:00:01 via srv0: NAK" in ours["log"], ours["log"]
+    assert "unicast-renew-without-binding" in ours["log"], ours["log"]
