@@ -18,10 +18,20 @@ page whose name an attacker re-points at 127.0.0.1 can read the answers
     granted here).
 
 Then the token, then the declared body size.
+
+The token comes as C{Authorization: Bearer TOKEN}. A browser cannot send
+that, so for reading only (GET and HEAD: the status page, the lease search,
+C{/metrics} and the API's GETs) HTTP Basic is taken too, with any user name
+and the token as the password; a refused read asks for it
+(C{WWW-Authenticate: Basic}), so the browser prompts. Every change (POST,
+DELETE) still needs the bearer header: a browser attaches cached Basic
+credentials to requests other sites' pages make (CSRF), never a bearer one.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import hmac
 import ipaddress
@@ -31,6 +41,10 @@ import attrs
 from twisted.web.http_headers import Headers
 
 SAFE_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
+# Where a browser's Basic credentials are taken: what only reads.
+READ_METHODS = frozenset((b"GET", b"HEAD"))
+BEARER_CHALLENGE = b'Bearer realm="dhcpsuite"'
+BASIC_CHALLENGE = b'Basic realm="dhcpsuite", charset="UTF-8"'
 LOOPBACK_NAMES = frozenset(("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"))
 
 
@@ -48,6 +62,8 @@ class Refused:
     reason: Refusal
     status: int
     message: str
+    # WWW-Authenticate values, one header each (a 401's).
+    challenges: tuple[bytes, ...] = ()
 
 
 @attrs.frozen
@@ -110,10 +126,50 @@ def _one(headers: Headers, name: bytes) -> str | None | bool:
     return values[0].decode("latin-1")
 
 
-def token_presented(headers: Headers, token: str) -> bool:
-    header = _one(headers, b"authorization") or ""
-    scheme, _, presented = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode("latin-1"), token.encode("utf-8"))
+def _basic_password(credentials: str) -> bytes | None:
+    """
+    The password of HTTP Basic C{credentials} (base64 of C{user:password},
+    RFC 7617), or C{None} when they are not that.
+    """
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    _, colon, password = decoded.partition(b":")
+    return password if colon else None
+
+
+def _authorization(headers: Headers) -> tuple[str, str]:
+    scheme, _, credentials = (_one(headers, b"authorization") or "").strip().partition(" ")
+    return scheme.lower(), credentials
+
+
+def token_presented(headers: Headers, token: str, method: bytes) -> bool:
+    """
+    Does the request carry C{token}: as a bearer token, or for a read
+    (L{READ_METHODS}) as the password of HTTP Basic (any user name)?
+    Compared in constant time.
+    """
+    scheme, credentials = _authorization(headers)
+    if scheme == "bearer":
+        presented: bytes | None = credentials.strip().encode("latin-1")
+    elif scheme == "basic" and method in READ_METHODS:
+        presented = _basic_password(credentials)
+    else:
+        return False
+    return presented is not None and hmac.compare_digest(presented, token.encode("utf-8"))
+
+
+def _token_refused(method: bytes, headers: Headers) -> Refused:
+    if method in READ_METHODS:
+        # Basic first: the browser prompts for it (it knows no Bearer).
+        return Refused(Refusal.TOKEN, 401, "a valid token is required (Authorization: Bearer, or Basic with the token as the password)",
+                       (BASIC_CHALLENGE, BEARER_CHALLENGE))
+    if _authorization(headers)[0] == "basic":
+        message = "changes need Authorization: Bearer with the token; Basic credentials (a browser's) are taken for reading only"
+    else:
+        message = "a valid bearer token is required"
+    return Refused(Refusal.TOKEN, 401, message, (BEARER_CHALLENGE,))
 
 
 def _cross_site(method: bytes, headers: Headers, policy: AdmissionPolicy) -> Refused | None:
@@ -145,8 +201,8 @@ def admit(method: bytes, headers: Headers, length: int | None, policy: Admission
         refused = _cross_site(method, headers, policy)
         if refused is not None:
             return refused
-    if policy.token is not None and not token_presented(headers, policy.token):
-        return Refused(Refusal.TOKEN, 401, "a valid bearer token is required")
+    if policy.token is not None and not token_presented(headers, policy.token, method):
+        return _token_refused(method, headers)
     if length is None:
         return Refused(Refusal.LENGTH_REQUIRED, 411, "a request body needs a Content-Length")
     if length > policy.max_body:

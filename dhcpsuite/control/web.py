@@ -90,8 +90,8 @@ class ControlResource(resource.Resource):
         refused = admit(request.method, request.requestHeaders, length, self.policy)
         if refused is not None:
             self.refusals[refused.reason.value] += 1
-            if refused.status == 401:
-                request.setHeader(b"www-authenticate", b'Bearer realm="dhcpsuite"')
+            for challenge in refused.challenges:
+                request.responseHeaders.addRawHeader(b"www-authenticate", challenge)
             return self._error(request, refused.status, refused.message)
         try:
             if path == [] and method == "GET":
@@ -221,9 +221,8 @@ def refusal_response(refused: Refused) -> bytes:
         (b"content-length", str(len(body)).encode("ascii")),
         (b"connection", b"close"),
         *SECURITY_HEADERS,
+        *((b"www-authenticate", challenge) for challenge in refused.challenges),
     ]
-    if refused.status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="dhcpsuite"'))
     head = b"HTTP/1.1 %d %s\r\n" % (refused.status, http.RESPONSES.get(refused.status, b"Refused"))
     return head + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n" + body
 

@@ -185,6 +185,25 @@ class TokenTests(SynchronousTestCase):
         ok = call(resource, "GET", "api/v1/status", headers={"Authorization": "Bearer s3cret-token-0123456789"})
         self.assertIn("version", body_of(ok))
 
+    def test_browser_reads_with_basic_and_cannot_change_with_it(self) -> None:
+        import base64
+
+        daemon, resource = make_daemon(token="s3cret-token-0123456789")
+        daemon.client = FakeClientManager()
+        refused = call(resource, "GET", "")
+        self.assertEqual(refused.responseCode, 401)
+        self.assertEqual(refused.responseHeaders.getRawHeaders(b"www-authenticate"),
+                         [b'Basic realm="dhcpsuite", charset="UTF-8"', b'Bearer realm="dhcpsuite"'])
+        basic = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret-token-0123456789").decode()}
+        page = call(resource, "GET", "", headers=basic)
+        self.assertEqual(page.responseCode or 200, 200)
+        self.assertIn(b"<html", b"".join(page.written).lower())
+        change = call(resource, "POST", "api/v1/clients/wan0/renew", headers=basic)
+        self.assertEqual(change.responseCode, 401)
+        self.assertEqual(change.responseHeaders.getRawHeaders(b"www-authenticate"), [b'Bearer realm="dhcpsuite"'])
+        self.assertEqual(daemon.client.actions, [])
+        self.assertEqual(resource.refusals["token"], 2)
+
     def test_remote_listen_refused_without_token(self) -> None:
         base = "[control]\nlisten = \"tcp:8067:interface=0.0.0.0\"\n"
         with self.assertRaises(ConfigError) as raised:

@@ -5,20 +5,30 @@ rebinding), Origin and Sec-Fetch-Site (CSRF), token, body size and type.
 
 from __future__ import annotations
 
+import base64
+
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
-from dhcpsuite.control.admission import AdmissionPolicy, Refusal, admit, host_allowed
+from dhcpsuite.control.admission import BASIC_CHALLENGE, BEARER_CHALLENGE, AdmissionPolicy, Refusal, admit, host_allowed
 
 TOKEN = "0123456789abcdef0123"
 
 
-def reason(method: bytes, headers: dict[str, str | list[str]], length: int | None = 0, policy: AdmissionPolicy | None = None):
+def refusal(method: bytes, headers: dict[str, str | list[str]], length: int | None = 0, policy: AdmissionPolicy | None = None):
     raw = Headers()
     for name, value in headers.items():
         raw.setRawHeaders(name, [value] if isinstance(value, str) else value)
-    refused = admit(method, raw, length, policy or AdmissionPolicy())
+    return admit(method, raw, length, policy or AdmissionPolicy())
+
+
+def reason(method: bytes, headers: dict[str, str | list[str]], length: int | None = 0, policy: AdmissionPolicy | None = None):
+    refused = refusal(method, headers, length, policy)
     return None if refused is None else refused.reason
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class HostTests(SynchronousTestCase):
@@ -82,3 +92,40 @@ class BodyTests(SynchronousTestCase):
         self.assertEqual(reason(b"POST", {**json_type, "Authorization": f"Bearer {TOKEN}"}, 256 << 20, policy), Refusal.TOO_LARGE)
         self.assertIsNone(reason(b"GET", {"Authorization": f"bearer {TOKEN}"}, 0, policy))
         self.assertEqual(reason(b"GET", {"Authorization": f"Basic {TOKEN}"}, 0, policy), Refusal.TOKEN)
+
+
+class BrowserTests(SynchronousTestCase):
+    """
+    A browser cannot send a bearer token but answers a Basic challenge
+    with a prompt: reads take Basic with the token as the password (any
+    user name), changes never do (a browser attaches cached Basic
+    credentials to other sites' requests too).
+    """
+
+    policy = AdmissionPolicy(token=TOKEN)
+
+    def test_reads_take_basic_with_any_user(self) -> None:
+        for method in (b"GET", b"HEAD"):
+            for user in ("admin", "", "anyone at all"):
+                self.assertIsNone(reason(method, {"Authorization": basic(user, TOKEN)}, 0, self.policy), (method, user))
+            self.assertIsNone(reason(method, {"Authorization": f"Bearer {TOKEN}"}, 0, self.policy))
+
+    def test_wrong_or_malformed_basic_is_refused(self) -> None:
+        for header in (basic("admin", "wrong-password-000000"), basic("admin", TOKEN + "x"), basic(TOKEN, ""),
+                       "Basic " + base64.b64encode(TOKEN.encode()).decode(), "Basic !!!not-base64!!!", "Basic",
+                       f"Digest {TOKEN}", [basic("a", TOKEN), basic("a", TOKEN)]):
+            self.assertEqual(reason(b"GET", {"Authorization": header}, 0, self.policy), Refusal.TOKEN, header)
+
+    def test_a_refused_read_asks_for_basic(self) -> None:
+        refused = refusal(b"GET", {}, 0, self.policy)
+        self.assertEqual((refused.status, refused.challenges), (401, (BASIC_CHALLENGE, BEARER_CHALLENGE)))
+        self.assertTrue(BASIC_CHALLENGE.startswith(b'Basic realm="dhcpsuite"'))
+
+    def test_changes_refuse_basic_and_ask_only_for_bearer(self) -> None:
+        json_type = {"Content-Type": "application/json", "Host": "127.0.0.1:8067"}
+        for method in (b"POST", b"DELETE", b"PUT", b"OPTIONS"):
+            refused = refusal(method, {**json_type, "Authorization": basic("admin", TOKEN)}, 2, self.policy)
+            self.assertEqual((refused.reason, refused.status, refused.challenges), (Refusal.TOKEN, 401, (BEARER_CHALLENGE,)), method)
+        refused = refusal(b"POST", {**json_type, "Authorization": basic("admin", TOKEN)}, 2, self.policy)
+        self.assertIn("Bearer", refused.message)
+        self.assertIsNone(reason(b"POST", {**json_type, "Authorization": f"Bearer {TOKEN}"}, 2, self.policy))

@@ -140,6 +140,37 @@ class EarlyRefusalTests(SynchronousTestCase):
         self.assertEqual(actions, [])
         self.assertTrue(transport.disconnecting)
 
+    def test_browser_is_asked_for_the_token_and_may_only_read_with_it(self) -> None:
+        """
+        A browser opens the page with no credentials, gets a Basic
+        challenge (it prompts; Bearer alone it cannot answer), sends the
+        token as the password of any user, and gets the page. The same
+        credentials do not make a change, and each refusal counts as
+        C{token}.
+        """
+        import base64
+
+        site, _ = site_with(token=TOKEN)
+        channel, transport = connect(site)
+        channel.dataReceived(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8067\r\n\r\n")
+        self.assertEqual(status_of(transport), 401)
+        head = transport.value().split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+        self.assertIn(b'www-authenticate: basic realm="dhcpsuite", charset="utf-8"', head)
+        basic = b"Authorization: Basic " + base64.b64encode(b"admin:" + TOKEN.encode()) + b"\r\n"
+        for path, kind in ((b"/", b"text/html"), (b"/leases?q=10.0", b"text/html"), (b"/metrics", b"text/plain"),
+                           (b"/api/v1/status", b"application/json")):
+            channel, transport = connect(site)
+            channel.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1:8067\r\n" + basic + b"\r\n")
+            self.assertEqual(status_of(transport), 200, path)
+            self.assertIn(b"content-type: " + kind, transport.value().lower())
+        channel, transport = connect(site)
+        channel.dataReceived(self.HEAD % (2, basic) + b"{}")
+        self.assertEqual(status_of(transport), 401)
+        self.assertIn(b"www-authenticate: Bearer", transport.value())
+        self.assertNotIn(b"www-authenticate: Basic", transport.value())
+        self.assertEqual(site.resource.daemon.client.actions, [])
+        self.assertEqual(site.refusals["token"], 2)
+
     def test_admitted_request_is_served(self) -> None:
         site, _ = site_with(token=TOKEN)
         channel, transport = connect(site)
