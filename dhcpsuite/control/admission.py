@@ -35,10 +35,13 @@ import binascii
 import enum
 import hmac
 import ipaddress
+import math
 from typing import Iterable
 
 import attrs
 from twisted.web.http_headers import Headers
+
+from dhcpsuite.server.ratelimit import RateLimiter
 
 SAFE_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
 # Where a browser's Basic credentials are taken: what only reads.
@@ -55,6 +58,7 @@ class Refusal(enum.Enum):
     TOO_LARGE = "too-large"
     LENGTH_REQUIRED = "length-required"
     CONTENT_TYPE = "content-type"
+    AUTH_FAILURES = "auth-failures"
 
 
 @attrs.frozen
@@ -64,6 +68,8 @@ class Refused:
     message: str
     # WWW-Authenticate values, one header each (a 401's).
     challenges: tuple[bytes, ...] = ()
+    # Seconds for a Retry-After header (a 429's).
+    retry_after: int | None = None
 
 
 @attrs.frozen
@@ -158,6 +164,38 @@ def token_presented(headers: Headers, token: str, method: bytes) -> bool:
     else:
         return False
     return presented is not None and hmac.compare_digest(presented, token.encode("utf-8"))
+
+
+def credentials_presented(headers: Headers) -> bool:
+    """
+    Does the request try a token at all (any Authorization header)? A
+    browser's first, anonymous request is no failed attempt.
+    """
+    return headers.hasHeader(b"authorization")
+
+
+class FailedAttempts:
+    """
+    Failed token attempts by peer address, Bearer and Basic alike: each
+    takes a token from the address's bucket (C{per_minute}, refilled at
+    that rate). An address with an empty bucket is refused every request,
+    a right token included, until one has refilled: otherwise guessing
+    would go on at full speed and only its misses be slowed.
+    """
+
+    def __init__(self, per_minute: int, max_entries: int = 4096) -> None:
+        self._buckets = RateLimiter(per_minute / 60.0, per_minute, max_entries)
+
+    def refused(self, address: str, now: float) -> Refused | None:
+        available = self._buckets.available(address, now)
+        if available >= 1.0:
+            return None
+        wait = max(1, math.ceil((1.0 - available) / self._buckets.rate))
+        return Refused(Refusal.AUTH_FAILURES, 429, f"too many failed token attempts from this address; try again in {wait} s",
+                       retry_after=wait)
+
+    def failed(self, address: str, now: float) -> None:
+        self._buckets.allow(address, now)
 
 
 def _token_refused(method: bytes, headers: Headers) -> Refused:

@@ -37,6 +37,8 @@ class ControlConfig:
     # a kept-alive connection may sit idle between requests.
     request_timeout: float = 10.0
     max_body: int = 64 * 1024
+    # Failed token attempts one peer address may make a minute (0: no limit).
+    auth_failures_per_minute: int = 10
 
 
 def _split(description: str) -> list[str]:
@@ -127,4 +129,5 @@ def parse_control_config(section: Section) -> ControlConfig:
         max_connections=section.integer("max_connections", 64, minimum=1, maximum=100000),
         request_timeout=float(section.number("request_timeout", 10.0, minimum=0.1)),
         max_body=section.integer("max_body", 64 * 1024, minimum=1024, maximum=16 * 1024 * 1024),
+        auth_failures_per_minute=section.integer("auth_failures_per_minute", 10, minimum=0, maximum=100000),
     )

@@ -24,7 +24,7 @@ from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from dhcpsuite.control import api
-from dhcpsuite.control.admission import AdmissionPolicy, Refused, admit
+from dhcpsuite.control.admission import AdmissionPolicy, FailedAttempts, Refusal, Refused, admit, credentials_presented
 from dhcpsuite.control.config import ControlConfig
 from dhcpsuite.control.metrics import render_metrics
 from dhcpsuite.control.page import STYLE_SOURCE, StatusPage
@@ -222,6 +222,7 @@ def refusal_response(refused: Refused) -> bytes:
         (b"connection", b"close"),
         *SECURITY_HEADERS,
         *((b"www-authenticate", challenge) for challenge in refused.challenges),
+        *(() if refused.retry_after is None else ((b"retry-after", str(refused.retry_after).encode("ascii")),)),
     ]
     head = b"HTTP/1.1 %d %s\r\n" % (refused.status, http.RESPONSES.get(refused.status, b"Refused"))
     return head + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n" + body
@@ -250,7 +251,15 @@ class ControlRequest(server.Request):
 
     def gotLength(self, length: int | None) -> None:
         channel = self.channel
-        refused = admit(channel._command, self.requestHeaders, length, channel.site.policy)
+        site = channel.site
+        peer = getattr(channel.transport.getPeer(), "host", None)
+        failures = site.failures if site.policy.token is not None and peer is not None else None
+        now = site.reactor.seconds()
+        refused = failures.refused(peer, now) if failures is not None else None
+        if refused is None:
+            refused = admit(channel._command, self.requestHeaders, length, site.policy)
+            if failures is not None and refused is not None and refused.reason is Refusal.TOKEN and credentials_presented(self.requestHeaders):
+                failures.failed(peer, now)
         if refused is None:
             super().gotLength(length)
             return
@@ -376,6 +385,7 @@ class ControlSite(server.Site):
         # Insertion order is age: the first idle one found is the oldest.
         self.channels: dict[ControlChannel, None] = {}
         resource.open_connections = lambda: len(self.channels)
+        self.failures = _failed_attempts(config)
         self.displayTracebacks = False
         self.page = resource.page
 
@@ -432,11 +442,17 @@ class ControlSite(server.Site):
 
         def apply() -> None:
             policy = policy_of(new)
+            if new.auth_failures_per_minute != self.config.auth_failures_per_minute:
+                self.failures = _failed_attempts(new)
             self.config = resource.config = new
             self.policy = resource.policy = policy
             self.page.refresh = new.refresh
 
         return apply
+
+
+def _failed_attempts(config: ControlConfig) -> FailedAttempts | None:
+    return FailedAttempts(config.auth_failures_per_minute) if config.auth_failures_per_minute else None
 
 
 def make_site(daemon: Daemon, config: ControlConfig, reactor: Any = None) -> ControlSite:

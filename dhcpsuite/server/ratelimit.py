@@ -42,3 +42,13 @@ class RateLimiter:
             return False
         bucket[0] = tokens - 1.0
         return True
+
+    def available(self, key: Hashable, now: float) -> float:
+        """
+        The tokens C{key} has now, without taking one (a full bucket for
+        a key not seen).
+        """
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return float(self.burst)
+        return min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)

@@ -182,6 +182,58 @@ class EarlyRefusalTests(SynchronousTestCase):
         self.assertEqual(json_body(transport), {"state": "BOUND"})
 
 
+class FailedAttemptTests(SynchronousTestCase):
+    """
+    Guessing the token, as a bearer header or a browser's Basic password,
+    is limited per peer address: past C{auth_failures_per_minute} misses
+    the address is refused everything (429, C{Retry-After}), the right
+    token included, until its bucket refills. A browser's first anonymous
+    request is no guess.
+    """
+
+    def get(self, site, authorization: bytes | None, host: str = "127.0.0.1"):
+        channel = site.buildProtocol(IPv4Address("TCP", host, 40000))
+        transport = Transport(peerAddress=IPv4Address("TCP", host, 40000))
+        channel.makeConnection(transport)
+        line = b"" if authorization is None else b"Authorization: " + authorization + b"\r\n"
+        channel.dataReceived(b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1:8067\r\n" + line + b"\r\n")
+        return transport
+
+    def test_guesses_are_limited_per_address(self) -> None:
+        import base64
+
+        site, clock = site_with(token=TOKEN, auth_failures_per_minute=3)
+        right = b"Bearer " + TOKEN.encode()
+        for _ in range(5):
+            self.assertEqual(status_of(self.get(site, None)), 401)
+        for guess in (b"Bearer wrong-token-00000000", b"Basic " + base64.b64encode(b"admin:wrong-token-000000"), b"Bearer x"):
+            self.assertEqual(status_of(self.get(site, guess)), 401)
+        limited = self.get(site, right)
+        self.assertEqual(status_of(limited), 429)
+        self.assertIn(b"retry-after: 20\r\n", limited.value().lower())
+        self.assertEqual(status_of(self.get(site, right, host="192.0.2.7")), 200)
+        self.assertEqual((site.refusals["token"], site.refusals["auth-failures"]), (8, 1))
+        clock.advance(20)
+        self.assertEqual(status_of(self.get(site, right)), 200)
+        self.assertEqual(status_of(self.get(site, b"Bearer wrong-again-0000000")), 401)
+        self.assertEqual(status_of(self.get(site, right)), 429)
+
+    def test_off_without_a_token_or_when_zero(self) -> None:
+        for settings in ({}, {"token": TOKEN, "auth_failures_per_minute": 0}):
+            site, _ = site_with(**settings)
+            for _ in range(20):
+                self.get(site, b"Bearer wrong-token-00000000")
+            self.assertEqual(site.refusals["auth-failures"], 0, settings)
+
+    def test_a_reload_keeps_the_buckets_unless_the_limit_changes(self) -> None:
+        site, _ = site_with(token=TOKEN, auth_failures_per_minute=1)
+        self.get(site, b"Bearer wrong-token-00000000")
+        site.prepare_reconfigure(ControlConfig(token=TOKEN, auth_failures_per_minute=1))()
+        self.assertEqual(status_of(self.get(site, b"Bearer " + TOKEN.encode())), 429)
+        site.prepare_reconfigure(ControlConfig(token=TOKEN, auth_failures_per_minute=5))()
+        self.assertEqual(status_of(self.get(site, b"Bearer " + TOKEN.encode())), 200)
+
+
 class DeadlineTests(SynchronousTestCase):
     """
     Slowloris: one header line every 5 s kept a connection forever
@@ -398,9 +450,12 @@ class ListenTests(SynchronousTestCase):
         self.assertEqual(control_section(f'listen = "unix:/run/x.sock:mode=666"\ntoken = "{TOKEN}"\n').listen, "unix:/run/x.sock:mode=666")
 
     def test_limits_configurable(self) -> None:
-        config = control_section('allowed_hosts = ["Router.LAN"]\nmax_connections = 8\nrequest_timeout = 2.5\nmax_body = 2048\n')
-        self.assertEqual((config.allowed_hosts, config.max_connections, config.request_timeout, config.max_body),
-                         (frozenset({"router.lan"}), 8, 2.5, 2048))
-        for bad in ("max_connections = 0", "request_timeout = 0", "max_body = 10", 'allowed_hosts = "x"\nnope = 1'):
+        config = control_section('allowed_hosts = ["Router.LAN"]\nmax_connections = 8\nrequest_timeout = 2.5\nmax_body = 2048\n'
+                                 'auth_failures_per_minute = 0\n')
+        self.assertEqual((config.allowed_hosts, config.max_connections, config.request_timeout, config.max_body,
+                          config.auth_failures_per_minute), (frozenset({"router.lan"}), 8, 2.5, 2048, 0))
+        self.assertEqual(control_section("").auth_failures_per_minute, 10)
+        for bad in ("max_connections = 0", "request_timeout = 0", "max_body = 10", 'allowed_hosts = "x"\nnope = 1',
+                    "auth_failures_per_minute = -1"):
             with self.assertRaises(ConfigError):
                 control_section(bad + "\n")
