@@ -4,7 +4,8 @@ the status page of a daemon (in its own namespace, on loopback) with the
 token as the password of a URL's credentials. Chromium sends credentials
 only in answer to a Basic challenge, so the page comes only when the
 daemon asks for them; without them Chromium shows the 401. A POST with the
-same Basic credentials is refused: changes need the bearer header.
+same Basic credentials is refused: changes need the bearer header. Guessing
+is limited per address (C{auth_failures_per_minute}).
 
 For comparison: Kea's control agent takes HTTP Basic for everything
 (C{authentication} with C{type: basic}), changes included; its own
@@ -76,3 +77,15 @@ def test_status_page_opens_in_chromium_with_the_token_as_password(tmp_path, daem
         counted = next(line for line in refusals["body"].splitlines()
                        if line.startswith('dhcpsuite_control_refusals_total{reason="token"}'))
         assert float(counted.split()[-1]) >= 3, counted
+
+        # Guessing the password goes no faster: within auth_failures_per_minute
+        # (10) misses from this address, even the right token gets a 429.
+        guesses = []
+        for n in range(12):
+            wrong = {"Authorization": "Basic " + base64.b64encode(f"operator:guess-{n:016d}".encode()).decode()}
+            guesses.append(http(pair, "GET", "/", wrong)["status"])
+            if guesses[-1] == 429:
+                break
+        assert guesses[-1] == 429 and set(guesses[:-1]) == {401} and len(guesses) <= 11, guesses
+        locked = http(pair, "GET", "/api/v1/status", {"Authorization": f"Bearer {TOKEN}"})
+        assert locked["status"] == 429 and "try again" in locked["body"], locked
