@@ -499,9 +499,11 @@ class ServerCore:
         the address is free for this client, as Kea and dhcpd do.
 
         @param recreate: false for a request that no relay vouches for
-            (unicast from a relayed subnet): without a binding it is not
-            answered, as dhcpd ignores an unknown lease; the client REBINDs
-            through its relay at T2, where it may be re-created.
+            (unicast from a relayed subnet, routed from anywhere): without a
+            binding it is not answered (Kea and dhcpd create one), so no
+            host that can route to us takes a relayed subnet's addresses by
+            asking; the client REBINDs through its relay at T2, where its
+            binding may be re-created.
         """
         lease = self.store.get(address)
         client = state.client(message, key)

@@ -1,16 +1,18 @@
 """
 A relayed client's unicast RENEW on a C{listen}-only interface, end to end,
-against dhcpsuite and ISC Kea 2.2 in the same routed topology
-(L{tests.support.routed.RoutedRelay}): busybox udhcpc on the client link,
-dnsmasq relaying on the router, the server behind it on a link that serves
-no subnet of its own (dhcpsuite: C{[server] listen}; Kea: the interface in
-C{interfaces-config}, the subnet without C{interface}).
+against dhcpsuite, ISC Kea 2.2 and ISC dhcpd 4.4, each in the same routed
+topology (L{tests.support.routed.RoutedRelay}): busybox udhcpc on the
+client link, dnsmasq relaying on the router, the server behind it on a link
+that serves no subnet of its own (dhcpsuite: C{[server] listen}; Kea: the
+interface in C{interfaces-config}, the subnet without C{interface}; dhcpd:
+an empty subnet declaration for that link).
 
 The client gets its lease through the relay (giaddr 10.62.0.1). Then the
 relay is stopped, so the only way a RENEW can be answered is the way RFC
 2131 4.3.2 and 4.4.5 say a RENEWING client sends it: unicast from its
 address straight to the server identifier, routed, giaddr 0. Kea selects
-that packet's subnet by ciaddr (CfgSubnets4::selectSubnet) and ACKs it;
+that packet's subnet by ciaddr (CfgSubnets4::selectSubnet) and ACKs it,
+so does dhcpd (the subnet of ciaddr, dhcprequest's find_subnet);
 dhcpsuite did not (C{drop:no-subnet}: the client could renew only by
 rebinding through its relay at T2).
 """
@@ -77,19 +79,44 @@ def start_kea_server(daemons: DaemonFactory, topology: RoutedRelay, workdir: Pat
         raise AssertionError(f"{e}:\n{peer.log()}") from None
 
 
+def start_dhcpd(daemons: DaemonFactory, topology: RoutedRelay, workdir: Path) -> None:
+    # dhcpd serves no interface it has no subnet declaration for: an empty
+    # one for the relay-facing link (dhcpd's way of saying listen-only).
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf, leases = workdir / "dhcpd.conf", workdir / "dhcpd.leases"
+    conf.write_text(
+        "ddns-update-style none;\nping-check false;\nauthoritative;\n"
+        f"default-lease-time {LEASE_TIME};\nmax-lease-time {LEASE_TIME};\n"
+        "subnet 10.61.0.0 netmask 255.255.255.0 {}\n"
+        "subnet 10.62.0.0 netmask 255.255.255.0 {\n"
+        f"  range {POOL.replace('-', ' ')};\n  option routers {topology.relay_address};\n"
+        f"  option dhcp-renewal-time {RENEWAL_TIME};\n  option dhcp-rebinding-time {REBINDING_TIME};\n}}\n"
+    )
+    leases.touch()
+    with open(workdir / "dhcpd.out", "ab") as sink:
+        process = topology.server.spawn(["dhcpd", "-4", "-f", "-d", "-cf", str(conf), "-lf", str(leases),
+                                         "-pf", str(workdir / "dhcpd.pid"), topology.server_if], stdout=sink)
+    try:
+        wait_udp_listening(topology.server, 67, process)
+    except RuntimeError as e:
+        raise AssertionError(f"{e}:\n{(workdir / 'dhcpd.out').read_text()}") from None
+
+
 STARTERS: dict[str, Callable[[DaemonFactory, RoutedRelay, Path], None]] = {
     "dhcpsuite": start_dhcpsuite,
     "kea": start_kea_server,
+    "dhcpd": start_dhcpd,
 }
 
 
 def crafted_renew(topology: RoutedRelay, mac: bytes, xid: int, ciaddr: str) -> str:
     """
     A RENEW from C{ciaddr}:68 (added to the client's link) by unicast to the
-    server: the name of the reply's type, or C{"silence"}.
+    server, with the client identifier udhcpc sends (01 + MAC): the name of
+    the reply's type, or C{"silence"}.
     """
     topology.client.run(["ip", "addr", "replace", f"{ciaddr}/24", "dev", topology.client_if])
-    payload = bootp(REQUEST, mac, xid, ciaddr=ciaddr)
+    payload = bootp(REQUEST, mac, xid, ciaddr=ciaddr, options=[(61, b"\x01" + mac)])
     replies = udp_exchange(topology.client, payload, (ciaddr, 68), (topology.server_address, 67), timeout=3.0,
                            device=topology.client_if)
     kinds = {decode_message(data).message_type for _, data in replies if decode_message(data).xid == xid}
@@ -131,41 +158,49 @@ def run_scenario(name: str, tmp_path: Path) -> dict:
                 "own": crafted_renew(topology, mine, 0x5E1, bound["ip"]),
                 "stranger": crafted_renew(topology, bytes.fromhex("02d700000001"), 0x5E2, bound["ip"]),
                 "unknown": crafted_renew(topology, bytes.fromhex("02d700000002"), 0x5E3, "10.62.0.150"),
-                "log": "\n".join(daemon.output()[-3000:] for daemon in daemons.daemons),
+                "log": "\n".join(text[-3000:] for text in (
+                    *(daemon.output() for daemon in daemons.daemons),
+                    *(path.read_text(errors="replace") for path in workdir.glob("*.out") if path.name.startswith(("dhcpd", "kea"))),
+                )),
             }
         finally:
             for daemon in daemons.daemons:
                 daemon.stop()
 
 
-def test_relayed_clients_unicast_renew_on_a_listen_interface_is_acked_as_kea_does(tmp_path):
+def test_relayed_clients_unicast_renew_on_a_listen_interface_is_acked_as_kea_and_dhcpd_do(tmp_path):
     """
-    dhcpsuite and Kea, each with the lease it gave through the same relay,
-    ACK the client's unicast RENEW (udhcpc's C{renew} event) with the same
-    address, mask, router, server identifier and lease time, and the same
-    client's crafted RENEW too. Measured besides (Kea 2.2.0, Debian 12):
-      - another client's RENEW for that address: both NAK it. Kea sends the
-        NAK to ciaddr, so it reaches the client; dhcpsuite broadcasts it on
-        its own link as RFC 2131 4.1 says for giaddr 0 (as dhcpd does), so
-        across a router it reaches nobody: that client's REBIND through
-        the relay at T2 gets the relayed NAK.
-      - a RENEW of a free pool address nobody holds: Kea ACKs it (creates
-        the binding on the client's word); dhcpsuite stays silent on
-        purpose (no relay vouches for where that client is; dhcpd ignores
-        an unknown lease likewise); its REBIND through the relay may
-        re-create it.
+    dhcpsuite, Kea and dhcpd, each with the lease it gave through the same
+    relay, ACK the client's unicast RENEW (udhcpc's C{renew} event) with the
+    same address, mask, router, server identifier and lease time, and the
+    same client's crafted RENEW too. Measured besides (Kea 2.2.0, dhcpd
+    4.4.3-P1, Debian 12):
+      - another client's RENEW for that address: all three NAK it. Kea
+        sends the NAK to ciaddr, so it reaches the client; dhcpsuite and
+        dhcpd broadcast it on their own link, as RFC 2131 4.1 says for
+        giaddr 0, so across a router it reaches nobody: that client's
+        REBIND through the relay at T2 gets the relayed NAK.
+      - a RENEW of a free pool address nobody holds: Kea and dhcpd ACK it,
+        creating the binding on the word of a unicast from wherever it was
+        routed. dhcpsuite deliberately stays silent: no relay vouches for
+        where that client is (on a served link the link does), and any
+        host that can route to us could take addresses of every relayed
+        subnet that way, past the relay's rate limit. The client's REBIND
+        through its relay at T2 re-creates it.
     """
     require_root()
-    require_programs("ss", "ethtool", "udhcpc", "dnsmasq", "kea-dhcp4")
+    require_programs("ss", "ethtool", "udhcpc", "dnsmasq", "kea-dhcp4", "dhcpd")
     results = {name: run_scenario(name, tmp_path) for name in STARTERS}
-    ours, kea = results["dhcpsuite"], results["kea"]
-    assert kea["renew"] == "renew", kea
-    assert ours["renew"] == "renew", ours
+    print({name: {k: v for k, v in r.items() if k != "log"} for name, r in results.items()})
+    ours = results["dhcpsuite"]
     assert ours["bound"]["serverid"] == "10.61.0.1", ours
-    assert ours["renewed"] == ours["bound"], ours
-    assert ours["renewed"] == kea["renewed"], (ours, kea)
-    assert (ours["own"], kea["own"]) == ("ack", "ack"), (ours, kea)
-    assert (kea["stranger"], kea["unknown"]) == ("nak", "ack"), kea
+    for name, result in results.items():
+        assert result["renew"] == "renew", (name, result)
+        assert result["renewed"] == result["bound"] == ours["bound"], (name, result, ours)
+        assert result["own"] == "ack", (name, result)
+    assert (results["kea"]["stranger"], results["kea"]["unknown"]) == ("nak", "ack"), results["kea"]
+    assert (results["dhcpd"]["stranger"], results["dhcpd"]["unknown"]) == ("silence", "ack"), results["dhcpd"]
+    assert "DHCPNAK on 10.62.0.100 to 02:d7:00:00:00:01" in results["dhcpd"]["log"], results["dhcpd"]["log"]
     assert (ours["stranger"], ours["unknown"]) == ("silence", "silence"), ours
     assert "REQUEST from 02:d7:00:00:00:01 via srv0: NAK" in ours["log"], ours["log"]
     assert "unicast-renew-without-binding" in ours["log"], ours["log"]

@@ -530,8 +530,10 @@ class ListenInterfaceTests(DecisionTests):
     get their leases through the relay, then RENEW, RELEASE and INFORM by
     unicast to its server identifier (RFC 2131 4.3.2, 4.4.5): giaddr 0,
     ciaddr theirs, arriving on wan0. Kea 2.2 selects such a packet's subnet
-    by ciaddr (CfgSubnets4::selectSubnet); dhcpd takes the receiving
-    interface's shared network and finds the lease by ciaddr.
+    by ciaddr (CfgSubnets4::selectSubnet); dhcpd finds the subnet and
+    the lease of ciaddr (dhcprequest's find_subnet) whatever the receiving
+    interface's network (tests/integration/test_server_listen.py drives
+    both).
     """
 
     RELAY = IPv4Address("192.168.5.1")
@@ -573,8 +575,8 @@ class ListenInterfaceTests(DecisionTests):
     def test_unicast_renew_without_a_binding_is_not_answered(self) -> None:
         """
         No relay vouches for where the client is: an address it holds no
-        binding for is not re-created here (dhcpd ignores an unknown lease
-        too); its REBIND through the relay at T2 may re-create it.
+        binding for is not created on its word (Kea and dhcpd ACK it);
+        its REBIND through the relay at T2 may re-create it.
         """
         free = IPv4Address("192.168.5.105")
         outcome = self.handle(request(MessageType.REQUEST, 45, ciaddr=free), interface="wan0")
