@@ -54,8 +54,9 @@ _OPT_RENEWAL_TIME = int(Option.RENEWAL_TIME)
 _OPT_REBINDING_TIME = int(Option.REBINDING_TIME)
 _INFINITE = 0xFFFFFFFF
 # What a client with an address sends us by unicast, ciaddr set (RFC 2131
-# table 5); a DISCOVER or DECLINE always comes through the relay.
-_UNICAST_FROM_CLIENT = frozenset((MessageType.REQUEST, MessageType.RELEASE, MessageType.INFORM))
+# table 5): a RENEWING REQUEST (no server identifier, table 4), a RELEASE,
+# an INFORM. A DISCOVER, a SELECTING REQUEST or a DECLINE comes through the relay.
+_UNICAST_FROM_CLIENT = frozenset((MessageType.RELEASE, MessageType.INFORM))
 # Entries of each subnet's caches of reply options (by option 55, by lease
 # time): a few distinct values are the rule, so a full cache is emptied
 # rather than managed.
@@ -307,7 +308,7 @@ class ServerCore:
                     or (
                         default is None
                         and owner.config.interface is None
-                        and message.message_type in _UNICAST_FROM_CLIENT
+                        and _unicast_from_client(message)
                     )
                 ):
                     default = owner
@@ -679,6 +680,11 @@ class ServerCore:
         @return: how many leases changed.
         """
         return self.engine.reclaim(self.clock() if now is None else now, addresses)
+
+
+def _unicast_from_client(message: Message) -> bool:
+    kind = message.message_type
+    return kind in _UNICAST_FROM_CLIENT or (kind == MessageType.REQUEST and _OPT_SERVER_ID not in message.options)
 
 
 def _identifiable(message: Message) -> bool:

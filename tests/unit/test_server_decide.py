@@ -595,9 +595,17 @@ class ListenInterfaceTests(DecisionTests):
         self.assertEqual((outcome.event, outcome.reason), ("drop", "no-subnet"))
 
     def test_only_what_a_client_unicasts_is_selected_by_ciaddr(self) -> None:
-        for kind in (MessageType.DISCOVER, MessageType.DECLINE):
-            outcome = self.handle(request(kind, 47, ciaddr=IPv4Address("192.168.5.106")), interface="wan0")
-            self.assertEqual((outcome.event, outcome.reason), ("drop", "no-subnet"))
+        """
+        DISCOVER, a SELECTING REQUEST (server identifier) and DECLINE come
+        through the relay: with a ciaddr on wan0 they get no subnet, so no
+        binding is made from there.
+        """
+        free = IPv4Address("192.168.5.106")
+        selecting = {Option.SERVER_ID: self.RELAY.packed, Option.REQUESTED_ADDRESS: free.packed}
+        for kind, options in ((MessageType.DISCOVER, {}), (MessageType.DECLINE, {}), (MessageType.REQUEST, selecting)):
+            outcome = self.handle(request(kind, 47, ciaddr=free, options=options), interface="wan0")
+            self.assertEqual((outcome.event, outcome.reason), ("drop", "no-subnet"), kind)
+        self.assertIsNone(self.store.get(free))
 
 
 class ReclaimTests(DecisionTests):
