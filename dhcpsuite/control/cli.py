@@ -17,9 +17,10 @@ import os
 import re
 import socket
 import sys
+import time
 import tomllib
 import urllib.parse
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from dhcpsuite.control import views
 from dhcpsuite.printable import printable
@@ -70,11 +71,20 @@ def url_from_config(path: str) -> str:
     return f"http://{host}:{parts[0]}"
 
 
+# Methods that change nothing, so a request the daemon closed unanswered
+# may be sent again.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+# Seconds between the tries of such a request (three retries).
+RETRY_PAUSES = (0.1, 0.3, 0.6)
+
+
 class ApiClient:
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = url
         self.token = token
         self.timeout = timeout
+        self.sleep = sleep
 
     def _connection(self) -> http.client.HTTPConnection:
         if self.url.startswith("unix:"):
@@ -93,15 +103,27 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        connection = self._connection()
-        try:
-            connection.request(method, target, body=data, headers=headers)
-            response = connection.getresponse()
-            raw = response.read()
-        except OSError as e:
-            raise CtlError(f"cannot reach the dhcpsuite API at {self.url}: {e}") from None
-        finally:
-            connection.close()
+        # A read may be sent again when the daemon closed the connection
+        # without answering: at its connection limit it closes newcomers
+        # unread (README, [control] max_connections), so under a flood of
+        # slow clients the operator's next try usually gets through. A
+        # change is never sent twice.
+        pauses = list(RETRY_PAUSES) if method in IDEMPOTENT_METHODS else []
+        while True:
+            connection = self._connection()
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                raw = response.read()
+                break
+            except (ConnectionResetError, BrokenPipeError) as e:
+                if not pauses:
+                    raise CtlError(f"cannot reach the dhcpsuite API at {self.url}: {e}") from None
+                self.sleep(pauses.pop(0))
+            except OSError as e:
+                raise CtlError(f"cannot reach the dhcpsuite API at {self.url}: {e}") from None
+            finally:
+                connection.close()
         try:
             payload = json.loads(raw) if raw else {}
         except ValueError:

@@ -180,7 +180,10 @@ def test_slow_clients_do_not_lock_out_the_api(tmp_path, daemons):
     ~1,100 slow clients (one header line every 2 s, reconnecting when
     closed) against a daemon limited to 1024 descriptors, as with the stock
     limit: the API keeps answering. Before the connection limit, the
-    descriptors ran out and the API answered nothing.
+    descriptors ran out and the API answered nothing. The flood reconnects
+    in bursts; a request that arrives when every slot holds a connection not
+    yet read is refused unread (by design, README), and dhcpsuite-ctl sends
+    a read again then, so the operator still gets an answer.
     """
     require_root()
     require_programs("prlimit")

@@ -426,3 +426,82 @@ class UrlFromConfigTests(SynchronousTestCase):
             with open(path, "w") as f:
                 f.write(f'[control]\nlisten = "{listen}"\n')
             self.assertEqual(url_from_config(path), url, listen)
+
+
+class _FakeResponse:
+    status = 200
+
+    def read(self) -> bytes:
+        return b'{"ok": true}'
+
+
+class _FakeConnection:
+    """
+    One connection of L{ApiClient}: raises C{error} on its request (as a
+    connection the daemon closed unread does), else answers.
+    """
+
+    def __init__(self, sent: list, error: Exception | None) -> None:
+        self.sent = sent
+        self.error = error
+
+    def request(self, method, target, body=None, headers=None) -> None:
+        self.sent.append(method)
+        if self.error is not None:
+            raise self.error
+
+    def getresponse(self) -> _FakeResponse:
+        return _FakeResponse()
+
+    def close(self) -> None:
+        pass
+
+
+class RetryTests(SynchronousTestCase):
+    """
+    C{dhcpsuite-ctl} sends a read again when the daemon closed its
+    connection unanswered (a refusal at C{max_connections} under a flood of
+    slow clients), never a change. curl does not retry; urllib3, which most
+    Python API clients use, retries idempotent requests on a reset the same
+    way.
+    """
+
+    def client(self, errors: list) -> tuple:
+        from dhcpsuite.control import cli
+
+        sent: list = []
+        pauses: list = []
+        client = cli.ApiClient("http://127.0.0.1:1", sleep=pauses.append)
+        client._connection = lambda: _FakeConnection(sent, errors.pop(0) if errors else None)
+        return client, sent, pauses
+
+    def test_a_read_closed_unanswered_is_sent_again(self) -> None:
+        import http.client
+
+        client, sent, pauses = self.client([ConnectionResetError(104, "reset"), http.client.RemoteDisconnected("closed")])
+        self.assertEqual(client.request("GET", "status"), {"ok": True})
+        self.assertEqual(sent, ["GET", "GET", "GET"])
+        self.assertEqual(pauses, [0.1, 0.3])
+
+    def test_a_read_gives_up_after_three_retries(self) -> None:
+        from dhcpsuite.control import cli
+
+        client, sent, pauses = self.client([ConnectionResetError(104, "reset")] * 5)
+        error = self.assertRaises(cli.CtlError, client.request, "GET", "status")
+        self.assertIn("cannot reach the dhcpsuite API", str(error))
+        self.assertEqual(len(sent), 4)
+        self.assertEqual(sum(pauses), 1.0)
+
+    def test_a_change_is_never_sent_twice(self) -> None:
+        from dhcpsuite.control import cli
+
+        client, sent, pauses = self.client([ConnectionResetError(104, "reset")])
+        self.assertRaises(cli.CtlError, client.request, "POST", "config/reload")
+        self.assertEqual((sent, pauses), (["POST"], []))
+
+    def test_an_unreachable_daemon_is_not_retried(self) -> None:
+        from dhcpsuite.control import cli
+
+        client, sent, pauses = self.client([ConnectionRefusedError(111, "refused")])
+        self.assertRaises(cli.CtlError, client.request, "GET", "status")
+        self.assertEqual((sent, pauses), (["GET"], []))
