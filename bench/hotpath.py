@@ -4,7 +4,7 @@ sockets, no peer. What a DORA and an ingested lease message cost in our own
 code, so that CPython and PyPy (or a compiled codec) can be compared.
 
     .venv/bin/python bench/hotpath.py                       # 3 runs x 3 passes, both paths
-    .venv/bin/python bench/hotpath.py --runs 5 --passes 4 --parts server --json
+    .venv/bin/python bench/hotpath.py --runs 5 --passes 4 --parts server --json /tmp/hotpath.json
     /tmp/pypy-venv/bin/python bench/hotpath.py ...          # PyPy 3.9 (BENCHMARKS.md says how)
 
 Each run is a fresh child process of the same interpreter (so the first pass
@@ -34,7 +34,7 @@ Times are the process's CPU time (C{time.process_time}: less disturbed by the
 other processes of a shared machine than wall time), per DISCOVER, per
 REQUEST, per DORA (the two) and per ingested message. Printed: each pass,
 then the median over the runs of the first pass ("cold") and of the last
-pass ("warm"), and one summary line; C{--json} adds one JSON line at the end.
+pass ("warm"), and one summary line; C{--json PATH} writes every figure there.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=3, help="passes per process (the first is the cold one)")
     parser.add_argument("--pushers", type=int, default=4, help="ingest connections, one distinct pool each")
     parser.add_argument("--pool", type=int, default=5_000, help="distinct messages per ingest pool")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line of every figure")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here (JSON)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.parts = tuple(part for part in args.parts.split(",") if part)
@@ -334,10 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         shown = " ".join(f"{name}={value:.2f}" for name, value in summary[when].items())
         print(f"MEDIAN {when} ({'first' if when == 'cold' else 'last'} pass of each run) {shown}")
     print(summary_line(label, summary))
-    if args.json:
-        print(json.dumps({"interpreter": label, "parts": list(args.parts), "clients": args.clients,
+    if args.json is not None:
+        args.json.write_text(json.dumps({"interpreter": label, "parts": list(args.parts), "clients": args.clients,
                           "runs": args.runs, "passes": args.passes, "ingest_messages": args.pushers * args.pool,
-                          "loadavg": os.getloadavg(), "summary": summary, "per_run": runs}))
+                          "loadavg": os.getloadavg(), "summary": summary, "per_run": runs}, indent=1))
     return 0
 
 
