@@ -128,3 +128,73 @@ class RunAllRowTests(SynchronousTestCase):
         self.assertIn("decode 8.0 / decide 50.0 / encode 10.0 µs; first pass 130.0 µs", rows[0].note)
         self.assertEqual(raw["hotpath"]["interpreter"], "CPython 3.11.7")
         self.assertIn("hotpath", run_all.RUN_ORDER)
+
+
+class InterpreterOptionsTests(SynchronousTestCase):
+    """
+    bench/server_perfdhcp.py's two options for running the daemon under
+    another interpreter: --base-python and --warmup.
+    """
+
+    def test_warmup_runs_first_and_is_not_measured(self) -> None:
+        """
+        With --warmup every server gets an unmeasured perfdhcp run at
+        WARMUP_RATE before the measured one, and the step's CPU figure
+        starts after it.
+        """
+        from bench import server_perfdhcp
+
+        ran: list[list[str]] = []
+        measured_cpu: list[bool] = []
+
+        class Finished:
+            stdout, stderr, returncode = "", "", 1
+
+        class Client:
+            def run(self, argv, check, timeout):
+                ran.append(argv)
+                return Finished()
+
+        class Pair:
+            client, client_if = Client(), "cli0"
+
+        log = Path(tempfile.mkdtemp()) / "server.out"
+        self.addCleanup(shutil.rmtree, log.parent, True)
+        log.write_text("")
+
+        class FakeServer:
+            pid, output = 1, log
+
+            def alive(self) -> bool:
+                return True
+
+            def stop(self) -> None:
+                pass
+
+            def discard(self) -> None:
+                pass
+
+        def cpu_seconds(pid: int) -> float:
+            measured_cpu.append(len(ran) == 1)
+            return 0.0
+
+        self.patch(server_perfdhcp, "cpu_seconds", cpu_seconds)
+        self.patch(server_perfdhcp, "find_program", lambda name: name)
+        args = argparse.Namespace(clients=500, duration=3, pin=False, warmup=4, ok_drops=1.0)
+        step = server_perfdhcp.run_step(Pair(), "kea", 6000, args, Path("."), start=lambda kind: FakeServer())
+        self.assertEqual(len(ran), 2)
+        warmup, measured = ran
+        self.assertEqual(warmup[warmup.index("-r") + 1], str(server_perfdhcp.WARMUP_RATE))
+        self.assertEqual(warmup[warmup.index("-p") + 1], "4")
+        self.assertEqual(measured[measured.index("-r") + 1], "6000")
+        self.assertEqual(measured_cpu, [True, False])
+        self.assertEqual(step["rate"], 6000)
+
+    def test_base_python_needs_a_twistd_beside_it(self) -> None:
+        from bench import server_perfdhcp
+
+        stderr = io.StringIO()
+        with redirect_stderr(stderr), self.assertRaises(SystemExit):
+            server_perfdhcp.main(["--servers", "dhcpsuite-base", "--base-tree", ".", "--base-python",
+                                  "/nonexistent/bin/python"])
+        self.assertIn("no twistd beside it (/nonexistent/bin/twistd)", stderr.getvalue())
