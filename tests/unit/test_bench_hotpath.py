@@ -65,8 +65,9 @@ class PassTests(SynchronousTestCase):
         run = hotpath.child(args)
         self.assertEqual(len(run["passes"]), 2)
         for figures in run["passes"]:
-            self.assertEqual(set(figures), set(hotpath.SERVER_FIGURES) | {"ingest_us"})
-            for name in ("discover_us", "request_us", "decode_us", "handle_us", "encode_us", "ingest_us"):
+            self.assertEqual(set(figures), set(hotpath.SERVER_FIGURES) | {"ingest_us", "ingest_decode_us"})
+            for name in ("discover_us", "request_us", "decode_us", "handle_us", "encode_us", "ingest_us",
+                         "ingest_decode_us"):
                 self.assertGreater(figures[name], 0, name)
             self.assertAlmostEqual(figures["dora_us"], figures["discover_us"] + figures["request_us"])
             self.assertAlmostEqual(figures["decode_us"] + figures["handle_us"] + figures["encode_us"]
@@ -98,13 +99,14 @@ class PassTests(SynchronousTestCase):
 
 class SummaryTests(SynchronousTestCase):
     def test_cold_is_the_first_pass_and_warm_the_last(self) -> None:
-        runs = [{"imports_s": 0.2 + i / 10, "passes": [{"dora_us": 200.0 + i}, {"dora_us": 50.0}, {"dora_us": 30.0 - i}]}
-                for i in range(3)]
+        runs = [{"imports_s": 0.2 + i / 10,
+                 "passes": [{"dora_us": 200.0 + i}, {"dora_us": 50.0}, {"dora_us": 30.0 - i}]} for i in range(3)]
         summary = hotpath.summarise(runs)
         self.assertEqual(summary["cold"], {"dora_us": 201.0})
         self.assertEqual(summary["warm"], {"dora_us": 29.0})
         self.assertAlmostEqual(summary["imports_s"], 0.3)
-        self.assertEqual(hotpath.summary_line("X", summary), "HOTPATH X cold_dora_us=201.0 warm_dora_us=29.0 imports_s=0.300")
+        self.assertEqual(hotpath.summary_line("X", summary),
+                         "HOTPATH X cold_dora_us=201.0 warm_dora_us=29.0 imports_s=0.300")
 
 
 class RunAllRowTests(SynchronousTestCase):
@@ -116,7 +118,7 @@ class RunAllRowTests(SynchronousTestCase):
         logdir = Path(tempfile.mkdtemp())
         self.addCleanup(shutil.rmtree, logdir, True)
         figures = {"discover_us": 50.0, "request_us": 60.0, "dora_us": 110.0, "decode_us": 8.0, "handle_us": 50.0,
-                   "encode_us": 10.0, "protocol_us": 42.0, "ingest_us": 11.5}
+                   "encode_us": 10.0, "protocol_us": 42.0, "ingest_us": 11.5, "ingest_decode_us": 2.5}
         (logdir / "hotpath.json").write_text(json.dumps({
             "interpreter": "CPython 3.11.7", "clients": 20000, "runs": 3, "passes": 3, "ingest_messages": 20000,
             "summary": {"cold": dict(figures, dora_us=130.0), "warm": figures, "imports_s": 0.25}}))
@@ -126,6 +128,7 @@ class RunAllRowTests(SynchronousTestCase):
         self.assertEqual(runner.argv[runner.argv.index("--runs") + 1], "3")
         self.assertEqual([(r.ours, r.met) for r in rows], [("110.0 µs", "report"), ("11.50 µs", "report")])
         self.assertIn("decode 8.0 / decide 50.0 / encode 10.0 µs; first pass 130.0 µs", rows[0].note)
+        self.assertIn("the decoder alone 2.50 µs", rows[1].note)
         self.assertEqual(raw["hotpath"]["interpreter"], "CPython 3.11.7")
         self.assertIn("hotpath", run_all.RUN_ORDER)
 
