@@ -12,7 +12,8 @@ of a run is a cold start: imports done, nothing compiled or cached yet) that
 makes C{--passes} passes; each pass builds everything anew:
 
   - server, end to end: C{--clients} distinct clients (one MAC each), relayed
-    as perfdhcp's are (giaddr set, the parameter list 1, 28, 2, 3, 15, 6, 12),
+    as perfdhcp's are (hops 1, giaddr set, the parameter list 1, 28, 2, 3, 15,
+    6, 12, a client identifier 01 + MAC),
     DISCOVERs then REQUESTs for the offered addresses, handed in bursts of 16
     to C{ServerProtocol.stampedDatagramsReceived} (as C{StampedPort} hands a
     read burst) with a C{ServerCore} on a C{MemoryLeaseStore}; the replies
@@ -60,7 +61,8 @@ BURST = 16
 READ_SIZE = 65536
 SUBNET, POOL = "10.0.0.0/8", "10.1.0.0-10.200.0.0"
 RELAY, SERVER_ID = "10.0.0.2", "10.0.0.1"
-# What perfdhcp asks for in its DISCOVERs and REQUESTs (option 55).
+# What perfdhcp 2.2 asks for in its DISCOVERs and REQUESTs (option 55; seen on the wire, as are hops 1 and a
+# client identifier 01 + MAC in relay mode).
 PERFDHCP_PARAMETERS = bytes((1, 28, 2, 3, 15, 6, 12))
 SERVER_FIGURES = ("discover_us", "request_us", "dora_us", "decode_us", "handle_us", "encode_us", "protocol_us")
 LIMITS = {"clients": (1, 200_000), "runs": (1, 20), "passes": (1, 20), "pushers": (1, 16), "pool": (1, 100_000)}
@@ -131,9 +133,11 @@ def _requests(kind: int, clients: int, offers: list[bytes] | None = None) -> lis
         requested[offer.xid] = offer.yiaddr.packed
     packets = []
     for xid in range(1, clients + 1):
-        message = Message(op=1, xid=xid, chaddr=xid.to_bytes(6, "big") + bytes(10), hops=1, giaddr=relay)
+        mac = xid.to_bytes(6, "big")
+        message = Message(op=1, xid=xid, chaddr=mac + bytes(10), hops=1, giaddr=relay)
         message.options[53] = bytes((kind,))
         message.options[55] = PERFDHCP_PARAMETERS
+        message.options[61] = b"\x01" + mac
         if offers is not None:
             message.options[50] = requested[xid]
             message.options[54] = server_id
