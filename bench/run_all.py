@@ -7,8 +7,9 @@ the ratio, the target and whether it was met.
     sudo bench/run --only client,ingest --json /tmp/bench.json
 
 The measuring is the individual scripts' (bench/server_perfdhcp.py,
-client_bound.py, ingest.py, netlink_burst.py, memory.py, server_start.py, server_postgresql.py): each runs here as a
-child process with its own repetition option, alternates ours/peer itself,
+client_bound.py, ingest.py, netlink_burst.py, memory.py, server_start.py, server_postgresql.py,
+hotpath.py): each runs here as a child process with its own repetition option, alternates ours/peer itself
+(hotpath.py has no peer: it reports our in-process cost),
 and its JSON (or summary lines, for ingest.py) is read back. The one
 alternation done here is between the two store sizes of "server-leases",
 which are separate server_perfdhcp.py runs.
@@ -389,6 +390,28 @@ def server_start(runner: Runner, options, raw: dict) -> list[Row]:
     ]
 
 
+def hotpath(runner: Runner, options, raw: dict) -> list[Row]:
+    path = runner.logdir / "hotpath.json"
+    argv = [PYTHON, str(BENCH / "hotpath.py"), "--runs", str(options.reps), "--json", str(path)]
+    if options.quick:
+        argv += ["--passes", "2", "--clients", "5000"]
+    runner.run("hotpath", argv, runner.remaining())
+    data = json.loads(path.read_text())
+    raw["hotpath"] = {"interpreter": data["interpreter"], "summary": data["summary"]}
+    warm, cold = data["summary"]["warm"], data["summary"]["cold"]
+    n = f"n={data['runs']}, {data['interpreter']}, last of {data['passes']} passes"
+    return [
+        Row(f"in process, no sockets: CPU µs per DORA, {data['clients']:,} relayed clients "
+            "(ServerProtocol → ServerCore → memory store)", number(warm["dora_us"], " µs", 1), "—", None, "report",
+            None, note=f"{n}; decode {warm['decode_us']:.1f} / decide {warm['handle_us']:.1f} / "
+                      f"encode {warm['encode_us']:.1f} µs; first pass {cold['dora_us']:.1f} µs"),
+        Row(f"in process, no sockets: CPU µs per distinct ingest message ({data['ingest_messages']:,}: "
+            "framer → router → V4 handler → registry)", number(warm["ingest_us"], " µs", 2), "—", None, "report",
+            None, note=f"{n}; the decoder alone {warm['ingest_decode_us']:.2f} µs; "
+                       f"first pass {cold['ingest_us']:.2f} µs"),
+    ]
+
+
 # name: (function, estimated seconds full, quick), in the table's order.
 BENCHMARKS: dict[str, tuple[Callable, int, int]] = {
     "server": (server, 620, 80),
@@ -399,9 +422,11 @@ BENCHMARKS: dict[str, tuple[Callable, int, int]] = {
     "netlink": (netlink, 35, 35),
     "memory": (memory, 30, 30),
     "server-start": (server_start, 90, 40),
+    "hotpath": (hotpath, 60, 15),
 }
 # The cheap ones first, so that a budget running out costs the fewest figures.
-RUN_ORDER = ("client", "ingest", "netlink", "memory", "server-start", "server", "server-leases", "server-postgresql")
+RUN_ORDER = ("client", "ingest", "netlink", "memory", "hotpath", "server-start", "server", "server-leases",
+             "server-postgresql")
 
 
 # ---- report -----------------------------------------------------------------

@@ -51,6 +51,11 @@ Options for the one-command harness (bench/run):
                       code, e.g. `git archive REV | tar -x -C DIR`), for a
                       before/after in one run; the ratio dhcpsuite/dhcpsuite-base
                       is printed.
+  --base-python PY    dhcpsuite-base runs under this interpreter (the twistd
+                      beside it; default: the one running this script), e.g.
+                      a PyPy venv with --base-tree a copy that runs on it.
+  --warmup S          before every step, S seconds of perfdhcp at 2,000/s,
+                      not measured (for a JIT's warm-up; every server gets it).
   --history           dhcpsuite with [server.history] enabled = true against
                       dhcpsuite without (servers dhcpsuite,dhcpsuite-history,
                       alternating); each history step also records how many
@@ -101,6 +106,10 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 # Set from --base-tree: the source tree the dhcpsuite-base server runs from.
 BASE_TREE: Path | None = None
 TWISTD = str(Path(sys.executable).with_name("twistd"))
+# The offered rate of the unmeasured run before each step (--warmup).
+WARMUP_RATE = 2000
+# Set from --base-python: the twistd dhcpsuite-base runs under.
+BASE_TWISTD = TWISTD
 
 HISTORY_CONFIG = """
 [server.history]
@@ -229,7 +238,8 @@ class Server(ServerProcess):
             config = self.state / "dhcpsuite.toml"
             config.write_text(dhcpsuite_config(self.state, values["subnet"], f"{POOL_START}-{POOL_END}",
                                                tables=HISTORY_CONFIG if kind == HISTORY_SERVER else ""))
-            args = [TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config", str(config)]
+            args = [BASE_TWISTD if kind == BASE_SERVER else TWISTD, "-n", "--pidfile=", "dhcpsuite", "--config",
+                    str(config)]
             if profile is not None:
                 # cProfile of the reactor thread, written when the server stops (SIGTERM).
                 args[3:3] = [f"--profile={profile}", "--profiler=cprofile", "--savestats"]
@@ -267,6 +277,12 @@ def run_step(pair: VethPair, kind: str, rate: int, args, workdir: Path, start=No
                     "-p", str(args.duration), "-W", "1000000"]
         if args.pin:
             perfdhcp = ["taskset", "-c", CLIENT_CPU, *perfdhcp]
+        warmup = getattr(args, "warmup", 0)
+        if warmup:
+            # Not measured: a JIT (PyPy) compiles during its first thousands of exchanges. Every server gets it.
+            first = [*perfdhcp[:perfdhcp.index("-r") + 1], str(WARMUP_RATE), "-R", str(args.clients), "-p", str(warmup)]
+            pair.client.run(["timeout", "--signal=INT", "--kill-after=5", str(warmup + 20), *first], check=False,
+                            timeout=warmup + 40)
         cpu_before, started = cpu_seconds(server.pid), time.monotonic()
         # perfdhcp ends itself after -p (+ -W); `timeout` is the backstop.
         result = pair.client.run(["timeout", "--signal=INT", "--kill-after=5", str(args.duration + 20), *perfdhcp],
@@ -422,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="--latency-at 0.5")
     parser.add_argument("--base-tree", default=None,
                         help=f"source tree {BASE_SERVER} runs from, e.g. from `git archive REV | tar -x -C DIR`")
+    parser.add_argument("--base-python", default=None,
+                        help=f"interpreter {BASE_SERVER} runs under (the twistd beside it), e.g. a PyPy venv's")
+    parser.add_argument("--warmup", type=int, default=0,
+                        help=f"seconds of perfdhcp at {WARMUP_RATE}/s before every step, not measured (default 0)")
     parser.add_argument("--profile", default=None,
                         help="directory: run the dhcpsuite servers under cProfile (reactor thread), one .pstats "
                              "per step; not for figures (profiling slows the server)")
@@ -437,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     BASE_TREE = Path(args.base_tree).resolve() if args.base_tree else None
     if BASE_SERVER in args.servers and BASE_TREE is None:
         parser.error(f"{BASE_SERVER} needs --base-tree")
+    global BASE_TWISTD
+    if args.base_python:
+        BASE_TWISTD = str(Path(args.base_python).with_name("twistd"))
+        if not os.access(BASE_TWISTD, os.X_OK):
+            parser.error(f"--base-python: no twistd beside it ({BASE_TWISTD})")
     args.rates = [int(r) for r in args.rates.split(",")] if args.rates else None
     args.dnsmasq_rates = list(QUICK_RATES if args.quick else DEFAULT_RATES)
     args.fast_rates = list(QUICK_FAST_RATES if args.quick else FAST_RATES)
