@@ -27,7 +27,10 @@ def open_private(path: str, synchronous: str, columns: int, most_rows: int) -> t
     os.close(os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o640))
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        connection.execute("PRAGMA journal_mode=WAL")
+        # Read to the end: the PRAGMA answers a row, and a statement left
+        # unread keeps every later COMMIT on this connection failing until a
+        # collector finalises it (CPython does at once, PyPy does not).
+        connection.execute("PRAGMA journal_mode=WAL").fetchall()
         connection.execute(f"PRAGMA synchronous={synchronous}")
         rows = max(1, min(most_rows, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // columns))
     except BaseException:
