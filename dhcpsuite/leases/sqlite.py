@@ -8,8 +8,6 @@ when it returns, so under load many ACKs share one fsync.
 
 from __future__ import annotations
 
-import bisect
-import functools
 import sqlite3
 from ipaddress import IPv4Address
 from typing import Any, Iterator, Sequence
@@ -38,36 +36,6 @@ _COLUMNS = 7
 _ROWS_PER_STATEMENT = 4000
 # PRAGMA synchronous values; FULL syncs the WAL at every commit.
 SYNCHRONOUS_FULL = 2
-
-
-def _statement_sizes(most: int) -> tuple[int, ...]:
-    """
-    The row counts an insert statement is made for: every count up to 8,
-    then steps of at most a quarter, so a batch is padded by less than a
-    quarter and there are few enough statements to stay in the
-    connection's statement cache (a prepare also hands the GIL away).
-    """
-    sizes = list(range(1, 9))
-    while sizes[-1] < most:
-        sizes.append(min(most, sizes[-1] + max(1, sizes[-1] // 4)))
-    return tuple(sizes)
-
-
-@functools.lru_cache(maxsize=None)
-def _insert_text(rows: int) -> str:
-    return "INSERT OR REPLACE INTO leases VALUES " + ",".join(["(" + ",".join("?" * _COLUMNS) + ")"] * rows)
-
-
-def _padded_values(upserts: Sequence[Lease], sizes: tuple[int, ...]) -> tuple[int, list]:
-    """
-    The row count of the statement for C{upserts} (the least of C{sizes}
-    that holds them) and its values: the last row repeated to fill it,
-    as writing one row twice in one INSERT OR REPLACE leaves it as once.
-    """
-    rows = [_row(lease) for lease in upserts]
-    size = sizes[bisect.bisect_left(sizes, len(rows))]
-    rows.extend([rows[-1]] * (size - len(rows)))
-    return size, [v for row in rows for v in row]
 
 
 def _row(lease: Lease) -> tuple:
@@ -103,7 +71,6 @@ class SQLiteBackend:
     def connect(self) -> sqlite3.Connection:
         # FULL: a commit is on stable storage when it returns, before the ACK.
         connection, self.rows_per_statement = open_private(self.path, "FULL", _COLUMNS, _ROWS_PER_STATEMENT)
-        self.statement_sizes = _statement_sizes(self.rows_per_statement)
         return connection
 
     def load(self) -> Iterator[tuple]:
@@ -145,21 +112,15 @@ class SQLiteBackend:
         return LeaseStoreError(f"cannot open lease database {self.path}: {_reason(error)}")
 
     def write(self, connection: sqlite3.Connection, upserts: Sequence[Lease], deletes: Sequence[IPv4Address]) -> list[Conflict]:
-        if not deletes and 0 < len(upserts) <= self.rows_per_statement:
-            # The usual batch, in one statement outside BEGIN/COMMIT: SQLite
-            # runs it as its own transaction and commits (and syncs) it in
-            # the one sqlite3_step. The writer thread gives the GIL up and
-            # has to win it back from the busy reactor thread once per
-            # batch, not once per BEGIN, INSERT, COMMIT and prepare.
-            size, values = _padded_values(upserts, self.statement_sizes)
-            connection.execute(_insert_text(size), values)
-            return []
         step = self.rows_per_statement
         try:
             connection.execute("BEGIN")
             for i in range(0, len(upserts), step):
                 chunk = upserts[i : i + step]
-                connection.execute(_insert_text(len(chunk)), [v for lease in chunk for v in _row(lease)])
+                placeholders = ",".join(["(" + ",".join("?" * _COLUMNS) + ")"] * len(chunk))
+                connection.execute(
+                    f"INSERT OR REPLACE INTO leases VALUES {placeholders}", [v for lease in chunk for v in _row(lease)]
+                )
             for i in range(0, len(deletes), step):
                 chunk = [str(a) for a in deletes[i : i + step]]
                 connection.execute(f"DELETE FROM leases WHERE address IN ({','.join('?' * len(chunk))})", chunk)

@@ -418,37 +418,6 @@ class SQLiteDurabilityTests(SQLiteTestsMixin, SynchronousTestCase):
         self.assertGreater(store.commit_seconds_total, 0.0)
         self.assertEqual(len(list(self.open_store().leases())), 250)
 
-    def test_batch_is_one_statement_padded_to_a_cached_size(self) -> None:
-        """
-        A batch of puts is written as one INSERT in autocommit (its own
-        transaction, synced at its end under synchronous=FULL) rather than
-        BEGIN, INSERT, COMMIT: each statement the writer steps hands the
-        GIL to the reactor thread and has to win it back. The statement
-        has one of a few sizes (the last row repeated), so it comes from the
-        connection's statement cache, and the file holds each row once.
-        """
-        from dhcpsuite.leases.sqlite import SQLiteBackend
-
-        backend = SQLiteBackend(self.path)
-        list(backend.load())
-        connection = backend.connect()
-        self.addCleanup(connection.close)
-        statements: list[str] = []
-        connection.set_trace_callback(statements.append)
-        leases = [lease(n) for n in range(1, 10)]
-        self.assertEqual(backend.write(connection, leases, []), [])
-        self.assertEqual(len(statements), 1)
-        self.assertTrue(statements[0].startswith("INSERT OR REPLACE INTO leases VALUES"))
-        # Nine rows go as the next size up, ten.
-        self.assertEqual(statements[0].count("("), 10)
-        del statements[:]
-        backend.write(connection, [lease(n, hostname="again") for n in range(1, 10)], [])
-        self.assertEqual(len(statements), 1)
-        with sqlite3.connect(self.path) as reader:
-            rows = reader.execute("SELECT address, hostname FROM leases ORDER BY address").fetchall()
-        reader.close()
-        self.assertEqual(rows, [(f"10.0.0.{n}", "again") for n in range(1, 10)])
-
     def test_close_then_reopen(self) -> None:
         store = self.open_store()
         store.put(lease(1))
