@@ -7,22 +7,25 @@ relay from cli0, the server pinned to CPU 0, perfdhcp to CPU 1).
     sudo flock /tmp/dhcpsuite-bench.lock .venv/bin/python bench/server_account.py --rate 4000
     sudo ... bench/server_account.py --rate 4000 --kinds dhcpsuite,dhcpsuite-base --base-tree DIR --reps 3
 
-For each repetition and kind (alternating), a fresh server and one perfdhcp
-run at --rate; after a 2 s warm-up, over a --window of seconds:
+Kinds: dhcpsuite, dhcpsuite-base (from --base-tree, the code before a
+change) and kea (Kea 2.2 memfile, one thread: bench/server_perfdhcp.py's).
+For each repetition and kind (the order alternating), a fresh server and
+one perfdhcp run at --rate; after a 2 s warm-up, over --window seconds, per
+thread of the server (/proc/PID/task/*; the main thread is the reactor):
 
-  per thread (/proc/PID/task/*): CPU µs per DORA (schedstat's run time),
-    µs per DORA spent runnable but waiting for the CPU, voluntary and
-    involuntary context switches per DORA;
-  DORAs in the window = ACKs the server sent (sendto on its UDP socket is
-    counted by --strace only, so the window's DORAs are taken as rate x
-    window, checked by perfdhcp's drops, which must stay ≤ 1 %).
+  CPU µs per DORA (schedstat's run time, kernel time in the thread's
+    context included), µs per DORA runnable but waiting for the CPU, and
+    voluntary and involuntary context switches per DORA.
 
-Then, without overlapping the clean window (both perturb the server):
+The window's DORAs are taken as rate x window: meaningful only while
+perfdhcp's drops (printed) stay near 0, i.e. below the server's capacity.
+Then, one after the other (each perturbs the server):
+
   --strace S   `strace -c -f` for S seconds: syscalls per DORA by name (a
                relayed DORA is two sendto, OFFER and ACK);
   --trace S    every syscall of every thread for S seconds (strace -f -tt -T);
-  --pyspy S    `py-spy record --native --threads --gil`... for S seconds,
-               the raw stacks written to --out, and the top frames per thread.
+  --pyspy S    `py-spy record --native --threads` for S seconds, the raw
+               stacks written to --out (py-spy: pip install py-spy).
 """
 
 from __future__ import annotations
