@@ -53,7 +53,6 @@ class ServerStartError(StartupError):
     """
 
 
-@implementer(IComponentHealth, IReadinessListener, IReconfigurable)
 def collect_less() -> None:
     """
     Make the cyclic garbage collector cheaper for a server answering
@@ -75,6 +74,7 @@ def collect_less() -> None:
         gc.set_threshold(GC_YOUNGEST_THRESHOLD, middle, oldest)
 
 
+@implementer(IComponentHealth, IReadinessListener, IReconfigurable)
 class ServerService(service.Service):
     log = Logger()
     name = "dhcp4-server"
