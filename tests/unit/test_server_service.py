@@ -21,7 +21,7 @@ from dhcpsuite.leases.lease import Lease, LeaseState
 from dhcpsuite.leases.memory import MemoryLeaseStore
 from dhcpsuite.leases.sqlite import SQLiteLeaseStore
 from dhcpsuite.server.protocol import ServerProtocol
-from dhcpsuite.server.service import LEASE_DB_NAME, ServerService, ServerStartError, make_server_service
+from dhcpsuite.server.service import LEASE_DB_NAME, ServerService, ServerStartError, collect_less, make_server_service
 from tests.unit.test_lease_stores import ThreadCallReactor
 
 A = IPv4Address
@@ -244,8 +244,43 @@ class StartStopTests(ServiceTestsBase):
         self.assertTrue(all(lease.state is LeaseState.EXPIRED for lease in store.leases()))
         self.successResultOf(service.stopService())
 
+    def test_collector_set_once_the_store_is_loaded(self) -> None:
+        store = ClosingStore()
+        calls = []
+        service = self.make_service(store=store, collector=lambda: calls.append(len(store)))
+        store.put(Lease(A("10.0.0.10"), LeaseState.BOUND, b"\x01client", b"\x02" * 6, 30.0, "", 0.0))
+        self.assertEqual(calls, [])
+        service.startService()
+        self.assertEqual(calls, [1])
+        self.successResultOf(service.stopService())
+
+    def test_collect_less(self) -> None:
+        """
+        The daemon's collector setting: what lives at start is frozen out
+        of full collections, and the youngest generation is collected ten
+        times less often than Python's default (each DORA allocates a few
+        dozen containers; BENCHMARKS.md, speed round three).
+        """
+        import gc
+
+        from dhcpsuite.server.service import GC_YOUNGEST_THRESHOLD, collect_less
+
+        threshold = gc.get_threshold()
+        self.addCleanup(gc.set_threshold, *threshold)
+        self.addCleanup(gc.unfreeze)
+        gc.set_threshold(700, 10, 10)
+        collect_less()
+        self.assertEqual(gc.get_threshold(), (GC_YOUNGEST_THRESHOLD, 10, 10))
+        self.assertGreaterEqual(GC_YOUNGEST_THRESHOLD, 7000)
+        self.assertGreater(gc.get_freeze_count(), 0)
+        # A higher setting of the operator's (PYTHON* or a plugin) stays.
+        gc.set_threshold(50000, 10, 10)
+        collect_less()
+        self.assertEqual(gc.get_threshold()[0], 50000)
+
     def test_make_server_service(self) -> None:
         service = make_server_service(server_config(), "/state", reactor=self.reactor)
+        self.assertIs(service._collector, collect_less)
         self.assertIsInstance(service, ServerService)
         self.assertEqual(service.state_dir, "/state")
         self.assertIs(service.reactor, self.reactor)
