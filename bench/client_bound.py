@@ -291,7 +291,10 @@ def main() -> int:
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
                         help="also time `python -m dhcpsuite.client` from DIR (holding a dhcpsuite/ of another commit)")
-    parser.add_argument("--only", help="comma-separated cold rows to run (their names, or tree labels)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="cold rows to run: their names or tree labels, comma-separated or repeated "
+                             "(a name holding a comma, such as 'dhcpsuite (python -m, config not cached)', "
+                             "is given whole)")
     parser.add_argument("--no-warm", action="store_true", help="skip the warm rows")
     args = parser.parse_args()
     trees = {}
@@ -302,7 +305,8 @@ def main() -> int:
         trees[label] = Path(directory).resolve()
     if os.geteuid() != 0:
         raise SystemExit("must run as root (network namespaces)")
-    only = set(args.only.split(",")) if args.only else None
+    # Each value whole (names hold commas) and its comma-separated parts.
+    only = {part for value in args.only for part in (value, *value.split(","))} or None
     results = run(args.reps, args.timeout, trees, only, warm=not args.no_warm)
     medians = {name: median(values) for name, values in results.items() if values}
     print()
