@@ -178,7 +178,7 @@ def prune(directory: str, max_entries: int = DEFAULT_MAX_ENTRIES, keep: str | No
         return []
     for name, modified in items:
         if modified is None or name == keep:
-            continue  # gone meanwhile
+            continue  # the entry just written, or a file gone meanwhile
         if name.endswith(_TEMPORARY_SUFFIX):
             writer = name[: -len(_TEMPORARY_SUFFIX)].rpartition(".")[0]
             if config_path(writer) is not None and now - modified / 1e9 > _TEMPORARY_AGE:
