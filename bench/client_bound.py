@@ -17,6 +17,12 @@ dnsmasq does not ping.
               with `--cache-dir ""`, the first start after a change; with
               `--early-timeout 0`, all under the reactor; and `twistd -n
               -y tac/client.tac`)
+  saved lease the same, and dhclient, each restarted with the lease of its
+              previous start (INIT-REBOOT: REQUEST, ACK), as after a reboot
+              (dhcpsuite `persist = true`); one MAC each. No other row
+              starts with a lease (dhclient's lease file is removed before
+              each start: it would otherwise INIT-REBOOT with the previous
+              repetition's, another MAC's, address and be NAKed)
   warm        dhcpsuite's daemon is already running; the link's carrier
               comes up (the peer end is set up)
   floor       for reference: how long `python -c pass` runs in the same
@@ -146,13 +152,24 @@ def kill(pair: VethPair, process: subprocess.Popen) -> None:
         pair.client.processes.remove(process)
 
 
-def write_client_config(workdir: Path) -> Path:
-    path = workdir / "client.toml"
+def write_client_config(workdir: Path, persist: bool = False, label: str = "") -> Path:
+    """
+    @param persist: keep the lease (in its own state directory, one per
+        tree C{label}), for the saved-lease rows.
+    """
+    name = f"saved{label}" if persist else ""
+    path = workdir / f"client{name}.toml"
     path.write_text(
-        f'state_dir = "{workdir / "state"}"\n[client]\n[[client.interface]]\nname = "cli0"\n'
-        'arp_probe = false\ninitial_delay = 0.0\npersist = false\n'
+        f'state_dir = "{workdir / f"state{name}"}"\n[client]\n[[client.interface]]\nname = "cli0"\n'
+        f'arp_probe = false\ninitial_delay = 0.0\npersist = {"true" if persist else "false"}\n'
     )
     return path
+
+
+# Rows that start with the lease of the previous start (INIT-REBOOT: REQUEST,
+# ACK), as after a reboot; they keep one MAC, so the server still holds
+# their address. Every other row starts without one.
+SAVED_LEASE = " (saved lease)"
 
 
 def cold_commands(workdir: Path, programs: dict[str, str], trees: dict[str, Path] | None = None,
@@ -164,6 +181,8 @@ def cold_commands(workdir: Path, programs: dict[str, str], trees: dict[str, Path
     cache = ["--cache-dir", str(workdir / "cache")]
     commands = {
         "dhcpsuite (python -m)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config), *cache],
+        f"dhcpsuite (python -m){SAVED_LEASE}": [PYTHON, "-m", "dhcpsuite.client",
+                                               "--config", str(write_client_config(workdir, persist=True)), *cache],
         "dhcpsuite (python -m, config not cached)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
                                                      "--cache-dir", ""],
         "dhcpsuite (python -m, --early-timeout 0)": [PYTHON, "-m", "dhcpsuite.client", "--config", str(config),
@@ -172,14 +191,17 @@ def cold_commands(workdir: Path, programs: dict[str, str], trees: dict[str, Path
     }
     for label in trees or {}:
         commands[f"dhcpsuite (python -m) @{label}"] = commands["dhcpsuite (python -m)"]
+        commands[f"dhcpsuite (python -m){SAVED_LEASE} @{label}"] = [
+            PYTHON, "-m", "dhcpsuite.client", "--config", str(write_client_config(workdir, True, label)), *cache]
     if "udhcpc" in programs:
         commands["udhcpc"] = [programs["udhcpc"], "-f", "-q", "-n", "-t", "10", "-T", "1", "-i", "cli0",
                               "-s", str(workdir / "udhcpc-address.sh")]
     if "dhclient" in programs:
         (workdir / "dhclient.conf").write_text("request subnet-mask, broadcast-address, routers;\n")
-        commands["dhclient"] = [programs["dhclient"], "-4", "-d", "-1", "-cf", str(workdir / "dhclient.conf"),
-                                "-sf", str(workdir / "dhclient-address.sh"), "-lf", str(workdir / "dhclient.leases"),
-                                "-pf", str(workdir / "dhclient.pid"), "cli0"]
+        for name, leases in (("dhclient", "dhclient.leases"), (f"dhclient{SAVED_LEASE}", "dhclient-saved.leases")):
+            commands[name] = [programs["dhclient"], "-4", "-d", "-1", "-cf", str(workdir / "dhclient.conf"),
+                              "-sf", str(workdir / "dhclient-address.sh"), "-lf", str(workdir / leases),
+                              "-pf", str(workdir / "dhclient.pid"), "cli0"]
     if only:
         commands = {name: command for name, command in commands.items()
                     if name in only or name.partition(" @")[2] in only}
@@ -231,16 +253,24 @@ def run(reps: int, timeout: float, trees: dict[str, Path] | None = None, only: s
         env = dict(os.environ, DHCPSUITE_CONFIG=str(write_client_config(workdir)),
                    HARNESS_BOUND_FILE=str(workdir / "bound"))
         commands = cold_commands(workdir, programs, trees, only)
+        # One MAC for each saved-lease row, for good; the others a fresh one each time.
+        saved_macs = {name: 0xFF0000 + index for index, name in enumerate(commands) if SAVED_LEASE in name}
+        for name, mac in saved_macs.items():  # the lease they start with
+            fresh_mac(pair, mac)
+            process = spawn(pair, commands[name], env, trees.get(name.partition(" @")[2]))
+            time.sleep(2.0)
+            kill(pair, process)
         counter = 1
         for rep in range(reps):
             for name, command in commands.items():
                 counter += 1
-                fresh_mac(pair, counter)
+                fresh_mac(pair, saved_macs.get(name, counter))
+                # dhclient would otherwise INIT-REBOOT with the previous
+                # repetition's lease (another MAC's address: NAK, then DISCOVER).
+                (workdir / "dhclient.leases").unlink(missing_ok=True)
                 watcher = Watcher(pair, timeout)
                 t0 = time.monotonic()
-                tree = trees.get(name.partition(" @")[2])
-                process = pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                                            cwd=None if tree is None else str(tree))
+                process = spawn(pair, command, env, trees.get(name.partition(" @")[2]))
                 bound = watcher.result(timeout)
                 kill(pair, process)
                 pair.client.run(["ip", "-4", "addr", "flush", "dev", pair.client_if])
@@ -277,6 +307,15 @@ def run(reps: int, timeout: float, trees: dict[str, Path] | None = None, only: s
     return results
 
 
+def spawn(pair: VethPair, command: list[str], env: dict[str, str], tree: Path | None) -> subprocess.Popen:
+    """
+    Start a client in the client namespace; from C{tree}, so that its
+    package is the one imported.
+    """
+    return pair.client.spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                             cwd=None if tree is None else str(tree))
+
+
 def record(results: dict[str, list[float]], name: str, ms: float | None) -> None:
     print(f"BOUND {name} ms={'FAILED' if ms is None else f'{ms:.1f}'}", flush=True)
     results.setdefault(name, [])
@@ -291,7 +330,10 @@ def main() -> int:
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--tree", action="append", default=[], metavar="LABEL=DIR",
                         help="also time `python -m dhcpsuite.client` from DIR (holding a dhcpsuite/ of another commit)")
-    parser.add_argument("--only", help="comma-separated cold rows to run (their names, or tree labels)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="cold rows to run: their names or tree labels, comma-separated or repeated "
+                             "(a name holding a comma, such as 'dhcpsuite (python -m, config not cached)', "
+                             "is given whole)")
     parser.add_argument("--no-warm", action="store_true", help="skip the warm rows")
     args = parser.parse_args()
     trees = {}
@@ -302,7 +344,8 @@ def main() -> int:
         trees[label] = Path(directory).resolve()
     if os.geteuid() != 0:
         raise SystemExit("must run as root (network namespaces)")
-    only = set(args.only.split(",")) if args.only else None
+    # Each value whole (names hold commas) and its comma-separated parts.
+    only = {part for value in args.only for part in (value, *value.split(","))} or None
     results = run(args.reps, args.timeout, trees, only, warm=not args.no_warm)
     medians = {name: median(values) for name, values in results.items() if values}
     print()
@@ -311,6 +354,11 @@ def main() -> int:
         print(f"MEDIAN {name:32s} n={len(values)} ms={medians.get(name, float('nan')):7.1f}  [{shown}]")
     reference = {"dhclient": medians.get("cold dhclient"), "udhcpc": medians.get("cold udhcpc")}
     for name, value in medians.items():
+        if SAVED_LEASE in name:  # against the peer that also starts from its lease
+            peer = f"cold dhclient{SAVED_LEASE}"
+            if name.startswith("cold dhcpsuite") and medians.get(peer):
+                print(f"RATIO {name} / {peer} = {value / medians[peer]:.2f}")
+            continue
         if name.startswith("cold dhcpsuite") and reference["dhclient"]:
             print(f"RATIO {name} / cold dhclient = {value / reference['dhclient']:.2f}")
         if name.startswith("cold dhcpsuite") and reference["udhcpc"]:

@@ -278,13 +278,15 @@ def _toml_document(text: str, source: str) -> dict[str, Any]:
         raise ConfigError("", f"{source}: not valid TOML: {e}") from None
 
 
-def load_config(path: str, cache_directory: str | None = None) -> Config:
+def load_config(path: str, cache_directory: str | None = None, cache_entries: int | None = None) -> Config:
     """
     Read and validate a configuration file.
 
     @param cache_directory: keep the parsed document there for the next
         start, and use the one kept when the file has not changed
         (L{dhcpsuite.tomlcache}); L{None}: parse the file every time.
+    @param cache_entries: entries the cache directory keeps at most
+        (L{None}: L{dhcpsuite.tomlcache.DEFAULT_MAX_ENTRIES}).
     @raise ConfigError: naming the key and the problem, or the file.
     """
     try:
@@ -302,5 +304,8 @@ def load_config(path: str, cache_directory: str | None = None) -> Config:
     document = tomlcache.load(cache_directory, path, source)
     if document is None:
         document = _toml_document(text, path)
-        tomlcache.store(cache_directory, path, source, document)
+        if cache_entries is None:
+            tomlcache.store(cache_directory, path, source, document)
+        else:
+            tomlcache.store(cache_directory, path, source, document, cache_entries)
     return parse_config(document, path)

@@ -12,10 +12,10 @@ import gc
 import sys
 
 from dhcpsuite.records import Record, evolve
-from dhcpsuite.tomlcache import DEFAULT_DIRECTORY
+from dhcpsuite.tomlcache import DEFAULT_DIRECTORY, DEFAULT_MAX_ENTRIES
 
 USAGE = """usage: python -m dhcpsuite.client --config FILE [--state-dir DIR] [--early-timeout SECONDS]
-                                  [--cache-dir DIR]
+                                  [--cache-dir DIR] [--cache-entries N]
 
   -c, --config FILE          the configuration file (required)
   --state-dir DIR            instead of the file's state_dir
@@ -23,6 +23,8 @@ USAGE = """usage: python -m dhcpsuite.client --config FILE [--state-dir DIR] [--
                              long (0: off; default 2)
   --cache-dir DIR            keep the parsed configuration file here for the
                              next start ("": off; default /var/cache/dhcpsuite)
+  --cache-entries N          entries the cache directory keeps at most, oldest
+                             removed first (default 16)
   -h, --help                 show this and exit
 """
 
@@ -32,6 +34,7 @@ class Arguments(Record):
     state_dir: str | None = None
     early_timeout: float = 2.0
     cache_dir: str = DEFAULT_DIRECTORY
+    cache_entries: int = DEFAULT_MAX_ENTRIES
 
 
 class UsageError(Exception):
@@ -47,7 +50,10 @@ _OPTIONS = {
     "--state-dir": ("state_dir", str),
     "--early-timeout": ("early_timeout", float),
     "--cache-dir": ("cache_dir", str),
+    "--cache-entries": ("cache_entries", int),
 }
+# Options whose value must be at least this.
+_MINIMUM = {"cache_entries": 1}
 
 
 def parse_arguments(argv: list[str]) -> Arguments | None:
@@ -72,6 +78,8 @@ def parse_arguments(argv: list[str]) -> Arguments | None:
             values[name] = convert(value)
         except ValueError:
             raise UsageError(f"{option}: {value!r} is not a number") from None
+        if name in _MINIMUM and values[name] < _MINIMUM[name]:
+            raise UsageError(f"{option}: {value!r} is less than {_MINIMUM[name]}")
     if "config" not in values:
         raise UsageError("--config is required")
     return Arguments(**values)  # type: ignore[arg-type]
@@ -103,7 +111,7 @@ def _main(argv: list[str] | None) -> int:
 
     lazylog.hold()
     try:
-        config = load_config(args.config, args.cache_dir or None)
+        config = load_config(args.config, args.cache_dir or None, args.cache_entries)
         if args.state_dir:
             config = evolve(config, state_dir=args.state_dir)
     except ConfigError as e:

@@ -237,7 +237,7 @@ def test_release_on_stop_removes_the_address(tmp_path):
         wait_until(lambda: "DHCPRELEASE" in server.text(), 3, "RELEASE at the server")
         assert hooks.events()[-1] == "deconfig"
         assert hooks.environment(len(hooks.events()) - 1)["reason"] == "RELEASE"
-        assert not (tmp_path / "client-state" / "client" / "cli0.lease.json").exists()
+        assert not (tmp_path / "client-state" / "client" / "cli0.lease").exists()
         server.stop()
 
 

@@ -72,7 +72,7 @@ def test_binds_before_the_reactor_then_the_reactor_renews(tmp_path):
         # What the early path left to the reactor: the hook (and the lease file).
         index, _ = hooks.wait_event({"bound"})
         assert hooks.environment(index)["ip"] == address.split("/")[0]
-        assert (tmp_path / "client-state" / "client" / "cli0.lease.json").exists()
+        assert (tmp_path / "client-state" / "client" / "cli0.lease").exists()
         # T1 = 3 s: the reactor's timer renews, unicast, EXTEND -> "renew".
         hooks.wait_event({"renew"}, after=index + 1, timeout=10)
         assert "BOUND -> RENEWING" in daemon.output() and "RENEWING -> BOUND" in daemon.output()

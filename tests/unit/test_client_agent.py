@@ -7,7 +7,6 @@ hook program; wall-clock jumps and suspend.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -22,7 +21,7 @@ from zope.interface.verify import verifyObject
 from dhcpsuite.client.shell.agent import ClientAgent
 from dhcpsuite.client.config import InterfaceConfig
 from dhcpsuite.client.core.machine import State
-from dhcpsuite.client.system.persist import lease_path
+from dhcpsuite.client.system.persist import lease_path, parse_lease_text
 from dhcpsuite.client.testing import FakeClock, FakeProber, FakeSockets, FakeSpawn, ip_udp, reply_to
 from dhcpsuite.client.core.schedule import Schedule
 from dhcpsuite.dhcp4.constants import MessageType, Option
@@ -119,9 +118,9 @@ class AgentBindTests(SynchronousTestCase):
         (change,) = self.h.listener.changes
         self.assertEqual((change.interface, change.family, change.new, change.cause), ("wan0", 4, lease, "BOUND"))
         with open(lease_path(self.h.state_dir, "wan0")) as f:
-            saved = json.load(f)
+            saved = parse_lease_text(f.read())
         self.assertEqual(saved["address"], "10.0.0.10")
-        self.assertEqual(saved["expires_wall"], lease.acquired_wall + 600)
+        self.assertEqual(float(saved["expires_wall"]), lease.acquired_wall + 600)
         (process,) = self.h.spawn.processes
         self.assertEqual(process.argv, ["/hook", "bound"])
         self.assertEqual(process.env["ip"], "10.0.0.10")

@@ -20,6 +20,8 @@ class ParseArgumentsTests(SynchronousTestCase):
         self.assertEqual(parse_arguments(["-c", "a.toml", "--state-dir=/s", "--early-timeout", "0.5"]),
                          Arguments("a.toml", "/s", 0.5))
         self.assertEqual(parse_arguments(["--early-timeout=0", "--config=b.toml"]), Arguments("b.toml", None, 0.0))
+        self.assertEqual(parse_arguments(["-c", "a.toml", "--cache-dir", "", "--cache-entries=3"]),
+                         Arguments("a.toml", cache_dir="", cache_entries=3))
 
     def test_help(self) -> None:
         self.assertIsNone(parse_arguments(["--config", "a", "-h"]))
@@ -32,6 +34,8 @@ class ParseArgumentsTests(SynchronousTestCase):
             (["--config", "a", "--verbose"], "unrecognised argument '--verbose'"),
             (["--config", "a", "stray"], "unrecognised argument 'stray'"),
             (["--config", "a", "--early-timeout", "soon"], "--early-timeout: 'soon' is not a number"),
+            (["--config", "a", "--cache-entries", "1.5"], "--cache-entries: '1.5' is not a number"),
+            (["--config", "a", "--cache-entries=0"], "--cache-entries: '0' is less than 1"),
         ]:
             with self.assertRaises(UsageError) as caught:
                 parse_arguments(argv)
