@@ -342,6 +342,32 @@ class SQLiteDurabilityTests(SQLiteTestsMixin, SynchronousTestCase):
         self.assertEqual(reopened.find_by_client(one.client_key), [one])
         self.assertEqual(len(list(reopened.leases())), 2)
 
+    def test_load_reads_with_a_small_page_cache(self) -> None:
+        """
+        The start reads every row once: its connection's page cache is kept
+        small (SQLite's default 2 MiB stays in the process after the
+        connection closes: ~40 bytes a lease at 50,000).
+        """
+        from dhcpsuite.leases import sqlite as sqlite_store
+
+        self.open_store().close()
+        statements: list[list[str]] = []
+        opened = sqlite_store.open_private
+
+        def traced(*args, **kwargs):
+            connection, rows = opened(*args, **kwargs)
+            seen: list[str] = []
+            statements.append(seen)
+            connection.set_trace_callback(seen.append)
+            return connection, rows
+
+        self.patch(sqlite_store, "open_private", traced)
+        self.open_store()
+        load = statements[0]
+        [select] = [n for n, s in enumerate(load) if s.startswith("SELECT")]
+        self.assertIn(f"PRAGMA cache_size=-{sqlite_store._LOAD_CACHE_KIB}", load[:select])
+        self.assertLessEqual(sqlite_store._LOAD_CACHE_KIB, 256)
+
     def test_every_state_survives(self) -> None:
         store = self.open_store()
         leases = [lease(i + 1, state=state) for i, state in enumerate(LeaseState)]
