@@ -42,7 +42,7 @@ _LOW = BLOCK - 1
 RECENT = 512
 
 # address, expires, updated, state, len(client_key), len(mac); then the
-# client key, the MAC and the hostname (UTF-8, lone surrogates kept).
+# client key, the MAC and the hostname (UTF-8: a Lease holds storable text).
 _HEAD = struct.Struct("<IddBHH")
 _HEAD_SIZE = _HEAD.size
 _ADDRESS = struct.Struct("<I")
@@ -51,7 +51,6 @@ _KEY_LENGTH_AT = _HEAD_SIZE - 4
 STATES = tuple(LeaseState)
 # A record's state by its stored text (rows at load).
 STATE_NUMBERS = {state.value: number for number, state in enumerate(STATES)}
-_HOSTNAME_ERRORS = "surrogatepass"
 
 
 def pack(address: int, state: LeaseState, client_key: bytes, mac: bytes, expires: float, hostname: str,
@@ -62,7 +61,7 @@ def pack(address: int, state: LeaseState, client_key: bytes, mac: bytes, expires
     return b"".join((
         # By identity, in C: an enum member's hash is Python code.
         _HEAD.pack(address, expires, updated, STATES.index(state), len(client_key), len(mac)),
-        client_key, mac, hostname.encode("utf-8", _HOSTNAME_ERRORS),
+        client_key, mac, hostname.encode(),
     ))
 
 
@@ -72,7 +71,7 @@ def unpack(record: bytes) -> Lease:
     hostname_start = mac_start + mac_length
     return Lease(
         IPv4Address(address), STATES[state], record[_HEAD_SIZE:mac_start], record[mac_start:hostname_start],
-        expires, record[hostname_start:].decode("utf-8", _HOSTNAME_ERRORS), updated,
+        expires, record[hostname_start:].decode(), updated,
     )
 
 
@@ -310,7 +309,7 @@ def load_rows(store: MemoryLeaseStore, rows: Iterable[tuple]) -> int:
         count += 1
         record = b"".join((
             head(address, expires, updated, state, len(client_key), len(mac)),
-            client_key, mac, hostname.encode("utf-8", _HOSTNAME_ERRORS),
+            client_key, mac, hostname.encode(),
         ))
         block = blocks.get(address >> BLOCK_BITS)
         if block is None:
