@@ -246,6 +246,56 @@ class IndexTestsMixin:
             self.assertEqual(store.find_by_client(one.client_key) if one.client_key else [one], [one])
         self.assertEqual(sorted(store.leases(), key=lambda l: l.address), sorted(unusual + [lease(200, client=b"x")], key=lambda l: l.address))
 
+    def test_client_index_against_a_plain_model(self) -> None:
+        """
+        Random puts (new clients, renewals, a client moving, clients with
+        several addresses) and removes, checked against a dict of leases:
+        the leases found by client key.
+        """
+        self.check_client_index()
+
+    def test_client_index_with_colliding_fingerprints(self) -> None:
+        """
+        The same with every key's first slot the same and half the
+        fingerprints equal: long runs (every probe, the gap closed on a
+        removal, and the key compared where fingerprints are equal).
+        """
+        self.patch(memory, "_hash", lambda key: (len(key) % 2) << 20 | 1)
+        self.check_client_index()
+
+    def check_client_index(self) -> None:
+        import random
+
+        self.patch(memory, "RECENT", 4)
+        store = self.make_store()
+        model: dict[int, Lease] = {}
+        chooser = random.Random(1234)
+        for step in range(1500):
+            n = chooser.randrange(1, 120)
+            if chooser.random() < 0.25:
+                store.remove(A(int(A("10.0.0.0")) + n))
+                model.pop(n, None)
+            else:
+                client = chooser.choice([b"", b"\x01client-%d" % chooser.randrange(40), b"id-%d" % n])
+                model[n] = lease(n, client=client, expires=1000.0 + step)
+                store.put(model[n])
+            if step % 50 == 0 or step > 1400:
+                for key in {l.client_key for l in model.values()} | {b"\x01client-999"}:
+                    expected = sorted((l for l in model.values() if l.client_key == key), key=lambda l: l.address)
+                    found = store.find_by_client(key)
+                    self.assertEqual(sorted(found, key=lambda l: l.address), expected if key else [])
+        self.assertEqual(len(store), len(model))
+
+    def test_a_clients_leases_in_the_order_they_came(self) -> None:
+        # Also across the growth of the index.
+        store = self.make_store()
+        order = [lease(n, client=b"\x01many") for n in (9, 3, 250, 7)]
+        for n, one in enumerate(order):
+            store.put(one)
+            for other in range(40):
+                store.put(lease(10 + 40 * n + other, client=b"other-%d-%d" % (n, other)))
+        self.assertEqual(store.find_by_client(b"\x01many"), order)
+
     def test_contains(self) -> None:
         store = self.make_store()
         store.put(lease(1))
