@@ -60,7 +60,8 @@ _ADDRESS = struct.Struct("<I")
 _KEY_LENGTH = struct.Struct("<H")
 _KEY_LENGTH_AT = _HEAD_SIZE - 2
 # The client index: slots of (fingerprint << 32 | address), 0 when empty.
-_FIRST_SLOTS = 8
+# 8 KiB: a small store never grows it.
+_FIRST_SLOTS = 1024
 _ADDRESS_MASK = 0xFFFFFFFF
 STATES = tuple(LeaseState)
 # A record's state by its stored text (rows at load).
@@ -170,12 +171,13 @@ class MemoryLeaseStore:
         value = slots[index]
         if not value or not client_key:
             return found  # at once: a new client
-        prefix = _KEY_LENGTH.pack(len(client_key)) + client_key
-        blocks = self._blocks
+        prefix = None
         while value:
             if value >> 32 == fingerprint:
                 address = value & _ADDRESS_MASK
-                record = blocks[address >> BLOCK_BITS][address & _LOW]
+                record = self._blocks[address >> BLOCK_BITS][address & _LOW]
+                if prefix is None:
+                    prefix = _KEY_LENGTH.pack(len(client_key)) + client_key
                 if record.startswith(prefix, _KEY_LENGTH_AT):
                     found.append(self._lease_at(address, record))
             index = (index + 1) & mask
@@ -339,19 +341,27 @@ class MemoryLeaseStore:
             observer(old, None)
 
     def _link(self, client_key: bytes, value: int) -> None:
+        # Written out (a new client's offer is on every DISCOVER's path).
         if 2 * self._linked >= len(self._slots):
-            self._grow()
+            self._grow(self._linked + 1)
         self._linked += 1
-        self._place(_fingerprint(client_key) << 32 | value)
-
-    def _place(self, entry: int) -> None:
-        # After the client's other entries: its leases are found in the
-        # order they came.
+        entry = (_hash(client_key) & _ADDRESS_MASK or 1) << 32 | value
         slots, mask = self._slots, self._mask
         index = (entry >> 32) & mask
         while slots[index]:
             index = (index + 1) & mask
         slots[index] = entry
+
+    def _place(self, entries: Iterable[int]) -> None:
+        # Each after the entries of its run: a client's leases are found in
+        # the order they came.
+        slots, mask = self._slots, self._mask
+        for entry in entries:
+            if entry:
+                index = (entry >> 32) & mask
+                while slots[index]:
+                    index = (index + 1) & mask
+                slots[index] = entry
 
     def _unlink(self, client_key: bytes, value: int) -> None:
         entry = _fingerprint(client_key) << 32 | value
@@ -372,19 +382,22 @@ class MemoryLeaseStore:
         slots[index] = 0
         self._linked -= 1
 
-    def _grow(self, least: int = 0) -> None:
+    def _grow(self, least: int) -> None:
+        """
+        Room for C{least} entries, at most half the slots filled.
+        """
         old = self._slots
-        size = 2 * len(old)
+        size = len(old)
         while 2 * least >= size:
             size *= 2
+        if size == len(old):
+            return
         self._slots, self._mask = array("Q", bytes(8 * size)), size - 1
         # From an empty slot on, so a run that wraps past the end is placed
         # again in the order it was probed.
         start = old.index(0)
-        place = self._place
-        for entry in old[start:] + old[:start]:
-            if entry:
-                place(entry)
+        self._place(old[start:])
+        self._place(old[:start])
 
 
 def load_rows(store: MemoryLeaseStore, rows: Iterable[tuple]) -> int:
@@ -424,12 +437,7 @@ def load_rows(store: MemoryLeaseStore, rows: Iterable[tuple]) -> int:
 
 
 def _link_all(store: MemoryLeaseStore, entries: array) -> None:
-    if not entries:
-        return
-    if 2 * (store._linked + len(entries)) >= len(store._slots):
-        store._grow(store._linked + len(entries))
+    store._grow(store._linked + len(entries))
     store._linked += len(entries)
-    place = store._place
-    for entry in entries:
-        place(entry)
+    store._place(entries)
     del entries[:]

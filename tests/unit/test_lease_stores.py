@@ -267,6 +267,7 @@ class IndexTestsMixin:
         import random
 
         self.patch(memory, "RECENT", 4)
+        self.patch(memory, "_FIRST_SLOTS", 8)  # grown while in use
         store = self.make_store()
         model: dict[int, Lease] = {}
         chooser = random.Random(1234)
@@ -288,6 +289,7 @@ class IndexTestsMixin:
 
     def test_a_clients_leases_in_the_order_they_came(self) -> None:
         # Also across the growth of the index.
+        self.patch(memory, "_FIRST_SLOTS", 8)
         store = self.make_store()
         order = [lease(n, client=b"\x01many") for n in (9, 3, 250, 7)]
         for n, one in enumerate(order):
