@@ -137,6 +137,10 @@ class MemoryLeaseStore:
         self._slots = array("Q", bytes(8 * _FIRST_SLOTS))
         self._mask = _FIRST_SLOTS - 1
         self._linked = 0
+        # The last key found absent and the empty slot its search ended at,
+        # until the table next changes: a new client's DISCOVER asks for it
+        # twice (the allocation, the per-MAC limit), then writes its offer.
+        self._absent: tuple[bytes, int] | None = None
         # Address -> Lease: the newer generation, then the older one.
         self._recent: dict[int, Lease] = {}
         self._older: dict[int, Lease] = {}
@@ -164,13 +168,14 @@ class MemoryLeaseStore:
 
     def find_by_client(self, client_key: bytes) -> list[Lease]:
         found: list[Lease] = []
+        absent = self._absent
+        if absent is not None and absent[0] == client_key:
+            return found
         # _fingerprint, written out: this is on every DISCOVER's path.
         fingerprint = _hash(client_key) & _ADDRESS_MASK or 1
         slots, mask = self._slots, self._mask
         index = fingerprint & mask
         value = slots[index]
-        if not value or not client_key:
-            return found  # at once: a new client
         prefix = None
         while value:
             if value >> 32 == fingerprint:
@@ -182,6 +187,8 @@ class MemoryLeaseStore:
                     found.append(self._lease_at(address, record))
             index = (index + 1) & mask
             value = slots[index]
+        if not found and client_key:
+            self._absent = (client_key, index)
         return found
 
     def put(self, lease: Lease, durable: bool = True) -> None:
@@ -346,7 +353,12 @@ class MemoryLeaseStore:
             self._grow(self._linked + 1)
         self._linked += 1
         entry = (_hash(client_key) & _ADDRESS_MASK or 1) << 32 | value
-        slots, mask = self._slots, self._mask
+        slots, absent = self._slots, self._absent
+        self._absent = None
+        if absent is not None and absent[0] == client_key:
+            slots[absent[1]] = entry  # where the search for it ended
+            return
+        mask = self._mask
         index = (entry >> 32) & mask
         while slots[index]:
             index = (index + 1) & mask
@@ -355,6 +367,7 @@ class MemoryLeaseStore:
     def _place(self, entries: Iterable[int]) -> None:
         # Each after the entries of its run: a client's leases are found in
         # the order they came.
+        self._absent = None
         slots, mask = self._slots, self._mask
         for entry in entries:
             if entry:
@@ -364,6 +377,7 @@ class MemoryLeaseStore:
                 slots[index] = entry
 
     def _unlink(self, client_key: bytes, value: int) -> None:
+        self._absent = None
         entry = _fingerprint(client_key) << 32 | value
         slots, mask = self._slots, self._mask
         index = (entry >> 32) & mask

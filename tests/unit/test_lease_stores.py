@@ -249,8 +249,9 @@ class IndexTestsMixin:
     def test_client_index_against_a_plain_model(self) -> None:
         """
         Random puts (new clients, renewals, a client moving, clients with
-        several addresses) and removes, checked against a dict of leases:
-        the leases found by client key.
+        several addresses), each after asking for its key as a DISCOVER
+        does, and removes, checked against a dict of leases: the leases
+        found by client key.
         """
         self.check_client_index()
 
@@ -278,6 +279,12 @@ class IndexTestsMixin:
                 model.pop(n, None)
             else:
                 client = chooser.choice([b"", b"\x01client-%d" % chooser.randrange(40), b"id-%d" % n])
+                # Asked for first, as a DISCOVER does (twice: the allocation
+                # and the per-MAC limit), then written.
+                for _ in range(chooser.randrange(3)):
+                    self.assertEqual(sorted(store.find_by_client(client), key=lambda l: l.address),
+                                     sorted((l for l in model.values() if client and l.client_key == client),
+                                            key=lambda l: l.address))
                 model[n] = lease(n, client=client, expires=1000.0 + step)
                 store.put(model[n])
             if step % 50 == 0 or step > 1400:
