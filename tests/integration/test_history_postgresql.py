@@ -63,6 +63,33 @@ def test_storage_round_trip_and_prune(cluster) -> None:
         reactor.run_until(storage.close())
 
 
+def test_a_lease_with_a_lone_surrogate_in_its_hostname_is_recorded(cluster) -> None:
+    """
+    A binding's record takes its hostname from the lease (L{derive}); the
+    history's bytea column took it through C{surrogateescape}, which cannot
+    encode a surrogate outside U+DC80-U+DCFF (C{\\ud800}), so such a lease
+    failed the batch and every retry. The lease holds storable text.
+    """
+    from dhcpsuite.history.events import derive
+    from dhcpsuite.history.postgresql import PostgreSQLHistory
+    from dhcpsuite.leases.lease import Lease, LeaseState
+    from dhcpsuite.server.config import PostgreSQLConfig
+
+    db = fresh_database(cluster)
+    config = PostgreSQLConfig(host=cluster.socket_dir, port=cluster.port, dbname=db, user="dhcpsuite",
+                              password_file=cluster.password_file, connect_timeout=3)
+    reactor = ThreadCallReactor()
+    storage = PostgreSQLHistory(config, reactor=reactor)
+    try:
+        lease = Lease(A, LeaseState.BOUND, b"\x01" + MAC, MAC, T0 + 600, "odd\ud800name", T0)
+        storage.append(derive(None, lease, T0, server="srv-a"))
+        storage.append(HistoryRecord(T0 + 5, A, HistoryEvent.RELEASE, MAC, server="srv-a"))
+        [(records, _)] = reactor.run_until(storage.select(A, T0, T0 + 10, 100))
+        assert [(r.event, r.hostname) for r in records] == [(HistoryEvent.ACK, "odd\ufffdname"), (HistoryEvent.RELEASE, "")]
+    finally:
+        reactor.run_until(storage.close())
+
+
 def test_daemon_history_in_the_shared_database(tmp_path, daemons, clients, cluster) -> None:
     require_root()
     require_programs("udhcpc")
