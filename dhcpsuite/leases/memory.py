@@ -15,7 +15,7 @@ lease is one C{bytes} record (L{pack}: ~80 bytes for a usual client), found
     C{fingerprint << 32 | address}, the fingerprint the low 32 bits of the
     key's hash (never 0), whose low bits are also the slot the key's run
     starts at. A key is found by walking its run, taking the addresses whose
-    fingerprint matches and whose record holds the key. 8-16 bytes a lease,
+    fingerprint matches and whose record holds the key. 16-32 bytes a lease,
     where a dict of key objects cost ~100 (the dict's slots and a C{bytes}
     key each); a removal closes its gap by moving later entries back, so no
     tombstones build up; a client's several leases are found in the order
