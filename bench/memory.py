@@ -115,14 +115,16 @@ def main() -> int:
     for rep in range(options.reps):
         idle.append(measure(0))
         loaded.append(measure(options.leases))
-        print(f"rep {rep + 1}: idle {idle[-1] / 1024:.1f} MiB, with {options.leases} leases {loaded[-1] / 1024:.1f} MiB", flush=True)
+        print(f"rep {rep + 1}: idle {idle[-1] / 1024:.1f} MiB, with {options.leases} leases {loaded[-1] / 1024:.1f} MiB "
+              f"({(loaded[-1] - idle[-1]) * 1024 / options.leases:.0f} bytes a lease)", flush=True)
     idle_mib, loaded_mib = statistics.median(idle) / 1024, statistics.median(loaded) / 1024
     per_lease = (statistics.median(loaded) - statistics.median(idle)) * 1024 / options.leases
     print(f"median RSS idle {idle_mib:.1f} MiB (target <= 60), with {options.leases} leases {loaded_mib:.1f} MiB "
           f"({per_lease:.0f} bytes a lease, target <= 256)")
     print(json.dumps({"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "idle_mib": round(idle_mib, 1),
                       "leases": options.leases, "loaded_mib": round(loaded_mib, 1),
-                      "bytes_per_lease": round(per_lease)}))
+                      "bytes_per_lease": round(per_lease),
+                      "bytes_per_lease_reps": [round((b - a) * 1024 / options.leases) for a, b in zip(idle, loaded)]}))
     return 0
 
 

@@ -382,7 +382,8 @@ def memory(runner: Runner, options, raw: dict) -> list[Row]:
         Row(f"memory: the same with {data['leases']:,} leases in the store", number(data["loaded_mib"], " MiB", 1),
             "—", None, "report", None, note=n),
         Row(f"memory: RSS per held lease ({data['leases']:,} leases)", number(data["bytes_per_lease"], " B"), "—",
-            data["bytes_per_lease"], "≤ 256 B", at_most(256), ratio_text="—", note=n),
+            data["bytes_per_lease"], "≤ 256 B", at_most(256),
+            ratio_text=f"{data['bytes_per_lease'] / 256:.2f}× the target", note=n),
     ]
 
 

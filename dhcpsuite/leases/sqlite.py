@@ -36,6 +36,10 @@ _COLUMNS = 7
 _ROWS_PER_STATEMENT = 4000
 # PRAGMA synchronous values; FULL syncs the WAL at every commit.
 SYNCHRONOUS_FULL = 2
+# Page cache (KiB) of the connection that reads every row once at start: a
+# single pass gains nothing from SQLite's 2 MiB default, which the process
+# would keep after the connection closes (~40 bytes a lease at 50,000).
+_LOAD_CACHE_KIB = 64
 
 
 def _row(lease: Lease) -> tuple:
@@ -86,6 +90,7 @@ class SQLiteBackend:
                     "move it aside to start with an empty one"
                 )
             connection.executescript(_SCHEMA)
+            connection.execute(f"PRAGMA cache_size=-{_LOAD_CACHE_KIB}")
             # Row by row: a list of every row first would double the peak
             # memory of a large store, and the allocator keeps that peak.
             for row in connection.execute(

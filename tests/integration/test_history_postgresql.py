@@ -36,7 +36,11 @@ A = IPv4Address("10.0.0.5")
 MAC = bytes.fromhex("020000000001")
 
 
-def test_storage_round_trip_and_prune(cluster) -> None:
+def open_storage(cluster):
+    """
+    The history storage on a fresh database of C{cluster}, and the reactor
+    its Deferreds fire in.
+    """
     from dhcpsuite.history.postgresql import PostgreSQLHistory
     from dhcpsuite.server.config import PostgreSQLConfig
 
@@ -44,7 +48,11 @@ def test_storage_round_trip_and_prune(cluster) -> None:
     config = PostgreSQLConfig(host=cluster.socket_dir, port=cluster.port, dbname=db, user="dhcpsuite",
                               password_file=cluster.password_file, connect_timeout=3)
     reactor = ThreadCallReactor()
-    storage = PostgreSQLHistory(config, reactor=reactor)
+    return PostgreSQLHistory(config, reactor=reactor), reactor
+
+
+def test_storage_round_trip_and_prune(cluster) -> None:
+    storage, reactor = open_storage(cluster)
     try:
         full = HistoryRecord(T0, A, HistoryEvent.ACK, MAC, b"\xff\x01", "nul\x00host\x1b", IPv4Address("192.168.5.254"),
                              b"port7", b"cpe-42", T0 + 86400, "srv-a", IPv4Address("10.0.0.1"))
@@ -59,6 +67,27 @@ def test_storage_round_trip_and_prune(cluster) -> None:
         assert deleted == 1
         [(records, _)] = reactor.run_until(storage.select(A, T0, T0 + 90000, 100))
         assert records == [renew]
+    finally:
+        reactor.run_until(storage.close())
+
+
+def test_a_lease_with_a_lone_surrogate_in_its_hostname_is_recorded(cluster) -> None:
+    """
+    A binding's record takes its hostname from the lease (L{derive}); the
+    history's bytea column took it through C{surrogateescape}, which cannot
+    encode a surrogate outside U+DC80-U+DCFF (C{\\ud800}), so such a lease
+    failed the batch and every retry. The lease holds storable text.
+    """
+    from dhcpsuite.history.events import derive
+    from dhcpsuite.leases.lease import Lease, LeaseState
+
+    storage, reactor = open_storage(cluster)
+    try:
+        lease = Lease(A, LeaseState.BOUND, b"\x01" + MAC, MAC, T0 + 600, "odd\ud800name", T0)
+        storage.append(derive(None, lease, T0, server="srv-a"))
+        storage.append(HistoryRecord(T0 + 5, A, HistoryEvent.RELEASE, MAC, server="srv-a"))
+        [(records, _)] = reactor.run_until(storage.select(A, T0, T0 + 10, 100))
+        assert [(r.event, r.hostname) for r in records] == [(HistoryEvent.ACK, "odd\ufffdname"), (HistoryEvent.RELEASE, "")]
     finally:
         reactor.run_until(storage.close())
 

@@ -238,6 +238,19 @@ class StorageTests(SynchronousTestCase):
         [(records, _)] = self.reactor.run_until(self.storage.select(A, T0, T0, 10))
         self.assertEqual(records, [record])
 
+    def test_a_lease_with_a_lone_surrogate_in_its_hostname_is_written(self) -> None:
+        """
+        A lease's hostname reaches the history as it is (L{derive}); SQLite
+        refuses a lone surrogate, which would fail this batch and every one
+        after it. The lease holds storable text, so the record is written.
+        """
+        record = derive(None, bound(hostname="odd\udcff\x00name"), T0, server="s")
+        self.assertTrue(self.storage.append(record))
+        self.assertTrue(self.storage.append(rec(HistoryEvent.RELEASE, T0 + 5)))
+        [(records, _)] = self.reactor.run_until(self.storage.select(A, T0, T0 + 10, 10))
+        self.assertEqual([(r.event, r.hostname) for r in records],
+                         [(HistoryEvent.ACK, "odd\ufffdname"), (HistoryEvent.RELEASE, "")])
+
     def test_full_queue_drops_and_counts_never_blocks(self) -> None:
         import threading
         import time

@@ -39,9 +39,9 @@ class StartTests(SynchronousTestCase):
         self.made = 0
         unpack = memory.unpack
 
-        def counted(record: bytes) -> Lease:
+        def counted(record: bytes, *address) -> Lease:
             self.made += 1
-            return unpack(record)
+            return unpack(record, *address)
 
         self.patch(memory, "unpack", counted)
         self.store = MemoryLeaseStore()
