@@ -41,6 +41,16 @@ class UsageError(Exception):
     pass
 
 
+def _seconds(text: str) -> float:
+    """
+    A number of seconds: finite (C{nan} and C{inf} are floats too).
+    """
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
 # Option -> (attribute, conversion). Read by hand rather than with argparse,
 # which costs ~10 ms of a ~40 ms cold start (its help formatter imports
 # shutil, and gettext looks up translations for every message).
@@ -48,12 +58,12 @@ _OPTIONS = {
     "--config": ("config", str),
     "-c": ("config", str),
     "--state-dir": ("state_dir", str),
-    "--early-timeout": ("early_timeout", float),
+    "--early-timeout": ("early_timeout", _seconds),
     "--cache-dir": ("cache_dir", str),
     "--cache-entries": ("cache_entries", int),
 }
 # Options whose value must be at least this.
-_MINIMUM = {"cache_entries": 1}
+_MINIMUM = {"cache_entries": 1, "early_timeout": 0}
 
 
 def parse_arguments(argv: list[str]) -> Arguments | None:

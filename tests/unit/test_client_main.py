@@ -36,6 +36,9 @@ class ParseArgumentsTests(SynchronousTestCase):
             (["--config", "a", "--early-timeout", "soon"], "--early-timeout: 'soon' is not a number"),
             (["--config", "a", "--cache-entries", "1.5"], "--cache-entries: '1.5' is not a number"),
             (["--config", "a", "--cache-entries=0"], "--cache-entries: '0' is less than 1"),
+            (["--config", "a", "--early-timeout", "-1"], "--early-timeout: '-1' is less than 0"),
+            (["--config", "a", "--early-timeout=nan"], "--early-timeout: 'nan' is not a number"),
+            (["--config", "a", "--early-timeout", "inf"], "--early-timeout: 'inf' is not a number"),
         ]:
             with self.assertRaises(UsageError) as caught:
                 parse_arguments(argv)
