@@ -304,8 +304,5 @@ def load_config(path: str, cache_directory: str | None = None, cache_entries: in
     document = tomlcache.load(cache_directory, path, source)
     if document is None:
         document = _toml_document(text, path)
-        if cache_entries is None:
-            tomlcache.store(cache_directory, path, source, document)
-        else:
-            tomlcache.store(cache_directory, path, source, document, cache_entries)
+        tomlcache.store(cache_directory, path, source, document, cache_entries)
     return parse_config(document, path)

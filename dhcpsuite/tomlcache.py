@@ -120,13 +120,13 @@ def _trusted_directory(status: os.stat_result) -> bool:
 
 
 def store(directory: str, path: str, source: bytes, document: dict,
-          max_entries: int = DEFAULT_MAX_ENTRIES) -> bool:
+          max_entries: int | None = None) -> bool:
     """
     Keep C{document}, parsed from C{source}, for the next start, and remove
     stale entries (see the module docstring).
 
     @param max_entries: entries left in the directory at most, this one
-        included.
+        included (L{None}: L{DEFAULT_MAX_ENTRIES}).
     @return: whether it was kept (not for a document C{marshal} cannot hold,
         such as one with TOML dates, nor when the directory is not writable
         or not trusted).
@@ -153,7 +153,7 @@ def store(directory: str, path: str, source: bytes, document: dict,
                  path=ascii(path), directory=ascii(directory), error=e.strerror)
         _remove(temporary)
         return False
-    prune(directory, max_entries, keep=os.path.basename(target))
+    prune(directory, DEFAULT_MAX_ENTRIES if max_entries is None else max_entries, keep=os.path.basename(target))
     return True
 
 
